@@ -1,0 +1,319 @@
+"""The settlement engine's plain data: reference data, the person, the bill, the result.
+
+Pure: no I/O, no asyncio, no protobuf, no clock. Money is integer fen everywhere; ratios are
+Decimal. Everything that varies by region and year (ratios, caps, deductibles, catalogues,
+filing adjustments) arrives here as data, never as a constant.
+
+This module is the contract between the reference-data loader (which builds Policy, Catalogue,
+Pool and Hospital from the JSON of REFERENCE_DATA.md), the services (which build PersonSnapshot
+and Accumulators from storage) and the engine (which computes SettlementResult).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Mapping
+
+Fen = int
+
+# ----------------------------------------------------------------------------- reference data
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A pool (统筹区): a set of admdvs codes sharing one policy per insurance type."""
+
+    code: str  # "330600", "650000", "43CZT"
+    name: str
+    insutypes: tuple[str, ...]
+    admdvs: frozenset[str]
+
+    def holds(self, admdvs: str) -> bool:
+        return admdvs in self.admdvs
+
+
+@dataclass(frozen=True, slots=True)
+class Hospital:
+    code: str  # fixmedins_code, 12 chars
+    name: str
+    admdvs: str
+    level: int  # 1, 2, 3
+    cross_province: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueItem:
+    code: str
+    name: str
+    kind: str  # drug | service | material
+    cls: str  # chrgitm_lv: "01" 甲, "02" 乙, "03" 丙
+    selfpay_prop: Decimal = Decimal("0")  # 乙 pre-self-pay ratio
+    price_cap_fen: Fen | None = None  # unit price cap (最高限价)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    pool: str
+    items: Mapping[str, CatalogueItem]
+
+
+@dataclass(frozen=True, slots=True)
+class LinePolicy:
+    """One benefit line of a policy: "inpatient", "outpatient", "chronic:M07803", "day_surgery"...
+
+    Inpatient-style lines carry a per-admission `deductible` keyed "1"/"2"/"3"/"out_of_province";
+    outpatient-style lines an `annual_deductible_fen`. Caps: `annual_cap_fen` (this line alone),
+    `monthly_cap_fen` (per calendar month, dialysis-style), `cap_group` (shared annual cap named
+    in Policy.cap_groups). When several apply, the smallest amount left binds.
+    """
+
+    name: str
+    ratio: Mapping[int, Decimal]  # by hospital level
+    deductible_fen: Mapping[str, Fen] | None = None
+    repeat_factor: Decimal | None = None
+    annual_deductible_fen: Fen | None = None
+    annual_cap_fen: Fen | None = None
+    monthly_cap_fen: Fen | None = None
+    cap_group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    upto_fen: Fen | None  # bound on the cumulative excess over the threshold; None = no bound
+    ratio: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Tilt:
+    groups: tuple[str, ...]
+    threshold_factor: Decimal
+    ratio_bonus: Decimal
+    cap_fen: Fen | None  # None: the cap is removed for tilted groups
+
+
+@dataclass(frozen=True, slots=True)
+class CriticalIllness:
+    threshold_fen: Fen
+    bands: tuple[Band, ...]
+    annual_cap_fen: Fen | None
+    tilt: Tilt | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RatioCap:
+    """Large-amount subsidy (310) and civil-servant subsidy: a ratio and an annual cap."""
+
+    ratio: Decimal
+    annual_cap_fen: Fen | None
+
+
+@dataclass(frozen=True, slots=True)
+class AssistanceRule:
+    group: str  # identity type: tekun, dibao, ...
+    annual_deductible_fen: Fen
+    ratio: Decimal
+    annual_cap_fen: Fen | None
+
+
+@dataclass(frozen=True, slots=True)
+class SupplementaryPlan:
+    code: str
+    fund_pay_type: str  # 370100 reports in hifes_pay, anything else in oth_pay
+    base: str  # "inscp_personal" | "all_personal"
+    annual_deductible_fen: Fen
+    ratio: Decimal
+    annual_cap_fen: Fen | None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The insured pool's policy for one insurance type and year (参保地政策)."""
+
+    pool: str
+    insutype: str  # "310" | "390"
+    year: int
+    version: int
+    waiting_days: int
+    intra_province_requires_filing: bool
+    lines: Mapping[str, LinePolicy]
+    cap_groups: Mapping[str, Fen]
+    retired_bonus: Decimal
+    cross_region: Mapping[str, Decimal]  # long_term, referral, emergency, temporary, intra_province
+    large_amount: RatioCap | None = None
+    civil_servant: RatioCap | None = None
+    critical_illness: CriticalIllness | None = None
+    assistance: tuple[AssistanceRule, ...] = ()  # in the policy's order: first held applies
+    supplementary: tuple[SupplementaryPlan, ...] = ()
+    min_temporary_filing_days: int = 180  # temporary/referral filings last at least this long
+
+
+# ----------------------------------------------------------------------------- the person
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    type: str  # tekun, dibao, dibao_edge, fanpin, orphan, disabled_1_2 ...
+    begin: dt.date
+    end: dt.date | None
+
+    def holds_on(self, day: dt.date) -> bool:
+        return self.begin <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class ChronicQualification:
+    code: str  # M03900 ...
+    begin: dt.date
+    end: dt.date | None
+    hospital: str | None = None
+
+    def holds_on(self, day: dt.date) -> bool:
+        return self.begin <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonSnapshot:
+    """What the eligibility service knows of a person for one visit date and insurance type:
+    the enrollment already chosen (earliest valid one when duplicated)."""
+
+    psn_no: str
+    name: str
+    insutype: str
+    psn_type: str  # employee | retired | resident
+    insured_pool: str  # pool code of the chosen enrollment
+    identities: tuple[Identity, ...] = ()
+    chronic: tuple[ChronicQualification, ...] = ()
+    account_balance_fen: Fen = 0  # the year's personal account credit (employees)
+    cvlserv: bool = False
+
+
+# ----------------------------------------------------------------------------- accumulators
+#
+# Accumulators are a flat mapping key -> fen (or a count) per person, insurance type and year.
+# Keys (the engine produces and reads exactly these):
+#   dedc:<line>                 annual deductible paid on an outpatient/chronic line
+#   admissions:inpatient        inpatient settlements this year (a count, +1 per settlement)
+#   fund:line:<line>            basic fund paid on a line with its own annual cap
+#   fund:group:<group>          basic fund paid on a cap group
+#   fund:month:<line>:<YYYY-MM> basic fund paid on a monthly-capped line in that month
+#   ci:base                     year-to-date in-policy personal burden (critical-illness base B)
+#   ci:paid                     critical illness paid
+#   ob:paid                     large-amount subsidy paid
+#   cvl:paid                    civil-servant subsidy paid
+#   supp:<code>:dedc / supp:<code>:paid
+#   maf:<group>:dedc / maf:<group>:paid
+#   acct:used                   personal account used this year (cap = account balance)
+# Each settlement yields `deltas` for these keys and `caps` (the bound each key must never
+# exceed after the update), so storage can apply them with conditional updates.
+
+Accumulators = Mapping[str, int]
+
+
+# ----------------------------------------------------------------------------- the bill
+
+
+@dataclass(frozen=True, slots=True)
+class FeeItem:
+    feedetl_sn: str
+    list_code: str  # med_list_codg, the catalogue code
+    cnt: Decimal
+    pric_fen: Fen
+    amount_fen: Fen  # det_item_fee_sumamt; must equal round_half_up(cnt * pric_fen)
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Bill:
+    med_type: str  # "11", "13", "14", "21".."24", "28"
+    visit_date: dt.date
+    hospital: Hospital
+    items: tuple[FeeItem, ...]
+    disease_code: str | None = None  # required for med_type 14 (the chronic disease)
+    emergency: bool = False
+    acct_used_flag: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementContext:
+    """Everything the engine needs besides the bill, already looked up by the caller."""
+
+    person: PersonSnapshot
+    insured_pool: Pool
+    treatment_pool: Pool | None  # the pool holding the hospital's admdvs; None if none does
+    policy: Policy  # insured pool, insutype, visit year
+    catalogue: Catalogue  # treatment place's catalogue for the person's insutype
+    filing_group: str | None  # long_term | referral | temporary from an active filing, else None
+    accumulators: Accumulators
+    province_of: Mapping[str, str] = field(default_factory=dict)  # pool code -> 2-digit province
+
+
+# ----------------------------------------------------------------------------- the result
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    feedetl_sn: str
+    list_code: str
+    amount_fen: Fen
+    cnt: Decimal
+    pric_fen: Fen
+    price_cap_fen: Fen | None
+    selfpay_prop: Decimal
+    fulamt_ownpay_fen: Fen
+    overlmt_fen: Fen
+    preselfpay_fen: Fen
+    inscp_fen: Fen
+    chrgitm_lv: str  # "01"/"02"/"03"; "03" also for items not in the catalogue
+    in_catalogue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FundLine:
+    """One row of setldetail."""
+
+    fund_pay_type: str
+    name: str
+    inscp_fen: Fen  # the base this fund paid on
+    cap_left_fen: Fen | None  # crt_payb_lmt_amt: what was left under the cap before this visit
+    amount_fen: Fen
+    info: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainStep:
+    code: str  # stable machine label: "items", "deductible", "hifp", "hifmi", ...
+    label: str  # English label
+    text: str  # Chinese text with the numbers, readable by a clerk or patient
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementResult:
+    line: str
+    region_class: str  # local | intra_province | inter_province
+    filing_group: str | None  # long_term | referral | temporary | emergency | intra_province | None
+    ratio: Decimal  # r actually applied (pool_prop_selfpay)
+    medfee_sumamt: Fen
+    fulamt_ownpay_amt: Fen
+    overlmt_selfpay: Fen
+    preselfpay_amt: Fen
+    inscp_scp_amt: Fen
+    act_pay_dedc: Fen
+    hifp_pay: Fen
+    cvlserv_pay: Fen
+    hifes_pay: Fen
+    hifmi_pay: Fen
+    hifob_pay: Fen
+    maf_pay: Fen
+    oth_pay: Fen
+    fund_pay_sumamt: Fen
+    psn_part_amt: Fen
+    hosp_part_amt: Fen
+    acct_pay: Fen
+    psn_cash_pay: Fen
+    items: tuple[ItemResult, ...]
+    fund_lines: tuple[FundLine, ...]
+    deltas: Mapping[str, int]
+    caps: Mapping[str, int]
+    explanation: tuple[ExplainStep, ...]
