@@ -317,3 +317,4 @@ class SettlementResult:
     deltas: Mapping[str, int]
     caps: Mapping[str, int]
     explanation: tuple[ExplainStep, ...]
+    reversal: bool = False  # True for the negated booking of an earlier settlement (冲销)

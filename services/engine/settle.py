@@ -1,0 +1,458 @@
+"""Steps 5–9 of DOMAIN.md §5: deductible, pooled fund, second tier, supplementary plans,
+medical assistance, the patient's share, and the reversal of a settlement.
+
+The order of funds is fixed by policy: pooled fund → large-amount (employees) / critical
+illness (residents) → civil-servant subsidy → supplementary plans in list order → medical
+assistance. Each later fund sees what the earlier ones left unpaid, and none pays more than the
+bill leaves unpaid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from .items import split_items
+from .model import (
+    Bill, CriticalIllness, ExplainStep, FundLine, ItemResult, LinePolicy, SettlementContext,
+    SettlementResult,
+)
+from .money import apply_ratio, fen_to_yuan as yuan, percent, round_half_up
+from .outcomes import InvariantViolated, Outcome, SettlementRefused
+from .rules import (
+    INPATIENT_STYLE_LINES, INTER_PROVINCE, check_chronic, filing_group_for, line_for,
+    month_of, policy_line, ratio_for, region_class, region_text,
+)
+
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
+
+EMPLOYEE = "310"
+POOLED_FUND_CODE = {"310": "310100", "390": "390100"}
+POOLED_FUND_NAME = {"310": "职工基本医疗保险统筹基金", "390": "城乡居民基本医疗保险基金"}
+SUPPLEMENTARY_IN_HIFES = "370100"  # this fund_pay_type reports in hifes_pay, others in oth_pay
+
+
+class _Run:
+    """The working state of one settlement: what the accumulators say, what this visit adds to
+    them (deltas with their caps), the setldetail rows and the explanation so far."""
+
+    __slots__ = ("acc", "deltas", "caps", "fund_lines", "steps", "inscp_paid", "all_paid")
+
+    def __init__(self, acc: Mapping[str, int]) -> None:
+        self.acc = acc
+        self.deltas: dict[str, int] = {}
+        self.caps: dict[str, int] = {}
+        self.fund_lines: list[FundLine] = []
+        self.steps: list[ExplainStep] = []
+        self.inscp_paid = 0  # fund payments whose base was the in-policy amount
+        self.all_paid = 0  # every fund payment so far
+
+    def left(self, key: str, cap: int | None) -> int | None:
+        """What is left under `cap` for accumulator `key`; None means no cap. Floored at 0."""
+        if cap is None:
+            return None
+        return max(0, cap - self.acc.get(key, 0))
+
+    def add(self, key: str, amount: int, cap: int | None = None) -> None:
+        if amount:
+            self.deltas[key] = self.deltas.get(key, 0) + amount
+            if cap is not None:
+                self.caps[key] = cap
+
+    def say(self, code: str, label: str, text: str) -> None:
+        self.steps.append(ExplainStep(code, label, text))
+
+
+def settle(bill: Bill, ctx: SettlementContext) -> SettlementResult:
+    """Settle one bill for one person under the insured pool's policy (参保地政策) and the
+    treatment place's catalogue (就医地目录). Refusals raise SettlementRefused."""
+    if not bill.items:
+        raise SettlementRefused(
+            Outcome.EMPTY_BILL,
+            "本次就诊没有可结算的费用明细，请先上传费用明细 (2204/2301)。 / The visit has no fee "
+            "details to settle; upload them first (2204/2301).",
+            "feedetail",
+        )
+    _check_enrollment(bill, ctx)
+    policy = ctx.policy
+    items = split_items(bill.items, ctx.catalogue)
+    fulamt = overlmt = preselfpay = inscp = 0
+    for item in items:
+        fulamt += item.fulamt_ownpay_fen
+        overlmt += item.overlmt_fen
+        preselfpay += item.preselfpay_fen
+        inscp += item.inscp_fen
+    medfee = fulamt + overlmt + preselfpay + inscp
+
+    line_name = line_for(bill.med_type, bill.disease_code, policy.lines)
+    line = policy_line(policy, line_name)
+    region = region_class(ctx.insured_pool, bill.hospital.admdvs)
+    chronic = line_name.startswith("chronic:")
+    if chronic:
+        check_chronic(ctx, bill, line_name[len("chronic:"):], region)
+    group = filing_group_for(ctx, bill, region)
+    ratio = ratio_for(line, ctx, bill.hospital.level, group)
+    r = ratio.value
+
+    run = _Run(ctx.accumulators)
+    run.say("items", "Items by the treatment place's catalogue",
+            f"费用总额 {yuan(medfee)} 元 = 全自费 {yuan(fulamt)} + 超限价 {yuan(overlmt)} + "
+            f"先行自付 {yuan(preselfpay)} + 政策范围内 {yuan(inscp)} (items)")
+    run.say("line", "Benefit line and region",
+            f"待遇类别 {line_name}，{region_text(region, group)} (line, region)")
+    run.say("ratio", "Pooled fund ratio", ratio.text)
+
+    inpatient_style = line_name in INPATIENT_STYLE_LINES
+    if inpatient_style:
+        run.add("admissions:inpatient", 1)
+    dedc = _deductible(run, line, line_name, inscp, bill.hospital.level,
+                       region == INTER_PROVINCE, inpatient_style)
+    hifp, above_cap = _pooled_fund(run, ctx, line, line_name, bill, inscp, dedc, r)
+    run.inscp_paid = run.all_paid = hifp
+
+    hifob = hifmi = cvlserv = 0
+    if inpatient_style or chronic:  # the second tier covers inpatient and chronic lines only
+        hifob = _large_amount(run, ctx, above_cap, inscp)
+        hifmi = _critical_illness(run, ctx, bill, inscp, hifp)
+        cvlserv = _civil_servant(run, ctx, inscp, medfee)
+    hifes, oth = _supplementary(run, ctx, inscp, medfee)
+    maf = _assistance(run, ctx, bill, inscp, medfee)
+
+    fund = hifp + cvlserv + hifes + hifmi + hifob + maf + oth
+    hosp_part = 0  # no quota rule puts any of this bill on the hospital
+    psn_part = medfee - fund - hosp_part
+    acct = _account(run, ctx, bill, psn_part)
+    cash = psn_part - acct
+    run.say("patient", "Patient's share",
+            f"基金支付合计 {yuan(fund)} 元；个人负担 {yuan(psn_part)} 元 = 个人账户 {yuan(acct)} + "
+            f"现金 {yuan(cash)} (patient)")
+
+    result = SettlementResult(
+        line=line_name, region_class=region, filing_group=group, ratio=r,
+        medfee_sumamt=medfee, fulamt_ownpay_amt=fulamt, overlmt_selfpay=overlmt,
+        preselfpay_amt=preselfpay, inscp_scp_amt=inscp, act_pay_dedc=dedc, hifp_pay=hifp,
+        cvlserv_pay=cvlserv, hifes_pay=hifes, hifmi_pay=hifmi, hifob_pay=hifob, maf_pay=maf,
+        oth_pay=oth, fund_pay_sumamt=fund, psn_part_amt=psn_part, hosp_part_amt=hosp_part,
+        acct_pay=acct, psn_cash_pay=cash, items=items, fund_lines=tuple(run.fund_lines),
+        deltas=run.deltas, caps=run.caps, explanation=tuple(run.steps),
+    )
+    check_identities(result)
+    return result
+
+
+def _check_enrollment(bill: Bill, ctx: SettlementContext) -> None:
+    person, policy = ctx.person, ctx.policy
+    if person.insutype != policy.insutype or person.insured_pool != policy.pool \
+            or ctx.insured_pool.code != policy.pool:
+        raise SettlementRefused(
+            Outcome.NOT_ELIGIBLE,
+            f"参保人 {person.psn_no} 的参保信息（{person.insured_pool}，险种 {person.insutype}）"
+            f"与所用政策（{policy.pool}，险种 {policy.insutype}）不符，请核对险种后重新结算。 / "
+            "The person's enrollment does not match the policy (pool or insutype); check the "
+            "insutype and settle again.",
+            "insutype",
+        )
+    if bill.visit_date.year != policy.year:
+        raise SettlementRefused(
+            Outcome.POLICY_YEAR_MISMATCH,
+            f"就诊日期 {bill.visit_date} 与参保地政策年度 {policy.year} 不符。 / The visit date "
+            f"{bill.visit_date} is not in the policy year {policy.year}.",
+            "begntime",
+        )
+
+
+def _deductible(run: _Run, line: LinePolicy, line_name: str, inscp: int, level: int,
+                out_of_province: bool, inpatient_style: bool) -> int:
+    """Step 5. Inpatient: per admission, reduced by repeat_factor from the second admission of
+    the year. Other lines: what is left of the annual deductible."""
+    if inpatient_style and line.deductible_fen is not None:
+        table = line.deductible_fen
+        key = "out_of_province" if out_of_province and "out_of_province" in table else str(level)
+        per_admission = table.get(key, 0)
+        text = f"起付线 {yuan(per_admission)} 元"
+        if line.repeat_factor is not None and run.acc.get("admissions:inpatient", 0) >= 1:
+            per_admission = apply_ratio(per_admission, line.repeat_factor)
+            text += f" × {line.repeat_factor}（本年度再次住院）= {yuan(per_admission)} 元"
+        paid = min(inscp, per_admission)
+        run.say("deductible", "Deductible", f"{text}；本次已扣 {yuan(paid)} 元 (deductible)")
+        return paid
+    annual = line.annual_deductible_fen or 0
+    key = f"dedc:{line_name}"
+    left = run.left(key, annual)
+    paid = min(inscp, left)
+    run.add(key, paid, annual)
+    run.say("deductible", "Deductible",
+            f"年度起付线 {yuan(annual)} 元，已付 {yuan(annual - left)} 元，剩余 {yuan(left)} 元；"
+            f"本次已扣 {yuan(paid)} 元 (deductible)")
+    return paid
+
+
+def _pooled_fund(run: _Run, ctx: SettlementContext, line: LinePolicy, line_name: str,
+                 bill: Bill, inscp: int, dedc: int, r: Decimal) -> tuple[int, int]:
+    """Step 6: the pooled fund pays r of what is above the deductible, up to the smallest cap
+    left (line, cap group, month). Returns (hifp_pay, above_cap)."""
+    eligible = inscp - dedc
+    raw = apply_ratio(eligible, r)
+    bounds: list[tuple[str, int]] = []
+    if line.annual_cap_fen is not None:
+        bounds.append((f"fund:line:{line_name}", line.annual_cap_fen))
+    if line.cap_group is not None:
+        cap = ctx.policy.cap_groups.get(line.cap_group)
+        if cap is None:
+            raise ValueError(f"policy {ctx.policy.pool}/{ctx.policy.insutype}/{ctx.policy.year}: "
+                             f"line {line_name} names undefined cap group {line.cap_group}")
+        bounds.append((f"fund:group:{line.cap_group}", cap))
+    if line.monthly_cap_fen is not None:
+        bounds.append((f"fund:month:{line_name}:{month_of(bill.visit_date)}",
+                       line.monthly_cap_fen))
+    cap_left = None
+    for key, cap in bounds:
+        left = run.left(key, cap)
+        cap_left = left if cap_left is None else min(cap_left, left)
+    hifp = raw if cap_left is None else min(raw, cap_left)
+    for key, cap in bounds:
+        run.add(key, hifp, cap)
+    above_cap = 0
+    text = f"统筹基金支付 ({yuan(inscp)} − {yuan(dedc)}) × {percent(r)} = {yuan(raw)} 元"
+    if hifp < raw and r > 0:
+        # The cap cut the payment: the in-policy amount the cap left unpaid, measured before
+        # the ratio, is what the large-amount subsidy works on.
+        above_cap = max(0, eligible - round_half_up(Decimal(hifp) / r))
+        text += (f"；封顶线剩余 {yuan(cap_left)} 元，实付 {yuan(hifp)} 元；超封顶线部分 "
+                 f"{yuan(eligible)} − {yuan(hifp)} ÷ {percent(r)} = {yuan(above_cap)} 元")
+    insutype = ctx.policy.insutype
+    run.fund_lines.append(FundLine(POOLED_FUND_CODE.get(insutype, "390100"),
+                                   POOLED_FUND_NAME.get(insutype, "基本医疗保险统筹基金"),
+                                   eligible, cap_left, hifp))
+    run.say("hifp", "Basic pooled fund", text + " (hifp)")
+    return hifp, above_cap
+
+
+def _pay_plan(run: _Run, base: int, ratio: Decimal, paid_key: str, cap: int | None,
+              dedc_key: str | None = None, deductible: int = 0) -> tuple[int, int, int | None]:
+    """A fund that pays `ratio` of `base` after its own annual deductible, up to its annual cap.
+    Returns (deductible taken, payment, cap left before this visit)."""
+    dedc = 0
+    if dedc_key is not None:
+        dedc = min(base, run.left(dedc_key, deductible))
+        run.add(dedc_key, dedc, deductible)
+    payable = base - dedc
+    pay = min(apply_ratio(payable, ratio), payable)  # never more than its base, whatever r
+    cap_left = run.left(paid_key, cap)
+    if cap_left is not None:
+        pay = min(pay, cap_left)
+    run.add(paid_key, pay, cap)
+    return dedc, pay, cap_left
+
+
+def _record(run: _Run, code: str, name: str, base: int, cap_left: int | None, pay: int,
+            in_policy_base: bool) -> None:
+    if in_policy_base:
+        run.inscp_paid += pay
+    run.all_paid += pay
+    if pay:
+        run.fund_lines.append(FundLine(code, name, base, cap_left, pay))
+
+
+def _large_amount(run: _Run, ctx: SettlementContext, above_cap: int, inscp: int) -> int:
+    """Employees' large-amount subsidy (大额): a ratio of what the pooled fund's cap cut off."""
+    plan = ctx.policy.large_amount
+    if plan is None or above_cap <= 0:
+        return 0
+    base = min(above_cap, inscp - run.inscp_paid)
+    _, pay, cap_left = _pay_plan(run, base, plan.ratio, "ob:paid", plan.annual_cap_fen)
+    _record(run, "330100", "职工大额医疗费用补助", base, cap_left, pay, True)
+    run.say("hifob", "Large-amount subsidy",
+            f"大额医疗补助 {yuan(base)} × {percent(plan.ratio)} = {yuan(pay)} 元"
+            f"{_cap_text(cap_left)} (hifob)")
+    return pay
+
+
+def _critical_illness(run: _Run, ctx: SettlementContext, bill: Bill, inscp: int,
+                      hifp: int) -> int:
+    """Residents' critical illness (大病保险) on the year-to-date in-policy personal burden B:
+    the part of B above the threshold is paid band by band, rounded once, up to the cap."""
+    ci = ctx.policy.critical_illness
+    if ci is None:
+        return 0
+    share = max(0, inscp - hifp)  # this visit's in-policy personal burden
+    before = run.acc.get("ci:base", 0)
+    run.add("ci:base", share)
+    tilt = ci.tilt
+    tilted = tilt is not None and any(
+        i.type in tilt.groups and i.holds_on(bill.visit_date) for i in ctx.person.identities)
+    threshold = apply_ratio(ci.threshold_fen, tilt.threshold_factor) if tilted else ci.threshold_fen
+    bonus = tilt.ratio_bonus if tilted else _ZERO
+    cap = tilt.cap_fen if tilted else ci.annual_cap_fen
+    excess_before = max(0, before - threshold)
+    excess_after = max(0, before + share - threshold)
+    amount = _band_amount(ci, excess_before, excess_after, bonus)
+    pay = min(round_half_up(amount), inscp - run.inscp_paid)
+    cap_left = run.left("ci:paid", cap)
+    if cap_left is not None:
+        pay = min(pay, cap_left)
+    run.add("ci:paid", pay, cap)
+    base = excess_after - excess_before
+    _record(run, "390200", "城乡居民大病保险", base, cap_left, pay, True)
+    tilt_text = f"（倾斜：起付 × {tilt.threshold_factor}，比例 + {percent(bonus)}）" if tilted else ""
+    run.say("hifmi", "Critical illness",
+            f"大病保险：年度累计个人负担 {yuan(before)} + 本次 {yuan(share)} = "
+            f"{yuan(before + share)} 元，起付 {yuan(threshold)} 元{tilt_text}；本次超起付部分 "
+            f"{yuan(base)} 元分段支付 = {yuan(pay)} 元{_cap_text(cap_left)} (hifmi)")
+    return pay
+
+
+def _band_amount(ci: CriticalIllness, excess_before: int, excess_after: int,
+                 bonus: Decimal) -> Decimal:
+    """Sum over bands of (this visit's excess inside the band × band ratio), unrounded."""
+    amount = _ZERO
+    lower = 0
+    for band in ci.bands:
+        upper = band.upto_fen
+        start = max(excess_before, lower)
+        end = excess_after if upper is None else min(excess_after, upper)
+        if end > start:
+            amount += (end - start) * min(_ONE, band.ratio + bonus)
+        if upper is None:
+            break
+        lower = upper
+    return amount
+
+
+def _civil_servant(run: _Run, ctx: SettlementContext, inscp: int, medfee: int) -> int:
+    plan = ctx.policy.civil_servant
+    if plan is None or not ctx.person.cvlserv:
+        return 0
+    base = max(0, min(inscp - run.inscp_paid, medfee - run.all_paid))
+    _, pay, cap_left = _pay_plan(run, base, plan.ratio, "cvl:paid", plan.annual_cap_fen)
+    _record(run, "320100", "公务员医疗补助", base, cap_left, pay, True)
+    run.say("cvlserv", "Civil-servant subsidy",
+            f"公务员医疗补助 {yuan(base)} × {percent(plan.ratio)} = {yuan(pay)} 元"
+            f"{_cap_text(cap_left)} (cvlserv)")
+    return pay
+
+
+def _supplementary(run: _Run, ctx: SettlementContext, inscp: int, medfee: int) -> tuple[int, int]:
+    """Supplementary plans (the "N" of 3+N) in the policy's order. Returns (hifes, oth)."""
+    hifes = oth = 0
+    for plan in ctx.policy.supplementary:
+        unpaid = medfee - run.all_paid
+        in_policy = plan.base == "inscp_personal"
+        base = inscp - run.inscp_paid if in_policy else unpaid
+        base = max(0, min(base, unpaid))
+        prefix = f"supp:{plan.code}"
+        dedc, pay, cap_left = _pay_plan(run, base, plan.ratio, f"{prefix}:paid",
+                                        plan.annual_cap_fen, f"{prefix}:dedc",
+                                        plan.annual_deductible_fen)
+        _record(run, plan.fund_pay_type, plan.code, base, cap_left, pay, in_policy)
+        if plan.fund_pay_type == SUPPLEMENTARY_IN_HIFES:
+            hifes += pay
+        else:
+            oth += pay
+        run.say(f"supp:{plan.code}", f"Supplementary plan {plan.code}",
+                f"补充保险 {plan.code}：({yuan(base)} − 起付 {yuan(dedc)}) × {percent(plan.ratio)}"
+                f" = {yuan(pay)} 元{_cap_text(cap_left)} (supplementary)")
+    return hifes, oth
+
+
+def _assistance(run: _Run, ctx: SettlementContext, bill: Bill, inscp: int, medfee: int) -> int:
+    """Medical assistance (医疗救助): one rule, the first group in policy order the person holds
+    on the visit date, on the in-policy amount no fund has paid."""
+    rule = next((rule for rule in ctx.policy.assistance
+                 if any(i.type == rule.group and i.holds_on(bill.visit_date)
+                        for i in ctx.person.identities)), None)
+    if rule is None:
+        return 0
+    base = max(0, min(inscp - run.inscp_paid, medfee - run.all_paid))
+    prefix = f"maf:{rule.group}"
+    dedc, pay, cap_left = _pay_plan(run, base, rule.ratio, f"{prefix}:paid", rule.annual_cap_fen,
+                                    f"{prefix}:dedc", rule.annual_deductible_fen)
+    _record(run, "610100", "医疗救助基金", base, cap_left, pay, True)
+    run.say("maf", "Medical assistance",
+            f"医疗救助（{rule.group}）：({yuan(base)} − 起付 {yuan(dedc)}) × {percent(rule.ratio)}"
+            f" = {yuan(pay)} 元{_cap_text(cap_left)} (maf)")
+    return pay
+
+
+def _account(run: _Run, ctx: SettlementContext, bill: Bill, psn_part: int) -> int:
+    """Employees (310, retirees included) may pay their share from the personal account."""
+    if ctx.person.insutype != EMPLOYEE or not bill.acct_used_flag or psn_part <= 0:
+        return 0
+    balance = ctx.person.account_balance_fen
+    left = run.left("acct:used", balance)
+    pay = min(psn_part, left)
+    run.add("acct:used", pay, balance)
+    if pay:
+        run.fund_lines.append(FundLine("310200", "职工基本医疗保险个人账户", psn_part, left, pay))
+    run.say("acct", "Personal account",
+            f"个人账户余额 {yuan(left)} 元，支付 {yuan(pay)} 元 (acct)")
+    return pay
+
+
+def _cap_text(cap_left: int | None) -> str:
+    return "" if cap_left is None else f"（年度限额剩余 {yuan(cap_left)} 元）"
+
+
+def check_identities(result: SettlementResult) -> None:
+    """The three identities every settlement and reversal must satisfy, to the fen."""
+    r = result
+    parts = r.fulamt_ownpay_amt + r.overlmt_selfpay + r.preselfpay_amt + r.inscp_scp_amt
+    funds = (r.hifp_pay + r.cvlserv_pay + r.hifes_pay + r.hifmi_pay + r.hifob_pay + r.maf_pay
+             + r.oth_pay)
+    broken = []
+    if r.medfee_sumamt != parts:
+        broken.append(f"medfee {r.medfee_sumamt} != four parts {parts}")
+    if funds != r.fund_pay_sumamt:
+        broken.append(f"fund_pay_sumamt {r.fund_pay_sumamt} != sum of funds {funds}")
+    if r.medfee_sumamt != r.fund_pay_sumamt + r.psn_part_amt + r.hosp_part_amt:
+        broken.append("medfee != fund + psn_part + hosp_part")
+    if r.psn_part_amt != r.acct_pay + r.psn_cash_pay:
+        broken.append("psn_part != acct + cash")
+    if broken:
+        raise InvariantViolated("; ".join(broken))
+
+
+def reverse(result: SettlementResult) -> SettlementResult:
+    """The reversal (冲销) of a settlement: every amount and accumulator delta negated, caps
+    kept, so storage books it with the same conditional updates. Never a deletion."""
+    if getattr(result, "reversal", False):
+        raise SettlementRefused(
+            Outcome.ALREADY_REVERSED,
+            "该结算本身是冲销记录，不能再次冲销。 / This settlement is itself a reversal and "
+            "cannot be reversed.",
+            "setl_id",
+        )
+    r = result
+    reversed_result = SettlementResult(
+        line=r.line, region_class=r.region_class, filing_group=r.filing_group, ratio=r.ratio,
+        medfee_sumamt=-r.medfee_sumamt, fulamt_ownpay_amt=-r.fulamt_ownpay_amt,
+        overlmt_selfpay=-r.overlmt_selfpay, preselfpay_amt=-r.preselfpay_amt,
+        inscp_scp_amt=-r.inscp_scp_amt, act_pay_dedc=-r.act_pay_dedc, hifp_pay=-r.hifp_pay,
+        cvlserv_pay=-r.cvlserv_pay, hifes_pay=-r.hifes_pay, hifmi_pay=-r.hifmi_pay,
+        hifob_pay=-r.hifob_pay, maf_pay=-r.maf_pay, oth_pay=-r.oth_pay,
+        fund_pay_sumamt=-r.fund_pay_sumamt, psn_part_amt=-r.psn_part_amt,
+        hosp_part_amt=-r.hosp_part_amt, acct_pay=-r.acct_pay, psn_cash_pay=-r.psn_cash_pay,
+        items=tuple(_reverse_item(item) for item in r.items),
+        fund_lines=tuple(FundLine(f.fund_pay_type, f.name, -f.inscp_fen, f.cap_left_fen,
+                                  -f.amount_fen, f.info) for f in r.fund_lines),
+        deltas={key: -value for key, value in r.deltas.items()},
+        caps=dict(r.caps),
+        explanation=(ExplainStep("reversal", "Reversal",
+                                 f"冲销：原结算各项金额取负，基金退回 {yuan(r.fund_pay_sumamt)} 元，"
+                                 f"个人退回 {yuan(r.psn_part_amt)} 元 (reversal)"),)
+        + r.explanation,
+        reversal=True,
+    )
+    check_identities(reversed_result)
+    return reversed_result
+
+
+def _reverse_item(item: ItemResult) -> ItemResult:
+    return ItemResult(
+        feedetl_sn=item.feedetl_sn, list_code=item.list_code, amount_fen=-item.amount_fen,
+        cnt=-item.cnt, pric_fen=item.pric_fen, price_cap_fen=item.price_cap_fen,
+        selfpay_prop=item.selfpay_prop, fulamt_ownpay_fen=-item.fulamt_ownpay_fen,
+        overlmt_fen=-item.overlmt_fen, preselfpay_fen=-item.preselfpay_fen,
+        inscp_fen=-item.inscp_fen, chrgitm_lv=item.chrgitm_lv, in_catalogue=item.in_catalogue,
+    )
