@@ -1,0 +1,162 @@
+"""The `medsettle` command: one entry point for operators and developers.
+
+    medsettle up                 start the suite (embedded PostgreSQL/Redis unless configured)
+    medsettle demo               up + demo data + a scripted HIS demo, then keep running
+    medsettle migrate            apply pending SQL migrations
+    medsettle load FILE.json     load reference data (REFERENCE_DATA.md); nothing applied on error
+    medsettle gen-persons        write a synthetic population as bulk-enrollment CSV
+    medsettle import-enrollments FILE.csv   streaming bulk enrollment import
+    medsettle audit              recompute every settlement invariant from the database
+    medsettle clearing --month YYYYMM       run the monthly clearing for all pools
+    medsettle env                print the DATABASE_URL / REDIS_URL in use
+    medsettle clean-data         stop and wipe the embedded servers' data
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from services.common.config import REPO_ROOT, Settings
+
+DEMO_FILE = REPO_ROOT / "infra" / "reference" / "demo.json"
+
+
+def _endpoints(settings: Settings):
+    from services.common import embedded
+
+    return embedded.resolve(settings)
+
+
+def cmd_up(args, settings: Settings) -> int:
+    from services import launcher
+
+    suite = launcher.prepare(settings)
+    if args.demo_data:
+        if _load(suite.database_url, str(DEMO_FILE)) != 0:
+            return 1
+    suite.start()
+    suite.wait_healthy()
+    print(f"medsettle is up: gateway {suite.gateway_url} (Ctrl-C stops everything)", flush=True)
+    return launcher.run_until_signal(suite)
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    from services import launcher
+    from gateway import demo
+
+    suite = launcher.prepare(settings)
+    if _load(suite.database_url, str(DEMO_FILE)) != 0:
+        return 1
+    suite.start()
+    try:
+        suite.wait_healthy()
+        demo.play(suite.gateway_url, suite.database_url)
+    except BaseException:
+        suite.stop()
+        raise
+    print(f"\nmedsettle is up: gateway {suite.gateway_url}  — Ctrl-C stops everything.", flush=True)
+    return launcher.run_until_signal(suite)
+
+
+def _load(dsn: str, path: str) -> int:
+    from services.refdata.cli import load_file
+
+    return asyncio.run(load_file(dsn, path))
+
+
+def cmd_migrate(args, settings: Settings) -> int:
+    from services.common import db
+
+    applied = asyncio.run(db.migrate(_endpoints(settings).database_url))
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+def cmd_load(args, settings: Settings) -> int:
+    from services.common import db
+
+    dsn = _endpoints(settings).database_url
+    asyncio.run(db.migrate(dsn))
+    return _load(dsn, args.file)
+
+
+def cmd_gen_persons(args, settings: Settings) -> int:
+    from services.refdata.cli import gen_persons
+
+    gen_persons(args.count, args.out, seed=args.seed)
+    print(f"wrote {args.count} persons to {args.out}")
+    return 0
+
+
+def cmd_import(args, settings: Settings) -> int:
+    from services.common import db
+    from services.eligibility.bulk_import import import_file
+
+    dsn = _endpoints(settings).database_url
+    asyncio.run(db.migrate(dsn))
+    return asyncio.run(import_file(dsn, args.file, redis_url=_endpoints(settings).redis_url,
+                                   errors_path=args.errors, progress=not args.quiet))
+
+
+def cmd_audit(args, settings: Settings) -> int:
+    from services.settlement.audit import run_audit
+
+    return asyncio.run(run_audit(_endpoints(settings).database_url))
+
+
+def cmd_clearing(args, settings: Settings) -> int:
+    from services.settlement.clearing import run_clearing_cli
+
+    return asyncio.run(run_clearing_cli(_endpoints(settings).database_url, args.month))
+
+
+def cmd_env(args, settings: Settings) -> int:
+    e = _endpoints(settings)
+    print(f"DATABASE_URL={e.database_url}\nREDIS_URL={e.redis_url}")
+    return 0
+
+
+def cmd_clean_data(args, settings: Settings) -> int:
+    from services.common import embedded
+
+    embedded.wipe(settings.data_dir)
+    print(f"wiped {settings.data_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="medsettle", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("up", help="start the suite")
+    p.add_argument("--demo-data", action="store_true", help="load infra/reference/demo.json first")
+    p.set_defaults(func=cmd_up)
+    sub.add_parser("demo", help="start the suite with demo data and play the HIS demo").set_defaults(func=cmd_demo)
+    sub.add_parser("migrate").set_defaults(func=cmd_migrate)
+    p = sub.add_parser("load", help="load a reference-data JSON document")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_load)
+    p = sub.add_parser("gen-persons", help="write a synthetic population as bulk-enrollment CSV")
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--out", default="persons.csv")
+    p.add_argument("--seed", type=int, default=2026)
+    p.set_defaults(func=cmd_gen_persons)
+    p = sub.add_parser("import-enrollments", help="streaming bulk enrollment import (CSV)")
+    p.add_argument("file")
+    p.add_argument("--errors", default=None, help="write the error report here (default FILE.errors.csv)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_import)
+    sub.add_parser("audit", help="check every settlement invariant").set_defaults(func=cmd_audit)
+    p = sub.add_parser("clearing", help="run the monthly clearing for all pools")
+    p.add_argument("--month", required=True, help="YYYYMM")
+    p.set_defaults(func=cmd_clearing)
+    sub.add_parser("env", help="print the database and Redis URLs in use").set_defaults(func=cmd_env)
+    sub.add_parser("clean-data", help="wipe the embedded servers' data").set_defaults(func=cmd_clean_data)
+    args = parser.parse_args(argv)
+    return args.func(args, Settings.from_env()) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""`medsettle up`: the whole suite as separate processes on one machine.
+
+Resolves PostgreSQL and Redis (external via DATABASE_URL / REDIS_URL, embedded otherwise),
+applies migrations, then starts eligibility, filing, settlement and the gateway, each its own
+process with its own composition root, and waits for the gateway's /healthz (200 only when all
+three services are SERVING). Ctrl-C / SIGTERM is forwarded so in-flight requests finish and
+every process closes its pools and channels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+from services.common import db, embedded
+from services.common.config import Settings
+
+PROCESSES = (
+    ("eligibility", "services.eligibility.main"),
+    ("filing", "services.filing.main"),
+    ("settlement", "services.settlement.main"),
+    ("gateway", "gateway.main"),
+)
+
+
+@dataclass
+class Suite:
+    settings: Settings
+    database_url: str
+    redis_url: str
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.settings.gateway_host}:{self.settings.gateway_port}"
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
+                    "PYTHONUNBUFFERED": "1"})
+        env.update(extra or {})
+        return env
+
+    def start(self, extra_env: dict[str, str] | None = None, log_dir: str | None = None) -> None:
+        env = self.env(extra_env)
+        for name, module in PROCESSES:
+            out = None
+            if log_dir:
+                os.makedirs(log_dir, exist_ok=True)
+                out = open(os.path.join(log_dir, f"{name}.log"), "ab")
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=out)
+
+    def wait_healthy(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        last = ""
+        while time.monotonic() < deadline:
+            for name, p in self.procs.items():
+                if p.poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {p.returncode} during start-up")
+            try:
+                with urllib.request.urlopen(self.gateway_url + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except Exception as e:  # not up yet
+                last = str(e)
+            time.sleep(0.2)
+        raise RuntimeError(f"the suite did not become healthy within {timeout_s}s: {last}")
+
+    def stop(self, timeout_s: float = 20.0) -> dict[str, int | None]:
+        # The gateway first, so no new request reaches a service that is going away.
+        order = ["gateway", "settlement", "filing", "eligibility"]
+        codes: dict[str, int | None] = {}
+        for name in order:
+            p = self.procs.get(name)
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            if p:
+                codes[name] = p.returncode
+        return codes
+
+
+def prepare(settings: Settings) -> Suite:
+    """Servers resolved (embedded started when needed) and migrated."""
+    endpoints = embedded.resolve(settings)
+    asyncio.run(db.migrate(endpoints.database_url))
+    return Suite(settings, endpoints.database_url, endpoints.redis_url)
+
+
+def run_until_signal(suite: Suite) -> int:
+    stop = {"flag": False}
+
+    def handler(signum, frame):
+        stop["flag"] = True
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        while not stop["flag"]:
+            for name, p in suite.procs.items():
+                if p.poll() is not None:
+                    print(f"{name} exited with code {p.returncode}; stopping the suite", file=sys.stderr)
+                    stop["flag"] = True
+                    break
+            time.sleep(0.3)
+    finally:
+        codes = suite.stop()
+        print("stopped: " + ", ".join(f"{k}={v}" for k, v in codes.items()))
+    return 0

@@ -1,0 +1,122 @@
+"""Shared fixtures: real PostgreSQL and Redis (embedded by default, external via DATABASE_URL /
+REDIS_URL), migrated once per session; and, for e2e tests, the whole suite started as real
+processes on test ports with the demo data loaded.
+
+Tests isolate themselves with unique ids (psn_no, msgid), so the suite never needs a reset.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from services.common.config import REPO_ROOT
+
+TEST_DATA_DIR = Path(os.environ.get("MEDSETTLE_TEST_DATA_DIR", REPO_ROOT / ".data" / "test"))
+TEST_REDIS_PORT = int(os.environ.get("MEDSETTLE_TEST_REDIS_PORT", "6391"))
+
+
+def _settings_for_tests():
+    from services.common.config import Settings
+
+    os.environ.setdefault("MEDSETTLE_DATA_DIR", str(TEST_DATA_DIR))
+    os.environ.setdefault("MEDSETTLE_REDIS_PORT", str(TEST_REDIS_PORT))
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def endpoints():
+    """(database_url, redis_url) of real, migrated servers."""
+    import asyncio
+
+    from services.common import db, embedded
+
+    settings = _settings_for_tests()
+    ep = embedded.resolve(settings)
+    asyncio.run(db.migrate(ep.database_url))
+    return ep
+
+
+@pytest.fixture(scope="session")
+def database_url(endpoints) -> str:
+    return endpoints.database_url
+
+
+@pytest.fixture(scope="session")
+def redis_url(endpoints) -> str:
+    return endpoints.redis_url
+
+
+@pytest_asyncio.fixture(scope="session")
+async def db_pool(database_url):
+    from services.common.db import create_pool
+
+    pool = await create_pool(database_url, min_size=1, max_size=20)
+    yield pool
+    await pool.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def demo_loaded(db_pool):
+    """The demo reference data, loaded once (loading is idempotent)."""
+    from services.refdata.schema import parse_document
+    from services.refdata.store import load_document
+    import json
+
+    doc = parse_document(json.loads((REPO_ROOT / "infra" / "reference" / "demo.json").read_text(encoding="utf-8")))
+    await load_document(db_pool, doc)
+    return doc
+
+
+@pytest.fixture
+def uid() -> str:
+    """A short unique suffix for ids that must not collide across tests and runs."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def suite(endpoints, tmp_path_factory):
+    """The whole suite as real processes on test ports, demo data loaded; yields the Suite."""
+    import asyncio
+
+    from services import launcher
+    from services.common.config import Settings
+    from services.refdata.cli import load_file
+
+    ports = {"ELIGIBILITY_PORT": "51051", "FILING_PORT": "51052", "SETTLEMENT_PORT": "51053",
+             "GATEWAY_PORT": "18080"}
+    trace_file = tmp_path_factory.mktemp("traces") / "spans.jsonl"
+    extra = dict(ports, MEDSETTLE_TRACE_FILE=str(trace_file), MEDSETTLE_ADMIN_TOKEN="test-admin-token",
+                 RATE_LIMIT_PER_S=os.environ.get("RATE_LIMIT_PER_S", "2000"))
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        settings = Settings.from_env()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert asyncio.run(load_file(endpoints.database_url, str(REPO_ROOT / "infra" / "reference" / "demo.json"))) == 0
+    s = launcher.Suite(settings, endpoints.database_url, endpoints.redis_url)
+    log_dir = str(tmp_path_factory.mktemp("suite-logs"))
+    s.start(extra_env=extra, log_dir=log_dir)
+    try:
+        s.wait_healthy(90)
+    except Exception:
+        s.stop()
+        for name in ("eligibility", "filing", "settlement", "gateway"):
+            p = Path(log_dir) / f"{name}.log"
+            if p.exists():
+                print(f"--- {name} log ---\n" + p.read_text()[-4000:])
+        raise
+    s.trace_file = trace_file
+    s.log_dir = log_dir
+    s.admin_token = "test-admin-token"
+    yield s
+    s.stop()
