@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from typing import Awaitable, Callable
 
@@ -30,9 +31,10 @@ async def run_grpc_service(
     register: Callable[[aio.Server], None],
     cleanup: Callable[[], Awaitable[None]],
     grace_s: float = 10.0,
-    host: str = "127.0.0.1",
+    host: str | None = None,
     stop_event: asyncio.Event | None = None,
 ) -> None:
+    host = host or os.environ.get("GRPC_HOST", "127.0.0.1")  # 0.0.0.0 in containers
     server = aio.server(interceptors=[ServerTracing(), RefusalInterceptor()],
                         options=(("grpc.so_reuseport", 1),))
     register(server)
