@@ -1,0 +1,64 @@
+import csv
+import datetime as dt
+import time
+
+import pytest
+
+from services.common.ids import valid_certno
+from services.refdata.cli import CSV_HEADER, gen_persons
+from services.refdata.schema import read_document
+from services.refdata.cli import DEMO_PATH
+
+
+def read(path):
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_rows_are_valid_and_spread_over_the_demo_pools(tmp_path):
+    out = tmp_path / "p.csv"
+    assert gen_persons(5000, out, seed=3) == 5000
+    rows = read(out)
+    assert tuple(rows[0]) == CSV_HEADER
+    body = [dict(zip(CSV_HEADER, r)) for r in rows[1:]]
+    assert len(body) == 5000
+    pools = {p.code: p for p in read_document(DEMO_PATH).pools}
+    assert len({r["psn_no"] for r in body}) == 5000
+    assert len({r["certno"] for r in body}) == 5000
+    assert {r["pool"] for r in body} == set(pools)
+    for r in body:
+        assert valid_certno(r["certno"]), r
+        assert r["certno"][6:14] == r["birthdate"].replace("-", "")
+        assert (int(r["certno"][16]) % 2 == 1) == (r["gender"] == "1")
+        pool = pools[r["pool"]]
+        assert r["insutype"] in pool.insutypes
+        assert r["certno"][:6] in pool.admdvs
+        assert (r["psn_type"] == "resident") == (r["insutype"] == "390")
+        assert dt.date.fromisoformat(r["benefit_start"]) <= dt.date.fromisoformat(r["benefit_end"])
+        assert r["status"] in ("active", "paused", "lapsed")
+        assert len(r["psn_no"]) == 18 and r["year"] == "2026"
+    # never collides with the demo persons (their serial tag is 000)
+    demo = {p.psn_no for p in read_document(DEMO_PATH).persons}
+    assert not demo & {r["psn_no"] for r in body}
+
+
+def test_deterministic_by_seed(tmp_path):
+    gen_persons(500, tmp_path / "a.csv", seed=11)
+    gen_persons(500, tmp_path / "b.csv", seed=11)
+    gen_persons(500, tmp_path / "c.csv", seed=12)
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    assert (tmp_path / "a.csv").read_bytes() != (tmp_path / "c.csv").read_bytes()
+
+
+def test_pool_selection(tmp_path):
+    gen_persons(300, tmp_path / "a.csv", seed=1, pools=["43CZT"])
+    assert {r[5] for r in read(tmp_path / "a.csv")[1:]} == {"43CZT"}
+    with pytest.raises(ValueError, match="unknown pool"):
+        gen_persons(1, tmp_path / "b.csv", pools=["999999"])
+
+
+def test_fast_enough(tmp_path):
+    start = time.perf_counter()
+    gen_persons(100_000, tmp_path / "big.csv", seed=5)
+    assert time.perf_counter() - start < 10  # a few seconds on one core
+    assert sum(1 for _ in open(tmp_path / "big.csv", encoding="utf-8")) == 100_001
