@@ -7,6 +7,7 @@ Every multiplication by a ratio is rounded half-up to the fen at the step where 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal
 
 Fen = int
@@ -37,11 +38,12 @@ def yuan_to_fen(text: str) -> Fen:
 
 def fen_to_yuan(fen: Fen) -> str:
     """80000 -> "800.00"; -1 -> "-0.01"."""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole}.{cents:02d}"
+    if fen >= 0:
+        return "%d.%02d" % divmod(fen, 100)
+    return "-%d.%02d" % divmod(-fen, 100)
 
 
+@lru_cache(maxsize=4096)  # a policy has few distinct ratios; explanations reuse them
 def percent(ratio: Decimal) -> str:
     """Decimal("0.70") -> "70%", Decimal("0.055") -> "5.5%" (for explanations only)."""
     text = format((ratio * 100).normalize(), "f")
