@@ -265,7 +265,7 @@ def person(psn_no, admdvs, birth, seq, gender, name, purpose, enrollments, *, id
     return {"doc": {"psn_no": psn_no, "certno": certno, "name": name, "gender": gender, "birthdate": birth,
                     "enrollments": list(enrollments), "identities": list(identities), "chronic": list(chronic),
                     "filings": list(filings), "account_balance": balance,
-                    "social_card": f"SC{psn_no[-10:]}", "cvlserv": cvlserv},
+                    "social_card": f"SC{psn_no}", "cvlserv": cvlserv},
             "purpose": purpose, "demo": demo}
 
 
