@@ -1,0 +1,110 @@
+"""Yuan strings on the HIS wire <-> integer fen inside the suite.
+
+The HIS sends amounts as strings ("1234.50") or JSON numbers; the gateway parses JSON numbers as
+Decimal (never float), so "12.345" and 12.345 are both refused with the field named — an amount
+with more than two decimals is a mistake on the hospital's side that must not be rounded away.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from google.protobuf.message import Message
+
+# The largest amount a single field may carry: 10^11 yuan is far beyond any bill and keeps the
+# fen value inside int64 with room for sums.
+MAX_YUAN = Decimal("99999999999.99")
+
+
+class AmountError(ValueError):
+    """Not a valid yuan amount; the message says why (the caller adds the field path)."""
+
+
+def yuan_to_fen(value: Any, *, allow_negative: bool = False) -> int:
+    """'1234.5' / '1234.50' / 1234 / Decimal('1234.5') -> 123450. At most two decimals."""
+    if isinstance(value, bool) or value is None:
+        raise AmountError("应为金额字符串 (must be an amount in yuan, e.g. \"12.50\")")
+    if isinstance(value, int):
+        d = Decimal(value)
+    elif isinstance(value, Decimal):
+        d = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text or len(text) > 20:
+            raise AmountError("应为金额字符串 (must be an amount in yuan, e.g. \"12.50\")")
+        try:
+            d = Decimal(text)
+        except InvalidOperation:
+            raise AmountError(f"不是金额 (not an amount): {value!r}") from None
+    else:
+        raise AmountError("应为金额字符串 (must be an amount in yuan, e.g. \"12.50\")")
+    if not d.is_finite():
+        raise AmountError(f"不是金额 (not an amount): {value!r}")
+    exponent = d.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise AmountError(f"金额最多两位小数 (at most two decimals, never rounded): {value!r}")
+    if d < 0 and not allow_negative:
+        raise AmountError(f"金额不能为负 (must not be negative): {value!r}")
+    if abs(d) > MAX_YUAN:
+        raise AmountError(f"金额过大 (amount too large): {value!r}")
+    return int(d * 100)
+
+
+def fen_to_yuan(fen: int) -> str:
+    """123450 -> '1234.50'; -5 -> '-0.05'. Exact: integer arithmetic only."""
+    fen = int(fen)
+    sign = "-" if fen < 0 else ""
+    q, r = divmod(abs(fen), 100)
+    return f"{sign}{q}.{r:02d}"
+
+
+def decimal_text(value: Any, *, max_places: int = 4) -> str:
+    """A count or ratio as a canonical decimal string ('2', '2.5'); raises AmountError."""
+    if isinstance(value, bool) or value is None:
+        raise AmountError("应为数字 (must be a number)")
+    try:
+        d = Decimal(value.strip()) if isinstance(value, str) else Decimal(value) if isinstance(value, (int, Decimal)) else None
+    except InvalidOperation:
+        d = None
+    if d is None or not d.is_finite() or (isinstance(value, str) and len(value) > 24):
+        raise AmountError(f"不是数字 (not a number): {value!r}")
+    exponent = d.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -max_places:
+        raise AmountError(f"最多 {max_places} 位小数 (at most {max_places} decimals): {value!r}")
+    if d <= 0:
+        raise AmountError(f"必须大于 0 (must be greater than 0): {value!r}")
+    if d > Decimal("99999999"):
+        raise AmountError(f"数值过大 (too large): {value!r}")
+    d = d.normalize()
+    return format(d, "f")
+
+
+def proto_to_his(msg: Message) -> dict[str, Any]:
+    """Every field of a reply as HIS JSON: `x_fen` ints become `x` yuan strings, nested messages
+    and repeated fields recurse. Default values are included (a zero amount is "0.00", not absent)."""
+    out: dict[str, Any] = {}
+    for fd in msg.DESCRIPTOR.fields:
+        value = getattr(msg, fd.name)
+        name = fd.name
+        is_fen = name.endswith("_fen")
+        if is_fen:
+            name = name[:-4]
+        if fd.message_type is not None:
+            if _is_repeated(fd):
+                out[name] = [proto_to_his(v) for v in value]
+            else:
+                out[name] = proto_to_his(value) if msg.HasField(fd.name) else None
+        elif _is_repeated(fd):
+            out[name] = [fen_to_yuan(v) if is_fen else v for v in value]
+        else:
+            out[name] = fen_to_yuan(value) if is_fen else value
+    return out
+
+
+def _is_repeated(fd) -> bool:
+    # protobuf >= 5 has `is_repeated`; older descriptors only `label`.
+    rep = getattr(fd, "is_repeated", None)
+    if rep is not None:
+        return bool(rep)
+    return fd.label == fd.LABEL_REPEATED

@@ -1,0 +1,147 @@
+"""Who is calling, and may they: TIF signature, timestamp window, single-use nonce, sign-in, rate limit.
+
+- Signature: hex SHA-256 of `timestamp + token + nonce + timestamp`, token = the hospital's secret
+  (reference data), compared in constant time.
+- The paasid is bound to one hospital (reference data): the envelope's fixmedins_code must be
+  that hospital, and that code — never the envelope's claim — goes to the services as
+  Caller.fixmedins_code, where per-hospital ownership of visits and settlements is enforced.
+- Nonce: `SET gw:nonce:<paasid>:<nonce> NX EX 2*window` — a nonce seen within the window is a replay.
+- Sign-in (9001): `sign_no` stored as `gw:sign:<code>:<sign_no>` for `SIGN_TTL_S`; a hospital may
+  hold several (one per HIS terminal). Every other transaction must carry a live one.
+- Rate limit: a fixed one-second window per hospital in Redis (`INCR gw:rl:<code>:<second>`).
+  Redis rather than an in-process bucket because gateways scale out (SO_REUSEPORT, pods): the
+  limit must hold per hospital across all of them. It costs nothing extra: nonce, sign-in and
+  rate counter go to Redis in ONE pipelined round trip per request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Protocol
+
+SIGN_TTL_S = 24 * 3600
+HEADER_PAASID = "x-tif-paasid"
+HEADER_TIMESTAMP = "x-tif-timestamp"
+HEADER_NONCE = "x-tif-nonce"
+HEADER_SIGNATURE = "x-tif-signature"
+
+
+class SecurityRefusal(Exception):
+    """A request that may not proceed; `status` is the HTTP status of the failure envelope."""
+
+    def __init__(self, outcome: str, message: str, status: int = 401, field: str | None = None):
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+        self.status = status
+        self.field = field
+
+
+class _Credentials(Protocol):
+    code: str
+    secret: str
+
+
+class _Cache(Protocol):
+    def hospital_by_paasid(self, paasid: str) -> Any: ...
+    def credentials(self, code: str) -> _Credentials | None: ...
+
+
+def tif_signature(timestamp: str, secret: str, nonce: str) -> str:
+    return hashlib.sha256((timestamp + secret + nonce + timestamp).encode("utf-8")).hexdigest()
+
+
+def tif_headers(paasid: str, secret: str, *, now: float | None = None, nonce: str | None = None) -> dict[str, str]:
+    """The four headers a HIS sends (used by hisclient and tests)."""
+    ts = str(int(time.time() if now is None else now))
+    nonce = nonce or secrets.token_hex(16)
+    return {HEADER_PAASID: paasid, HEADER_TIMESTAMP: ts, HEADER_NONCE: nonce,
+            HEADER_SIGNATURE: tif_signature(ts, secret, nonce)}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: the hospital its paasid is bound to."""
+    paasid: str
+    code: str
+    admdvs: str
+    nonce: str
+
+
+def _header(headers: Mapping[str, str], name: str, max_len: int) -> str:
+    v = headers.get(name)
+    if not v:
+        raise SecurityRefusal("AUTH_MISSING", f"缺少请求头 {name} (missing header {name})", field=name)
+    if len(v) > max_len or not v.isascii() or not v.isprintable():
+        raise SecurityRefusal("AUTH_MALFORMED", f"请求头 {name} 格式不符 (malformed header {name})", field=name)
+    return v
+
+
+def authenticate(headers: Mapping[str, str], cache: _Cache, *, window_s: int,
+                 now: Callable[[], float] = time.time) -> Principal:
+    """Signature and timestamp checks; no I/O. Raises SecurityRefusal."""
+    paasid = _header(headers, HEADER_PAASID, 64)
+    ts = _header(headers, HEADER_TIMESTAMP, 20)
+    nonce = _header(headers, HEADER_NONCE, 64)
+    signature = _header(headers, HEADER_SIGNATURE, 128)
+    hospital = cache.hospital_by_paasid(paasid)
+    creds = cache.credentials(hospital.code) if hospital is not None else None
+    if hospital is None or creds is None:
+        # Same words as a bad signature: do not tell a prober which paasids exist.
+        raise SecurityRefusal("BAD_SIGNATURE", "签名校验失败 (signature check failed: unknown paasid or wrong secret)")
+    if not ts.isdigit():
+        raise SecurityRefusal("AUTH_MALFORMED", "x-tif-timestamp 应为 Unix 秒 (must be Unix seconds)",
+                              field=HEADER_TIMESTAMP)
+    skew = abs(now() - int(ts))
+    if skew > window_s:
+        raise SecurityRefusal("STALE_TIMESTAMP",
+                              f"时间戳超出允许范围 ±{window_s}s, 请校准时钟 (x-tif-timestamp is {int(skew)}s away from "
+                              f"the gateway's clock; the window is ±{window_s}s — synchronize the HIS clock)",
+                              field=HEADER_TIMESTAMP)
+    expected = tif_signature(ts, creds.secret, nonce)
+    if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
+        raise SecurityRefusal("BAD_SIGNATURE", "签名校验失败 (signature check failed: unknown paasid or wrong secret)")
+    return Principal(paasid=paasid, code=hospital.code, admdvs=hospital.admdvs, nonce=nonce)
+
+
+class Guard:
+    """The Redis-backed checks: nonce, sign-in, rate limit (one round trip), and 9001 sign-in."""
+
+    def __init__(self, redis, *, window_s: int, rate_limit_per_s: int, clock: Callable[[], float] = time.time):
+        self._redis = redis
+        self._nonce_ttl_s = max(2 * window_s, 1)  # a replay is caught anywhere in the ± window
+        self._rate = rate_limit_per_s
+        self._clock = clock
+
+    async def admit(self, principal: Principal, *, infno: str, sign_no: str) -> None:
+        second = int(self._clock())
+        rl_key = f"gw:rl:{principal.code}:{second}"
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(f"gw:nonce:{principal.paasid}:{principal.nonce}", "1", nx=True, ex=self._nonce_ttl_s)
+        pipe.exists(f"gw:sign:{principal.code}:{sign_no}" if sign_no else f"gw:sign:{principal.code}:-")
+        pipe.incr(rl_key)
+        pipe.expire(rl_key, 2)
+        fresh_nonce, signed_in, count, _ = await pipe.execute()
+        if not fresh_nonce:
+            raise SecurityRefusal("NONCE_REUSED", "x-tif-nonce 已使用过 (this nonce was already used: send a new random "
+                                                  "nonce with every request)", field=HEADER_NONCE)
+        if self._rate > 0 and int(count) > self._rate:
+            raise SecurityRefusal("RATE_LIMITED", f"请求过于频繁, 每秒上限 {self._rate} 笔 (rate limit of {self._rate} "
+                                                  f"requests per second for this hospital exceeded; retry shortly)",
+                                  status=429)
+        if infno != "9001" and not signed_in:
+            raise SecurityRefusal("NOT_SIGNED_IN", "未签到或签到编号 sign_no 无效/已过期, 请先调用 9001 签到 (sign_no "
+                                                   "is missing, unknown or expired: sign in with 9001 first)",
+                                  status=200, field="sign_no")
+
+    async def sign_in(self, principal: Principal, opter_no: str) -> tuple[str, str]:
+        """Issue a sign_no for this hospital: (sign_no, sign_time)."""
+        now = dt.datetime.fromtimestamp(self._clock())
+        sign_no = now.strftime("%Y%m%d%H%M%S") + secrets.token_hex(8)
+        await self._redis.set(f"gw:sign:{principal.code}:{sign_no}", opter_no or "-", ex=SIGN_TTL_S)
+        return sign_no, now.strftime("%Y-%m-%d %H:%M:%S")

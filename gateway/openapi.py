@@ -1,0 +1,103 @@
+"""The OpenAPI 3 document of /api/v1 (hand-written; a test checks every route appears here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _resp(desc: str, schema: dict | None = None, errors: tuple[int, ...] = (400, 401, 404, 409, 503)) -> dict:
+    out: dict[str, Any] = {"200": {"description": desc,
+                                   "content": {"application/json": {"schema": schema or {"type": "object"}}}}}
+    for code in errors:
+        out[str(code)] = {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
+    return out
+
+
+def _body(props: dict[str, dict], required: list[str]) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "properties": props, "required": required}}}}
+
+
+_S = {"type": "string"}
+_DATE = {"type": "string", "format": "date", "example": "2026-06-01"}
+_ADMIN = [{"bearer": []}]
+_PSN = {"name": "psn_no", "in": "path", "required": True, "schema": _S}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "medsettle gateway REST API", "version": "1.0.0",
+                 "description": "Amounts are yuan strings with two decimals. Errors: "
+                                "{\"error\": {\"code\", \"message\", \"field\"}}. HIS transactions are NOT here: "
+                                "they use POST /fsi/api/rsfComIfsService/callService (NHSA envelope)."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "MEDSETTLE_ADMIN_TOKEN"}},
+            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                "code": _S, "message": _S, "field": {"type": "string", "nullable": True}}}}}},
+        },
+        "paths": {
+            "/api/v1/openapi.json": {"get": {"summary": "this document", "responses": _resp("OpenAPI 3", errors=())}},
+            "/api/v1/evouchers": {"post": {
+                "summary": "issue an e-voucher token (医保电子凭证) for a person; use it in 1101 as mdtrt_cert_type 01",
+                "requestBody": _body({"psn_no": _S, "certno": _S}, ["psn_no", "certno"]),
+                "responses": _resp("token", {"type": "object", "properties": {
+                    "token": _S, "expires_at": _S, "ttl_s": {"type": "integer"}}})}},
+            "/api/v1/filings": {"post": {
+                "summary": "online self-service cross-region filing (异地就医备案)",
+                "requestBody": _body({"psn_no": _S, "insutype": _S,
+                                      "type": {"type": "string", "enum": ["retired_relocated", "long_term_residence",
+                                                                         "stationed_work", "referral", "temporary"]},
+                                      "destination": {"type": "string", "example": "33"},
+                                      "begin": _DATE, "end": _DATE},
+                                     ["psn_no", "insutype", "type", "destination", "begin"]),
+                "responses": _resp("the filing")}},
+            "/api/v1/persons/{psn_no}": {"get": {
+                "summary": "person, enrollments (insuinfo) and identities", "security": _ADMIN,
+                "parameters": [_PSN], "responses": _resp("person")}},
+            "/api/v1/persons/{psn_no}/filings": {"get": {
+                "summary": "a person's filings", "security": _ADMIN,
+                "parameters": [_PSN, {"name": "all", "in": "query", "schema": {"type": "string", "enum": ["1"]}}],
+                "responses": _resp("filings")}},
+            "/api/v1/persons/{psn_no}/accumulators": {"get": {
+                "summary": "year-to-date accumulators", "security": _ADMIN,
+                "parameters": [_PSN, {"name": "year", "in": "query", "required": True, "schema": {"type": "integer"}},
+                               {"name": "insutype", "in": "query", "schema": _S}],
+                "responses": _resp("accumulators")}},
+            "/api/v1/settlements/{setl_id}": {"get": {
+                "summary": "one settlement with its fund lines", "security": _ADMIN,
+                "parameters": [{"name": "setl_id", "in": "path", "required": True, "schema": _S}],
+                "responses": _resp("settlement")}},
+            "/api/v1/admin/reference": {"post": {
+                "summary": "load a reference document (medsettle.reference/v1); on any error nothing is applied and "
+                           "error.errors lists every bad path", "security": _ADMIN,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": _resp("load report")}},
+            "/api/v1/admin/clearing-runs": {"post": {
+                "summary": "run the monthly clearing for all pools (idempotent per month)", "security": _ADMIN,
+                "requestBody": _body({"setlym": {"type": "string", "example": "202606"}}, ["setlym"]),
+                "responses": _resp("clearing run: statements per pool pair and net positions")}},
+            "/api/v1/admin/enrollments": {"post": {
+                "summary": "create or update an enrollment (a new person when psn_no is unknown and certno, name, "
+                           "gender, birthdate are given)", "security": _ADMIN,
+                "requestBody": _body({"psn_no": _S, "pool": _S, "insutype": _S, "year": {"type": "integer"},
+                                      "psn_type": _S, "benefit_start": _DATE, "benefit_end": _DATE, "status": _S,
+                                      "paid_date": _DATE, "enrollment_kind": _S, "certno": _S, "name": _S,
+                                      "gender": _S, "birthdate": _DATE},
+                                     ["psn_no", "pool", "insutype", "year", "psn_type"]),
+                "responses": _resp("enrollment")}},
+            "/api/v1/admin/identities": {"post": {
+                "summary": "set or remove an identity group (tekun, dibao, ...)", "security": _ADMIN,
+                "requestBody": _body({"psn_no": _S, "type": _S, "begin": _DATE, "end": _DATE,
+                                      "remove": {"type": "string", "enum": ["0", "1"]}}, ["psn_no", "type"]),
+                "responses": _resp("identity")}},
+            "/api/v1/admin/chronic": {"post": {
+                "summary": "grant a chronic/special-disease qualification", "security": _ADMIN,
+                "requestBody": _body({"psn_no": _S, "code": _S, "begin": _DATE, "end": _DATE, "hospital": _S},
+                                     ["psn_no", "code", "begin"]),
+                "responses": _resp("qualification")}},
+        },
+    }

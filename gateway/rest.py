@@ -1,0 +1,260 @@
+"""REST API under /api/v1 (JSON). Errors are `{"error": {"code", "message", "field"}}` with a 4xx
+status (503 when a service is unavailable). Amounts are yuan strings, as on the HIS interface.
+
+Person-facing: POST /evouchers, POST /filings (online self-service filing). Everything else needs
+`Authorization: Bearer <MEDSETTLE_ADMIN_TOKEN>` (persons' data, settlements, reference data,
+clearing).
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+import grpc
+from aiohttp import web
+from medsettle.eligibility.v1 import eligibility_pb2 as epb
+from medsettle.filing.v1 import filing_pb2 as fpb
+from medsettle.settlement.v1 import settlement_pb2 as spb
+
+from gateway.deps import runtime
+from gateway.his import envelope as f
+from gateway.his.convert import proto_to_his
+from gateway.his.endpoint import parse_json
+from gateway.his.errors import RETRY_HINT
+from services.common.grpcutil import outcome_of
+
+PREFIX = "/api/v1"
+FILING_TYPES = ("retired_relocated", "long_term_residence", "stationed_work", "referral", "temporary")
+DESTINATION_RE = re.compile(r"^[0-9]{2}([0-9]{4})?$")
+SETLYM_RE = re.compile(r"^20[0-9]{2}(0[1-9]|1[0-2])$")
+
+_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 409, grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.PERMISSION_DENIED: 403,
+}
+
+
+def error(status: int, code: str, message: str, field: str | None = None, **extra) -> web.Response:
+    body = {"error": {"code": code, "message": message, "field": field, **extra}}
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+def _dumps(obj) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False)
+
+
+class RestError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, **extra):
+        super().__init__(message)
+        self.response = error(status, code, message, field, **extra)
+
+
+def _admin(request: web.Request) -> None:
+    settings, _, _ = runtime(request)
+    auth = request.headers.get("Authorization", "")
+    token = auth[7:] if auth.startswith("Bearer ") else ""
+    if not token or not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
+        raise RestError(401, "UNAUTHORIZED", "需要管理令牌 (admin endpoint: send Authorization: Bearer <admin token>)")
+
+
+async def _body(request: web.Request) -> dict:
+    if request.content_type != "application/json":
+        raise RestError(415, "BAD_CONTENT_TYPE", "Content-Type must be application/json")
+    try:
+        data = parse_json(await request.read())
+    except f.FieldError as e:
+        raise RestError(400, e.outcome, e.message, e.field) from None
+    if not isinstance(data, dict):
+        raise RestError(400, "BAD_JSON", "the body must be a JSON object")
+    return data
+
+
+def endpoint(admin: bool = False, body: bool = False):
+    """Wraps a handler: admin check, JSON body, field errors and gRPC errors to REST errors."""
+    def wrap(fn):
+        async def handler(request: web.Request) -> web.Response:
+            try:
+                if admin:
+                    _admin(request)
+                args = [await _body(request)] if body else []
+                settings, deps, _ = runtime(request)
+                result = await fn(request, deps, settings.grpc_deadline_s, *args)
+                if isinstance(result, web.Response):
+                    return result
+                return web.json_response(result, dumps=_dumps, status=201 if request.method == "POST" else 200)
+            except RestError as e:
+                return e.response
+            except f.FieldError as e:
+                return error(400, e.outcome, e.message, e.field)
+            except grpc.RpcError as e:
+                outcome, field = outcome_of(e)
+                status = _STATUS.get(e.code())
+                if status is None:
+                    return error(503, "SERVICE_UNAVAILABLE", RETRY_HINT)
+                return error(status, outcome or e.code().name, e.details() or e.code().name, field)
+        handler.__name__ = fn.__name__
+        return handler
+    return wrap
+
+
+# ----------------------------------------------------------------------------- person-facing
+
+@endpoint(body=True)
+async def issue_evoucher(request, deps, timeout, b):
+    """An e-voucher token for a person who proves both psn_no and certno."""
+    psn_no = f.psn_no(b, "")
+    certno = f.text(b, "certno", "", max_len=18, min_len=18)
+    if not f.valid_certno(certno):
+        raise f.FieldError("certno", "身份证号无效 (not a valid resident ID number: GB 11643 check digit)")
+    ev = await deps.stubs.eligibility.IssueEvoucher(epb.IssueEvoucherRequest(psn_no=psn_no, certno=certno),
+                                                    timeout=timeout)
+    return {"token": ev.token, "expires_at": ev.expires_at, "ttl_s": ev.ttl_s, "mdtrt_cert_type": "01"}
+
+
+@endpoint(body=True)
+async def create_filing(request, deps, timeout, b):
+    """Online self-service filing (source online)."""
+    begin = f.date(b, "begin", "")
+    end = f.date(b, "end", "", required=False)
+    if end and end < begin:
+        raise f.FieldError("end", "结束日期早于开始日期 (end is before begin)")
+    filing = fpb.Filing(psn_no=f.psn_no(b, ""), insutype=f.insutype(b, ""),
+                        type=f.text(b, "type", "", max_len=30, choices=FILING_TYPES),
+                        destination=f.text(b, "destination", "", max_len=6, min_len=2, pattern=DESTINATION_RE,
+                                           what="a province (33) or division (330600) code"),
+                        begin=begin, end=end, source="online")
+    reply = await deps.stubs.filing.CreateFiling(fpb.CreateFilingRequest(filing=filing), timeout=timeout)
+    return proto_to_his(reply)
+
+
+# ----------------------------------------------------------------------------- admin
+
+@endpoint(admin=True)
+async def get_person(request, deps, timeout):
+    psn_no = f.psn_no({"psn_no": request.match_info["psn_no"]}, "")
+    reply = await deps.stubs.eligibility.FindPerson(epb.FindPersonRequest(psn_no=psn_no), timeout=timeout)
+    return proto_to_his(reply)
+
+
+@endpoint(admin=True)
+async def list_filings(request, deps, timeout):
+    psn_no = f.psn_no({"psn_no": request.match_info["psn_no"]}, "")
+    reply = await deps.stubs.filing.ListFilings(
+        fpb.ListFilingsRequest(psn_no=psn_no, include_inactive=request.query.get("all") == "1"), timeout=timeout)
+    return proto_to_his(reply)
+
+
+@endpoint(admin=True)
+async def get_accumulators(request, deps, timeout):
+    q = dict(request.query)
+    psn_no = f.psn_no({"psn_no": request.match_info["psn_no"]}, "")
+    req = spb.GetAccumulatorsRequest(psn_no=psn_no, insutype=f.insutype(q, "", required=False),
+                                     year=f.integer(q, "year", "", lo=2000, hi=2100))
+    reply = await deps.stubs.settlement.GetAccumulators(req, timeout=timeout)
+    return proto_to_his(reply)
+
+
+@endpoint(admin=True)
+async def get_settlement(request, deps, timeout):
+    setl_id = f.ident({"setl_id": request.match_info["setl_id"]}, "setl_id", "")
+    reply = await deps.stubs.settlement.GetSettlement(spb.GetSettlementRequest(setl_id=setl_id), timeout=timeout)
+    return proto_to_his(reply)
+
+
+@endpoint(admin=True)
+async def load_reference(request, deps, timeout):
+    """Load a reference document (REFERENCE_DATA.md): all of it or, on any error, nothing."""
+    from services.refdata.schema import ReferenceError, loads, parse_document
+    from services.refdata.store import PersonsStoreUnavailable, load_document
+
+    if request.content_type != "application/json":
+        raise RestError(415, "BAD_CONTENT_TYPE", "Content-Type must be application/json")
+    if deps.db_pool is None:
+        raise RestError(503, "NO_DATABASE", "this gateway has no database pool for reference loads")
+    try:
+        data = loads((await request.read()).decode("utf-8"))  # the reference parser's own JSON reading
+    except (ValueError, RecursionError) as e:
+        raise RestError(400, "BAD_JSON", f"the body is not valid JSON: {str(e)[:100]}") from None
+    try:
+        doc = parse_document(data)
+    except ReferenceError as e:
+        raise RestError(400, "INVALID_REFERENCE", f"{len(e.errors)} error(s) in the reference document; nothing "
+                        "was loaded", e.errors[0].split(":", 1)[0] if e.errors else None, errors=e.errors) from None
+    try:
+        report = await load_document(deps.db_pool, doc)
+    except PersonsStoreUnavailable as e:
+        raise RestError(503, "PERSONS_STORE_UNAVAILABLE", str(e)) from None
+    return web.json_response({"report": report.as_dict(), "changed": report.changed}, dumps=_dumps)
+
+
+@endpoint(admin=True, body=True)
+async def run_clearing(request, deps, timeout, b):
+    setlym = f.text(b, "setlym", "", max_len=6, min_len=6, pattern=SETLYM_RE, what="yyyyMM")
+    # A month's clearing reads every settlement of the month: give it more than a counter call.
+    reply = await deps.stubs.settlement.RunClearing(spb.RunClearingRequest(setlym=setlym), timeout=max(timeout, 60.0))
+    return proto_to_his(reply)
+
+
+@endpoint(admin=True, body=True)
+async def upsert_enrollment(request, deps, timeout, b):
+    e = epb.Enrollment(psn_no=f.psn_no(b, ""), pool=f.text(b, "pool", "", max_len=20),
+                       insutype=f.insutype(b, ""), year=f.integer(b, "year", "", lo=2000, hi=2100),
+                       psn_type=f.text(b, "psn_type", "", max_len=10, choices=("employee", "retired", "resident")),
+                       benefit_start=f.date(b, "benefit_start", "", required=False),
+                       benefit_end=f.date(b, "benefit_end", "", required=False),
+                       status=f.text(b, "status", "", required=False, max_len=12,
+                                     choices=("active", "paused", "lapsed", "terminated")) or "active")
+    certno = f.text(b, "certno", "", required=False, max_len=18, min_len=18)
+    if certno and not f.valid_certno(certno):
+        raise f.FieldError("certno", "身份证号无效 (not a valid resident ID number: GB 11643 check digit)")
+    req = epb.UpsertEnrollmentRequest(
+        enrollment=e, paid_date=f.date(b, "paid_date", "", required=False),
+        enrollment_kind=f.text(b, "enrollment_kind", "", required=False, max_len=12,
+                               choices=("in_period", "newborn", "low_income", "switcher", "other")),
+        certno=certno, name=f.text(b, "name", "", required=False, max_len=50),
+        gender=f.text(b, "gender", "", required=False, max_len=1, choices=("1", "2")),
+        birthdate=f.date(b, "birthdate", "", required=False))
+    return proto_to_his(await deps.stubs.eligibility.UpsertEnrollment(req, timeout=timeout))
+
+
+@endpoint(admin=True, body=True)
+async def set_identity(request, deps, timeout, b):
+    req = epb.SetIdentityRequest(psn_no=f.psn_no(b, ""), type=f.text(b, "type", "", max_len=30),
+                                 begin=f.date(b, "begin", "", required=False), end=f.date(b, "end", "", required=False),
+                                 remove=f.flag(b, "remove", ""))
+    return proto_to_his(await deps.stubs.eligibility.SetIdentity(req, timeout=timeout))
+
+
+@endpoint(admin=True, body=True)
+async def grant_chronic(request, deps, timeout, b):
+    req = epb.GrantChronicRequest(psn_no=f.psn_no(b, ""), code=f.text(b, "code", "", max_len=6, min_len=6),
+                                  begin=f.date(b, "begin", ""), end=f.date(b, "end", "", required=False),
+                                  hospital=f.text(b, "hospital", "", required=False, max_len=12))
+    return proto_to_his(await deps.stubs.eligibility.GrantChronic(req, timeout=timeout))
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    from gateway.openapi import document
+
+    return web.json_response(document())
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get(f"{PREFIX}/openapi.json", openapi_json),
+        web.post(f"{PREFIX}/evouchers", issue_evoucher),
+        web.post(f"{PREFIX}/filings", create_filing),
+        web.get(f"{PREFIX}/persons/{{psn_no}}", get_person),
+        web.get(f"{PREFIX}/persons/{{psn_no}}/filings", list_filings),
+        web.get(f"{PREFIX}/persons/{{psn_no}}/accumulators", get_accumulators),
+        web.get(f"{PREFIX}/settlements/{{setl_id}}", get_settlement),
+        web.post(f"{PREFIX}/admin/reference", load_reference),
+        web.post(f"{PREFIX}/admin/clearing-runs", run_clearing),
+        web.post(f"{PREFIX}/admin/enrollments", upsert_enrollment),
+        web.post(f"{PREFIX}/admin/identities", set_identity),
+        web.post(f"{PREFIX}/admin/chronic", grant_chronic),
+    ]
