@@ -82,17 +82,16 @@ def lst(parent: dict, key: str, path: str, *, required: bool = True, max_items: 
 
 def text(o: dict, key: str, path: str, *, required: bool = True, max_len: int = 100, min_len: int = 1,
          pattern: re.Pattern | None = None, choices: Iterable[str] | None = None, what: str = "") -> str:
-    """A string field; '' when optional and absent. JSON integers are accepted for code fields
-    (some HIS serialize '1' as 1), never floats or booleans."""
+    """A string field; '' when optional and absent. Strictly a JSON string: a number where a code
+    is expected ("01" sent as 1) would silently lose its leading zeros."""
     p = _join(path, key)
     v = o.get(key)
     if v is None or v == "":
         if required:
             raise FieldError(p, "必填 (required)")
         return ""
-    if isinstance(v, bool) or not isinstance(v, (str, int)):
+    if not isinstance(v, str):
         raise FieldError(p, "应为字符串 (must be a string)")
-    v = str(v)
     if len(v) < min_len or len(v) > max_len:
         raise FieldError(p, f"长度应为 {min_len}..{max_len} (length must be {min_len}..{max_len}), got {len(v)}")
     if any(ord(c) < 32 for c in v):
