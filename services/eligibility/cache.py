@@ -1,0 +1,379 @@
+"""Redis cache of persons for the eligibility service: correct to the second, never an outage.
+
+What is cached: one entry per person holding everything needed to answer any date and
+insurance type (`PersonData`: person row, enrollments, identities, chronic qualifications).
+Choosing the enrollment for a date is a pure function over it (rules.py), so one entry serves
+every (insutype, date) and one invalidation covers them all.
+
+Keys
+- `elig:p:{psn_no}`   the entry: JSON {"e": epoch, "v": version, "d": PersonData}, TTL ttl_s
+- `elig:v:{psn_no}`   the person's version, INCR'd by every invalidation (long TTL)
+- `elig:epoch`        a global epoch, INCR'd to invalidate everyone (reference loads of many
+                      persons, recovery after an outage during which invalidations were lost)
+- `elig:lock:{psn_no}` a short fill lock across processes
+
+Read: MGET epoch, version, entry in one round trip; a hit needs the entry's (e, v) to equal the
+current ones. Miss: fill. A fill remembers the (e, v) it read BEFORE reading PostgreSQL and
+writes the entry with a Lua script only if (e, v) are still the same. A writer commits and THEN
+bumps the version, so a reader that read old rows before the commit finds the version changed
+and its entry is dropped ("reader fills with old data after the writer invalidated" cannot
+happen), and every read that starts after the writer's reply sees the new version, misses, and
+reads the committed rows.
+
+Stampede: concurrent misses in one process share one fill (single flight keyed by
+(psn_no, epoch, version), so a read that starts after an invalidation never joins a fill begun
+before it); across processes a `SET NX PX` lock lets one process read PostgreSQL while the
+others poll the cache briefly, then read PostgreSQL themselves if the holder is slow.
+
+Redis down or slow: every Redis call has a short timeout; on failure the cache answers from
+PostgreSQL (counted in `fallbacks`), skips Redis for `retry_after_s`, then tries again. An
+invalidation that could not reach Redis is remembered; before the cache is used again those
+persons' versions are bumped (or the epoch, if too many), so an entry written before the
+outage is never served after a write made during it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from typing import Awaitable, Callable, Iterable
+
+import asyncpg
+
+from services.eligibility.repository import NOTIFY_CHANNEL
+from services.eligibility.rules import PersonData
+
+log = logging.getLogger(__name__)
+
+EPOCH_KEY = "elig:epoch"
+_PENDING_MAX = 50_000  # more lost invalidations than this: bump the epoch instead
+
+# SET the entry only if the epoch and the person's version are still those read before the fill.
+_FILL_LUA = """
+local e = redis.call('GET', KEYS[1]) or '0'
+local v = redis.call('GET', KEYS[2]) or '0'
+if e == ARGV[1] and v == ARGV[2] then
+  redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(ARGV[4]))
+  return 1
+end
+return 0
+"""
+# Release the fill lock only if we still hold it.
+_UNLOCK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def entry_key(psn_no: str) -> str:
+    return f"elig:p:{psn_no}"
+
+
+def version_key(psn_no: str) -> str:
+    return f"elig:v:{psn_no}"
+
+
+def lock_key(psn_no: str) -> str:
+    return f"elig:lock:{psn_no}"
+
+
+def _s(v) -> str:
+    if v is None:
+        return "0"
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+async def invalidate_persons(redis, psn_nos: Iterable[str], *, version_ttl_s: int = 86_400,
+                             chunk: int = 5_000) -> int:
+    """Bump the version and drop the entry of each person (pipelined). Raises on Redis errors.
+
+    For writers outside the service (bulk import, the reference loader's caller): call it after
+    the transaction that changed these persons has committed."""
+    n = 0
+    batch: list[str] = []
+
+    async def flush() -> None:
+        pipe = redis.pipeline(transaction=False)
+        for p in batch:
+            vk = version_key(p)
+            pipe.incr(vk)
+            pipe.expire(vk, version_ttl_s)
+            pipe.delete(entry_key(p))
+        await pipe.execute()
+
+    for p in psn_nos:
+        batch.append(p)
+        n += 1
+        if len(batch) >= chunk:
+            await flush()
+            batch.clear()
+    if batch:
+        await flush()
+    return n
+
+
+async def invalidate_everyone(redis) -> None:
+    await redis.incr(EPOCH_KEY)
+
+
+class PersonCache:
+    """Person entries in Redis over a loader that reads PostgreSQL (`load(psn_no)`)."""
+
+    def __init__(self, redis, load: Callable[[str], Awaitable[PersonData | None]], *, ttl_s: int,
+                 op_timeout_s: float = 0.25, retry_after_s: float = 1.0, lock_ms: int = 2_000,
+                 lock_wait_s: float = 0.5, version_ttl_s: int | None = None) -> None:
+        self._redis = redis
+        self._load = load
+        self.ttl_s = max(1, int(ttl_s))
+        self._timeout = op_timeout_s
+        self._retry_after = retry_after_s
+        self._lock_ms = lock_ms
+        self._lock_wait = lock_wait_s
+        # Versions must outlive any entry and any fill in progress by far.
+        self._version_ttl = version_ttl_s or max(86_400, 10 * self.ttl_s)
+        self._inflight: dict[tuple[str, str, str], asyncio.Future] = {}
+        self._down_until = 0.0
+        self._down = False
+        self._pending: set[str] = set()
+        self._pending_all = False
+        self._token = os.urandom(8).hex()
+        self.stats = {"hits": 0, "misses": 0, "fills": 0, "fills_dropped_stale": 0, "db_reads": 0,
+                      "fallbacks": 0, "redis_errors": 0, "lock_waits": 0, "invalidations": 0}
+
+    # ------------------------------------------------------------------------- reads
+
+    async def get(self, psn_no: str) -> PersonData | None:
+        if not await self._redis_ready():
+            self.stats["fallbacks"] += 1
+            return await self._db(psn_no)
+        try:
+            epoch, ver, raw = await self._call(self._redis.mget(EPOCH_KEY, version_key(psn_no), entry_key(psn_no)))
+        except Exception as exc:
+            self._failed(exc)
+            self.stats["fallbacks"] += 1
+            return await self._db(psn_no)
+        epoch, ver = _s(epoch), _s(ver)
+        hit = self._decode(raw, epoch, ver)
+        if hit is not None:
+            self.stats["hits"] += 1
+            return hit
+        self.stats["misses"] += 1
+        key = (psn_no, epoch, ver)
+        fut = self._inflight.get(key)
+        if fut is None:
+            fut = asyncio.ensure_future(self._fill(psn_no, epoch, ver))
+            self._inflight[key] = fut
+            fut.add_done_callback(lambda _f, k=key: self._inflight.pop(k, None))
+        return await asyncio.shield(fut)
+
+    @staticmethod
+    def _decode(raw, epoch: str, ver: str) -> PersonData | None:
+        if raw is None:
+            return None
+        o = json.loads(raw)
+        if o.get("e") != epoch or o.get("v") != ver:
+            return None
+        return PersonData.from_json(o["d"])
+
+    async def _fill(self, psn_no: str, epoch: str, ver: str) -> PersonData | None:
+        lk = lock_key(psn_no)
+        try:
+            got = await self._call(self._redis.set(lk, self._token, nx=True, px=self._lock_ms))
+        except Exception as exc:
+            self._failed(exc)
+            return await self._db(psn_no)
+        if not got:
+            # Another process is reading this person: wait for its entry rather than read too.
+            self.stats["lock_waits"] += 1
+            deadline = time.monotonic() + self._lock_wait
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+                try:
+                    e2, v2, raw = await self._call(self._redis.mget(EPOCH_KEY, version_key(psn_no), entry_key(psn_no)))
+                except Exception as exc:
+                    self._failed(exc)
+                    return await self._db(psn_no)
+                found = self._decode(raw, _s(e2), _s(v2))
+                if found is not None:
+                    return found
+                if (_s(e2), _s(v2)) != (epoch, ver):
+                    break  # invalidated meanwhile: the holder's entry will be dropped; read ourselves
+            data = await self._db(psn_no)
+            await self._store(psn_no, epoch, ver, data)
+            return data
+        try:
+            data = await self._db(psn_no)
+            await self._store(psn_no, epoch, ver, data)
+            return data
+        finally:
+            try:
+                await self._call(self._redis.eval(_UNLOCK_LUA, 1, lk, self._token))
+            except Exception as exc:  # the lock expires by itself
+                self._failed(exc)
+
+    async def _store(self, psn_no: str, epoch: str, ver: str, data: PersonData | None) -> None:
+        if data is None:
+            return  # unknown persons are not cached: creating one must be visible at once
+        blob = json.dumps({"e": epoch, "v": ver, "d": data.to_json()}, ensure_ascii=False, separators=(",", ":"))
+        try:
+            stored = await self._call(self._redis.eval(_FILL_LUA, 3, EPOCH_KEY, version_key(psn_no), entry_key(psn_no),
+                                                       epoch, ver, blob, self.ttl_s))
+        except Exception as exc:
+            self._failed(exc)
+            return
+        if int(stored):
+            self.stats["fills"] += 1
+        else:
+            self.stats["fills_dropped_stale"] += 1
+
+    async def _db(self, psn_no: str) -> PersonData | None:
+        self.stats["db_reads"] += 1
+        return await self._load(psn_no)
+
+    # ------------------------------------------------------------------------- invalidation
+
+    async def invalidate(self, psn_nos: Iterable[str]) -> None:
+        """Call after the write that changed these persons has committed, before replying."""
+        psn_nos = list(psn_nos)
+        if not psn_nos:
+            return
+        self.stats["invalidations"] += len(psn_nos)
+        try:
+            if not self._down:
+                await self._call(invalidate_persons(self._redis, psn_nos, version_ttl_s=self._version_ttl))
+                return
+        except Exception as exc:
+            self._failed(exc)
+        self._remember(psn_nos)
+
+    async def invalidate_all(self) -> None:
+        try:
+            if not self._down:
+                await self._call(invalidate_everyone(self._redis))
+                return
+        except Exception as exc:
+            self._failed(exc)
+        self._pending_all = True
+
+    def _remember(self, psn_nos: list[str]) -> None:
+        # Redis is unreachable: the cache is not used until these are applied (_redis_ready).
+        self._pending.update(psn_nos)
+        if len(self._pending) > _PENDING_MAX:
+            self._pending.clear()
+            self._pending_all = True
+
+    # ------------------------------------------------------------------------- Redis health
+
+    async def _call(self, aw):
+        return await asyncio.wait_for(aw, self._timeout)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.stats["redis_errors"] += 1
+        self._down_until = time.monotonic() + self._retry_after
+        if not self._down:
+            self._down = True
+            log.warning("redis unavailable: answering eligibility from PostgreSQL",
+                        extra={"error": repr(exc), **self.stats})
+
+    async def _redis_ready(self) -> bool:
+        if not self._down:
+            return True
+        if time.monotonic() < self._down_until:
+            return False
+        # Try again: first apply the invalidations the outage swallowed.
+        pending, everyone = list(self._pending), self._pending_all
+        try:
+            if everyone:
+                await self._call(invalidate_everyone(self._redis))
+            elif pending:
+                await self._call(invalidate_persons(self._redis, pending, version_ttl_s=self._version_ttl))
+            else:
+                await self._call(self._redis.ping())
+        except Exception as exc:
+            self.stats["redis_errors"] += 1
+            self._down_until = time.monotonic() + self._retry_after
+            log.debug("redis still unavailable: %r", exc)
+            return False
+        self._pending.difference_update(pending)
+        if everyone:
+            self._pending_all = False
+        self._down = False
+        log.info("redis is back: eligibility caching resumed", extra=dict(self.stats))
+        return True
+
+    # ------------------------------------------------------------------------- metrics
+
+    def metrics(self) -> dict[str, float]:
+        out: dict[str, float] = dict(self.stats)
+        looked = self.stats["hits"] + self.stats["misses"]
+        out["hit_ratio"] = round(self.stats["hits"] / looked, 4) if looked else 0.0
+        out["redis_up"] = 0 if self._down else 1
+        return out
+
+    def log_metrics(self) -> None:
+        log.info("eligibility cache", extra=self.metrics())
+
+
+class ChangeListener:
+    """LISTEN eligibility_changed (sent by upsert_persons inside the reference loader's
+    transaction, delivered on commit) and invalidate the persons named; "*" → everyone.
+    If the listening connection is lost, notifications may have been missed: after
+    re-listening, everyone is invalidated."""
+
+    def __init__(self, pool: asyncpg.Pool, cache: PersonCache, *, check_every_s: float = 1.0):
+        self._pool = pool
+        self._cache = cache
+        self._check_every = check_every_s
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.received = 0
+
+    async def start(self) -> None:
+        await self._listen()
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _listen(self) -> None:
+        self._conn = await self._pool.acquire()
+        await self._conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+
+    def _on_notify(self, conn, pid, channel, payload: str) -> None:
+        self.received += 1
+        if payload == "*":
+            t = asyncio.get_running_loop().create_task(self._cache.invalidate_all())
+        else:
+            t = asyncio.get_running_loop().create_task(self._cache.invalidate([p for p in payload.split(",") if p]))
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._check_every)
+            conn = self._conn
+            if conn is not None and not conn.is_closed():
+                continue
+            try:
+                if conn is not None:
+                    await self._pool.release(conn)
+                self._conn = None
+                await self._listen()
+                await self._cache.invalidate_all()
+                log.warning("eligibility_changed listener reconnected: invalidated every cached person")
+            except Exception:
+                log.exception("eligibility_changed listener: reconnect failed, retrying")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        for t in list(self._tasks):
+            await asyncio.gather(t, return_exceptions=True)
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+            except Exception:
+                pass
+            await self._pool.release(conn)
