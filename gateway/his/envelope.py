@@ -301,7 +301,8 @@ def parse_envelope(body: Any, *, known_infnos: Container[str]) -> Envelope:
     opter_name = text(body, "opter_name", "", required=False, max_len=50)
     inf_time = timestamp(body, "inf_time", "")
     fixmedins_name = text(body, "fixmedins_name", "", required=False, max_len=200)
-    sign_no = text(body, "sign_no", "", required=(infno != "9001"), max_len=64)
+    # A missing sign_no is the Guard's refusal (NOT_SIGNED_IN, with how to sign in), not a bare "required".
+    sign_no = text(body, "sign_no", "", required=False, max_len=64)
     return Envelope(infno=infno, msgid=msgid, mdtrtarea_admvs=mdtrtarea, insuplc_admdvs=insuplc,
                     recer_sys_code=recer, infver=infver, opter_type=opter_type, opter=opter,
                     opter_name=opter_name, inf_time=inf_time, fixmedins_code=fixmedins_code,
