@@ -160,18 +160,18 @@ def destination_matches(destination: str, admdvs: str) -> bool:
 
 
 def destination_known(destination: str, known_admdvs: Iterable[str]) -> bool:
-    """True when some known division lies under the destination."""
-    prefix = dest_prefix(destination)
-    return any(a.startswith(prefix) for a in known_admdvs)
+    """True when the destination's province is one the reference data knows (a division inside
+    it need not be listed: a filing to a whole province or a city not yet loaded is valid)."""
+    province = dest_prefix(destination)[:2]
+    return any(a.startswith(province) for a in known_admdvs)
 
 
-def destination_inside_pool(destination: str, pool: Pool, known_admdvs: Iterable[str]) -> bool:
-    """True when every known division the destination covers belongs to the insured pool
-    itself (a city inside its own pool, 65 for the region-level pool 650000): a filing there
-    would never be needed, since the same pool never needs one."""
-    prefix = dest_prefix(destination)
-    covered = {a for a in known_admdvs if a.startswith(prefix)}
-    return bool(covered) and covered <= pool.admdvs
+def destination_inside_pool(destination: str, pool: Pool) -> bool:
+    """True when the destination is the insured pool's own ground: the division itself (padded to
+    six digits: 330600 for "330600", 650000 for "65") is one of the pool's divisions. A city in
+    its own pool, a union city in 长株潭, the whole region for 新疆's region-level pool 650000:
+    the same pool never needs a filing."""
+    return pool.holds(dest_prefix(destination).ljust(6, "0"))
 
 
 # ----------------------------------------------------------------------------- validity

@@ -220,9 +220,9 @@ class FilingService:
         if not destination_known(destination, known):
             raise FilingRefused(
                 "invalid", "BAD_DESTINATION",
-                f"备案就医地 {field} {destination} 不是已知的省份或行政区划。 / Destination {destination} matches no "
-                "known province or division.", field)
-        if destination_inside_pool(destination, insured_pool, known):
+                f"备案就医地 {field} {destination} 不在任何已知的省份。 / Destination {destination} is in no "
+                "known province.", field)
+        if destination_inside_pool(destination, insured_pool):
             raise FilingRefused(
                 "invalid", "BAD_DESTINATION",
                 f"备案就医地 {destination} 在参保人的统筹区 {insured_pool.code}（{insured_pool.name}）内，统筹区内就医无需"

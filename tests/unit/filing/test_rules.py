@@ -80,12 +80,23 @@ def test_destination_matches_province_city_and_division(destination, admdvs, mat
 
 
 def test_destination_inside_own_pool_is_detected():
-    known = SHAOXING.admdvs | HANGZHOU.admdvs | XINJIANG.admdvs | URUMQI.admdvs
-    assert rules.destination_inside_pool("330602", SHAOXING, known)
-    assert rules.destination_inside_pool("330600", SHAOXING, known)
-    assert not rules.destination_inside_pool("33", SHAOXING, known)  # reaches Hangzhou too
-    assert rules.destination_inside_pool("65", XINJIANG, known)  # region-level pool: all of 65 is its own
-    assert not rules.destination_inside_pool("650200", URUMQI, known)  # 克拉玛依 is outside 乌鲁木齐's pool
+    assert rules.destination_inside_pool("330602", SHAOXING)
+    assert rules.destination_inside_pool("330600", SHAOXING)
+    assert not rules.destination_inside_pool("33", SHAOXING)  # the whole province reaches beyond 绍兴
+    assert not rules.destination_inside_pool("330100", SHAOXING)
+    assert rules.destination_inside_pool("430200", CZT)  # 株洲 is 长株潭's own
+    assert not rules.destination_inside_pool("43", CZT)
+    assert rules.destination_inside_pool("65", XINJIANG)  # region-level pool: all of 65 is its own
+    assert rules.destination_inside_pool("650000", XINJIANG)
+    assert not rules.destination_inside_pool("650200", URUMQI)  # 克拉玛依 is outside 乌鲁木齐's pool
+    assert not rules.destination_inside_pool("65", URUMQI)
+
+
+def test_destination_known_by_province():
+    known = SHAOXING.admdvs | XINJIANG.admdvs
+    assert rules.destination_known("33", known) and rules.destination_known("330100", known)
+    assert rules.destination_known("652900", known)
+    assert not rules.destination_known("44", known)
 
 
 # ----------------------------------------------------------------------------- validity
