@@ -14,7 +14,7 @@ import grpc
 from medsettle.filing.v1 import filing_pb2, filing_pb2_grpc
 from services.common.grpcutil import Refusal
 from services.filing.rules import ChronicFiling, Filing, FilingRefused
-from services.filing.service import Caller, FilingService, FilingSpec
+from services.filing.service import CHINA, Caller, FilingService, FilingSpec
 
 SERVICE_FULL_NAME = "medsettle.filing.v1.FilingService"
 
@@ -50,7 +50,7 @@ def filing_to_pb(f: Filing) -> filing_pb2.Filing:
     return filing_pb2.Filing(
         filing_id=f.filing_id, psn_no=f.psn_no, insutype=f.insutype, type=f.type, group=f.group,
         destination=f.destination, begin=_d(f.begin), end=_d(f.end), status=f.status,
-        created_at=f.created_at.isoformat(sep=" ", timespec="seconds") if f.created_at else "",
+        created_at=f.created_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S") if f.created_at else "",
         source=f.source, fixmedins_code=f.fixmedins_code, diag_code=f.diag_code, diag_name=f.diag_name,
         insured_pool=f.insured_pool)
 

@@ -34,12 +34,12 @@ from services.filing.rules import (
 
 log = logging.getLogger(__name__)
 
-_CHINA = ZoneInfo("Asia/Shanghai")
+CHINA = ZoneInfo("Asia/Shanghai")
 
 
 def china_today() -> dt.date:
     """The business date: settlements and filings are dated in China time, whatever the host's zone."""
-    return dt.datetime.now(_CHINA).date()
+    return dt.datetime.now(CHINA).date()
 
 
 # ----------------------------------------------------------------------------- ports
@@ -581,8 +581,9 @@ class EligibilityClient:
                               grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.UNIMPLEMENTED):
                 log.warning("eligibility %s failed: %s %s", method, err.code().name, err.details())
                 raise Refusal(grpc.StatusCode.UNAVAILABLE, "ELIGIBILITY_UNAVAILABLE",
-                              "参保资格服务暂不可用，备案未完成；请稍后用同一 msgid 重试。 / The eligibility service is "
-                              "unavailable and the filing was not completed; retry later with the same msgid.") from None
+                              "参保资格服务暂不可用，本次备案交易未完成；请稍后重试（HIS 交易用同一 msgid）。 / The "
+                              "eligibility service is unavailable and this filing transaction was not completed; retry "
+                              "later (a HIS transaction with the same msgid).") from None
             raise refusal_from_rpc_error(err) from None
 
     async def insured_pool(self, psn_no: str, insutype: str, on_date: dt.date) -> str:
