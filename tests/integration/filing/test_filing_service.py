@@ -415,6 +415,13 @@ async def test_reverse_a_2501_by_msgid(harness, sx, uid):
     got = await refusal(harness.filing.ReverseByMsgid(pb.ReverseByMsgidRequest(
         caller=caller(msgid(uid, 5), HOSP_OTHER, "2601"), psn_no=sx, omsgid=msgid(uid, 1))))
     assert got[:3] == (grpc.StatusCode.NOT_FOUND, "ORIGINAL_NOT_FOUND", "omsgid")
+    # A 2502 is not undone by msgid (file again instead).
+    g = await create(harness, sx, msg=msgid(uid, 6))
+    await harness.filing.RevokeFiling(pb.RevokeFilingRequest(caller=caller(msgid(uid, 7), infno="2502"),
+                                                             filing_id=g.filing_id))
+    got = await refusal(harness.filing.ReverseByMsgid(pb.ReverseByMsgidRequest(
+        caller=caller(msgid(uid, 8), infno="2601"), psn_no=sx, omsgid=msgid(uid, 7), oinfno="2502")))
+    assert got[:3] == (grpc.StatusCode.FAILED_PRECONDITION, "NOT_REVERSIBLE", "omsgid")
 
 
 async def test_reverse_a_2503_by_msgid_ends_the_qualification(harness, sx, uid):
