@@ -1,0 +1,59 @@
+"""The engine's SettlementResult as JSON (stored in settlements.result) and back.
+
+A reversal is computed by `services.engine.reverse` on the original's stored result, so the
+round trip must be exact: Decimals travel as strings, money as integers.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from services.engine.model import ExplainStep, FundLine, ItemResult, SettlementResult
+
+_SCALARS = (
+    "line", "region_class", "filing_group", "medfee_sumamt", "fulamt_ownpay_amt",
+    "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay",
+    "cvlserv_pay", "hifes_pay", "hifmi_pay", "hifob_pay", "maf_pay", "oth_pay",
+    "fund_pay_sumamt", "psn_part_amt", "hosp_part_amt", "acct_pay", "psn_cash_pay", "reversal",
+)
+
+
+def result_to_json(r: SettlementResult) -> dict[str, Any]:
+    out: dict[str, Any] = {k: getattr(r, k) for k in _SCALARS}
+    out["ratio"] = str(r.ratio)
+    out["items"] = [{
+        "feedetl_sn": i.feedetl_sn, "list_code": i.list_code, "amount_fen": i.amount_fen,
+        "cnt": str(i.cnt), "pric_fen": i.pric_fen, "price_cap_fen": i.price_cap_fen,
+        "selfpay_prop": str(i.selfpay_prop), "fulamt_ownpay_fen": i.fulamt_ownpay_fen,
+        "overlmt_fen": i.overlmt_fen, "preselfpay_fen": i.preselfpay_fen,
+        "inscp_fen": i.inscp_fen, "chrgitm_lv": i.chrgitm_lv, "in_catalogue": i.in_catalogue,
+    } for i in r.items]
+    out["fund_lines"] = [{
+        "fund_pay_type": f.fund_pay_type, "name": f.name, "inscp_fen": f.inscp_fen,
+        "cap_left_fen": f.cap_left_fen, "amount_fen": f.amount_fen, "info": f.info,
+    } for f in r.fund_lines]
+    out["deltas"] = dict(r.deltas)
+    out["caps"] = dict(r.caps)
+    out["explanation"] = [{"code": e.code, "label": e.label, "text": e.text} for e in r.explanation]
+    return out
+
+
+def result_from_json(d: dict[str, Any]) -> SettlementResult:
+    kw = {k: d[k] for k in _SCALARS}
+    return SettlementResult(
+        **kw,
+        ratio=Decimal(d["ratio"]),
+        items=tuple(ItemResult(
+            feedetl_sn=i["feedetl_sn"], list_code=i["list_code"], amount_fen=i["amount_fen"],
+            cnt=Decimal(i["cnt"]), pric_fen=i["pric_fen"], price_cap_fen=i["price_cap_fen"],
+            selfpay_prop=Decimal(i["selfpay_prop"]), fulamt_ownpay_fen=i["fulamt_ownpay_fen"],
+            overlmt_fen=i["overlmt_fen"], preselfpay_fen=i["preselfpay_fen"],
+            inscp_fen=i["inscp_fen"], chrgitm_lv=i["chrgitm_lv"], in_catalogue=i["in_catalogue"],
+        ) for i in d["items"]),
+        fund_lines=tuple(FundLine(f["fund_pay_type"], f["name"], f["inscp_fen"], f["cap_left_fen"],
+                                  f["amount_fen"], f.get("info", "")) for f in d["fund_lines"]),
+        deltas={k: int(v) for k, v in d["deltas"].items()},
+        caps={k: int(v) for k, v in d["caps"].items()},
+        explanation=tuple(ExplainStep(e["code"], e["label"], e["text"]) for e in d["explanation"]),
+    )
