@@ -28,20 +28,20 @@ METRICS_EVERY_S = 60.0
 REDIS_CONNECTIONS = 32
 
 
-def redis_client(url: str):
+def redis_client(url: str, timeout_s: float = REDIS_TIMEOUT_S):
     """Fail-fast Redis client. A bounded, blocking pool: under a burst of concurrent lookups,
     callers queue for one of a few warm connections instead of each opening a new one (opening
     hundreds at once is what made lookups slow). One immediate retry lets a pooled connection
     broken by a Redis restart reconnect at once."""
     from redis.asyncio import BlockingConnectionPool
 
-    client = telemetry.traced_redis(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S,
+    client = telemetry.traced_redis(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                                     retry=Retry(NoBackoff(), 1))
     # traced_redis builds a default (unbounded) pool from the URL and has no pool argument; no
     # connection is open yet, so swapping in the bounded pool before first use is safe.
     client.connection_pool = BlockingConnectionPool.from_url(
-        url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S, retry=Retry(NoBackoff(), 1),
-        max_connections=REDIS_CONNECTIONS, timeout=REDIS_TIMEOUT_S)
+        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 1),
+        max_connections=REDIS_CONNECTIONS, timeout=timeout_s)
     return client
 
 

@@ -56,7 +56,9 @@ async def elig_reference(db_pool):
 async def redis(redis_url):
     from services.eligibility.main import redis_client
 
-    r = redis_client(redis_url)
+    # Generous timeouts: these tests run on a shared 2-core machine and are about correctness;
+    # the outage tests build their own client with the production timeout.
+    r = redis_client(redis_url, timeout_s=2.0)
     yield r
     await r.aclose()
 
@@ -68,6 +70,7 @@ def make_service(db_pool, redis, reference, **cache_kw):
     from services.eligibility.tokens import EvoucherSigner
 
     repo = EligibilityRepository(db_pool)
+    cache_kw.setdefault("op_timeout_s", 2.0)
     cache = PersonCache(redis, repo.load_person, ttl_s=300, **cache_kw)
     return EligibilityService(repo=repo, cache=cache, reference=reference, redis=redis,
                               signer=EvoucherSigner("integration-test-evoucher-secret-32b", 90),

@@ -154,7 +154,7 @@ async def test_redis_stopped_mid_run_then_restarted(db_pool, elig_reference, uid
     proc = _start_redis(port, workdir)
     redis = redis_client(f"redis://127.0.0.1:{port}/0")
     try:
-        svc = make_service(db_pool, redis, elig_reference, retry_after_s=0.2)
+        svc = make_service(db_pool, redis, elig_reference, retry_after_s=0.2, op_timeout_s=0.25)
         cache: PersonCache = svc.cache
         psn = f"O{uid}"
         await store_persons(db_pool, [person_record(psn, enrollments=[enrollment()])])
@@ -198,7 +198,7 @@ async def test_lost_invalidation_is_applied_before_the_cache_is_used_again(db_po
     proc = _start_redis(port, workdir)
     redis = redis_client(f"redis://127.0.0.1:{port}/0")
     try:
-        svc = make_service(db_pool, redis, elig_reference, retry_after_s=0.2)
+        svc = make_service(db_pool, redis, elig_reference, retry_after_s=0.2, op_timeout_s=0.25)
         psn = f"L{uid}"
         await store_persons(db_pool, [person_record(psn, enrollments=[enrollment()])])
         assert await status_of(svc, psn) == "ELIGIBLE"  # cached
