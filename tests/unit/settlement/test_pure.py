@@ -1,0 +1,64 @@
+"""Pure parts of the settlement service: ledger construction, result codec, netting, caps."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from services.engine import InvariantViolated
+from services.engine.model import ExplainStep, FundLine, ItemResult, SettlementResult
+from services.settlement.clearing import net_positions
+from services.settlement.codec import result_from_json, result_to_json
+from services.settlement.ledger import entries_for
+from services.settlement.service import apply_deltas
+
+
+def _result(**kw) -> SettlementResult:
+    base = dict(
+        line="inpatient", region_class="local", filing_group=None, ratio=Decimal("0.70"), medfee_sumamt=1000,
+        fulamt_ownpay_amt=0, overlmt_selfpay=0, preselfpay_amt=0, inscp_scp_amt=1000, act_pay_dedc=100,
+        hifp_pay=630, cvlserv_pay=0, hifes_pay=0, hifmi_pay=0, hifob_pay=0, maf_pay=0, oth_pay=0,
+        fund_pay_sumamt=630, psn_part_amt=370, hosp_part_amt=0, acct_pay=100, psn_cash_pay=270,
+        items=(ItemResult("1", "DIAL", 1000, Decimal("2.5"), 400, None, Decimal("0"), 0, 0, 0, 1000, "01", True),),
+        fund_lines=(FundLine("310100", "统筹", 900, 5000, 630), FundLine("310200", "账户", 370, 100, 100)),
+        deltas={"fund:group:main": 630, "acct:used": 100}, caps={"fund:group:main": 5000, "acct:used": 100},
+        explanation=(ExplainStep("hifp", "Basic pooled fund", "统筹基金"),))
+    base.update(kw)
+    return SettlementResult(**base)
+
+
+def test_local_ledger_is_balanced_fund_to_receivable():
+    entries = entries_for(_result().fund_lines, insured_pool="P1", treatment_pool="P1", hospital="H1")
+    assert sum(e.amount_fen for e in entries) == 0
+    assert [(e.account, e.amount_fen, e.leg) for e in entries] == [
+        ("fund:P1:310100", 630, "pay"), ("receivable:H1", -630, "pay"),
+        ("acct:P1", 100, "pay"), ("receivable:H1", -100, "pay")]
+
+
+def test_cross_region_fund_goes_through_the_treatment_pool_account_but_not_the_personal_account():
+    entries = entries_for(_result().fund_lines, insured_pool="P1", treatment_pool="P2", hospital="H2")
+    assert sum(e.amount_fen for e in entries) == 0
+    assert [(e.account, e.amount_fen, e.leg) for e in entries] == [
+        ("fund:P1:310100", 630, "advance"), ("clearing:P2", -630, "advance"),
+        ("clearing:P2", 630, "pay"), ("receivable:H2", -630, "pay"),
+        ("acct:P1", 100, "pay"), ("receivable:H2", -100, "pay")]
+
+
+def test_codec_round_trip_is_exact():
+    r = _result()
+    assert result_from_json(result_to_json(r)) == r
+
+
+def test_net_positions_sum_to_zero():
+    positions = net_positions([("A", "B", 2, 742_000), ("B", "C", 1, 1_316_000), ("C", "A", 1, 266_000)])
+    assert positions == [("A", 266_000, 742_000, -476_000), ("B", 742_000, 1_316_000, -574_000),
+                         ("C", 1_316_000, 266_000, 1_050_000)]
+    assert sum(p[3] for p in positions) == 0
+
+
+def test_apply_deltas_records_caps_and_refuses_to_exceed_one():
+    data, caps = apply_deltas({"fund:group:main": 4000}, {}, _result(deltas={"fund:group:main": 1000}))
+    assert data["fund:group:main"] == 5000 and caps["fund:group:main"] == 5000
+    with pytest.raises(InvariantViolated):
+        apply_deltas({"fund:group:main": 4500}, {}, _result(deltas={"fund:group:main": 630}))
