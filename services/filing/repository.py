@@ -67,6 +67,8 @@ SQL_CHRONIC_ACTIVE_ONE = (f"SELECT {_CHRONIC_COLUMNS} FROM filing.chronic_filing
                           "AND insutype = $2 AND opsp_dise_code = $3 AND status = 'active'")
 SQL_CHRONIC_LIST = (f"SELECT {_CHRONIC_COLUMNS} FROM filing.chronic_filings WHERE psn_no = $1 "
                     "AND ($2 = '' OR insutype = $2) AND status = 'active' ORDER BY begndate, filing_id")
+SQL_CHRONIC_SET_QUALIFICATION = ("UPDATE filing.chronic_filings SET qualification_id = $2 WHERE filing_id = $1 "
+                                 f"RETURNING {_CHRONIC_COLUMNS}")
 SQL_CHRONIC_CANCEL = (
     "UPDATE filing.chronic_filings SET status = 'cancelled', enddate = $2, cancel_reason = $3, "
     f"cancelled_at = now() WHERE filing_id = $1 RETURNING {_CHRONIC_COLUMNS}")
@@ -145,6 +147,9 @@ class ChronicRepository:
         return _chronic(await conn.fetchrow(
             SQL_CHRONIC_INSERT, c.filing_id, c.psn_no, c.insutype, c.opsp_dise_code, c.opsp_dise_name,
             c.ide_fixmedins_no, c.begndate, c.enddate, c.fixmedins_code, c.msgid, c.qualification_id))
+
+    async def set_qualification(self, conn: asyncpg.Connection, filing_id: str, qualification_id: str) -> ChronicFiling:
+        return _chronic(await conn.fetchrow(SQL_CHRONIC_SET_QUALIFICATION, filing_id, qualification_id))
 
     async def get_for_update(self, conn: asyncpg.Connection, filing_id: str) -> ChronicFiling | None:
         row = await conn.fetchrow(SQL_CHRONIC_GET_FOR_UPDATE, filing_id)

@@ -286,7 +286,8 @@ class FilingService:
                 begin=begin, end=end, status=ACTIVE, source=source, fixmedins_code=caller.fixmedins_code,
                 diag_code=spec.diag_code, diag_name=spec.diag_name, msgid=caller.msgid, filed_on=filed_on)
             try:
-                stored = await self._filings.insert(conn, filing)
+                async with conn.transaction():  # a savepoint: after a violation we still ask who won
+                    stored = await self._filings.insert(conn, filing)
             except asyncpg.UniqueViolationError as exc:
                 # Two creates raced past the check above; the partial unique index decided.
                 if exc.constraint_name == "filings_one_active_long_term":
@@ -429,17 +430,21 @@ class FilingService:
             existing = await self._chronic.active_one(conn, psn_no, insutype, code)
             if existing is not None:
                 raise self._chronic_exists(existing)
-            # The qualification exists before we acknowledge; if eligibility refuses, nothing is stored.
-            qualification_id = await self._elig.grant_chronic(psn_no, code, begin, end, hospital)
+            # The row first (its unique index settles a race without granting twice), then the
+            # qualification at eligibility before we commit: if eligibility refuses, the
+            # transaction rolls back and nothing is stored.
             try:
-                stored = await self._chronic.insert(conn, ChronicFiling(
-                    filing_id=new_chronic_id(today), psn_no=psn_no, insutype=insutype, opsp_dise_code=code,
-                    opsp_dise_name=name, ide_fixmedins_no=hospital, begndate=begin, enddate=end, status=ACTIVE,
-                    fixmedins_code=caller.fixmedins_code, msgid=caller.msgid, qualification_id=qualification_id))
+                async with conn.transaction():  # a savepoint: after a violation we still ask who won
+                    stored = await self._chronic.insert(conn, ChronicFiling(
+                        filing_id=new_chronic_id(today), psn_no=psn_no, insutype=insutype, opsp_dise_code=code,
+                        opsp_dise_name=name, ide_fixmedins_no=hospital, begndate=begin, enddate=end,
+                        status=ACTIVE, fixmedins_code=caller.fixmedins_code, msgid=caller.msgid))
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name == "chronic_one_active":
                     raise self._chronic_exists(await self._chronic.active_one(conn, psn_no, insutype, code)) from None
                 raise
+            qualification_id = await self._elig.grant_chronic(psn_no, code, begin, end, hospital)
+            stored = await self._chronic.set_qualification(conn, stored.filing_id, qualification_id)
             return stored, stored.filing_id
 
         result = await self._once(caller, "chronic_file", psn_no, fp, work, _chronic_to_json, _chronic_from_json)

@@ -433,3 +433,13 @@ async def test_reverse_a_2503_by_msgid_ends_the_qualification(harness, sx, uid):
     assert (rev.filing_id, rev.status) == (c.filing_id, "cancelled")
     assert [r.code for r in harness.recorder.of("RevokeChronic", sx)] == ["M07803"]
     assert not (await harness.filing.QueryChronic(pb.QueryChronicRequest(psn_no=sx))).filings
+
+
+async def test_racing_chronic_filings_grant_once(harness, sx, uid):
+    results = await asyncio.gather(*(harness.filing.FileChronic(pb.FileChronicRequest(
+        caller=caller(msgid(uid, n), infno="2503"), psn_no=sx, insutype="390", opsp_dise_code="M01600",
+        begndate="2026-01-01")) for n in range(3)), return_exceptions=True)
+    ok = [r for r in results if isinstance(r, pb.ChronicFiling)]
+    refused = [outcome_of(r)[0] for r in results if isinstance(r, grpc.RpcError)]
+    assert len(ok) == 1 and refused == ["CHRONIC_ALREADY_FILED"] * 2
+    assert len(harness.recorder.of("GrantChronic", sx)) == 1
