@@ -267,12 +267,13 @@ def check_msgid(msgid: str, fixmedins_code: str, path: str = "msgid") -> None:
 
 
 def _has_psn_no(inp: dict) -> bool:
+    """The transaction is about one insured person (reconciliation rows naming many do not count)."""
     if "psn_no" in inp:
         return True
-    for v in inp.values():
+    for k, v in inp.items():
         if isinstance(v, dict) and "psn_no" in v:
             return True
-        if isinstance(v, list) and v and isinstance(v[0], dict) and "psn_no" in v[0]:
+        if k == "feedetail" and isinstance(v, list) and v and isinstance(v[0], dict) and "psn_no" in v[0]:
             return True
     return False
 

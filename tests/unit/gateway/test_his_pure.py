@@ -113,7 +113,6 @@ def test_good_envelope_parses():
     ({"insuplc_admdvs": ""}, "insuplc_admdvs", "required"),
     ({"opter_type": "9"}, "opter_type", "one of"),
     ({"inf_time": "2026/06/01 10:15:00"}, "inf_time", "yyyy-MM-dd HH:mm:ss"),
-    ({"sign_no": ""}, "sign_no", "required"),
     ({"input": []}, "input", "JSON object"),
     ({"fixmedins_code": "h3306"}, "fixmedins_code", "length"),
 ])

@@ -1,0 +1,54 @@
+"""Gateway e2e helpers: signed-in HIS clients for demo hospitals against the running suite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest_asyncio
+
+from services.common.ids import make_certno
+from tests.e2e.demo import client_for
+
+
+@pytest_asyncio.fixture
+async def his_factory(suite):
+    clients = []
+
+    async def make(code: str, sign_in: bool = True):
+        c = client_for(suite.gateway_url, code)
+        await c.__aenter__()
+        clients.append(c)
+        if sign_in:
+            await c.sign_in()
+        return c
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+@pytest_asyncio.fixture
+async def admin(suite):
+    import aiohttp
+
+    async with aiohttp.ClientSession(base_url=suite.gateway_url,
+                                     headers={"Authorization": f"Bearer {suite.admin_token}"}) as s:
+        yield s
+
+
+async def fresh_person(admin, *, pool: str = "330600", insutype: str = "390", psn_type: str = "resident",
+                       birth: str = "19800101", admdvs: str = "330602") -> str:
+    """A new insured person for this test only (accumulators start at zero), via the admin API."""
+    psn_no = "T" + "".join(random.choice("0123456789") for _ in range(17))
+    certno = make_certno(admdvs + birth + f"{random.randrange(1000):03d}")
+    body = {"psn_no": psn_no, "pool": pool, "insutype": insutype, "year": 2026, "psn_type": psn_type,
+            "benefit_start": "2026-01-01", "benefit_end": "2026-12-31", "status": "active", "certno": certno,
+            "name": "测试" + psn_no[-4:], "gender": "1", "birthdate": f"{birth[:4]}-{birth[4:6]}-{birth[6:]}"}
+    async with admin.post("/api/v1/admin/enrollments", json=body) as r:
+        assert r.status in (200, 201), await r.text()
+    return psn_no
+
+
+def now_text(delta_h: float = 0) -> str:
+    return (dt.datetime.now() + dt.timedelta(hours=delta_h)).strftime("%Y-%m-%d %H:%M:%S")
