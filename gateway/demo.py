@@ -1,0 +1,114 @@
+"""`medsettle demo`: a scripted HIS session against the running suite, printed step by step.
+
+Three demo persons (infra/reference/README.md): an employee's outpatient visit paid partly from
+the personal account, a local resident's inpatient stay, and an out-of-province dialysis visit
+under a long-term filing. Every call goes through the real gateway (signed, signed in).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+
+from gateway.hisclient import HisClient
+from services.common.config import REPO_ROOT
+
+
+def _now(delta_h: float = 0) -> str:
+    return (dt.datetime.now() + dt.timedelta(hours=delta_h)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fee(sn: str, mdtrt_id: str, psn_no: str, code: str, pric: str, cnt: int, when: str) -> dict:
+    from decimal import Decimal
+
+    amount = str((Decimal(pric) * cnt).quantize(Decimal("0.01")))
+    return {"feedetl_sn": sn, "mdtrt_id": mdtrt_id, "psn_no": psn_no, "fee_ocur_time": when, "med_list_codg": code,
+            "det_item_fee_sumamt": amount, "cnt": str(cnt), "pric": pric}
+
+
+class _Step:
+    def __init__(self, his: HisClient, insuplc: str):
+        self.his, self.insuplc = his, insuplc
+
+    async def __call__(self, infno: str, label: str, input: dict) -> dict:
+        reply = await self.his.call(infno, input, insuplc_admdvs=self.insuplc)
+        if reply["infcode"] != 0:
+            print(f"  {infno} {label}: REFUSED {reply['err_msg']}")
+            raise SystemExit(1)
+        print(f"  {infno} {label}: ok")
+        return reply["output"]
+
+
+def _show(setlinfo: dict) -> None:
+    keys = ("setl_id", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "hifmi_pay", "hifob_pay",
+            "maf_pay", "fund_pay_sumamt", "acct_pay", "psn_cash_pay", "region_class", "filing_group")
+    print("      " + ", ".join(f"{k}={setlinfo.get(k)}" for k in keys))
+
+
+async def _visit(url: str, doc: dict, *, code: str, psn_no: str, insutype: str, med_type: str, dise: str,
+                 items: list[tuple[str, str, int]], acct: str, insuplc: str, title: str) -> None:
+    h = next(x for x in doc["hospitals"] if x["code"] == code)
+    p = next(x for x in doc["persons"] if x["psn_no"] == psn_no)
+    print(f"\n== {title}\n   {p['name']} ({psn_no}) at {h['name']}")
+    async with HisClient(url, fixmedins_code=code, paasid=h["paasid"], secret=h["secret"], admdvs=h["admdvs"],
+                         fixmedins_name=h["name"]) as his:
+        await his.sign_in()
+        print("  9001 sign-in: ok")
+        step = _Step(his, insuplc)
+        cert = {"mdtrt_cert_type": "02", "mdtrt_cert_no": p["certno"]}
+        await step("1101", "person info", {"data": cert})
+        inpatient = med_type.startswith("2")
+        if inpatient:
+            mdtrt_id = (await step("2401", "admission", {"mdtrtinfo": {
+                "psn_no": psn_no, "insutype": insutype, "begntime": _now(-72), "med_type": med_type,
+                "ipt_no": "ZY" + his.last_msgid[-8:], "dise_codg": dise, **cert}}))["result"]["mdtrt_id"]
+            for day, chunk in enumerate((items[:1], items[1:]), 1):
+                await step("2301", f"fee details day {day}", {"feedetail": [
+                    _fee(f"D{day}-{i}", mdtrt_id, psn_no, c, pr, n, _now(-72 + 24 * day)) for i, (c, pr, n) in
+                    enumerate(chunk)]})
+            await step("2402", "discharge", {"dscginfo": {"mdtrt_id": mdtrt_id, "psn_no": psn_no,
+                                                          "endtime": _now(-1), "dise_codg": dise}})
+        else:
+            mdtrt_id = (await step("2201", "register", {"data": {
+                "psn_no": psn_no, "insutype": insutype, "begntime": _now(-1), "ipt_otp_no": "MZ" + his.last_msgid[-8:],
+                **cert}}))["data"]["mdtrt_id"]
+            await step("2203", "diagnosis", {"mdtrtinfo": {"mdtrt_id": mdtrt_id, "psn_no": psn_no,
+                                                           "med_type": med_type, "dise_codg": dise}})
+            await step("2204", "fee details", {"feedetail": [
+                _fee(f"F{i}", mdtrt_id, psn_no, c, pr, n, _now(-1)) for i, (c, pr, n) in enumerate(items)]})
+        from decimal import Decimal
+        total = sum(Decimal(pr) * n for _, pr, n in items)
+        data = {"psn_no": psn_no, "mdtrt_id": mdtrt_id, "insutype": insutype, "medfee_sumamt": f"{total:.2f}",
+                "psn_setlway": "01", "acct_used_flag": acct, **cert}
+        if not inpatient:
+            data["med_type"] = med_type
+        pre = await step("2303" if inpatient else "2206", "pre-settlement", {"data": data})
+        _show(pre["setlinfo"])
+        setl = await step("2304" if inpatient else "2207", "settlement", {"data": data})
+        _show(setl["setlinfo"])
+        await step("5203", "settlement query", {"data": {"psn_no": psn_no, "setl_id": setl["setlinfo"]["setl_id"]}})
+
+
+async def _play(url: str) -> None:
+    doc = json.loads((REPO_ROOT / "infra" / "reference" / "demo.json").read_text(encoding="utf-8"))
+    await _visit(url, doc, code="H33060200001", psn_no="330600000000000004", insutype="310", med_type="11",
+                 dise="J06.900", items=[("XC10AAA089A001010104327", "12.50", 28), ("C03010101001001123456", "40.00", 1)],
+                 acct="1", insuplc="330600", title="Outpatient, employee, personal account")
+    await _visit(url, doc, code="H33060200001", psn_no="330600000000000001", insutype="390", med_type="21",
+                 dise="I21.000", items=[("C03010101001001123456", "2500.00", 1), ("001104000010000", "50.00", 350)],
+                 acct="0", insuplc="330600", title="Inpatient stay, local resident")
+    await _visit(url, doc, code="H65010200001", psn_no="330600000000000006", insutype="390", med_type="14",
+                 dise="M07803", items=[("003105000010000", "450.00", 6)], acct="0", insuplc="330600",
+                 title="Out-of-province dialysis, long-term filing, monthly cap")
+
+
+def play(gateway_url: str, database_url: str | None = None) -> None:
+    """Run the scripted demo (database_url is accepted for the CLI's signature; the demo uses HTTP only)."""
+    asyncio.run(_play(gateway_url))
+
+
+if __name__ == "__main__":
+    import sys
+
+    play(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8080")
