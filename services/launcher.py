@@ -54,7 +54,10 @@ class Suite:
             if log_dir:
                 os.makedirs(log_dir, exist_ok=True)
                 out = open(os.path.join(log_dir, f"{name}.log"), "ab")
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=out)
+            # Own session: a terminal's Ctrl-C reaches only the launcher, which forwards one SIGTERM
+            # to each process in order (a second signal would cut a graceful shutdown short).
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=out,
+                                                start_new_session=True)
 
     def wait_healthy(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
