@@ -86,32 +86,37 @@ def _s(v) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+# Invalidate many persons with one command: per person, bump the version (and refresh its TTL)
+# and drop the entry. Building ~3 commands per person in a client pipeline cost about a second
+# per 20,000 persons in redis-py; one script call per chunk costs almost nothing. (The keys are
+# built inside the script: fine for one Redis, not for Redis Cluster.)
+_INVALIDATE_LUA = """
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  local vk = 'elig:v:' .. ARGV[i]
+  redis.call('INCR', vk)
+  redis.call('EXPIRE', vk, ttl)
+  redis.call('DEL', 'elig:p:' .. ARGV[i])
+end
+return #ARGV - 1
+"""
+
+
 async def invalidate_persons(redis, psn_nos: Iterable[str], *, version_ttl_s: int = 86_400,
                              chunk: int = 5_000) -> int:
-    """Bump the version and drop the entry of each person (pipelined). Raises on Redis errors.
+    """Bump the version and drop the entry of each person. Raises on Redis errors.
 
     For writers outside the service (bulk import, the reference loader's caller): call it after
     the transaction that changed these persons has committed."""
     n = 0
     batch: list[str] = []
-
-    async def flush() -> None:
-        pipe = redis.pipeline(transaction=False)
-        for p in batch:
-            vk = version_key(p)
-            pipe.incr(vk)
-            pipe.expire(vk, version_ttl_s)
-            pipe.delete(entry_key(p))
-        await pipe.execute()
-
     for p in psn_nos:
         batch.append(p)
-        n += 1
         if len(batch) >= chunk:
-            await flush()
+            n += int(await redis.eval(_INVALIDATE_LUA, 0, version_ttl_s, *batch))
             batch.clear()
     if batch:
-        await flush()
+        n += int(await redis.eval(_INVALIDATE_LUA, 0, version_ttl_s, *batch))
     return n
 
 
