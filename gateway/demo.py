@@ -40,10 +40,42 @@ class _Step:
         return reply["output"]
 
 
-def _show(setlinfo: dict) -> None:
-    keys = ("setl_id", "medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "hifmi_pay", "hifob_pay",
-            "maf_pay", "fund_pay_sumamt", "acct_pay", "psn_cash_pay", "region_class", "filing_group")
-    print("      " + ", ".join(f"{k}={setlinfo.get(k)}" for k in keys))
+_ROWS = (
+    ("medfee_sumamt", "医疗费总额", "total bill"),
+    ("fulamt_ownpay_amt", "全自费", "fully self-paid (丙 / not in catalogue)"),
+    ("overlmt_selfpay", "超限价自费", "above the price cap"),
+    ("preselfpay_amt", "先行自付", "乙 pre-self-pay"),
+    ("inscp_scp_amt", "符合政策范围", "in-policy amount"),
+    ("act_pay_dedc", "起付线", "deductible applied"),
+    ("hifp_pay", "统筹基金", "basic pooled fund"),
+    ("hifmi_pay", "大病保险", "critical illness"),
+    ("hifob_pay", "大额补助", "large-amount subsidy"),
+    ("cvlserv_pay", "公务员补助", "civil-servant subsidy"),
+    ("maf_pay", "医疗救助", "medical assistance"),
+    ("hifes_pay", "企业补充", "enterprise supplementary"),
+    ("oth_pay", "其他基金", "other funds"),
+    ("fund_pay_sumamt", "基金支付合计", "all funds"),
+    ("psn_part_amt", "个人负担", "patient's share"),
+    ("acct_pay", "个人账户", "  of which personal account"),
+    ("psn_cash_pay", "现金支付", "  of which cash"),
+)
+
+
+def _show(title: str, out: dict) -> None:
+    s = out["setlinfo"]
+    print(f"\n      {title}: setl_id {s.get('setl_id') or '(pre-settlement, nothing booked)'}"
+          f"  ratio {s.get('pool_prop_selfpay', '')}  {s.get('region_class', '')} {s.get('filing_group', '')}".rstrip())
+    print("      " + "-" * 58)
+    for key, zh, en in _ROWS:
+        value = s.get(key, "0.00")
+        if key in ("medfee_sumamt", "inscp_scp_amt", "fund_pay_sumamt", "psn_part_amt") or value not in ("0.00", "", None):
+            print(f"      {zh + ' ' + en:<44}{value:>14}")
+    print("      " + "-" * 58)
+    for d in out.get("setldetail", []):
+        print(f"      fund {d.get('fund_pay_type')} {d.get('fund_pay_type_name', '')}: {d.get('fund_payamt')}")
+    for step in out.get("explanation", [])[:12]:
+        text = step.get("text") if isinstance(step, dict) else str(step)
+        print(f"      · {text}")
 
 
 async def _visit(url: str, doc: dict, *, code: str, psn_no: str, insutype: str, med_type: str, dise: str,
@@ -84,9 +116,9 @@ async def _visit(url: str, doc: dict, *, code: str, psn_no: str, insutype: str, 
         if not inpatient:
             data["med_type"] = med_type
         pre = await step("2303" if inpatient else "2206", "pre-settlement", {"data": data})
-        _show(pre["setlinfo"])
+        print(f"      pre-settlement says the funds pay {pre['setlinfo']['fund_pay_sumamt']}")
         setl = await step("2304" if inpatient else "2207", "settlement", {"data": data})
-        _show(setl["setlinfo"])
+        _show("settled", setl)
         await step("5203", "settlement query", {"data": {"psn_no": psn_no, "setl_id": setl["setlinfo"]["setl_id"]}})
 
 
