@@ -420,7 +420,7 @@ class SettlementService:
             raise invalid("FIELD_REQUIRED", "缺少 fixmedins_code。 / fixmedins_code is required.", "fixmedins_code")
         async with self.pool.acquire() as conn:
             state = await repo.settle_state(conn, req.mdtrt_id, code, "")
-        prep = await self._prepare(req, state, code)
+        prep = await self._prepare(req, state, code, presettle=True)
         result = self._compute(prep, dict(state["acc_data"] or {}))
         row = self._settlement_row(prep, result, setl_id="", now=self.clock(), msgid=req.caller.msgid, code=code,
                                    acc_caps=dict(state["acc_caps"] or {}), acc_data=dict(state["acc_data"] or {}))
@@ -483,7 +483,7 @@ class SettlementService:
             await repo.take_fees(conn, v["mdtrt_id"], setl_id, prep.fee_sns)
         return reply
 
-    def _check_visit_state(self, state, req) -> None:
+    def _check_visit_state(self, state, req, presettle: bool = False) -> None:
         v = state
         if v["status"] == "settled":
             raise refused("ALREADY_SETTLED", f"就诊 {v['mdtrt_id']} 已结算；如需重新结算请先撤销 (2208/2305)，查询结果用"
@@ -492,12 +492,13 @@ class SettlementService:
         if v["status"] == "cancelled":
             raise refused("VISIT_CANCELLED", f"就诊 {v['mdtrt_id']} 已撤销，不能结算。 / The visit is cancelled.",
                           "mdtrt_id")
-        if v["kind"] == "inpatient" and v["status"] != "discharged" and not req.mid_setl_flag:
+        # DOMAIN.md §4: 2303 pre-settles before 2402 discharge; only 2304 needs the discharge.
+        if v["kind"] == "inpatient" and v["status"] != "discharged" and not req.mid_setl_flag and not presettle:
             raise refused("NOT_DISCHARGED", f"住院就诊 {v['mdtrt_id']} 尚未办理出院 (2402)；中途结算请置 mid_setl_flag。"
                           " / The admission is not discharged (2402); set mid_setl_flag for an interim settlement.",
                           "mdtrt_id")
 
-    async def _prepare(self, req: pb.SettleRequest, state, code: str) -> _Prepared:
+    async def _prepare(self, req: pb.SettleRequest, state, code: str, presettle: bool = False) -> _Prepared:
         """Every check and lookup that does not depend on the accumulators, before BEGIN."""
         if state is None or state["mdtrt_id"] is None:
             raise not_found("VISIT_NOT_FOUND", f"就诊 {req.mdtrt_id} 不存在，请核对 mdtrt_id。 / Visit {req.mdtrt_id} "
@@ -506,7 +507,7 @@ class SettlementService:
         if req.insutype and req.insutype != v["insutype"]:
             raise invalid("INSUTYPE_MISMATCH", f"险种 {req.insutype} 与登记时的险种 {v['insutype']} 不符。 / insutype "
                           "differs from the registration's.", "insutype")
-        self._check_visit_state(state, req)
+        self._check_visit_state(state, req, presettle)
         hospital = self._hospital(code)
         fees = state["fees"] or []
         total = sum(int(f["amt"]) for f in fees)

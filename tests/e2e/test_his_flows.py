@@ -120,9 +120,11 @@ async def test_inpatient_stay_worked_check(his_factory, admin):
     cert = {"mdtrt_cert_type": "02", "mdtrt_cert_no": await _certno(admin, psn_no)}
     data = {"psn_no": psn_no, "mdtrt_id": mdtrt_id, "insutype": "390", "medfee_sumamt": "20000.00",
             "psn_setlway": "01", "acct_used_flag": "0", "mid_setl_flag": "0", **cert}
-    # Pre-settlement before discharge (DOMAIN.md §4 order). The settlement service only accepts it as an
-    # interim (mid_setl_flag 1) calculation today; it writes nothing that moves money either way.
-    pre = ok(await his.call("2303", {"data": {**data, "mid_setl_flag": "1"}}, **kw))["setlinfo"]
+    # Pre-settlement before discharge (DOMAIN.md §4 order): it computes and writes nothing that moves money.
+    pre = ok(await his.call("2303", {"data": data}, **kw))["setlinfo"]
+    # Settlement itself needs the discharge first (or an interim mid_setl_flag).
+    early = await his.call("2304", {"data": data}, **kw)
+    assert early["infcode"] == -1 and "2402" in early["err_msg"]
     ok(await his.call("2402", {"dscginfo": {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "insutype": "390",
                                             "endtime": now_text(-1), "dise_codg": "I21.000", "dscg_way": "1"}}, **kw))
     s = ok(await his.call("2304", {"data": data}, **kw))["setlinfo"]
