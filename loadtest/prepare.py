@@ -1,0 +1,99 @@
+"""What `make loadtest` and `make bench` share: a suite of their own on loopback ports, its own
+embedded data directory, the demo reference data and a synthetic population bulk-imported.
+
+The suite runs on ports and a data directory that the tests and `medsettle up` do not use, so a
+load run never touches a developer's data or a test session's servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.common.config import REPO_ROOT
+
+REPORTS = REPO_ROOT / "loadtest" / "reports"
+ADMIN_TOKEN = "loadtest-admin-token"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Ports and data directory of one harness (the load test and the benchmark differ)."""
+    data_dir: Path
+    redis_port: int
+    eligibility_port: int
+    filing_port: int
+    settlement_port: int
+    gateway_port: int
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {"MEDSETTLE_DATA_DIR": str(self.data_dir), "MEDSETTLE_REDIS_PORT": str(self.redis_port),
+               "ELIGIBILITY_PORT": str(self.eligibility_port), "FILING_PORT": str(self.filing_port),
+               "SETTLEMENT_PORT": str(self.settlement_port), "GATEWAY_PORT": str(self.gateway_port),
+               "GATEWAY_HOST": "127.0.0.1", "MEDSETTLE_ADMIN_TOKEN": ADMIN_TOKEN}
+        env.update(extra)
+        return env
+
+
+LOADTEST = Profile(REPO_ROOT / ".data" / "loadtest", 6393, 52051, 52052, 52053, 28080)
+BENCH = Profile(REPO_ROOT / ".data" / "bench", 6394, 53051, 53052, 53053, 38080)
+
+
+def start_suite(profile: Profile, extra_env: dict[str, str] | None = None, *, log_dir: Path):
+    """Migrated, demo data loaded, every process started and healthy; returns the launcher's Suite."""
+    from services import launcher
+    from services.common.config import Settings
+    from services.refdata.cli import load_file
+
+    env = profile.env(**(extra_env or {}))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        settings = Settings.from_env()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    suite = launcher.prepare(settings)
+    with open(os.devnull, "w") as quiet:
+        if asyncio.run(load_file(suite.database_url, REPO_ROOT / "infra" / "reference" / "demo.json", out=quiet)) != 0:
+            raise SystemExit("loading the demo reference data failed")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    suite.start(extra_env=env, log_dir=str(log_dir))
+    try:
+        suite.wait_healthy(120)
+    except Exception:
+        suite.stop()
+        raise
+    return suite
+
+
+def population(path: Path, count: int, seed: int) -> Path:
+    """gen-persons output, written once per (count, seed): the file is deterministic."""
+    from services.refdata.cli import gen_persons
+
+    if not path.exists() or path.stat().st_size == 0 or not path.with_suffix(".done").exists() \
+            or path.with_suffix(".done").read_text() != f"{count}:{seed}":
+        gen_persons(count, path, seed=seed)
+        path.with_suffix(".done").write_text(f"{count}:{seed}")
+    return path
+
+
+def import_population(dsn: str, redis_url: str, path: Path) -> tuple[int, float]:
+    """Bulk import (resumable, a file already imported is a no-op); returns (exit code, seconds)."""
+    from services.eligibility.bulk_import import import_file
+
+    t0 = time.perf_counter()
+    code = asyncio.run(import_file(dsn, path, redis_url=redis_url, errors_path=path.with_suffix(".errors.csv"),
+                                   progress=False))
+    return code, time.perf_counter() - t0
+
+
+def csv_rows(path: Path) -> int:
+    with open(path, "rb") as f:
+        return max(0, sum(1 for _ in f) - 1)
