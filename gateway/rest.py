@@ -169,7 +169,7 @@ async def get_settlement(request, deps, timeout):
 async def load_reference(request, deps, timeout):
     """Load a reference document (REFERENCE_DATA.md): all of it or, on any error, nothing."""
     from services.refdata.schema import ReferenceError, loads, parse_document
-    from services.refdata.store import PersonsStoreUnavailable, load_document
+    from services.refdata.store import PersonsStoreUnavailable, invalidate_loaded_persons, load_document
 
     if request.content_type != "application/json":
         raise RestError(415, "BAD_CONTENT_TYPE", "Content-Type must be application/json")
@@ -188,6 +188,8 @@ async def load_reference(request, deps, timeout):
         report = await load_document(deps.db_pool, doc)
     except PersonsStoreUnavailable as e:
         raise RestError(503, "PERSONS_STORE_UNAVAILABLE", str(e)) from None
+    # Acknowledge only once no eligibility read can return a person's old status.
+    await invalidate_loaded_persons(deps.redis, doc)
     return web.json_response({"report": report.as_dict(), "changed": report.changed}, dumps=_dumps)
 
 

@@ -34,7 +34,7 @@ def cmd_up(args, settings: Settings) -> int:
 
     suite = launcher.prepare(settings)
     if args.demo_data:
-        if _load(suite.database_url, str(DEMO_FILE)) != 0:
+        if _load(suite.database_url, str(DEMO_FILE), suite.redis_url) != 0:
             return 1
     suite.start()
     suite.wait_healthy()
@@ -47,7 +47,7 @@ def cmd_demo(args, settings: Settings) -> int:
     from gateway import demo
 
     suite = launcher.prepare(settings)
-    if _load(suite.database_url, str(DEMO_FILE)) != 0:
+    if _load(suite.database_url, str(DEMO_FILE), suite.redis_url) != 0:
         return 1
     suite.start()
     try:
@@ -60,10 +60,10 @@ def cmd_demo(args, settings: Settings) -> int:
     return launcher.run_until_signal(suite)
 
 
-def _load(dsn: str, path: str) -> int:
+def _load(dsn: str, path: str, redis_url: str | None = None) -> int:
     from services.refdata.cli import load_file
 
-    return asyncio.run(load_file(dsn, path))
+    return asyncio.run(load_file(dsn, path, redis_url=redis_url))
 
 
 def cmd_migrate(args, settings: Settings) -> int:
@@ -77,9 +77,9 @@ def cmd_migrate(args, settings: Settings) -> int:
 def cmd_load(args, settings: Settings) -> int:
     from services.common import db
 
-    dsn = _endpoints(settings).database_url
-    asyncio.run(db.migrate(dsn))
-    return _load(dsn, args.file)
+    ep = _endpoints(settings)
+    asyncio.run(db.migrate(ep.database_url))
+    return _load(ep.database_url, args.file, ep.redis_url)
 
 
 def cmd_gen_persons(args, settings: Settings) -> int:

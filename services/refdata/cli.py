@@ -28,8 +28,11 @@ EXIT_INVALID = 2  # the file does not match the format: nothing applied
 EXIT_FAILED = 1  # the database refused or is unreachable: nothing applied
 
 
-async def load_file(dsn: str, path: str | Path, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Load a reference file; print the report (or every path error); return the exit code."""
+async def load_file(dsn: str, path: str | Path, *, redis_url: str | None = None, out: TextIO | None = None,
+                    err: TextIO | None = None) -> int:
+    """Load a reference file; print the report (or every path error); return the exit code.
+
+    With `redis_url`, the eligibility cache of every loaded person is invalidated before returning."""
     out = out or sys.stdout
     err = err or sys.stderr
     try:
@@ -58,6 +61,18 @@ async def load_file(dsn: str, path: str | Path, *, out: TextIO | None = None, er
         return EXIT_FAILED
     finally:
         await pool.close()
+    if redis_url and doc.persons:
+        from services.common.telemetry import traced_redis
+        from services.refdata.store import invalidate_loaded_persons
+
+        redis = traced_redis(redis_url)
+        try:
+            await invalidate_loaded_persons(redis, doc)
+        except Exception as exc:  # the data is committed; say the cache may lag by its TTL
+            print(f"warning: loaded, but the eligibility cache could not be invalidated ({exc}); cached "
+                  "statuses expire within ELIGIBILITY_CACHE_TTL_S", file=err)
+        finally:
+            await redis.aclose()
     print(f"{path}: loaded", file=out)
     print(report.render(), file=out)
     return EXIT_OK

@@ -248,3 +248,16 @@ async def _load_policies(conn: asyncpg.Connection, doc: ReferenceDocument, repor
         else:
             count.updated += 1
         report.new_policy_versions.append((p.pool, p.insutype, p.year, version))
+
+
+async def invalidate_loaded_persons(redis, doc: ReferenceDocument) -> int:
+    """After `load_document` committed: drop the eligibility cache of every person in the document.
+
+    The eligibility service also invalidates on the loader's notification, but that arrives
+    asynchronously; a caller that acknowledges a load (the CLI, the admin API) calls this first so
+    no read after the acknowledgement can see the old status."""
+    if not doc.persons:
+        return 0
+    from services.eligibility.cache import invalidate_persons
+
+    return await invalidate_persons(redis, [p.psn_no for p in doc.persons])
