@@ -87,8 +87,9 @@ def suite(endpoints, tmp_path_factory):
     from services.common.config import Settings
     from services.refdata.cli import load_file
 
-    ports = {"ELIGIBILITY_PORT": "51051", "FILING_PORT": "51052", "SETTLEMENT_PORT": "51053",
-             "GATEWAY_PORT": "18080"}
+    base = int(os.environ.get("MEDSETTLE_TEST_PORT_BASE", "51050"))  # lets two checkouts test side by side
+    ports = {"ELIGIBILITY_PORT": str(base + 1), "FILING_PORT": str(base + 2), "SETTLEMENT_PORT": str(base + 3),
+             "GATEWAY_PORT": os.environ.get("MEDSETTLE_TEST_GATEWAY_PORT", "18080")}
     trace_file = tmp_path_factory.mktemp("traces") / "spans.jsonl"
     extra = dict(ports, MEDSETTLE_TRACE_FILE=str(trace_file), MEDSETTLE_ADMIN_TOKEN="test-admin-token",
                  RATE_LIMIT_PER_S=os.environ.get("RATE_LIMIT_PER_S", "2000"))
