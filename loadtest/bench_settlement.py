@@ -198,7 +198,7 @@ def main() -> None:
     async def load_reference() -> None:
         from services.refdata.schema import parse_document
         from services.refdata.store import load_document
-        from tests.integration.settlement.conftest import reference_document
+        from tests.integration.settlement.reference import reference_document
 
         pool = await create_pool(dsn, min_size=1, max_size=2)
         try:

@@ -1,108 +1,46 @@
 """Fixtures for the settlement service's integration tests: real PostgreSQL, real grpc.aio.
 
 The settlement servicer runs in-process on a real grpc.aio server (with the production
-interceptors). Eligibility and filing are answered by a real grpc.aio server in this process
-that implements GetSnapshot and ResolveFiling from fixed per-test data (`upstream.person(...)`,
-`upstream.file(...)`), so each test states exactly the person it settles for.
+interceptors), in two environments sharing one database:
 
-Reference data: a small document in the shape of REFERENCE_DATA.md with its own pools in
-provinces 91/92/93 (no clash with the demo data), loaded through the real loader and read
-through the real ReferenceCache. Policies follow WORKED_EXAMPLES.md.
+- `settlement_env` / `stub`: eligibility and filing are answered by a stand-in grpc.aio server
+  in this process that implements GetSnapshot and ResolveFiling from fixed per-test data
+  (`upstream.person(...)`, `upstream.file(...)`), so each test states exactly the person it
+  settles for. Reference data: `reference.reference_document()` (provinces 91/92/93).
+- `real_env`: the REAL eligibility servicer (PostgreSQL + Redis person cache) and the REAL
+  filing servicer (which calls that eligibility servicer), each on its own grpc.aio server on a
+  free port, and a second settlement servicer calling them. Persons are stored through the
+  eligibility repository (as the reference loader does); filings and chronic qualifications
+  are made through the filing service. Reference data: `reference.upstream_reference_document()`
+  (provinces 94/95).
+
+Request builders live in helpers.py, reference data in reference.py.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import datetime as dt
-import itertools
 import random
+from typing import Any
 
-import grpc
 import pytest
 import pytest_asyncio
 from grpc import aio
 
-from medsettle.common.v1 import common_pb2
 from medsettle.eligibility.v1 import eligibility_pb2, eligibility_pb2_grpc
 from medsettle.filing.v1 import filing_pb2, filing_pb2_grpc
-from medsettle.settlement.v1 import settlement_pb2 as pb
 from medsettle.settlement.v1 import settlement_pb2_grpc
 from services.common.grpcutil import RefusalInterceptor
 from services.settlement.clients import EligibilityClient, FilingClient
 from services.settlement.server import register
-from services.settlement.service import CST, SettlementService
+from services.settlement.service import SettlementService
 
-POOL_A, POOL_B, POOL_C = "910600", "920000", "930100"
-H_A3 = "H91060200003"   # pool A, level 3
-H_A1 = "H91060200001"   # pool A, level 1
-H_A_RECON = "H91060200009"  # pool A, level 3, used only by the reconciliation test
-H_B3 = "H92010200003"   # pool B, level 3
-H_C3 = "H93010200003"   # pool C, level 3
-
-CATALOGUE = [
-    {"code": "SURG", "name": "手术", "kind": "service", "class": "02", "selfpay_prop": "0.10"},
-    {"code": "BED", "name": "床位费", "kind": "service", "class": "01", "price_cap": "50.00"},
-    {"code": "STENT", "name": "进口支架", "kind": "material", "class": "03"},
-    {"code": "DIAL", "name": "血液透析", "kind": "service", "class": "01"},
-    {"code": "DRUG", "name": "乙类药品", "kind": "drug", "class": "02", "selfpay_prop": "0.05"},
-]
-CROSS = {"long_term": "0", "referral": "-0.10", "emergency": "-0.10", "temporary": "-0.20", "intra_province": "0"}
-INPATIENT = {"deductible": {"1": "300.00", "2": "600.00", "3": "800.00", "out_of_province": "1200.00"},
-             "repeat_factor": "0.5", "ratio": {"1": "0.85", "2": "0.80", "3": "0.70"}, "cap_group": "main"}
-RESIDENT = {
-    "insutype": "390", "year": 2026, "waiting_days": 90, "intra_province_requires_filing": False,
-    "lines": {"inpatient": INPATIENT,
-              "outpatient": {"annual_deductible": "100.00", "ratio": {"1": "0.60", "2": "0.50", "3": "0.40"},
-                             "annual_cap": "800.00"},
-              "chronic:M07803": {"annual_deductible": "0.00", "ratio": {"1": "0.90", "2": "0.90", "3": "0.90"},
-                                 "monthly_cap": "6000.00", "cap_group": "main"}},
-    "cap_groups": {"main": "280000.00"}, "retired_bonus": "0.00", "cross_region": CROSS,
-    "large_amount": None, "civil_servant": None,
-    "critical_illness": {"threshold": "20000.00", "bands": [{"upto": "100000.00", "ratio": "0.60"},
-                                                              {"upto": None, "ratio": "0.70"}],
-                         "annual_cap": "400000.00",
-                         "tilt": {"groups": ["tekun", "dibao"], "threshold_factor": "0.5", "ratio_bonus": "0.05",
-                                  "cap": None}},
-    "assistance": {"tekun": {"annual_deductible": "0.00", "ratio": "1.00", "annual_cap": "50000.00"},
-                   "dibao": {"annual_deductible": "300.00", "ratio": "0.70", "annual_cap": "30000.00"}},
-    "supplementary": []}
-EMPLOYEE = {
-    "insutype": "310", "year": 2026, "waiting_days": 0, "intra_province_requires_filing": False,
-    "lines": {"inpatient": INPATIENT,
-              "outpatient": {"annual_deductible": "300.00", "ratio": {"1": "0.75", "2": "0.70", "3": "0.65"},
-                             "annual_cap": "5000.00"}},
-    "cap_groups": {"main": "50000.00"}, "retired_bonus": "0.05", "cross_region": CROSS,
-    "large_amount": {"ratio": "0.80", "annual_cap": "300000.00"}, "civil_servant": None,
-    "critical_illness": None, "assistance": {}, "supplementary": []}
-
-
-def _hospital(code: str, admdvs: str, level: int) -> dict:
-    return {"code": code, "name": f"测试医院{code}", "admdvs": admdvs, "level": level, "cross_province": True,
-            "paasid": f"test-setl-{code.lower()}", "secret": "test-settlement-secret-0123456789abcdef"}
-
-
-def reference_document() -> dict:
-    policies = []
-    for pool in (POOL_A, POOL_B, POOL_C):
-        for base in (RESIDENT, EMPLOYEE):
-            p = copy.deepcopy(base)
-            p["pool"] = pool
-            policies.append(p)
-    return {
-        "format": "medsettle.reference/v1",
-        "pools": [
-            {"code": POOL_A, "name": "测试甲市", "insutypes": ["310", "390"], "admdvs": ["910600", "910602"]},
-            {"code": POOL_B, "name": "测试乙区", "insutypes": ["310", "390"], "admdvs": ["920000", "920102"]},
-            {"code": POOL_C, "name": "测试丙市", "insutypes": ["310", "390"], "admdvs": ["930100", "930102"]},
-        ],
-        "hospitals": [_hospital(H_A3, "910602", 3), _hospital(H_A1, "910602", 1), _hospital(H_A_RECON, "910602", 3),
-                      _hospital(H_B3, "920102", 3), _hospital(H_C3, "930102", 3)],
-        "catalogues": [{"pool": p, "items": CATALOGUE} for p in (POOL_A, POOL_B, POOL_C)],
-        "policies": policies,
-    }
-
+from .helpers import Clock
+from .reference import POOL_A, reference_document, upstream_reference_document
 
 # ----------------------------------------------------------------------------- upstream stand-in
+
 
 class Upstream(eligibility_pb2_grpc.EligibilityServiceServicer, filing_pb2_grpc.FilingServiceServicer):
     """GetSnapshot / ResolveFiling from fixed data that each test registers."""
@@ -140,19 +78,6 @@ class Upstream(eligibility_pb2_grpc.EligibilityServiceServicer, filing_pb2_grpc.
         return filing_pb2.ResolveFilingResponse(filed=True, filing_group=group, filing_id=f"F{request.psn_no}")
 
 
-class Clock:
-    """The service's clock: real time unless a test pins it (clearing months, statement dates)."""
-
-    def __init__(self) -> None:
-        self.fixed: dt.datetime | None = None
-
-    def __call__(self) -> dt.datetime:
-        return self.fixed or dt.datetime.now(dt.timezone.utc)
-
-    def set(self, day: dt.date, hour: int = 10) -> None:
-        self.fixed = dt.datetime(day.year, day.month, day.day, hour, tzinfo=CST)
-
-
 @pytest_asyncio.fixture(scope="session")
 async def setl_refs(db_pool):
     from services.refdata.cache import ReferenceCache
@@ -178,6 +103,15 @@ async def upstream():
     await server.stop(0)
 
 
+async def _serve_settlement(service: SettlementService):
+    server = aio.server(interceptors=[RefusalInterceptor()])
+    register(server, service)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    client = aio.insecure_channel(f"127.0.0.1:{port}")
+    return server, client, settlement_pb2_grpc.SettlementServiceStub(client)
+
+
 @pytest_asyncio.fixture(scope="session")
 async def settlement_env(db_pool, setl_refs, upstream):
     """(stub, service, clock): the real servicer behind a real grpc.aio server."""
@@ -185,12 +119,7 @@ async def settlement_env(db_pool, setl_refs, upstream):
     channel = aio.insecure_channel(upstream.addr)
     service = SettlementService(db_pool, setl_refs, EligibilityClient(channel, 5.0), FilingClient(channel, 5.0),
                                 clock=clock)
-    server = aio.server(interceptors=[RefusalInterceptor()])
-    register(server, service)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    client = aio.insecure_channel(f"127.0.0.1:{port}")
-    stub = settlement_pb2_grpc.SettlementServiceStub(client)
+    server, client, stub = await _serve_settlement(service)
     yield stub, service, clock
     await client.close()
     await server.stop(0)
@@ -208,52 +137,92 @@ def clock(settlement_env):
     settlement_env[2].fixed = None
 
 
-_seq = itertools.count(1)
+# ----------------------------------------------------------------------------- the real upstream
+
+# The eligibility and filing services' business date (2503 begin default, 2504 end default).
+UPSTREAM_TODAY = dt.date(2026, 5, 20)
 
 
-def msgid(code: str) -> str:
-    """A fresh 30-character msgid: hospital(12) + time(14) + 4 random-ish digits."""
-    return f"{code}{dt.datetime.now():%Y%m%d%H%M%S}{random.randrange(10**4):04d}{next(_seq)}"
+@dataclasses.dataclass
+class RealEnv:
+    settlement: settlement_pb2_grpc.SettlementServiceStub
+    eligibility: eligibility_pb2_grpc.EligibilityServiceStub
+    filing: filing_pb2_grpc.FilingServiceStub
+    service: SettlementService
+    db_pool: Any
+
+    async def person(self, psn_no: str, *, pool: str, insutype: str = "390", balance_fen: int = 0,
+                     begin: dt.date = dt.date(2026, 1, 1), end: dt.date = dt.date(2026, 12, 31)) -> str:
+        """Store a person enrolled for 2026 as the reference loader does (upsert_persons in a
+        transaction of ours); the eligibility service reads them from PostgreSQL."""
+        from services.common.ids import make_certno
+        from services.eligibility.repository import upsert_persons
+        from services.refdata.records import EnrollmentRecord, PersonRecord
+
+        rnd = random.SystemRandom()
+        birth = dt.date(1950, 1, 1) + dt.timedelta(days=rnd.randrange(18_000))
+        # Region digits 94xxxx (a fictitious province of these tests): unique certnos across runs.
+        certno = make_certno(f"94{rnd.randrange(10_000):04d}{birth:%Y%m%d}{rnd.randrange(1000):03d}")
+        psn_type = "resident" if insutype == "390" else "employee"
+        record = PersonRecord(
+            psn_no=psn_no, certno=certno, name="测试" + psn_no[-4:], gender="1" if int(certno[16]) % 2 else "2",
+            birthdate=birth, enrollments=(EnrollmentRecord(pool, insutype, begin.year, psn_type, begin, end, "active"),),
+            identities=(), chronic=(), filings=(), account_balance_fen=balance_fen, social_card=None, cvlserv=False)
+        async with self.db_pool.acquire() as conn:
+            async with conn.transaction():
+                await upsert_persons(conn, [record])
+        return psn_no
 
 
-def caller(code: str, infno: str, mid: str | None = None) -> common_pb2.Caller:
-    return common_pb2.Caller(fixmedins_code=code, msgid=mid or msgid(code), infno=infno, opter="test")
+@pytest_asyncio.fixture(scope="session")
+async def real_env(db_pool, redis_url):
+    from services.eligibility.cache import PersonCache
+    from services.eligibility.main import redis_client
+    from services.eligibility.repository import EligibilityRepository
+    from services.eligibility.server import register as register_eligibility
+    from services.eligibility.service import EligibilityService
+    from services.eligibility.tokens import EvoucherSigner
+    from services.filing import server as filing_server
+    from services.filing.service import EligibilityClient as FilingsEligibilityClient
+    from services.filing.service import FilingService
+    from services.refdata.cache import ReferenceCache
+    from services.refdata.schema import parse_document
+    from services.refdata.store import load_document
 
+    await load_document(db_pool, parse_document(upstream_reference_document()))
+    refs = await ReferenceCache.load(db_pool)
+    # Generous Redis timeouts: a shared 2-core machine; these tests are about correctness.
+    redis = redis_client(redis_url, timeout_s=2.0)
+    elig_repo = EligibilityRepository(db_pool)
+    elig_service = EligibilityService(
+        repo=elig_repo, cache=PersonCache(redis, elig_repo.load_person, ttl_s=300, op_timeout_s=2.0),
+        reference=refs, redis=redis, signer=EvoucherSigner("settlement-test-evoucher-secret-32b", 90),
+        today=lambda: UPSTREAM_TODAY)
+    elig_server = aio.server(interceptors=[RefusalInterceptor()])
+    register_eligibility(elig_server, elig_service)
+    elig_port = elig_server.add_insecure_port("127.0.0.1:0")
+    await elig_server.start()
+    elig_channel = aio.insecure_channel(f"127.0.0.1:{elig_port}")
 
-def fee(sn: str, code: str, cnt: str, pric_fen: int, amount_fen: int | None = None) -> pb.FeeDetail:
-    from decimal import Decimal
+    filing_service = FilingService(
+        db_pool, refs, FilingsEligibilityClient(eligibility_pb2_grpc.EligibilityServiceStub(elig_channel)),
+        clock=lambda: UPSTREAM_TODAY)
+    filing_srv = aio.server(interceptors=[RefusalInterceptor()])
+    filing_server.register(filing_srv, filing_service)
+    filing_port = filing_srv.add_insecure_port("127.0.0.1:0")
+    await filing_srv.start()
+    filing_channel = aio.insecure_channel(f"127.0.0.1:{filing_port}")
 
-    from services.engine import round_half_up
-
-    amt = amount_fen if amount_fen is not None else round_half_up(Decimal(cnt) * pric_fen)
-    return pb.FeeDetail(feedetl_sn=sn, med_list_codg=code, cnt=cnt, pric_fen=pric_fen, det_item_fee_sumamt_fen=amt,
-                        name=code)
-
-
-async def open_visit(stub, *, hospital: str, psn_no: str, insutype: str = "390", kind: str = "inpatient",
-                     med_type: str = "21", begntime: str = "2026-05-10 09:00:00", fees=(), discharge: bool = True,
-                     dise_codg: str = "") -> pb.Visit:
-    """Register (2201/2401), upload fees (2204/2301) and, for an admission, discharge (2402)."""
-    v = await stub.Register(pb.RegisterRequest(
-        caller=caller(hospital, "2401" if kind == "inpatient" else "2201"), psn_no=psn_no, insutype=insutype,
-        kind=kind, med_type=med_type, begntime=begntime, dise_codg=dise_codg))
-    if fees:
-        await stub.UploadFees(pb.UploadFeesRequest(caller=caller(hospital, "2301" if kind == "inpatient" else "2204"),
-                                                   mdtrt_id=v.mdtrt_id, psn_no=psn_no, feedetail=list(fees)))
-    if kind == "inpatient" and discharge:
-        v = await stub.Discharge(pb.DischargeRequest(caller=caller(hospital, "2402"), mdtrt_id=v.mdtrt_id,
-                                                     psn_no=psn_no, endtime="2026-05-15 10:00:00"))
-    return v
-
-
-def settle_request(hospital: str, visit: pb.Visit, medfee_fen: int, *, mid: str | None = None, acct: bool = False,
-                   infno: str | None = None) -> pb.SettleRequest:
-    return pb.SettleRequest(caller=caller(hospital, infno or ("2304" if visit.kind == "inpatient" else "2207"), mid),
-                            mdtrt_id=visit.mdtrt_id, psn_no=visit.psn_no, insutype=visit.insutype,
-                            medfee_sumamt_fen=medfee_fen, acct_used_flag=acct)
-
-
-def outcome(err: grpc.RpcError) -> tuple[str | None, str | None]:
-    from services.common.grpcutil import outcome_of
-
-    return outcome_of(err)
+    service = SettlementService(db_pool, refs, EligibilityClient(elig_channel, 5.0),
+                                FilingClient(filing_channel, 5.0), clock=Clock())
+    server, client, stub = await _serve_settlement(service)
+    yield RealEnv(stub, eligibility_pb2_grpc.EligibilityServiceStub(elig_channel),
+                  filing_pb2_grpc.FilingServiceStub(filing_channel), service, db_pool)
+    await client.close()
+    await server.stop(0)
+    await filing_channel.close()
+    await filing_srv.stop(0)
+    await elig_channel.close()
+    await elig_server.stop(0)
+    await redis.aclose()
+    await refs.close()

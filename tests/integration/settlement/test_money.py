@@ -12,8 +12,8 @@ import pytest
 from medsettle.settlement.v1 import settlement_pb2 as pb
 from services.settlement.audit import audit, run_audit
 
-from .conftest import (H_A1, H_A3, H_A_RECON, H_B3, H_C3, POOL_A, POOL_B, POOL_C, caller, fee, open_visit, outcome,
-                       settle_request)
+from .helpers import caller, fee, open_visit, outcome, settle_request
+from .reference import H_A1, H_A3, H_A_RECON, H_B3, H_C3, POOL_A, POOL_B, POOL_C
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ import pytest
 from medsettle.settlement.v1 import settlement_pb2 as pb
 from services.settlement import repository as repo
 
-from .conftest import H_A1, H_A3, caller, fee, open_visit, outcome, settle_request
+from .helpers import caller, fee, open_visit, outcome, settle_request
+from .reference import H_A1, H_A3
 
 pytestmark = pytest.mark.integration
 
