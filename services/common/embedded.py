@@ -99,7 +99,9 @@ def stop(data_dir: Path) -> None:
 
 
 def wipe(data_dir: Path) -> None:
-    stop(data_dir)
+    """Stop every embedded server under data_dir (the dev one and the tests', benchmarks' ...), then delete."""
+    for pidfile in sorted(data_dir.glob("**/pg/postmaster.pid")) + sorted(data_dir.glob("**/redis/redis.pid")):
+        stop(pidfile.parent.parent)
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
