@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-import random
 import secrets
 import time
 from decimal import Decimal
@@ -56,7 +55,7 @@ def tif_headers(paasid: str, secret: str, *, timestamp: int | None = None, nonce
 
 
 def new_msgid(fixmedins_code: str, at: dt.datetime | None = None) -> str:
-    seq = _SEQUENCES.setdefault(fixmedins_code, itertools.count(random.randrange(10000)))
+    seq = _SEQUENCES.setdefault(fixmedins_code, itertools.count(secrets.randbelow(10000)))
     return fixmedins_code + (at or dt.datetime.now()).strftime("%Y%m%d%H%M%S") + f"{next(seq) % 10000:04d}"
 
 
