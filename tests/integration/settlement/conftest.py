@@ -150,6 +150,13 @@ class RealEnv:
     filing: filing_pb2_grpc.FilingServiceStub
     service: SettlementService
     db_pool: Any
+    redis: Any  # the eligibility service's person cache lives here
+
+    async def cached(self, psn_no: str) -> bool:
+        """Whether the eligibility service holds a cached entry for the person."""
+        from services.eligibility.cache import entry_key
+
+        return bool(await self.redis.exists(entry_key(psn_no)))
 
     async def person(self, psn_no: str, *, pool: str, insutype: str = "390", balance_fen: int = 0,
                      begin: dt.date = dt.date(2026, 1, 1), end: dt.date = dt.date(2026, 12, 31)) -> str:
@@ -217,7 +224,7 @@ async def real_env(db_pool, redis_url):
                                 FilingClient(filing_channel, 5.0), clock=Clock())
     server, client, stub = await _serve_settlement(service)
     yield RealEnv(stub, eligibility_pb2_grpc.EligibilityServiceStub(elig_channel),
-                  filing_pb2_grpc.FilingServiceStub(filing_channel), service, db_pool)
+                  filing_pb2_grpc.FilingServiceStub(filing_channel), service, db_pool, redis)
     await client.close()
     await server.stop(0)
     await filing_channel.close()
