@@ -147,6 +147,10 @@ Q_SETTLEMENT_FUNDS = """
 SELECT fund_pay_type, fund_pay_type_name, inscp_scp_amt_fen, crt_payb_lmt_amt_fen, fund_payamt_fen, setl_proc_info
 FROM settlement.settlement_funds WHERE setl_id = $1 ORDER BY line_no
 """
+# An interim settlement (mid_setl_flag) leaves the admission open: "settled" is not only a visit status.
+Q_VISIT_HAS_SETTLEMENT = """
+SELECT setl_id FROM settlement.settlements WHERE mdtrt_id = $1 AND status = 'settled' LIMIT 1
+"""
 Q_CANCEL_ORIGINAL = "UPDATE settlement.settlements SET status = 'cancelled' WHERE setl_id = $1 AND status = 'settled'"
 
 Q_MONTH_CLEARED = "SELECT run_id FROM settlement.clearing_runs WHERE setlym = $1"
@@ -284,6 +288,11 @@ async def settlement_of_visit(conn, mdtrt_id: str) -> asyncpg.Record | None:
 
 async def settlement_funds(conn, setl_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(Q_SETTLEMENT_FUNDS, setl_id)
+
+
+async def active_settlement_of_visit(conn, mdtrt_id: str) -> str | None:
+    """The setl_id of a settlement of the visit that is not cancelled, if any."""
+    return await conn.fetchval(Q_VISIT_HAS_SETTLEMENT, mdtrt_id)
 
 
 async def cancel_original(conn, setl_id: str) -> bool:

@@ -243,7 +243,8 @@ class SettlementService:
 
         return await self._journaled(req.caller, req, "register", pb.Visit, work)
 
-    async def _change_visit(self, req, effect: str, change: Callable[[Any], dict]) -> pb.Visit:
+    async def _change_visit(self, req, effect: str, change: Callable[[Any], dict],
+                            guard: Callable[[Any, Any], Awaitable[None]] | None = None) -> pb.Visit:
         code = req.caller.fixmedins_code.strip()
 
         async def work(conn, msgid):
@@ -252,6 +253,8 @@ class SettlementService:
                                         "emergency", "dscg_way")}
             undo = {"status": v["status"], "endtime": fmt_time(v["endtime"]), "dscg_way": v["dscg_way"]}
             fields.update(change(v))
+            if guard is not None:  # checks that need the database, after change()'s own refusals
+                await guard(conn, v)
             new = await repo.update_visit(conn, req.mdtrt_id, **fields)
             return self.visit_reply(new), {"mdtrt_id": v["mdtrt_id"], "undo": undo}
 
@@ -266,7 +269,17 @@ class SettlementService:
                 raise refused("ALREADY_CANCELLED", f"就诊 {v['mdtrt_id']} 已撤销。 / The visit is already cancelled.",
                               "mdtrt_id")
             return {"status": "cancelled"}
-        return await self._change_visit(req, "cancel_visit", change)
+        return await self._change_visit(req, "cancel_visit", change, guard=self._refuse_if_interim_settled)
+
+    @staticmethod
+    async def _refuse_if_interim_settled(conn, v, field: str = "mdtrt_id") -> None:
+        """An admission with an interim settlement is still open but must not be cancelled: the
+        settlement would stay booked on a cancelled visit."""
+        setl_id = await repo.active_settlement_of_visit(conn, v["mdtrt_id"])
+        if setl_id is not None:
+            raise refused("VISIT_SETTLED", f"就诊 {v['mdtrt_id']} 有未撤销的（中途）结算 {setl_id}，请先撤销结算 (2305) "
+                          f"再撤销登记。 / The visit has a settlement {setl_id} (interim) that is not cancelled; "
+                          "cancel it first (2305).", field)
 
     async def record_diagnosis(self, req: pb.RecordDiagnosisRequest) -> pb.Visit:
         def change(v):
@@ -757,6 +770,7 @@ class SettlementService:
             if v["status"] == "settled":
                 raise refused("VISIT_SETTLED", "就诊已结算，请先撤销结算。 / The visit is settled; cancel the "
                               "settlement first.", "omsgid")
+            await self._refuse_if_interim_settled(conn, v, "omsgid")
             fields["status"] = "cancelled"
             text = f"已撤销登记 {v['mdtrt_id']} (registration cancelled)"
         elif effect == "cancel_visit":
