@@ -80,3 +80,17 @@ async def accumulators(stub, psn_no: str, insutype: str = "390", year: int = 202
     """5206: {key: amount} and the whole reply."""
     resp = await stub.GetAccumulators(pb.GetAccumulatorsRequest(psn_no=psn_no, insutype=insutype, year=year))
     return {a.key: a.amount for a in resp.accumulators}, resp
+
+
+async def free_month(db_pool) -> dt.date:
+    """A past month no settlement or clearing run has used, so this test owns it."""
+    rng = random.Random()
+    async with db_pool.acquire() as conn:
+        while True:
+            day = dt.date(rng.randrange(1100, 1999), rng.randrange(1, 13), 10)
+            ym = f"{day:%Y%m}"
+            used = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM settlement.settlements WHERE setlym = $1)"
+                " OR EXISTS (SELECT 1 FROM settlement.clearing_runs WHERE setlym = $1)", ym)
+            if not used:
+                return day

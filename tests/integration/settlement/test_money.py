@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import random
 
 import grpc
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from medsettle.settlement.v1 import settlement_pb2 as pb
 from services.settlement.audit import audit, run_audit
 
-from .helpers import caller, fee, open_visit, outcome, settle_request
+from .helpers import caller, fee, free_month, open_visit, outcome, settle_request
 from .reference import H_A1, H_A3, H_A_RECON, H_B3, H_C3, POOL_A, POOL_B, POOL_C
 
 pytestmark = pytest.mark.integration
@@ -114,27 +113,13 @@ async def test_2601_undoes_registration_and_fee_upload(stub, upstream, db_pool, 
         assert await conn.fetchval("SELECT status FROM settlement.visits WHERE mdtrt_id = $1", v.mdtrt_id) == "cancelled"
 
 
-async def _free_month(db_pool) -> dt.date:
-    """A past month no settlement or clearing run has used, so this test owns it."""
-    rng = random.Random()
-    async with db_pool.acquire() as conn:
-        while True:
-            day = dt.date(rng.randrange(1100, 1999), rng.randrange(1, 13), 10)
-            ym = f"{day:%Y%m}"
-            used = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM settlement.settlements WHERE setlym = $1)"
-                " OR EXISTS (SELECT 1 FROM settlement.clearing_runs WHERE setlym = $1)", ym)
-            if not used:
-                return day
-
-
 async def test_clearing_nets_three_pools_and_refuses_later_cancels(stub, upstream, clock, db_pool, uid):
     """Residents treated out of province with long-term filings, level-3 hospitals, first
     admission: deductible out_of_province 1200.00, r = 0.70, no critical illness below 20000.00.
     A→B: DIAL 10000.00 → (10000 − 1200) × 0.70 = 6160.00; A→B again (other person): 3000.00 →
     1260.00; B→C: 20000.00 → 13160.00; C→A: 5000.00 → 2660.00; one more B→C settled and
     cancelled in the month (nets out); one local A settlement (not cleared)."""
-    month = await _free_month(db_pool)
+    month = await free_month(db_pool)
     clock.set(month)
     cases = [(POOL_A, H_B3, 1_000_000, 616_000), (POOL_A, H_B3, 300_000, 126_000), (POOL_B, H_C3, 2_000_000, 1_316_000),
              (POOL_C, H_A3, 500_000, 266_000), (POOL_B, H_C3, 700_000, 406_000), (POOL_A, H_A3, 700_000, 434_000)]
@@ -176,7 +161,7 @@ async def test_clearing_nets_three_pools_and_refuses_later_cancels(stub, upstrea
 
 
 async def test_reconciliation_totals_and_detail_diffs(stub, upstream, clock, db_pool, uid):
-    day = await _free_month(db_pool)
+    day = await free_month(db_pool)
     clock.set(day)
     rows = []
     for i, bill in enumerate((200_000, 300_000, 400_000)):
