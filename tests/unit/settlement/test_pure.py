@@ -62,3 +62,58 @@ def test_apply_deltas_records_caps_and_refuses_to_exceed_one():
     assert data["fund:group:main"] == 5000 and caps["fund:group:main"] == 5000
     with pytest.raises(InvariantViolated):
         apply_deltas({"fund:group:main": 4500}, {}, _result(deltas={"fund:group:main": 630}))
+
+
+def test_parse_time_accepts_both_his_formats_and_names_the_field_otherwise():
+    import datetime as dt
+
+    from services.common.grpcutil import Refusal
+    from services.settlement.service import parse_time
+
+    assert parse_time("2026-05-10 09:00:00", "begntime") == dt.datetime(2026, 5, 10, 9)
+    assert parse_time(" 2026-05-10 ", "begntime") == dt.datetime(2026, 5, 10)
+    with pytest.raises(Refusal) as e:
+        parse_time("2026/05/10 09:00", "endtime")
+    assert (e.value.outcome, e.value.field) == ("BAD_TIME", "endtime") and "2026/05/10 09:00" in e.value.message
+
+
+def test_yuan_shows_two_decimals_and_the_sign():
+    from services.settlement.clearing import _yuan
+    from services.settlement.service import yuan
+
+    for f in (yuan, _yuan):
+        assert [f(x) for x in (0, 5, 100, 294_000, -47_500, -1)] == ["0.00", "0.05", "1.00", "2940.00", "-475.00",
+                                                                      "-0.01"]
+
+
+def test_clearing_month_is_yyyymm_and_each_month_has_its_own_lock():
+    from services.common.grpcutil import Refusal
+    from services.settlement.clearing import check_month, clearing_lock_key
+
+    assert check_month("202605") == "202605"
+    for bad in ("2026-05", "202613", "202600", "20265", ""):
+        with pytest.raises(Refusal) as e:
+            check_month(bad)
+        assert (e.value.outcome, e.value.field) == ("BAD_MONTH", "setlym")
+    assert clearing_lock_key("202605") != clearing_lock_key("202606")
+
+
+def test_account_balance_is_the_recorded_credit_minus_what_was_used():
+    from services.settlement.service import account_balance
+
+    assert account_balance({"acct:used": 47_500}, {"acct:used": 100_000}, 5) == 52_500
+    assert account_balance({}, {}, 100_000) == 100_000  # no settlement yet: the snapshot's balance
+    assert account_balance({}, {}, None) == 0
+
+
+def test_digest_is_deterministic_and_changes_with_the_body():
+    from medsettle.common.v1 import common_pb2
+    from medsettle.settlement.v1 import settlement_pb2 as pb
+    from services.settlement.service import digest_of
+
+    a = pb.SettleRequest(caller=common_pb2.Caller(fixmedins_code="H1", msgid="M1"), mdtrt_id="V", medfee_sumamt_fen=1)
+    b = pb.SettleRequest()
+    b.CopyFrom(a)
+    assert digest_of(a) == digest_of(b)
+    b.acct_used_flag = True
+    assert digest_of(a) != digest_of(b)
