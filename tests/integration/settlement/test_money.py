@@ -26,8 +26,8 @@ async def test_55_concurrent_settlements_of_one_person_never_exceed_the_cap(stub
     """Employee outpatient line: deductible 300.00, 75% at level 1, annual cap 5000.00. Each visit
     has 400.00 in policy: 55 visits want far more than the cap; together they get exactly it."""
     psn = upstream.person(f"PC{uid}", insutype="310", psn_type="employee")
-    visits = [await open_visit(stub, hospital=H_A1, psn_no=psn, insutype="310", kind="outpatient", med_type="11",
-                               fees=[fee("1", "DIAL", "1", 40_000)]) for _ in range(55)]
+    visits = await asyncio.gather(*(open_visit(stub, hospital=H_A1, psn_no=psn, insutype="310", kind="outpatient",
+                                               med_type="11", fees=[fee("1", "DIAL", "1", 40_000)]) for _ in range(55)))
     replies = await asyncio.gather(*(stub.Settle(settle_request(H_A1, v, 40_000)) for v in visits))
     hifp = [r.setlinfo.hifp_pay_fen for r in replies]
     dedc = [r.setlinfo.act_pay_dedc_fen for r in replies]
