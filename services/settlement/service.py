@@ -571,7 +571,8 @@ class SettlementService:
                          treatment_pool=tpool, policy=policy, catalogue=catalogue, filing_group=group,
                          province_of=self.refs.province_of(), fee_sns=[f["sn"] for f in fees],
                          year=visit_date.year, med_type=med_type,
-                         mid_settle=v["kind"] == "inpatient" and req.mid_setl_flag)
+                         # mid_setl_flag on a discharged admission settles the stay: it is final.
+                         mid_settle=v["kind"] == "inpatient" and req.mid_setl_flag and v["status"] != "discharged")
         if req.has_declared_split:
             self._check_declared(req, self._compute(prep, dict(state["acc_data"] or {})))
         return prep
