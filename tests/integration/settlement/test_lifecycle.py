@@ -186,6 +186,21 @@ async def test_an_admission_with_an_interim_settlement_cannot_be_cancelled(stub,
     assert done.status == "cancelled"
 
 
+async def test_mid_setl_flag_on_a_discharged_admission_is_the_final_settlement(stub, upstream, db_pool, uid):
+    """After 2402 the stay is over: a 2304 that still says mid_setl_flag settles it for good (the
+    visit becomes settled; a 2405 cannot reopen a fully settled admission)."""
+    psn = upstream.person(f"PK{uid}")
+    v = await open_visit(stub, hospital=H_A3, psn_no=psn, fees=[fee("1", "DIAL", "1", 200_000)])
+    req = settle_request(H_A3, v, 200_000)
+    req.mid_setl_flag = True
+    assert (await stub.Settle(req)).setlinfo.status == "settled"
+    async with db_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT status FROM settlement.visits WHERE mdtrt_id = $1", v.mdtrt_id) == "settled"
+    with pytest.raises(grpc.RpcError) as e:
+        await stub.UndoDischarge(pb.CancelVisitRequest(caller=caller(H_A3, "2405"), mdtrt_id=v.mdtrt_id, psn_no=psn))
+    assert outcome(e.value)[0] == "NOT_DISCHARGED"
+
+
 # ----------------------------------------------------------------------------- 2601 of a 2402 / 2405 / 2205
 
 async def _visit(db_pool, mdtrt_id):
