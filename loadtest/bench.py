@@ -1,6 +1,6 @@
 """`make bench`: the suite against its limits, side by side in ONE run on this machine.
 
-    .venv/bin/python -m loadtest.bench [--seconds 10] [--concurrency 32] [--settlements 3000] [--no-doc]
+    .venv/bin/python -m loadtest.bench [--seconds 10] [--concurrency 32] [--settlements 1500] [--no-doc]
 
 1. pgbench (pgserver's bundled binary) runs the raw settlement SQL transaction — update one
    accumulator row, insert one settlement and five lines, synchronous commit — against the same
@@ -63,7 +63,8 @@ def machine() -> dict:
     except (OSError, AttributeError):
         pass
     return {"nproc": os.cpu_count(), "cpu": model or platform.processor(), "memory_gib": round(mem_gib, 1),
-            "python": platform.python_version(), "kernel": platform.release()}
+            "python": platform.python_version(), "kernel": platform.release(),
+            "loadavg_at_start": " ".join(f"{x:.1f}" for x in os.getloadavg())}
 
 
 # ----------------------------------------------------------------------------- pgbench
@@ -288,7 +289,9 @@ def render(results: dict) -> str:
     lines = [
         f"Measured {results['at']} by `make bench` on: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, "
         f"Python {m['python']}, Linux {m['kernel']}. Everything (PostgreSQL, Redis, four suite processes, the "
-        "generator) on this one machine.",
+        "generator) on this one machine. Load average (1/5/15 min) when the run started: "
+        f"{m['loadavg_at_start']}; when it ended: {results.get('loadavg_at_end', '?')} — other work on the machine "
+        "lowers every figure below, the ratios less than the absolute numbers.",
         "",
         "| what | throughput | p50 | p99 | notes |",
         "|---|---:|---:|---:|---|",
@@ -333,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each timed phase")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--pgbench-clients", type=int, default=16)
-    ap.add_argument("--settlements", type=int, default=3000, help="visits created for the 2207 phase")
+    ap.add_argument("--settlements", type=int, default=1500, help="visits created for the 2207 phase")
     ap.add_argument("--persons", type=int, default=20_000)
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/PERFORMANCE.md")
     args = ap.parse_args(argv)
@@ -401,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         results["audit_exit"] = asyncio.run(run_audit(suite.database_url))
     finally:
         suite.stop()
+    results["loadavg_at_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     text = render(results)
     print("\n" + text)
     (REPORTS / "bench.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))

@@ -199,9 +199,11 @@ def main(argv: list[str] | None = None) -> int:
                 if rates.get("during_import") and rates.get("outside_import") else None
             summary["settlement_slowdown_during_import"] = slowdown
             print(f"[loadtest] peak enrollment: {peak['rows']:,} rows imported in {peak['seconds']:.1f} s = "
-                  f"{rps:,.0f} rows/s (exit {peak['exit']}; target >= 50,000); settlements during the import "
-                  + (f"{slowdown:+.0%} vs outside (target: no more than 20% less)" if slowdown is not None
-                     else "not measurable (the import was shorter than 2 s)"))
+                  f"{rps:,.0f} rows/s (exit {peak['exit']}: 2 means some rows were rejected, see "
+                  f"{peak_csv.with_suffix('.errors.csv').name}; target >= 50,000/s); "
+                  + (f"settlements/s during the import were {slowdown:.0%} lower than outside it (target: at most "
+                     f"20% lower)" if slowdown is not None else "settlements/s during the import: not measurable "
+                     "(the import took under 2 s)"))
         violations = sum(consistency.values())
         print(f"[loadtest] consistency checks: {violations} stale decisions "
               f"({', '.join(f'{k}={v}' for k, v in consistency.items()) or 'no checks ran'})")
