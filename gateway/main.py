@@ -70,7 +70,7 @@ async def serve(settings: Settings) -> None:
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s,
                            access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.gateway_host, settings.gateway_port, reuse_port=True,
+    site = web.TCPSite(runner, settings.gateway_host, settings.gateway_port, reuse_port=settings.reuse_port,
                        shutdown_timeout=settings.shutdown_grace_s)
     await site.start()
     log.info("serving", extra={"service_name": "gateway", "port": settings.gateway_port})

@@ -47,6 +47,7 @@ class Settings:
     tif_window_s: int
     rate_limit_per_s: int
     shutdown_grace_s: float
+    reuse_port: bool
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -77,4 +78,7 @@ class Settings:
             tif_window_s=_int("TIF_WINDOW_S", 300),
             rate_limit_per_s=_int("RATE_LIMIT_PER_S", 2000),
             shutdown_grace_s=float(env("SHUTDOWN_GRACE_S") or 10.0),
+            # SO_REUSEPORT lets several processes of one service share a port (scale out on one
+            # host); off by default so a second suite on the same ports fails instead of sharing.
+            reuse_port=(env("MEDSETTLE_REUSE_PORT") or "0") == "1",
         )

@@ -35,8 +35,11 @@ async def run_grpc_service(
     stop_event: asyncio.Event | None = None,
 ) -> None:
     host = host or os.environ.get("GRPC_HOST", "127.0.0.1")  # 0.0.0.0 in containers
+    # SO_REUSEPORT only when asked (MEDSETTLE_REUSE_PORT=1): otherwise a second suite on the same
+    # port must fail to start rather than silently share traffic.
+    reuse = os.environ.get("MEDSETTLE_REUSE_PORT", "0") == "1"
     server = aio.server(interceptors=[ServerTracing(), RefusalInterceptor()],
-                        options=(("grpc.so_reuseport", 1),))
+                        options=(("grpc.so_reuseport", 1 if reuse else 0),))
     register(server)
     health_servicer = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

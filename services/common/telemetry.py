@@ -12,13 +12,14 @@ child spans through TracedConnection and TracedRedis.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import sys
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import asyncpg
 import grpc
@@ -28,6 +29,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 _provider: TracerProvider | None = None
@@ -58,19 +60,33 @@ class JsonLinesExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def setup(service_name: str) -> TracerProvider:
-    """Tracing + JSON logs for this process. Called once by the composition root."""
-    global _provider
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    exporter_choice = os.environ.get("OTEL_TRACES_EXPORTER", "")
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    if endpoint and exporter_choice != "none":
+def build_provider(service_name: str, env: Mapping[str, str] = os.environ) -> TracerProvider:
+    """The process's TracerProvider, chosen by the standard OTEL_* variables (see module doc)."""
+    exporter_choice = env.get("OTEL_TRACES_EXPORTER", "")
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    otlp = bool(endpoint) and exporter_choice != "none"
+    trace_file = env.get("MEDSETTLE_TRACE_FILE")
+    resource = Resource.create({"service.name": service_name})
+    if otlp or trace_file:
+        # Sampler from the standard OTEL_TRACES_SAMPLER / _ARG variables (default: always on).
+        provider = TracerProvider(resource=resource)
+    else:
+        # Nothing would be exported: record nothing (spans cost ~10% of a process's CPU), but keep
+        # real trace and span ids so logs carry trace ids and traceparent still crosses every hop.
+        provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    if otlp:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    trace_file = os.environ.get("MEDSETTLE_TRACE_FILE")
     if trace_file:
         provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(trace_file)))
+    return provider
+
+
+def setup(service_name: str) -> TracerProvider:
+    """Tracing + JSON logs for this process. Called once by the composition root."""
+    global _provider
+    provider = build_provider(service_name)
     trace.set_tracer_provider(provider)
     _provider = provider
     setup_logging(service_name)
@@ -82,8 +98,16 @@ def shutdown() -> None:
         _provider.shutdown()
 
 
+@functools.lru_cache(maxsize=None)
 def tracer(name: str = "medsettle") -> trace.Tracer:
+    # Once per name: get_tracer builds a Tracer and passes the warnings filter on every call. The
+    # cached ProxyTracer still resolves to the real provider once setup() has run.
     return trace.get_tracer(name)
+
+
+def _recording() -> bool:
+    """Child spans (SQL, Redis) only under a recording parent: nothing to attach them to otherwise."""
+    return trace.get_current_span().is_recording()
 
 
 # ----------------------------------------------------------------------------- logs
@@ -214,6 +238,8 @@ class TracedConnection(asyncpg.Connection):
     """asyncpg connection whose queries are child spans (db.system=postgresql)."""
 
     async def _traced(self, op: str, query: str, call):
+        if not _recording():
+            return await call
         with tracer().start_as_current_span(f"db {op}", kind=SpanKind.CLIENT,
                                             attributes={"db.system": "postgresql", "db.statement": _sql_name(query)}):
             return await call
@@ -240,6 +266,8 @@ def traced_redis(url: str, **kw):
 
     class TracedRedis(aredis.Redis):
         async def execute_command(self, *args, **options):
+            if not _recording():
+                return await super().execute_command(*args, **options)
             name = str(args[0]) if args else "redis"
             with tracer().start_as_current_span(f"redis {name}", kind=SpanKind.CLIENT,
                                                 attributes={"db.system": "redis", "db.operation": name}):
