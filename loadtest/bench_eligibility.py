@@ -2,7 +2,7 @@
 gRPC against a real eligibility process, and the server's cache hit ratio.
 
     .venv/bin/python -m loadtest.bench_eligibility [--rows 200000] [--lookups 20000]
-                                                    [--concurrency 64] [--persons 2000]
+                                                    [--concurrency 64] [--persons 2000] [--profile PATH]
 
 Uses DATABASE_URL / REDIS_URL when set, the embedded servers otherwise (like `medsettle`).
 The CSV comes from services.refdata.cli.gen_persons (demo pools) when that works, else from a
@@ -88,16 +88,51 @@ def make_csv(path: Path, rows: int, seed: int, dsn: str) -> str:
     return "loadtest.bench_eligibility.own_generator"
 
 
-async def bench_import(dsn: str, redis_url: str, path: Path) -> tuple[float, int]:
-    from services.eligibility.bulk_import import import_file
+def proc_cpu_s(pid: int) -> float:
+    """user + system CPU seconds of a process (0 when it is gone). On a machine shared with other
+    work, CPU seconds per row / per lookup compare runs fairly where rows/s cannot."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+
+async def bench_import(dsn: str, redis_url: str, path: Path) -> tuple[float, int, float, float]:
+    """(wall s, exit code, importer CPU s, its PostgreSQL backend's CPU s)."""
+    import asyncpg
+
+    from services.eligibility.bulk_import import APPLICATION_NAME, import_file
+
+    backend = {"pid": None, "cpu": 0.0}
+    watcher = await asyncpg.connect(dsn)
+
+    async def watch():  # the backend's CPU, sampled until the import closes its connection
+        while True:
+            if backend["pid"] is None:
+                backend["pid"] = await watcher.fetchval(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY backend_start DESC LIMIT 1",
+                    APPLICATION_NAME)
+            if backend["pid"] is not None:
+                backend["cpu"] = max(backend["cpu"], proc_cpu_s(backend["pid"]))
+            await asyncio.sleep(0.05)
+
+    task = asyncio.ensure_future(watch())
+    r0 = os.times()
     t0 = time.perf_counter()
-    code = await import_file(dsn, path, redis_url=redis_url, errors_path=path.with_suffix(".errors.csv"),
-                             progress=False)
-    return time.perf_counter() - t0, code
+    try:
+        code = await import_file(dsn, path, redis_url=redis_url, errors_path=path.with_suffix(".errors.csv"),
+                                 progress=False)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await watcher.close()
+    r1 = os.times()
+    return time.perf_counter() - t0, code, (r1.user - r0.user) + (r1.system - r0.system), backend["cpu"]
 
 
-async def bench_lookups(addr: str, psn_insutypes: list[tuple[str, str]], lookups: int, concurrency: int):
+async def bench_lookups(addr: str, psn_insutypes: list[tuple[str, str]], lookups: int, concurrency: int,
+                        server_pid: int):
     from grpc import aio
 
     from medsettle.eligibility.v1 import eligibility_pb2 as pb
@@ -121,12 +156,15 @@ async def bench_lookups(addr: str, psn_insutypes: list[tuple[str, str]], lookups
             latencies.append(time.perf_counter() - t)
             ineligible += not s.eligible
 
+    s0, c0 = proc_cpu_s(server_pid), os.times()
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
+    s1, c1 = proc_cpu_s(server_pid), os.times()
     await channel.close()
     latencies.sort()
-    return lookups / elapsed, latencies[int(0.99 * (len(latencies) - 1))], latencies[len(latencies) // 2], ineligible
+    return (lookups / elapsed, latencies[int(0.99 * (len(latencies) - 1))], latencies[len(latencies) // 2], ineligible,
+            s1 - s0, (c1.user - c0.user) + (c1.system - c0.system))
 
 
 def main() -> int:
@@ -135,6 +173,7 @@ def main() -> int:
     ap.add_argument("--lookups", type=int, default=20_000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--persons", type=int, default=2_000)
+    ap.add_argument("--profile", metavar="PATH", help="run the eligibility server under cProfile, stats to PATH")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 997 + 1)
     args = ap.parse_args()
 
@@ -147,14 +186,32 @@ def main() -> int:
     source = make_csv(csv_path, args.rows, args.seed, ep.database_url)
     size_mb = csv_path.stat().st_size / 1e6
 
-    elapsed, code = asyncio.run(bench_import(ep.database_url, ep.redis_url, csv_path))
+    load_before = os.getloadavg()
+    elapsed, code, py_cpu, pg_cpu = asyncio.run(bench_import(ep.database_url, ep.redis_url, csv_path))
+    import_rate = args.rows / elapsed
     print(f"bulk import: {args.rows:,} rows ({size_mb:.1f} MB, from {source}) in {elapsed:.2f} s = "
-          f"{args.rows / elapsed:,.0f} rows/s (exit code {code}; 2 cores shared with PostgreSQL)")
+          f"{import_rate:,.0f} rows/s (exit code {code}; 2 cores shared with PostgreSQL; "
+          f"load average before {load_before[0]:.2f})", flush=True)
+    print(f"bulk import CPU: importer (Python) {py_cpu:.2f} s = {py_cpu / args.rows * 1e6:.1f} µs/row, "
+          f"its PostgreSQL backend {pg_cpu:.2f} s = {pg_cpu / args.rows * 1e6:.1f} µs/row "
+          f"(rows/s if both had a core each: {args.rows / max(py_cpu, pg_cpu, 1e-9):,.0f})", flush=True)
 
+    # Look up only persons the import accepted (a generated certno can clash with a person from
+    # an earlier run: that row is rightly rejected and its psn_no does not exist).
+    rejected: set[int] = set()
+    report = csv_path.with_suffix(".errors.csv")
+    if report.exists():
+        with open(report, newline="", encoding="utf-8") as f:
+            rejected = {int(row[0]) for row in list(csv.reader(f))[1:]}
     with open(csv_path, newline="", encoding="utf-8") as f:
         r = csv.reader(f)
         next(r)
-        people = [(row[0], row[6]) for _, row in zip(range(args.persons), r)]
+        people = []
+        for row in r:
+            if r.line_num not in rejected:
+                people.append((row[0], row[6]))
+            if len(people) >= args.persons:
+                break
 
     port = _free_port()
     env = dict(os.environ, DATABASE_URL=ep.database_url, REDIS_URL=ep.redis_url, ELIGIBILITY_PORT=str(port),
@@ -162,7 +219,8 @@ def main() -> int:
     env.pop("MEDSETTLE_TRACE_FILE", None)
     log_path = work / "eligibility.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "services.eligibility.main"], env=env, cwd=REPO_ROOT,
+        prof = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+        proc = subprocess.Popen([sys.executable, *prof, "-m", "services.eligibility.main"], env=env, cwd=REPO_ROOT,
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
@@ -174,8 +232,9 @@ def main() -> int:
                 print(log_path.read_text()[-3000:])
                 return 1
             time.sleep(0.1)
-        rate, p99, p50, ineligible = asyncio.run(
-            bench_lookups(f"127.0.0.1:{port}", people, args.lookups, args.concurrency))
+        load_before_lookups = os.getloadavg()
+        rate, p99, p50, ineligible, server_cpu, client_cpu = asyncio.run(
+            bench_lookups(f"127.0.0.1:{port}", people, args.lookups, args.concurrency, proc.pid))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -191,11 +250,22 @@ def main() -> int:
         if o.get("msg") == "eligibility cache":
             metrics = o
     print(f"GetSnapshot via gRPC (cached, {len(people)} persons, concurrency {args.concurrency}): "
-          f"{rate:,.0f} lookups/s, p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms ({ineligible} ineligible answers)")
+          f"{rate:,.0f} lookups/s, p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms ({ineligible} ineligible answers; "
+          f"load average before {load_before_lookups[0]:.2f})")
+    print(f"GetSnapshot CPU: server {server_cpu / args.lookups * 1e6:.0f} µs/lookup "
+          f"(= {args.lookups / max(server_cpu, 1e-9):,.0f} lookups/s per core), bench client "
+          f"{client_cpu / args.lookups * 1e6:.0f} µs/lookup")
     if metrics:
         print(f"server cache: hit ratio {metrics.get('hit_ratio')}, hits {metrics.get('hits')}, "
               f"misses {metrics.get('misses')}, db reads {metrics.get('db_reads')}, "
               f"fallbacks to PostgreSQL {metrics.get('fallbacks')}")
+    print("SUMMARY " + json.dumps({"import_rows_per_s": round(import_rate),
+                                   "import_us_per_row_py": round(py_cpu / args.rows * 1e6, 1),
+                                   "import_us_per_row_pg": round(pg_cpu / args.rows * 1e6, 1),
+                                   "lookups_per_s": round(rate),
+                                   "server_us_per_lookup": round(server_cpu / args.lookups * 1e6),
+                                   "p50_ms": round(p50 * 1000, 2), "p99_ms": round(p99 * 1000, 2),
+                                   "loadavg_1m": round(os.getloadavg()[0], 2)}))
     return 0
 
 

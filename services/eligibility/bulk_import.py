@@ -51,6 +51,7 @@ COLUMNS = ("psn_no", "certno", "name", "gender", "birthdate", "pool", "insutype"
            "benefit_start", "benefit_end", "status")
 STAGE_COLUMNS = ("line",) + COLUMNS
 DEFAULT_BATCH = 20_000
+APPLICATION_NAME = "medsettle-import-enrollments"  # pg_stat_activity; the bench finds its backend by it
 _STATUSES = frozenset(("active", "paused", "lapsed", "terminated"))
 _PSN_TYPES = {"310": frozenset(("employee", "retired")), "390": frozenset(("resident",))}
 
@@ -263,7 +264,7 @@ async def import_file(dsn: str, path: str | Path, *, redis_url: str | None, erro
         print(f"import-enrollments: no such file: {path}", file=sys.stderr)
         return 1
     sha = await asyncio.to_thread(file_sha256, path)
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
     redis = None
     if redis_url:
         import redis.asyncio as aredis

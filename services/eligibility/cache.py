@@ -13,8 +13,10 @@ Keys
 - `elig:lock:{psn_no}` a short fill lock across processes
 
 Read: MGET epoch, version, entry in one round trip; a hit needs the entry's (e, v) to equal the
-current ones. Miss: fill. A fill remembers the (e, v) it read BEFORE reading PostgreSQL and
-writes the entry with a Lua script only if (e, v) are still the same. A writer commits and THEN
+current ones. The decoded entry is remembered in-process per person together with the exact
+bytes it came from, so a hit whose bytes are unchanged costs no JSON decoding; freshness is
+still decided only by what Redis returned. Miss: fill. A fill remembers the (e, v) it read
+BEFORE reading PostgreSQL and writes the entry with a Lua script only if (e, v) are still the same. A writer commits and THEN
 bumps the version, so a reader that read old rows before the commit finds the version changed
 and its entry is dropped ("reader fills with old data after the writer invalidated" cannot
 happen), and every read that starts after the writer's reply sees the new version, misses, and
@@ -39,6 +41,7 @@ import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from typing import Awaitable, Callable, Iterable
 
 import asyncpg
@@ -78,6 +81,16 @@ def version_key(psn_no: str) -> str:
 
 def lock_key(psn_no: str) -> str:
     return f"elig:lock:{psn_no}"
+
+
+def _untraced(redis):
+    """A plain redis.asyncio client sharing `redis`'s connection pool (same limits, timeouts and
+    retry, which live on the pool's connections); `redis` itself when it is something else."""
+    import redis.asyncio as aredis
+
+    if isinstance(redis, aredis.Redis) and type(redis) is not aredis.Redis:
+        return aredis.Redis(connection_pool=redis.connection_pool)
+    return redis
 
 
 def _s(v) -> str:
@@ -129,8 +142,13 @@ class PersonCache:
 
     def __init__(self, redis, load: Callable[[str], Awaitable[PersonData | None]], *, ttl_s: int,
                  op_timeout_s: float = 0.25, retry_after_s: float = 1.0, lock_ms: int = 2_000,
-                 lock_wait_s: float = 0.5, version_ttl_s: int | None = None) -> None:
+                 lock_wait_s: float = 0.5, version_ttl_s: int | None = None,
+                 memo_size: int = 20_000) -> None:
         self._redis = redis
+        # The hot read goes through an untraced client over the SAME connection pool.
+        self._read_redis = _untraced(redis)
+        self._memo: OrderedDict[str, tuple[bytes, str, str, PersonData]] = OrderedDict()
+        self._memo_max = memo_size
         self._load = load
         self.ttl_s = max(1, int(ttl_s))
         self._timeout = op_timeout_s
@@ -155,13 +173,13 @@ class PersonCache:
             self.stats["fallbacks"] += 1
             return await self._db(psn_no)
         try:
-            epoch, ver, raw = await self._call(self._redis.mget(EPOCH_KEY, version_key(psn_no), entry_key(psn_no)))
+            epoch, ver, raw = await self._read(psn_no)
         except Exception as exc:
             self._failed(exc)
             self.stats["fallbacks"] += 1
             return await self._db(psn_no)
         epoch, ver = _s(epoch), _s(ver)
-        hit = self._decode(raw, epoch, ver)
+        hit = self._decode_memo(psn_no, raw, epoch, ver)
         if hit is not None:
             self.stats["hits"] += 1
             return hit
@@ -174,14 +192,35 @@ class PersonCache:
             fut.add_done_callback(lambda _f, k=key: self._inflight.pop(k, None))
         return await asyncio.shield(fut)
 
-    @staticmethod
-    def _decode(raw, epoch: str, ver: str) -> PersonData | None:
+    async def _read(self, psn_no: str):
+        # The hot path: one MGET through an untraced client over the same pool. A span per cache
+        # hit cost about as much CPU as the Redis call itself; fills, locks and invalidations
+        # are still traced. (Batching concurrent hits into one MGET was tried: gRPC hands each
+        # call to the loop in its own turn, so batches held one person and only added overhead.)
+        async with asyncio.timeout(self._timeout):
+            return await self._read_redis.mget(EPOCH_KEY, version_key(psn_no), entry_key(psn_no))
+
+    def _decode_memo(self, psn_no: str, raw, epoch: str, ver: str) -> PersonData | None:
+        """The entry if it is current (its (e, v) equal the ones read with it). Bytes equal to
+        those decoded last time for this person are not decoded again. Redis stays the only
+        judge of freshness: the memo is consulted with the bytes Redis just returned, never
+        instead of them, so it cannot outlive an invalidation or a Redis restart."""
         if raw is None:
             return None
-        o = json.loads(raw)
-        if o.get("e") != epoch or o.get("v") != ver:
+        memo = self._memo.get(psn_no)
+        if memo is not None and memo[0] == raw:
+            self._memo.move_to_end(psn_no)
+            _, e, v, data = memo
+        else:
+            o = json.loads(raw)
+            e, v = o.get("e"), o.get("v")
+            data = PersonData.from_json(o["d"])
+            self._memo[psn_no] = (raw, e, v, data)
+            if len(self._memo) > self._memo_max:
+                self._memo.popitem(last=False)
+        if e != epoch or v != ver:
             return None
-        return PersonData.from_json(o["d"])
+        return data
 
     async def _fill(self, psn_no: str, epoch: str, ver: str) -> PersonData | None:
         lk = lock_key(psn_no)
@@ -201,7 +240,7 @@ class PersonCache:
                 except Exception as exc:
                     self._failed(exc)
                     return await self._db(psn_no)
-                found = self._decode(raw, _s(e2), _s(v2))
+                found = self._decode_memo(psn_no, raw, _s(e2), _s(v2))
                 if found is not None:
                     return found
                 if (_s(e2), _s(v2)) != (epoch, ver):
@@ -273,7 +312,9 @@ class PersonCache:
     # ------------------------------------------------------------------------- Redis health
 
     async def _call(self, aw):
-        return await asyncio.wait_for(aw, self._timeout)
+        # asyncio.timeout, not wait_for: wait_for wraps every Redis call in a new task.
+        async with asyncio.timeout(self._timeout):
+            return await aw
 
     def _failed(self, exc: BaseException) -> None:
         self.stats["redis_errors"] += 1
