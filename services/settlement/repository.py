@@ -91,6 +91,13 @@ ON CONFLICT (psn_no, insutype, year) DO UPDATE
 RETURNING a.version
 """
 
+# The optimistic booking in ONE round trip (infra/migrations/settlement/0002_book_settlement.sql):
+# claim, version-checked accumulators, visit, settlement, fund lines, ledger, fees. Called in
+# autocommit, so the call is one implicit transaction. SQLSTATEs it raises for the service to retry:
+Q_BOOK_SETTLEMENT = "SELECT * FROM settlement.book_settlement(" + ", ".join(f"${i}" for i in range(1, 20)) + ")"
+SQLSTATE_STALE_ACCUMULATORS = "MS001"
+SQLSTATE_STALE_VISIT = "MS002"
+
 Q_VISIT_SETTLE = """
 UPDATE settlement.visits SET status = $2, updated_at = now()
 WHERE mdtrt_id = $1 AND status IN ('open', 'discharged') AND fees_version = $3
@@ -276,6 +283,36 @@ async def insert_settlement(conn, row: dict[str, Any], funds: Sequence[dict[str,
             Q_INSERT_LEDGER, row["setl_id"], row["insured_pool"], row["treatment_pool"], row["setlym"],
             [e.entry_no for e in entries], [e.transfer_no for e in entries], [e.leg for e in entries],
             [e.account for e in entries], [e.fund_pay_type for e in entries], [e.amount_fen for e in entries])
+
+
+async def book_settlement(conn, *, code: str, msgid: str, infno: str, digest: bytes, reply: bytes,
+                          psn_no: str, mdtrt_id: str, setl_id: str, insutype: str, year: int, acc_data: dict,
+                          acc_caps: dict, acc_version: int, visit_status: str, fees_version: int,
+                          fee_sns: Sequence[str], row: dict[str, Any], funds: Sequence[dict[str, Any]],
+                          entries: Sequence[LedgerEntry]) -> dict[str, Any] | None:
+    """Book a computed settlement in one call (conn may be the pool: autocommit). None when booked;
+    the stored journal row (msgid, infno, digest, reply) when the msgid was already taken.
+    StaleAccumulators / StaleVisit when what the engine computed on changed meanwhile."""
+    settlement_json = {c: row[c] for c in SETTLEMENT_COLUMNS}
+    settlement_json["setl_time"] = row["setl_time"].isoformat()
+    settlement_json["setl_date"] = row["setl_date"].isoformat()
+    funds_json = [dict(f, line_no=i) for i, f in enumerate(funds)]
+    ledger_json = [{"entry_no": e.entry_no, "transfer_no": e.transfer_no, "leg": e.leg, "account": e.account,
+                    "fund_pay_type": e.fund_pay_type, "amount_fen": e.amount_fen} for e in entries]
+    try:
+        got = await conn.fetchrow(Q_BOOK_SETTLEMENT, code, msgid, infno, digest, reply, psn_no, mdtrt_id, setl_id,
+                                  insutype, year, acc_data, acc_caps, acc_version, visit_status, fees_version,
+                                  list(fee_sns), settlement_json, funds_json, ledger_json)
+    except asyncpg.PostgresError as e:
+        state = getattr(e, "sqlstate", None)
+        if state == SQLSTATE_STALE_ACCUMULATORS:
+            raise StaleAccumulators() from None
+        if state == SQLSTATE_STALE_VISIT:
+            raise StaleVisit() from None
+        raise
+    if got["r_booked"]:
+        return None
+    return {"msgid": got["r_msgid"], "infno": got["r_infno"], "digest": got["r_digest"], "reply": got["r_reply"]}
 
 
 async def settlement(conn, setl_id: str) -> asyncpg.Record | None:

@@ -12,6 +12,11 @@ No cap exceeded: a settlement reads the person's accumulator row (with its versi
 BEGIN, the engine computes on it, and the transaction writes it back only if the version is
 unchanged; otherwise it rolls back, re-reads and recomputes. After a few conflicts it falls back
 to locking the row for the transaction, so a busy person still makes progress.
+
+Round trips of a 2207: one read (repository.settle_state), the eligibility (and, cross-region,
+filing) call, and ONE booking call (settlement.book_settlement, migration 0002: claim, version-
+checked accumulators, visit, settlement, fund lines, ledger, fees in one implicit transaction).
+No pooled connection is held across the gRPC hops.
 """
 
 from __future__ import annotations
@@ -444,50 +449,70 @@ class SettlementService:
         digest = digest_of(req)
         prep: _Prepared | None = None
         for attempt in range(MAX_ATTEMPTS):
-            async with self.pool.acquire() as conn:
-                state = await repo.settle_state(conn, req.mdtrt_id, code, msgid)
-                if state["txn_digest"] is not None:
-                    return self._replay(await repo.get_transaction(conn, code, msgid), digest, pb.SettleResponse)
-                if prep is None or state["fees_version"] != prep.visit["fees_version"]:
-                    prep = await self._prepare(req, state, code)
-                else:
-                    self._check_visit_state(state, req)
-                locked = attempt >= OPTIMISTIC_ATTEMPTS
-                try:
-                    return await self._book(conn, prep, state, code, msgid, infno, digest, locked)
-                except repo.MsgidTaken:
-                    return self._replay(await repo.get_transaction(conn, code, msgid), digest, pb.SettleResponse)
-                except (repo.StaleAccumulators, repo.StaleVisit):
-                    log.info("settlement retry after a concurrent change", extra={"attempt": attempt + 1})
+            # No connection is held across the eligibility/filing hops in _prepare: the read and
+            # the booking each take one from the pool for one round trip.
+            state = await repo.settle_state(self.pool, req.mdtrt_id, code, msgid)
+            if state["txn_digest"] is not None:
+                return self._replay(await repo.get_transaction(self.pool, code, msgid), digest, pb.SettleResponse)
+            if prep is None or state["fees_version"] != prep.visit["fees_version"]:
+                prep = await self._prepare(req, state, code)
+            else:
+                self._check_visit_state(state, req)
+            try:
+                if attempt < OPTIMISTIC_ATTEMPTS:
+                    return await self._book(prep, state, code, msgid, infno, digest)
+                async with self.pool.acquire() as conn:
+                    return await self._book_locked(conn, prep, code, msgid, infno, digest)
+            except repo.MsgidTaken:
+                return self._replay(await repo.get_transaction(self.pool, code, msgid), digest, pb.SettleResponse)
+            except (repo.StaleAccumulators, repo.StaleVisit):
+                log.info("settlement retry after a concurrent change", extra={"attempt": attempt + 1})
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise Refusal(grpc.StatusCode.ABORTED, "CONCURRENT_UPDATE",
                       "该参保人正在进行其他结算，请稍后用同一 msgid 重试。 / Another settlement of this person is in "
                       "progress; retry with the same msgid.")
 
-    async def _book(self, conn, prep: _Prepared, state, code, msgid, infno, digest, locked: bool):
-        v = prep.visit
+    def _booking(self, prep: _Prepared, code: str, msgid: str, data: dict, caps: dict):
+        """Compute on the given accumulators: (setl_id, result, new data, new caps, row, reply)."""
         now = self.clock()
         setl_id = new_id("S", now)
+        result = self._compute(prep, data)
+        new_data, new_caps = apply_deltas(data, caps, result)
+        row = self._settlement_row(prep, result, setl_id=setl_id, now=now, msgid=msgid, code=code,
+                                   acc_caps=new_caps, acc_data=new_data)
+        return setl_id, result, new_data, new_caps, row, self.settle_reply(row, result)
+
+    async def _book(self, prep: _Prepared, state, code, msgid, infno, digest) -> pb.SettleResponse:
+        """The optimistic booking: compute on the accumulators read before, then ONE call to
+        settlement.book_settlement (claim + version-checked write + visit + rows + fees, in one
+        implicit transaction). MsgidTaken if another request with this msgid committed first."""
+        v = prep.visit
+        data, caps = dict(state["acc_data"] or {}), dict(state["acc_caps"] or {})
+        setl_id, result, new_data, new_caps, row, reply = self._booking(prep, code, msgid, data, caps)
+        funds, entries = self._lines(row, result)
+        taken = await repo.book_settlement(
+            self.pool, code=code, msgid=msgid, infno=infno, digest=digest, reply=reply.SerializeToString(),
+            psn_no=v["psn_no"], mdtrt_id=v["mdtrt_id"], setl_id=setl_id, insutype=v["insutype"], year=prep.year,
+            acc_data=new_data, acc_caps=new_caps, acc_version=state["acc_version"] or 0,
+            visit_status=v["status"] if prep.mid_settle else "settled", fees_version=v["fees_version"],
+            fee_sns=prep.fee_sns, row=row, funds=funds, entries=entries)
+        if taken is not None:
+            return self._replay(taken, digest, pb.SettleResponse)
+        return reply
+
+    async def _book_locked(self, conn, prep: _Prepared, code, msgid, infno, digest) -> pb.SettleResponse:
+        """The fallback after repeated version conflicts: claim, lock the accumulator row, compute
+        on it and write, statement by statement in one transaction (a busy person still makes
+        progress)."""
+        v = prep.visit
         key = (v["psn_no"], v["insutype"], prep.year)
         async with conn.transaction():
-            if locked:
-                await repo.claim(conn, code=code, msgid=msgid, infno=infno, digest=digest, psn_no=v["psn_no"],
-                                 mdtrt_id=v["mdtrt_id"], setl_id=setl_id, effect="settle")
-                data, caps, version = await repo.lock_accumulators(conn, *key)
-            else:
-                data, caps, version = dict(state["acc_data"] or {}), dict(state["acc_caps"] or {}), state["acc_version"] or 0
-            result = self._compute(prep, data)
-            new_data, new_caps = apply_deltas(data, caps, result)
-            row = self._settlement_row(prep, result, setl_id=setl_id, now=now, msgid=msgid, code=code,
-                                       acc_caps=new_caps, acc_data=new_data)
-            reply = self.settle_reply(row, result)
-            reply_bytes = reply.SerializeToString()
-            if locked:
-                await repo.set_reply(conn, code=code, msgid=msgid, reply=reply_bytes, setl_id=setl_id,
-                                     mdtrt_id=v["mdtrt_id"])
-            else:
-                await repo.claim(conn, code=code, msgid=msgid, infno=infno, digest=digest, reply=reply_bytes,
-                                 psn_no=v["psn_no"], mdtrt_id=v["mdtrt_id"], setl_id=setl_id, effect="settle")
+            await repo.claim(conn, code=code, msgid=msgid, infno=infno, digest=digest, psn_no=v["psn_no"],
+                             mdtrt_id=v["mdtrt_id"], setl_id="", effect="settle")
+            data, caps, version = await repo.lock_accumulators(conn, *key)
+            setl_id, result, new_data, new_caps, row, reply = self._booking(prep, code, msgid, data, caps)
+            await repo.set_reply(conn, code=code, msgid=msgid, reply=reply.SerializeToString(), setl_id=setl_id,
+                                 mdtrt_id=v["mdtrt_id"])
             await repo.write_accumulators(conn, *key, new_data, new_caps, version)
             await repo.mark_visit_settled(conn, v["mdtrt_id"], v["status"] if prep.mid_settle else "settled",
                                           v["fees_version"])
