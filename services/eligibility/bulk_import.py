@@ -17,7 +17,7 @@ How it works
   its rows: after a crash, running the same command again resumes after the last committed
   line, applies nothing twice and reports every bad row exactly once.
 - After each commit, the cache entries of every person whose rows changed are invalidated in
-  Redis (pipelined). If Redis cannot be reached, a NOTIFY eligibility_changed "*" tells the
+  Redis (one Lua call per 5,000 persons). If Redis cannot be reached, a NOTIFY eligibility_changed "*" tells the
   eligibility service to invalidate everyone instead.
 - A progress line goes to stderr per batch; the error report CSV (line,field,reason) is written
   at the end from the database.

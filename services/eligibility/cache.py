@@ -143,7 +143,7 @@ class PersonCache:
     def __init__(self, redis, load: Callable[[str], Awaitable[PersonData | None]], *, ttl_s: int,
                  op_timeout_s: float = 0.25, retry_after_s: float = 1.0, lock_ms: int = 2_000,
                  lock_wait_s: float = 0.5, version_ttl_s: int | None = None,
-                 memo_size: int = 20_000) -> None:
+                 memo_size: int = 10_000) -> None:
         self._redis = redis
         # The hot read goes through an untraced client over the SAME connection pool.
         self._read_redis = _untraced(redis)
