@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
-from .model import Catalogue, FeeItem, ItemResult
-from .money import apply_ratio, fen_to_yuan, round_half_up
+from .model import Catalogue, CatalogueItem, FeeItem, ItemResult, fast_builder
+from .money import apply_ratio, fen_to_yuan, round_half_up, times_half_up
 from .outcomes import Outcome, SettlementRefused
 
 CLASS_A = "01"  # 甲: fully in policy
@@ -15,34 +16,53 @@ CLASS_C = "03"  # 丙: entirely the patient's own
 _ZERO = Decimal(0)
 _COVERED = frozenset({CLASS_A, CLASS_B})
 
+_ItemResult = fast_builder(ItemResult)  # builds an ItemResult, several times faster
+
 
 def split_items(items: tuple[FeeItem, ...], catalogue: Catalogue) -> tuple[ItemResult, ...]:
     """Split every item into full own-pay, over-price-cap, pre-self-pay and in-policy parts."""
-    return tuple(_split_one(index, item, catalogue) for index, item in enumerate(items))
+    return split_with_totals(items, catalogue)[0]
 
 
-def _split_one(index: int, item: FeeItem, catalogue: Catalogue) -> ItemResult:
+def split_with_totals(items: tuple[FeeItem, ...], catalogue: Catalogue
+                      ) -> tuple[tuple[ItemResult, ...], int, int, int, int]:
+    """split_items, plus the visit totals of the four parts (fulamt_ownpay, overlmt_selfpay,
+    preselfpay, inscp_scp), summed in the same pass."""
+    entries = catalogue.items
+    results = []
+    fulamt = overlmt = preselfpay = inscp = 0
+    for index, item in enumerate(items):
+        result = _split_one(index, item, entries)
+        results.append(result)
+        fulamt += result.fulamt_ownpay_fen
+        overlmt += result.overlmt_fen
+        preselfpay += result.preselfpay_fen
+        inscp += result.inscp_fen
+    return tuple(results), fulamt, overlmt, preselfpay, inscp
+
+
+def _split_one(index: int, item: FeeItem, entries: Mapping[str, CatalogueItem]) -> ItemResult:
     amount = item.amount_fen
     cnt = item.cnt
+    pric = item.pric_fen
     # The hospital's line total must be exactly cnt × pric to the fen, else we refuse the item:
     # a silent correction would make our split disagree with the hospital's invoice.
-    if not cnt.is_finite() or cnt < 0 or item.pric_fen < 0 \
-            or amount != round_half_up(cnt * item.pric_fen):
+    if not cnt.is_finite() or cnt < 0 or pric < 0 or amount != times_half_up(pric, cnt):
         _refuse_amount(index, item)
-    entry = catalogue.items.get(item.list_code)
+    entry = entries.get(item.list_code)
     if entry is None or entry.cls not in _COVERED:
         # Not in the treatment place's catalogue, or 丙: the patient pays all of it.
         # (ItemResult fields, in order: feedetl_sn, list_code, amount_fen, cnt, pric_fen,
         # price_cap_fen, selfpay_prop, fulamt_ownpay_fen, overlmt_fen, preselfpay_fen,
         # inscp_fen, chrgitm_lv, in_catalogue.)
-        return ItemResult(item.feedetl_sn, item.list_code, amount, cnt, item.pric_fen,
-                          None if entry is None else entry.price_cap_fen, _ZERO,
-                          amount, 0, 0, 0, CLASS_C, entry is not None)
+        return _ItemResult(item.feedetl_sn, item.list_code, amount, cnt, pric,
+                           None if entry is None else entry.price_cap_fen, _ZERO,
+                           amount, 0, 0, 0, CLASS_C, entry is not None)
     # Above the unit price cap (最高限价) the excess is the patient's, item by item.
     overlmt = 0
     cap = entry.price_cap_fen
-    if cap is not None and item.pric_fen > cap:
-        overlmt = min(amount, round_half_up((item.pric_fen - cap) * cnt))
+    if cap is not None and pric > cap:
+        overlmt = min(amount, times_half_up(pric - cap, cnt))
     base = amount - overlmt
     # 乙 items: the patient first pays the catalogue's share of what is left (先行自付).
     if entry.cls == CLASS_B:
@@ -51,8 +71,8 @@ def _split_one(index: int, item: FeeItem, catalogue: Catalogue) -> ItemResult:
     else:
         prop = _ZERO
         preselfpay = 0
-    return ItemResult(item.feedetl_sn, item.list_code, amount, cnt, item.pric_fen, cap, prop,
-                      0, overlmt, preselfpay, base - preselfpay, entry.cls, True)
+    return _ItemResult(item.feedetl_sn, item.list_code, amount, cnt, pric, cap, prop,
+                       0, overlmt, preselfpay, base - preselfpay, entry.cls, True)
 
 
 def _refuse_amount(index: int, item: FeeItem) -> None:

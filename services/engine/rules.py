@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from .model import Bill, LinePolicy, Policy, Pool, SettlementContext
 from .money import percent
@@ -162,10 +162,14 @@ def _not_filed(bill: Bill, where: str) -> SettlementRefused:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Ratio:
+class Ratio(NamedTuple):
     value: Decimal  # the ratio applied, clamped to [0, 1]
-    text: str  # how it was built, for the explanation
+    parts: tuple  # how it was built: the arguments of ratio_text after the value
+
+    @property
+    def text(self) -> str:
+        """How the ratio was built, for the explanation."""
+        return ratio_text(self.value, *self.parts)
 
 
 def ratio_for(line: LinePolicy, ctx: SettlementContext, level: int,
@@ -179,20 +183,30 @@ def ratio_for(line: LinePolicy, ctx: SettlementContext, level: int,
             f"line '{line.name}' has no ratio for level-{level} hospitals.",
             "fixmedins_code",
         )
-    parts = [f"{_LEVEL_NAMES.get(level, str(level))}医院 {percent(base)}"]
     value = base
+    bonus = adjust = None
     if ctx.person.psn_type == "retired" and ctx.policy.retired_bonus:
-        value += ctx.policy.retired_bonus
-        parts.append(f"退休 {percent(ctx.policy.retired_bonus)}")
+        bonus = ctx.policy.retired_bonus
+        value += bonus
     if group is not None:
         adjust = ctx.policy.cross_region.get(group, _ZERO)
         value += adjust
-        parts.append(f"{_GROUP_NAMES.get(group, group)} {percent(adjust)}")
     clamped = min(max(value, _ZERO), _ONE)
+    # The text is built only when the explanation is read (see ExplainStep).
+    return Ratio(clamped, (level, base, bonus, group, adjust, value))
+
+
+def ratio_text(clamped: Decimal, level: int, base: Decimal, bonus: Decimal | None,
+               group: str | None, adjust: Decimal | None, value: Decimal) -> str:
+    parts = [f"{_LEVEL_NAMES.get(level, str(level))}医院 {percent(base)}"]
+    if bonus is not None:
+        parts.append(f"退休 {percent(bonus)}")
+    if group is not None:
+        parts.append(f"{_GROUP_NAMES.get(group, group)} {percent(adjust)}")
     text = f"支付比例 {percent(clamped)} = " + " + ".join(parts)
     if clamped != value:
-        text += f"（限定在 0–100%）"
-    return Ratio(clamped, text + " (ratio)")
+        text += "（限定在 0–100%）"
+    return text + " (ratio)"
 
 
 def region_text(region: str, group: str | None) -> str:

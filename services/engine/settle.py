@@ -12,16 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from .items import split_items
+from .items import split_with_totals
 from .model import (
-    Bill, CriticalIllness, ExplainStep, FundLine, ItemResult, LinePolicy, SettlementContext,
-    SettlementResult,
+    Bill, CriticalIllness, DeferredStep, ExplainStep, FundLine, ItemResult, LinePolicy,
+    SettlementContext, SettlementResult, fast_builder,
 )
 from .money import apply_ratio, fen_to_yuan as yuan, percent, round_half_up
 from .outcomes import InvariantViolated, Outcome, SettlementRefused
 from .rules import (
     INPATIENT_STYLE_LINES, INTER_PROVINCE, check_chronic, filing_group_for, line_for,
-    month_of, policy_line, ratio_for, region_class, region_text,
+    month_of, policy_line, ratio_for, ratio_text, region_class, region_text,
 )
 
 _ZERO = Decimal(0)
@@ -31,6 +31,11 @@ EMPLOYEE = "310"
 POOLED_FUND_CODE = {"310": "310100", "390": "390100"}
 POOLED_FUND_NAME = {"310": "职工基本医疗保险统筹基金", "390": "城乡居民基本医疗保险基金"}
 SUPPLEMENTARY_IN_HIFES = "370100"  # this fund_pay_type reports in hifes_pay, others in oth_pay
+
+# Same constructors as SettlementResult, FundLine and ItemResult, several times faster.
+_SettlementResult = fast_builder(SettlementResult)
+_FundLine = fast_builder(FundLine)
+_ItemResult = fast_builder(ItemResult)
 
 
 class _Run:
@@ -60,8 +65,10 @@ class _Run:
             if cap is not None:
                 self.caps[key] = cap
 
-    def say(self, code: str, label: str, text: str) -> None:
-        self.steps.append(ExplainStep(code, label, text))
+    def say(self, code: str, label: str, *pending: object) -> None:
+        """Add an explanation step; pending = (render, *args), and its text is render(*args),
+        formatted only when someone reads it (see ExplainStep)."""
+        self.steps.append(DeferredStep(code, label, pending))
 
 
 def settle(bill: Bill, ctx: SettlementContext) -> SettlementResult:
@@ -76,13 +83,7 @@ def settle(bill: Bill, ctx: SettlementContext) -> SettlementResult:
         )
     _check_enrollment(bill, ctx)
     policy = ctx.policy
-    items = split_items(bill.items, ctx.catalogue)
-    fulamt = overlmt = preselfpay = inscp = 0
-    for item in items:
-        fulamt += item.fulamt_ownpay_fen
-        overlmt += item.overlmt_fen
-        preselfpay += item.preselfpay_fen
-        inscp += item.inscp_fen
+    items, fulamt, overlmt, preselfpay, inscp = split_with_totals(bill.items, ctx.catalogue)
     medfee = fulamt + overlmt + preselfpay + inscp
 
     line_name = line_for(bill.med_type, bill.disease_code, policy.lines)
@@ -96,12 +97,10 @@ def settle(bill: Bill, ctx: SettlementContext) -> SettlementResult:
     r = ratio.value
 
     run = _Run(ctx.accumulators)
-    run.say("items", "Items by the treatment place's catalogue",
-            f"费用总额 {yuan(medfee)} 元 = 全自费 {yuan(fulamt)} + 超限价 {yuan(overlmt)} + "
-            f"先行自付 {yuan(preselfpay)} + 政策范围内 {yuan(inscp)} (items)")
-    run.say("line", "Benefit line and region",
-            f"待遇类别 {line_name}，{region_text(region, group)} (line, region)")
-    run.say("ratio", "Pooled fund ratio", ratio.text)
+    run.say("items", "Items by the treatment place's catalogue", _items_text,
+            medfee, fulamt, overlmt, preselfpay, inscp)
+    run.say("line", "Benefit line and region", _line_text, line_name, region, group)
+    run.say("ratio", "Pooled fund ratio", ratio_text, r, *ratio.parts)
 
     inpatient_style = line_name in INPATIENT_STYLE_LINES
     if inpatient_style:
@@ -124,11 +123,9 @@ def settle(bill: Bill, ctx: SettlementContext) -> SettlementResult:
     psn_part = medfee - fund - hosp_part
     acct = _account(run, ctx, bill, psn_part)
     cash = psn_part - acct
-    run.say("patient", "Patient's share",
-            f"基金支付合计 {yuan(fund)} 元；个人负担 {yuan(psn_part)} 元 = 个人账户 {yuan(acct)} + "
-            f"现金 {yuan(cash)} (patient)")
+    run.say("patient", "Patient's share", _patient_text, fund, psn_part, acct, cash)
 
-    result = SettlementResult(
+    result = _SettlementResult(
         line=line_name, region_class=region, filing_group=group, ratio=r,
         medfee_sumamt=medfee, fulamt_ownpay_amt=fulamt, overlmt_selfpay=overlmt,
         preselfpay_amt=preselfpay, inscp_scp_amt=inscp, act_pay_dedc=dedc, hifp_pay=hifp,
@@ -169,22 +166,21 @@ def _deductible(run: _Run, line: LinePolicy, line_name: str, inscp: int, level: 
     if inpatient_style and line.deductible_fen is not None:
         table = line.deductible_fen
         key = "out_of_province" if out_of_province and "out_of_province" in table else str(level)
-        per_admission = table.get(key, 0)
-        text = f"起付线 {yuan(per_admission)} 元"
+        per_admission = listed = table.get(key, 0)
+        repeat = None
         if line.repeat_factor is not None and run.acc.get("admissions:inpatient", 0) >= 1:
-            per_admission = apply_ratio(per_admission, line.repeat_factor)
-            text += f" × {line.repeat_factor}（本年度再次住院）= {yuan(per_admission)} 元"
+            repeat = line.repeat_factor
+            per_admission = apply_ratio(per_admission, repeat)
         paid = min(inscp, per_admission)
-        run.say("deductible", "Deductible", f"{text}；本次已扣 {yuan(paid)} 元 (deductible)")
+        run.say("deductible", "Deductible", _admission_deductible_text,
+                listed, repeat, per_admission, paid)
         return paid
     annual = line.annual_deductible_fen or 0
     key = f"dedc:{line_name}"
     left = run.left(key, annual)
     paid = min(inscp, left)
     run.add(key, paid, annual)
-    run.say("deductible", "Deductible",
-            f"年度起付线 {yuan(annual)} 元，已付 {yuan(annual - left)} 元，剩余 {yuan(left)} 元；"
-            f"本次已扣 {yuan(paid)} 元 (deductible)")
+    run.say("deductible", "Deductible", _annual_deductible_text, annual, left, paid)
     return paid
 
 
@@ -214,18 +210,17 @@ def _pooled_fund(run: _Run, ctx: SettlementContext, line: LinePolicy, line_name:
     for key, cap in bounds:
         run.add(key, hifp, cap)
     above_cap = 0
-    text = f"统筹基金支付 ({yuan(inscp)} − {yuan(dedc)}) × {percent(r)} = {yuan(raw)} 元"
-    if hifp < raw and r > 0:
+    capped = hifp < raw and r > 0
+    if capped:
         # The cap cut the payment: the in-policy amount the cap left unpaid, measured before
         # the ratio, is what the large-amount subsidy works on.
         above_cap = max(0, eligible - round_half_up(Decimal(hifp) / r))
-        text += (f"；封顶线剩余 {yuan(cap_left)} 元，实付 {yuan(hifp)} 元；超封顶线部分 "
-                 f"{yuan(eligible)} − {yuan(hifp)} ÷ {percent(r)} = {yuan(above_cap)} 元")
     insutype = ctx.policy.insutype
-    run.fund_lines.append(FundLine(POOLED_FUND_CODE.get(insutype, "390100"),
-                                   POOLED_FUND_NAME.get(insutype, "基本医疗保险统筹基金"),
-                                   eligible, cap_left, hifp))
-    run.say("hifp", "Basic pooled fund", text + " (hifp)")
+    run.fund_lines.append(_FundLine(POOLED_FUND_CODE.get(insutype, "390100"),
+                                    POOLED_FUND_NAME.get(insutype, "基本医疗保险统筹基金"),
+                                    eligible, cap_left, hifp))
+    run.say("hifp", "Basic pooled fund", _pooled_fund_text,
+            inscp, dedc, r, raw, capped, cap_left, hifp, eligible, above_cap)
     return hifp, above_cap
 
 
@@ -252,7 +247,7 @@ def _record(run: _Run, code: str, name: str, base: int, cap_left: int | None, pa
         run.inscp_paid += pay
     run.all_paid += pay
     if pay:
-        run.fund_lines.append(FundLine(code, name, base, cap_left, pay))
+        run.fund_lines.append(_FundLine(code, name, base, cap_left, pay))
 
 
 def _large_amount(run: _Run, ctx: SettlementContext, above_cap: int, inscp: int) -> int:
@@ -263,9 +258,8 @@ def _large_amount(run: _Run, ctx: SettlementContext, above_cap: int, inscp: int)
     base = min(above_cap, inscp - run.inscp_paid)
     _, pay, cap_left = _pay_plan(run, base, plan.ratio, "ob:paid", plan.annual_cap_fen)
     _record(run, "330100", "职工大额医疗费用补助", base, cap_left, pay, True)
-    run.say("hifob", "Large-amount subsidy",
-            f"大额医疗补助 {yuan(base)} × {percent(plan.ratio)} = {yuan(pay)} 元"
-            f"{_cap_text(cap_left)} (hifob)")
+    run.say("hifob", "Large-amount subsidy", _subsidy_text,
+            "大额医疗补助", base, plan.ratio, pay, cap_left, "hifob")
     return pay
 
 
@@ -295,11 +289,8 @@ def _critical_illness(run: _Run, ctx: SettlementContext, bill: Bill, inscp: int,
     run.add("ci:paid", pay, cap)
     base = excess_after - excess_before
     _record(run, "390200", "城乡居民大病保险", base, cap_left, pay, True)
-    tilt_text = f"（倾斜：起付 × {tilt.threshold_factor}，比例 + {percent(bonus)}）" if tilted else ""
-    run.say("hifmi", "Critical illness",
-            f"大病保险：年度累计个人负担 {yuan(before)} + 本次 {yuan(share)} = "
-            f"{yuan(before + share)} 元，起付 {yuan(threshold)} 元{tilt_text}；本次超起付部分 "
-            f"{yuan(base)} 元分段支付 = {yuan(pay)} 元{_cap_text(cap_left)} (hifmi)")
+    run.say("hifmi", "Critical illness", _critical_illness_text, before, share, threshold,
+            tilt.threshold_factor if tilted else None, bonus, base, pay, cap_left)
     return pay
 
 
@@ -327,9 +318,8 @@ def _civil_servant(run: _Run, ctx: SettlementContext, inscp: int, medfee: int) -
     base = max(0, min(inscp - run.inscp_paid, medfee - run.all_paid))
     _, pay, cap_left = _pay_plan(run, base, plan.ratio, "cvl:paid", plan.annual_cap_fen)
     _record(run, "320100", "公务员医疗补助", base, cap_left, pay, True)
-    run.say("cvlserv", "Civil-servant subsidy",
-            f"公务员医疗补助 {yuan(base)} × {percent(plan.ratio)} = {yuan(pay)} 元"
-            f"{_cap_text(cap_left)} (cvlserv)")
+    run.say("cvlserv", "Civil-servant subsidy", _subsidy_text,
+            "公务员医疗补助", base, plan.ratio, pay, cap_left, "cvlserv")
     return pay
 
 
@@ -350,9 +340,8 @@ def _supplementary(run: _Run, ctx: SettlementContext, inscp: int, medfee: int) -
             hifes += pay
         else:
             oth += pay
-        run.say(f"supp:{plan.code}", f"Supplementary plan {plan.code}",
-                f"补充保险 {plan.code}：({yuan(base)} − 起付 {yuan(dedc)}) × {percent(plan.ratio)}"
-                f" = {yuan(pay)} 元{_cap_text(cap_left)} (supplementary)")
+        run.say(prefix, f"Supplementary plan {plan.code}", _plan_text,
+                f"补充保险 {plan.code}", base, dedc, plan.ratio, pay, cap_left, "supplementary")
     return hifes, oth
 
 
@@ -369,9 +358,8 @@ def _assistance(run: _Run, ctx: SettlementContext, bill: Bill, inscp: int, medfe
     dedc, pay, cap_left = _pay_plan(run, base, rule.ratio, f"{prefix}:paid", rule.annual_cap_fen,
                                     f"{prefix}:dedc", rule.annual_deductible_fen)
     _record(run, "610100", "医疗救助基金", base, cap_left, pay, True)
-    run.say("maf", "Medical assistance",
-            f"医疗救助（{rule.group}）：({yuan(base)} − 起付 {yuan(dedc)}) × {percent(rule.ratio)}"
-            f" = {yuan(pay)} 元{_cap_text(cap_left)} (maf)")
+    run.say("maf", "Medical assistance", _plan_text,
+            f"医疗救助（{rule.group}）", base, dedc, rule.ratio, pay, cap_left, "maf")
     return pay
 
 
@@ -384,10 +372,82 @@ def _account(run: _Run, ctx: SettlementContext, bill: Bill, psn_part: int) -> in
     pay = min(psn_part, left)
     run.add("acct:used", pay, balance)
     if pay:
-        run.fund_lines.append(FundLine("310200", "职工基本医疗保险个人账户", psn_part, left, pay))
-    run.say("acct", "Personal account",
-            f"个人账户余额 {yuan(left)} 元，支付 {yuan(pay)} 元 (acct)")
+        run.fund_lines.append(_FundLine("310200", "职工基本医疗保险个人账户", psn_part, left, pay))
+    run.say("acct", "Personal account", _account_text, left, pay)
     return pay
+
+
+# ----------------------------------------------------------------------------- explanation texts
+#
+# Each step of the explanation records its numbers during the settlement; these functions turn
+# them into the Chinese text when (and if) someone reads ExplainStep.text.
+
+
+def _items_text(medfee: int, fulamt: int, overlmt: int, preselfpay: int, inscp: int) -> str:
+    return (f"费用总额 {yuan(medfee)} 元 = 全自费 {yuan(fulamt)} + 超限价 {yuan(overlmt)} + "
+            f"先行自付 {yuan(preselfpay)} + 政策范围内 {yuan(inscp)} (items)")
+
+
+def _line_text(line_name: str, region: str, group: str | None) -> str:
+    return f"待遇类别 {line_name}，{region_text(region, group)} (line, region)"
+
+
+def _admission_deductible_text(listed: int, repeat: Decimal | None, per_admission: int,
+                               paid: int) -> str:
+    text = f"起付线 {yuan(listed)} 元"
+    if repeat is not None:
+        text += f" × {repeat}（本年度再次住院）= {yuan(per_admission)} 元"
+    return f"{text}；本次已扣 {yuan(paid)} 元 (deductible)"
+
+
+def _annual_deductible_text(annual: int, left: int, paid: int) -> str:
+    return (f"年度起付线 {yuan(annual)} 元，已付 {yuan(annual - left)} 元，剩余 {yuan(left)} 元；"
+            f"本次已扣 {yuan(paid)} 元 (deductible)")
+
+
+def _pooled_fund_text(inscp: int, dedc: int, r: Decimal, raw: int, capped: bool,
+                      cap_left: int | None, hifp: int, eligible: int, above_cap: int) -> str:
+    text = f"统筹基金支付 ({yuan(inscp)} − {yuan(dedc)}) × {percent(r)} = {yuan(raw)} 元"
+    if capped:
+        text += (f"；封顶线剩余 {yuan(cap_left)} 元，实付 {yuan(hifp)} 元；超封顶线部分 "
+                 f"{yuan(eligible)} − {yuan(hifp)} ÷ {percent(r)} = {yuan(above_cap)} 元")
+    return text + " (hifp)"
+
+
+def _subsidy_text(name: str, base: int, ratio: Decimal, pay: int, cap_left: int | None,
+                  tag: str) -> str:
+    """Large-amount and civil-servant subsidies: base × ratio."""
+    return f"{name} {yuan(base)} × {percent(ratio)} = {yuan(pay)} 元{_cap_text(cap_left)} ({tag})"
+
+
+def _plan_text(name: str, base: int, dedc: int, ratio: Decimal, pay: int,
+               cap_left: int | None, tag: str) -> str:
+    """Supplementary plans and medical assistance: (base − own deductible) × ratio."""
+    return (f"{name}：({yuan(base)} − 起付 {yuan(dedc)}) × {percent(ratio)}"
+            f" = {yuan(pay)} 元{_cap_text(cap_left)} ({tag})")
+
+
+def _critical_illness_text(before: int, share: int, threshold: int,
+                           tilt_factor: Decimal | None, bonus: Decimal, base: int, pay: int,
+                           cap_left: int | None) -> str:
+    tilt_text = ("" if tilt_factor is None
+                 else f"（倾斜：起付 × {tilt_factor}，比例 + {percent(bonus)}）")
+    return (f"大病保险：年度累计个人负担 {yuan(before)} + 本次 {yuan(share)} = "
+            f"{yuan(before + share)} 元，起付 {yuan(threshold)} 元{tilt_text}；本次超起付部分 "
+            f"{yuan(base)} 元分段支付 = {yuan(pay)} 元{_cap_text(cap_left)} (hifmi)")
+
+
+def _account_text(left: int, pay: int) -> str:
+    return f"个人账户余额 {yuan(left)} 元，支付 {yuan(pay)} 元 (acct)"
+
+
+def _patient_text(fund: int, psn_part: int, acct: int, cash: int) -> str:
+    return (f"基金支付合计 {yuan(fund)} 元；个人负担 {yuan(psn_part)} 元 = 个人账户 {yuan(acct)} + "
+            f"现金 {yuan(cash)} (patient)")
+
+
+def _reversal_text(fund: int, psn_part: int) -> str:
+    return f"冲销：原结算各项金额取负，基金退回 {yuan(fund)} 元，个人退回 {yuan(psn_part)} 元 (reversal)"
 
 
 def _cap_text(cap_left: int | None) -> str:
@@ -424,7 +484,7 @@ def reverse(result: SettlementResult) -> SettlementResult:
             "setl_id",
         )
     r = result
-    reversed_result = SettlementResult(
+    reversed_result = _SettlementResult(
         line=r.line, region_class=r.region_class, filing_group=r.filing_group, ratio=r.ratio,
         medfee_sumamt=-r.medfee_sumamt, fulamt_ownpay_amt=-r.fulamt_ownpay_amt,
         overlmt_selfpay=-r.overlmt_selfpay, preselfpay_amt=-r.preselfpay_amt,
@@ -434,13 +494,12 @@ def reverse(result: SettlementResult) -> SettlementResult:
         fund_pay_sumamt=-r.fund_pay_sumamt, psn_part_amt=-r.psn_part_amt,
         hosp_part_amt=-r.hosp_part_amt, acct_pay=-r.acct_pay, psn_cash_pay=-r.psn_cash_pay,
         items=tuple(_reverse_item(item) for item in r.items),
-        fund_lines=tuple(FundLine(f.fund_pay_type, f.name, -f.inscp_fen, f.cap_left_fen,
-                                  -f.amount_fen, f.info) for f in r.fund_lines),
+        fund_lines=tuple(_FundLine(f.fund_pay_type, f.name, -f.inscp_fen, f.cap_left_fen,
+                                   -f.amount_fen, f.info) for f in r.fund_lines),
         deltas={key: -value for key, value in r.deltas.items()},
         caps=dict(r.caps),
-        explanation=(ExplainStep("reversal", "Reversal",
-                                 f"冲销：原结算各项金额取负，基金退回 {yuan(r.fund_pay_sumamt)} 元，"
-                                 f"个人退回 {yuan(r.psn_part_amt)} 元 (reversal)"),)
+        explanation=(ExplainStep.deferred("reversal", "Reversal", _reversal_text,
+                                          r.fund_pay_sumamt, r.psn_part_amt),)
         + r.explanation,
         reversal=True,
     )
@@ -449,7 +508,7 @@ def reverse(result: SettlementResult) -> SettlementResult:
 
 
 def _reverse_item(item: ItemResult) -> ItemResult:
-    return ItemResult(
+    return _ItemResult(
         feedetl_sn=item.feedetl_sn, list_code=item.list_code, amount_fen=-item.amount_fen,
         cnt=-item.cnt, pric_fen=item.pric_fen, price_cap_fen=item.price_cap_fen,
         selfpay_prop=item.selfpay_prop, fulamt_ownpay_fen=-item.fulamt_ownpay_fen,
