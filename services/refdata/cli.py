@@ -96,7 +96,8 @@ def gen_persons(count: int, out_path: str | Path, seed: int = 1, pools: Sequence
     Deterministic for a given (count, seed, pools, year). psn_no is 18 digits: the pool's first
     admdvs + a 3-digit seed tag + a 9-digit serial, so populations generated with different seeds
     (up to 1000) do not collide with each other or with the demo persons (tag 000 is never used).
-    certno carries a valid GB 11643 check digit and agrees with birthdate and gender.
+    certno carries a valid GB 11643 check digit and agrees with birthdate and gender; its two
+    sequence digits are the seed tag mod 100, so populations of seeds 1..99 never share a certno.
     Mix: 390 residents and 310 employees/retirees by what each pool carries; about 6% benefit
     from later in the year (waiting period), 2% paused, 1% lapsed.
     """
@@ -150,14 +151,17 @@ def gen_persons(count: int, out_path: str | Path, seed: int = 1, pools: Sequence
                 birth_ord = base_day + randrange(0, (year - 1940) * 365)
             birth = dt.date.fromordinal(birth_ord)
             region = admdvs[randrange(len(admdvs))]
+            # The two sequence digits carry the seed tag, so files generated with seeds whose tags
+            # differ mod 100 never share a certno (a load test imports a second population on top
+            # of the first); within a file a clash moves the birthdate by a day.
             while True:
-                seq = randrange(0, 100)
                 sex_digit = randrange(1, 10, 2) if gender == "1" else randrange(0, 10, 2)
-                first17 = f"{region}{birth:%Y%m%d}{seq:02d}{sex_digit}"
+                first17 = f"{region}{birth:%Y%m%d}{tag % 100:02d}{sex_digit}"
                 certno = first17 + gb11643_check_digit(first17)
                 if certno not in seen_certno:
                     seen_certno.add(certno)
                     break
+                birth = birth - dt.timedelta(days=1)
             r = rand()
             start, status = year_start, "active"
             if r < 0.06:
