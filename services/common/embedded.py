@@ -24,6 +24,11 @@ class Endpoints:
 
 
 def _pg_start(data_dir: Path) -> str:
+    import warnings
+
+    # pgserver asks platformdirs for a runtime dir; on a bare machine it falls back with a warning
+    # that says nothing actionable to an operator.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import pgserver  # imported here: only the embedded path needs it
     import pgserver.postgres_server
 
