@@ -84,22 +84,47 @@ def proto_to_his(msg: Message) -> dict[str, Any]:
     """Every field of a reply as HIS JSON: `x_fen` ints become `x` yuan strings, nested messages
     and repeated fields recurse. Default values are included (a zero amount is "0.00", not absent)."""
     out: dict[str, Any] = {}
-    for fd in msg.DESCRIPTOR.fields:
-        value = getattr(msg, fd.name)
-        name = fd.name
-        is_fen = name.endswith("_fen")
-        if is_fen:
-            name = name[:-4]
-        if fd.message_type is not None:
-            if _is_repeated(fd):
-                out[name] = [proto_to_his(v) for v in value]
-            else:
-                out[name] = proto_to_his(value) if msg.HasField(fd.name) else None
-        elif _is_repeated(fd):
-            out[name] = [fen_to_yuan(v) if is_fen else v for v in value]
-        else:
-            out[name] = fen_to_yuan(value) if is_fen else value
+    for name, out_name, kind in _plan(msg.DESCRIPTOR):
+        value = getattr(msg, name)
+        if kind == _MESSAGE:
+            out[out_name] = proto_to_his(value) if msg.HasField(name) else None
+        elif kind == _SCALAR:
+            out[out_name] = value
+        elif kind == _FEN:
+            out[out_name] = fen_to_yuan(value)
+        elif kind == _MESSAGES:
+            out[out_name] = [proto_to_his(v) for v in value]
+        elif kind == _FENS:
+            out[out_name] = [fen_to_yuan(v) for v in value]
+        else:  # _SCALARS
+            out[out_name] = list(value)
     return out
+
+
+_SCALAR, _FEN, _MESSAGE, _SCALARS, _FENS, _MESSAGES = range(6)
+_PLANS: dict[Any, tuple[tuple[str, str, int], ...]] = {}
+
+
+def _plan(descriptor) -> tuple[tuple[str, str, int], ...]:
+    """(field name, HIS name, kind) of each field of a message type, worked out once per type:
+    the reply of every transaction passes through here, and descriptor walking per call was
+    ~4% of the gateway's time in the profile."""
+    plan = _PLANS.get(descriptor)
+    if plan is None:
+        rows = []
+        for fd in descriptor.fields:
+            is_fen = fd.name.endswith("_fen")
+            out_name = fd.name[:-4] if is_fen else fd.name
+            repeated = _is_repeated(fd)
+            if fd.message_type is not None:
+                kind = _MESSAGES if repeated else _MESSAGE
+            elif repeated:
+                kind = _FENS if is_fen else _SCALARS
+            else:
+                kind = _FEN if is_fen else _SCALAR
+            rows.append((fd.name, out_name, kind))
+        plan = _PLANS[descriptor] = tuple(rows)
+    return plan
 
 
 def _is_repeated(fd) -> bool:

@@ -18,6 +18,15 @@ ADMDVS_RE = re.compile(r"^[0-9]{6}$")
 FIXMEDINS_RE = re.compile(r"^[0-9A-Z]{12}$")
 INFNO_RE = re.compile(r"^[0-9]{4}$")
 MSGID_TAIL_RE = re.compile(r"^[0-9]{18}$")  # yyyyMMddHHmmss + 4 digits
+# Hot path: every request parses ~30 fields and 2-3 timestamps, so the checks are precompiled
+# regexes and int() instead of per-character generators and strptime (~3x faster each).
+CONTROL_RE = re.compile(r"[\x00-\x1f]")
+DATE_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
+DATETIME_RE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})$")
+COMPACT_TIME_RE = re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})$")
+PSN_NO_RE = re.compile(r"^[0-9A-Za-z]{1,30}$")
+IDENT_RE = re.compile(r"^[0-9A-Za-z_.:-]+$")
+INTEGER_RE = re.compile(r"-?[0-9]{1,12}")
 
 INSUTYPES = ("310", "320", "330", "390", "392")
 MED_TYPES = ("11", "12", "13", "14", "21", "22", "23", "24", "28")
@@ -94,10 +103,10 @@ def text(o: dict, key: str, path: str, *, required: bool = True, max_len: int = 
         raise FieldError(p, "应为字符串 (must be a string)")
     if len(v) < min_len or len(v) > max_len:
         raise FieldError(p, f"长度应为 {min_len}..{max_len} (length must be {min_len}..{max_len}), got {len(v)}")
-    if any(ord(c) < 32 for c in v):
+    if CONTROL_RE.search(v):
         raise FieldError(p, "含控制字符 (contains control characters)")
     if choices is not None:
-        allowed = tuple(choices)
+        allowed = choices if isinstance(choices, tuple) else tuple(choices)
         if v not in allowed:
             raise FieldError(p, f"取值应为 {'/'.join(allowed)} (must be one of {', '.join(allowed)}), got {v[:20]!r}")
     if pattern is not None and not pattern.match(v):
@@ -116,14 +125,24 @@ def date(o: dict, key: str, path: str, *, required: bool = True) -> str:
     if not v:
         return ""
     try:
-        d = dt.date.fromisoformat(v[:10]) if re.match(r"^\d{4}-\d{2}-\d{2}$", v[:10]) else None
-        if len(v) > 10:
-            dt.datetime.strptime(v, "%Y-%m-%d %H:%M:%S")
+        m = DATE_RE.match(v[:10])
+        d = dt.date(int(m[1]), int(m[2]), int(m[3])) if m else None
+        if len(v) > 10 and _datetime(v) is None:
+            d = None
     except ValueError:
         d = None
     if d is None:
         raise FieldError(p, f"日期格式应为 yyyy-MM-dd (date must be yyyy-MM-dd): {v!r}")
     return d.isoformat()
+
+
+def _datetime(v: str) -> dt.datetime | None:
+    """'yyyy-MM-dd HH:mm:ss' as a datetime, None if it is not one; ValueError for an impossible
+    date or time (2026-02-30, 25:00:00)."""
+    m = DATETIME_RE.match(v)
+    if m is None:
+        return None
+    return dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
 
 
 def timestamp(o: dict, key: str, path: str, *, required: bool = True) -> str:
@@ -132,14 +151,19 @@ def timestamp(o: dict, key: str, path: str, *, required: bool = True) -> str:
     v = text(o, key, path, required=required, max_len=19, min_len=10)
     if not v:
         return ""
-    fmt = "%Y-%m-%d %H:%M:%S" if len(v) == 19 else "%Y-%m-%d" if len(v) == 10 else None
     try:
-        if fmt is None:
-            raise ValueError
-        t = dt.datetime.strptime(v, fmt)
+        if len(v) == 19:
+            # Already canonical when it parses: return it as sent (no strftime round trip).
+            if _datetime(v) is not None:
+                return v
+        elif len(v) == 10:
+            m = DATE_RE.match(v)
+            if m is not None:
+                dt.date(int(m[1]), int(m[2]), int(m[3]))
+                return v + " 00:00:00"
     except ValueError:
-        raise FieldError(p, f"时间格式应为 yyyy-MM-dd HH:mm:ss (time must be yyyy-MM-dd HH:mm:ss): {v!r}") from None
-    return t.strftime("%Y-%m-%d %H:%M:%S")
+        pass
+    raise FieldError(p, f"时间格式应为 yyyy-MM-dd HH:mm:ss (time must be yyyy-MM-dd HH:mm:ss): {v!r}")
 
 
 def money(o: dict, key: str, path: str, *, required: bool = True) -> int | None:
@@ -181,7 +205,7 @@ def integer(o: dict, key: str, path: str, *, required: bool = True, lo: int = 0,
         if required:
             raise FieldError(p, "必填 (required)")
         return 0
-    if isinstance(v, str) and re.fullmatch(r"-?[0-9]{1,12}", v):
+    if isinstance(v, str) and INTEGER_RE.fullmatch(v):
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int):
         raise FieldError(p, "应为整数 (must be an integer)")
@@ -191,8 +215,7 @@ def integer(o: dict, key: str, path: str, *, required: bool = True, lo: int = 0,
 
 
 def psn_no(o: dict, path: str, *, required: bool = True) -> str:
-    return text(o, "psn_no", path, required=required, max_len=30, pattern=re.compile(r"^[0-9A-Za-z]{1,30}$"),
-                what="letters and digits")
+    return text(o, "psn_no", path, required=required, max_len=30, pattern=PSN_NO_RE, what="letters and digits")
 
 
 def insutype(o: dict, path: str, *, required: bool = True) -> str:
@@ -205,8 +228,7 @@ def med_type(o: dict, path: str, *, required: bool = True, choices: Iterable[str
 
 def ident(o: dict, key: str, path: str, *, required: bool = True, max_len: int = 30) -> str:
     """An id the suite issued or the HIS chose (mdtrt_id, setl_id, feedetl_sn...)."""
-    return text(o, key, path, required=required, max_len=max_len, pattern=re.compile(r"^[0-9A-Za-z_.:-]+$"),
-                what="letters, digits and _.:-")
+    return text(o, key, path, required=required, max_len=max_len, pattern=IDENT_RE, what="letters, digits and _.:-")
 
 
 def certificate(o: dict, path: str, *, required: bool = True) -> tuple[str, str, str]:
@@ -261,7 +283,8 @@ def check_msgid(msgid: str, fixmedins_code: str, path: str = "msgid") -> None:
     if not MSGID_TAIL_RE.match(tail):
         raise FieldError(path, "报文ID第13-30位应为数字: yyyyMMddHHmmss + 4 位序号 (msgid characters 13-30 must be digits)")
     try:
-        dt.datetime.strptime(tail[:14], "%Y%m%d%H%M%S")
+        m = COMPACT_TIME_RE.match(tail[:14])
+        dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
     except ValueError:
         raise FieldError(path, f"报文ID中的时间无效 (msgid carries an invalid time {tail[:14]!r})") from None
 

@@ -11,7 +11,9 @@
 - Rate limit: a fixed one-second window per hospital in Redis (`INCR gw:rl:<code>:<second>`).
   Redis rather than an in-process bucket because gateways scale out (SO_REUSEPORT, pods): the
   limit must hold per hospital across all of them. It costs nothing extra: nonce, sign-in and
-  rate counter go to Redis in ONE pipelined round trip per request.
+  rate counter go to Redis in ONE round trip per request, as one server-side script (EVALSHA:
+  one command to encode and one reply to parse instead of a four-command pipeline, which was
+  ~20% of the gateway's time in the profile).
 """
 
 from __future__ import annotations
@@ -109,6 +111,18 @@ def authenticate(headers: Mapping[str, str], cache: _Cache, *, window_s: int,
     return Principal(paasid=paasid, code=hospital.code, admdvs=hospital.admdvs, nonce=nonce)
 
 
+# KEYS: nonce, sign-in, rate counter of this second; ARGV: nonce TTL. Returns {fresh nonce 0/1,
+# signed in 0/1, requests this second}. The rate counter lives 2 s from its first increment.
+ADMIT_SCRIPT = """
+local fresh = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+local signed = redis.call('EXISTS', KEYS[2])
+local count = redis.call('INCR', KEYS[3])
+if count == 1 then redis.call('EXPIRE', KEYS[3], 2) end
+if fresh then fresh = 1 else fresh = 0 end
+return {fresh, signed, count}
+"""
+
+
 class Guard:
     """The Redis-backed checks: nonce, sign-in, rate limit (one round trip), and 9001 sign-in."""
 
@@ -117,16 +131,16 @@ class Guard:
         self._nonce_ttl_s = max(2 * window_s, 1)  # a replay is caught anywhere in the ± window
         self._rate = rate_limit_per_s
         self._clock = clock
+        # No I/O here: the script is sent by EVALSHA, and loaded on the first NOSCRIPT.
+        self._admit = redis.register_script(ADMIT_SCRIPT)
 
     async def admit(self, principal: Principal, *, infno: str, sign_no: str) -> None:
         second = int(self._clock())
-        rl_key = f"gw:rl:{principal.code}:{second}"
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.set(f"gw:nonce:{principal.paasid}:{principal.nonce}", "1", nx=True, ex=self._nonce_ttl_s)
-        pipe.exists(f"gw:sign:{principal.code}:{sign_no}" if sign_no else f"gw:sign:{principal.code}:-")
-        pipe.incr(rl_key)
-        pipe.expire(rl_key, 2)
-        fresh_nonce, signed_in, count, _ = await pipe.execute()
+        code = principal.code
+        fresh_nonce, signed_in, count = await self._admit(
+            keys=[f"gw:nonce:{principal.paasid}:{principal.nonce}", f"gw:sign:{code}:{sign_no or '-'}",
+                  f"gw:rl:{code}:{second}"],
+            args=[self._nonce_ttl_s])
         if not fresh_nonce:
             raise SecurityRefusal("NONCE_REUSED", "x-tif-nonce 已使用过 (this nonce was already used: send a new random "
                                                   "nonce with every request)", field=HEADER_NONCE)
