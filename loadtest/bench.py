@@ -276,6 +276,66 @@ async def count_settlements(dsn: str) -> int:
 
 # ----------------------------------------------------------------------------- report
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_cpu(pid: int) -> float:
+    """user + system CPU seconds of one process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _children(ppid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat", "rb") as fh:
+                    if int(fh.read().rsplit(b")", 1)[1].split()[1]) == ppid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def cpu_by_process(suite) -> dict[str, float]:
+    """CPU seconds used so far by each suite process, PostgreSQL (postmaster and its backends) and
+    Redis: the difference across a phase, divided by its requests, says where each request's CPU
+    goes — the machine is shared, so wall-clock shares alone would not."""
+    out = {name: _proc_cpu(p.pid) for name, p in suite.procs.items()}
+    root = BENCH.data_dir
+    try:
+        postmaster = int((root / "pg" / "postmaster.pid").read_text().split()[0])
+        out["postgres"] = _proc_cpu(postmaster) + sum(_proc_cpu(c) for c in _children(postmaster))
+    except (OSError, ValueError, IndexError):
+        pass
+    needle = f":{BENCH.redis_port}".encode()  # redis-server's title: "redis-server 127.0.0.1:<port>"
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as fh:
+                    if b"redis-server" in (cmd := fh.read()) and needle in cmd:
+                        out["redis"] = _proc_cpu(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """CPU milliseconds per request of each process across a phase."""
+    n = max(requests, 1)
+    return {k: round((after.get(k, 0.0) - v) * 1000 / n, 2) for k, v in before.items()}
+
+
+def fmt_cpu(c: dict[str, float]) -> str:
+    parts = [f"{k} {v:.1f}" for k, v in sorted(c.items(), key=lambda kv: -kv[1]) if v >= 0.05]
+    return f"CPU ms per request: {', '.join(parts)}; total {sum(c.values()):.1f}"
+
+
 def fmt(r: dict) -> str:
     return f"{r['per_s']:>8,.0f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms"
 
@@ -319,6 +379,9 @@ def render(results: dict) -> str:
         f"({'passed' if results['audit_exit'] == 0 else 'FAILED'})",
         f"- concurrency {results['concurrency']} connections; generator pinned to CPU {s2207['cpu']}",
     ]
+    for label, r in (("cached 1101", c1101), ("2207", s2207)):
+        if r.get("cpu_ms"):
+            lines.append(f"- {label}: {fmt_cpu(r['cpu_ms'])}")
     return "\n".join(lines)
 
 
@@ -378,10 +441,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"[bench] 3/4 cached 1101 ({args.seconds:.0f} s) ...", flush=True)
         reqs = person_info_requests(warm, ref, sessions, int(4000 * args.seconds))
+        cpu0 = cpu_by_process(suite)
         results["cached_1101"] = generate(reqs, suite.settings.gateway_port, seconds=args.seconds,
                                           concurrency=args.concurrency, expect='"infcode":0')
+        results["cached_1101"]["cpu_ms"] = cpu_per_request(cpu0, cpu_by_process(suite),
+                                                           results["cached_1101"]["completed"])
         print(f"        cached 1101       {fmt(results['cached_1101'])}  errors {results['cached_1101']['errors']}"
               f"  (generator CPU {results['cached_1101']['generator_cpu_share']:.0%})", flush=True)
+        print(f"        {fmt_cpu(results['cached_1101']['cpu_ms'])}", flush=True)
 
         print(f"[bench] 4/4 2207 over {len(visits):,} prepared visits ...", flush=True)
         reqs = []
@@ -389,12 +456,16 @@ def main(argv: list[str] | None = None) -> int:
             headers, body, _ = s.request("2207", sc.settle_input(p, mdtrt_id, total, p.cert), insuplc=ref.insuplc(p))
             reqs.append(raw_request(sc.PATH, headers, body))
         before = asyncio.run(count_settlements(suite.database_url))
+        cpu0 = cpu_by_process(suite)
         results["settle_2207"] = generate(reqs, suite.settings.gateway_port, seconds=120,
                                           concurrency=args.concurrency, expect='"infcode":0')
+        results["settle_2207"]["cpu_ms"] = cpu_per_request(cpu0, cpu_by_process(suite),
+                                                           results["settle_2207"]["completed"])
         results["settlements_written"] = asyncio.run(count_settlements(suite.database_url)) - before
         r = results["settle_2207"]
         print(f"        2207 settlement   {fmt(r)}  errors {r['errors']}  (generator CPU "
               f"{r['generator_cpu_share']:.0%})", flush=True)
+        print(f"        {fmt_cpu(r['cpu_ms'])}", flush=True)
         if r["errors"]:
             print(f"        e.g. {r['sample_error'][:300]}", flush=True)
 
