@@ -3,12 +3,14 @@
 Refusals travel as gRPC errors: the status code says what kind (INVALID_ARGUMENT for a caller's
 malformed input, FAILED_PRECONDITION for a rule that says no, NOT_FOUND, ALREADY_EXISTS,
 PERMISSION_DENIED), trailing metadata names the outcome and the offending field, and the details
-string is the clerk-readable message. `Refusal` is the one exception servicers raise; the
-`refusals` interceptor turns it into that error, so servicers stay thin translators.
+string is the clerk-readable message. `Refusal` is the one exception servicers raise;
+`with_refusals` (applied to every method by telemetry.InstrumentedServer, or as the
+RefusalInterceptor in tests) turns it into that error, so servicers stay thin translators.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
@@ -60,30 +62,35 @@ async def abort(context: aio.ServicerContext, refusal: Refusal) -> None:
     await context.abort(refusal.code, refusal.message)
 
 
+def with_refusals(inner: Callable[[Any, aio.ServicerContext], Awaitable[Any]], method: str):
+    """A unary handler that turns Refusal into a gRPC error with outcome metadata, and anything
+    unexpected into a logged, clean INTERNAL error (never a stack trace to the caller)."""
+
+    async def wrapped(request: Any, context: aio.ServicerContext):
+        try:
+            return await inner(request, context)
+        except Refusal as r:
+            await abort(context, r)
+        except (aio.AbortError, grpc.RpcError, asyncio.CancelledError):
+            raise
+        except Exception:  # a bug or an outage: the caller gets a retriable, clean error
+            log.exception("unhandled error in %s", method)
+            context.set_trailing_metadata(((OUTCOME_KEY, "INTERNAL"),))
+            await context.abort(grpc.StatusCode.INTERNAL, "内部错误, 请稍后重试或用 5203 查询结果 (internal error; retry, or query with 5203)")
+
+    return wrapped
+
+
 class RefusalInterceptor(aio.ServerInterceptor):
-    """Maps Refusal to a gRPC error with outcome metadata; anything else is logged and INTERNAL."""
+    """The refusal mapping as an interceptor, for servers built without InstrumentedServer (tests)."""
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        inner = handler.unary_unary
-        method = handler_call_details.method
-
-        async def wrapped(request: Any, context: aio.ServicerContext):
-            try:
-                return await inner(request, context)
-            except Refusal as r:
-                await abort(context, r)
-            except (aio.AbortError, grpc.RpcError):
-                raise
-            except Exception:  # a bug or an outage: the caller gets a retriable, clean error
-                log.exception("unhandled error in %s", method)
-                context.set_trailing_metadata(((OUTCOME_KEY, "INTERNAL"),))
-                await context.abort(grpc.StatusCode.INTERNAL, "内部错误, 请稍后重试或用 5203 查询结果 (internal error; retry, or query with 5203)")
-
         return grpc.unary_unary_rpc_method_handler(
-            wrapped, request_deserializer=handler.request_deserializer,
+            with_refusals(handler.unary_unary, handler_call_details.method),
+            request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 

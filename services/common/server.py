@@ -17,8 +17,7 @@ from typing import Awaitable, Callable
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from services.common.grpcutil import RefusalInterceptor
-from services.common.telemetry import ServerTracing
+from services.common.telemetry import InstrumentedServer
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +37,8 @@ async def run_grpc_service(
     # SO_REUSEPORT only when asked (MEDSETTLE_REUSE_PORT=1): otherwise a second suite on the same
     # port must fail to start rather than silently share traffic.
     reuse = os.environ.get("MEDSETTLE_REUSE_PORT", "0") == "1"
-    server = aio.server(interceptors=[ServerTracing(), RefusalInterceptor()],
-                        options=(("grpc.so_reuseport", 1 if reuse else 0),))
-    register(server)
+    server = aio.server(options=(("grpc.so_reuseport", 1 if reuse else 0),))
+    register(InstrumentedServer(server))  # tracing + refusal mapping, wrapped once per method
     health_servicer = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     bound = server.add_insecure_port(f"{host}:{port}")

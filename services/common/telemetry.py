@@ -162,69 +162,135 @@ def mask(value: str | None) -> str:
 
 
 # ----------------------------------------------------------------------------- gRPC
+#
+# Tracing wraps the stubs' multicallables and the servers' method handlers once, at construction,
+# instead of using grpc.aio interceptors: an aio interceptor costs ~100-200 µs of CPU per call on
+# these machines (measured), a plain wrapper a few µs.
 
-class _Carrier:
-    @staticmethod
-    def to_metadata() -> list[tuple[str, str]]:
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        return list(carrier.items())
+_TRACE_KEYS = ("traceparent", "tracestate")
+# A refusal is an answer, not a failure of the span.
+_REFUSAL_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
+                            grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
+                            grpc.StatusCode.PERMISSION_DENIED})
 
 
-class ClientTracing(aio.UnaryUnaryClientInterceptor):
-    """A CLIENT span per call, its context injected into the call's metadata."""
+def _with_context(metadata) -> tuple:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return tuple(metadata or ()) + tuple(carrier.items())
 
-    async def intercept_unary_unary(self, continuation, client_call_details, request):
-        method = client_call_details.method
-        method = method.decode() if isinstance(method, bytes) else method
-        with tracer().start_as_current_span(method.lstrip("/"), kind=SpanKind.CLIENT,
-                                            attributes={"rpc.system": "grpc", "rpc.method": method}) as span:
-            md = list(client_call_details.metadata or ()) + _Carrier.to_metadata()
-            details = aio.ClientCallDetails(client_call_details.method, client_call_details.timeout, md,
-                                            client_call_details.credentials, client_call_details.wait_for_ready)
-            call = await continuation(details, request)
+
+class _TracedUnaryUnary:
+    """A stub method: carries the W3C context in the metadata; a CLIENT span when recording."""
+
+    __slots__ = ("_inner", "_name", "_method")
+
+    def __init__(self, inner, method: str):
+        self._inner = inner
+        self._method = method
+        self._name = method.lstrip("/")
+
+    def __call__(self, request, *, timeout=None, metadata=None, **kw):
+        return self._call(request, timeout, metadata, kw)
+
+    async def _call(self, request, timeout, metadata, kw):
+        if not _recording():
+            return await self._inner(request, timeout=timeout, metadata=_with_context(metadata), **kw)
+        with tracer().start_as_current_span(self._name, kind=SpanKind.CLIENT, record_exception=False,
+                                            set_status_on_exception=False,
+                                            attributes={"rpc.system": "grpc", "rpc.method": self._method}) as span:
             try:
-                await call
+                return await self._inner(request, timeout=timeout, metadata=_with_context(metadata), **kw)
             except grpc.RpcError as e:
                 span.set_attribute("rpc.grpc.status_code", e.code().value[0])
-                if e.code() not in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
-                                    grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
-                                    grpc.StatusCode.PERMISSION_DENIED):
+                if e.code() not in _REFUSAL_CODES:
                     span.set_status(Status(StatusCode.ERROR, e.code().name))
-            return call
+                raise
 
 
-class ServerTracing(aio.ServerInterceptor):
-    """A SERVER span per call, child of the caller's span from the metadata."""
+class TracedChannel:
+    """An aio channel whose stubs propagate trace context (see _TracedUnaryUnary)."""
 
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
-        method = handler_call_details.method
-        carrier = {k: v for k, v in (handler_call_details.invocation_metadata or ()) if isinstance(v, str)}
+    def __init__(self, channel: aio.Channel):
+        self._channel = channel
 
-        async def wrapped(request, context):
-            parent = propagate.extract(carrier)
-            token = otel_context.attach(parent)
-            try:
-                with tracer().start_as_current_span(method.lstrip("/"), kind=SpanKind.SERVER,
-                                                    attributes={"rpc.system": "grpc", "rpc.method": method}):
-                    return await inner(request, context)
-            finally:
-                otel_context.detach(token)
+    def unary_unary(self, method, *args, **kw):
+        name = method.decode() if isinstance(method, bytes) else method
+        return _TracedUnaryUnary(self._channel.unary_unary(method, *args, **kw), name)
 
-        return grpc.unary_unary_rpc_method_handler(
-            wrapped, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    def __getattr__(self, name):
+        return getattr(self._channel, name)
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self._channel.close()
 
 
-def traced_channel(addr: str) -> aio.Channel:
+def traced_channel(addr: str) -> TracedChannel:
     from services.common.grpcutil import CHANNEL_OPTIONS
 
-    return aio.insecure_channel(addr, options=CHANNEL_OPTIONS, interceptors=[ClientTracing()])
+    return TracedChannel(aio.insecure_channel(addr, options=CHANNEL_OPTIONS))
+
+
+def traced_handler(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """A unary method handler with a SERVER span (child of the caller's context) and the refusal
+    mapping of services.common.grpcutil."""
+    if handler is None or handler.unary_unary is None:
+        return handler
+    from services.common.grpcutil import with_refusals
+
+    inner = with_refusals(handler.unary_unary, method)
+    name = method.lstrip("/")
+    attributes = {"rpc.system": "grpc", "rpc.method": method}
+
+    async def wrapped(request, context):
+        carrier = {k: v for k, v in (context.invocation_metadata() or ()) if k in _TRACE_KEYS}
+        token = otel_context.attach(propagate.extract(carrier)) if carrier else None
+        try:
+            with tracer().start_as_current_span(name, kind=SpanKind.SERVER, attributes=attributes,
+                                                record_exception=False, set_status_on_exception=False):
+                return await inner(request, context)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+
+    return grpc.unary_unary_rpc_method_handler(wrapped, request_deserializer=handler.request_deserializer,
+                                               response_serializer=handler.response_serializer)
+
+
+class _TracedGenericHandler(grpc.GenericRpcHandler):
+    def __init__(self, inner: grpc.GenericRpcHandler):
+        self._inner = inner
+        self._cache: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(self, handler_call_details):
+        method = handler_call_details.method
+        handler = self._cache.get(method)
+        if handler is None:
+            handler = traced_handler(method, self._inner.service(handler_call_details))
+            if handler is not None:
+                self._cache[method] = handler
+        return handler
+
+
+class InstrumentedServer:
+    """What a composition root's `register(server)` sees: every servicer added through it gets
+    tracing and refusal mapping, wrapped once per method."""
+
+    def __init__(self, server: aio.Server):
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self._server.add_generic_rpc_handlers(tuple(_TracedGenericHandler(h) for h in handlers))
+
+    def add_registered_method_handlers(self, service_name: str, method_handlers: dict) -> None:
+        self._server.add_registered_method_handlers(
+            service_name, {m: traced_handler(f"/{service_name}/{m}", h) for m, h in method_handlers.items()})
+
+    def __getattr__(self, name):
+        return getattr(self._server, name)
 
 
 # ----------------------------------------------------------------------------- asyncpg and Redis

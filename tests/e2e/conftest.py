@@ -38,10 +38,13 @@ async def admin(suite):
 
 
 async def fresh_person(admin, *, pool: str = "330600", insutype: str = "390", psn_type: str = "resident",
-                       birth: str = "19800101", admdvs: str = "330602") -> str:
+                       birth: str | None = None, admdvs: str = "330602") -> str:
     """A new insured person for this test only (accumulators start at zero), via the admin API."""
     psn_no = "T" + "".join(random.choice("0123456789") for _ in range(17))
-    certno = make_certno(admdvs + birth + f"{random.randrange(1000):03d}")
+    # The test database keeps every earlier run's persons: draw the certno from a wide space
+    # (random birthdate unless given, random sequence, odd sex digit for gender 1).
+    birth = birth or f"{dt.date(1950, 1, 1) + dt.timedelta(days=random.randrange(18_000)):%Y%m%d}"
+    certno = make_certno(admdvs + birth + f"{random.randrange(100):02d}{random.choice('13579')}")
     body = {"psn_no": psn_no, "pool": pool, "insutype": insutype, "year": 2026, "psn_type": psn_type,
             "benefit_start": "2026-01-01", "benefit_end": "2026-12-31", "status": "active", "certno": certno,
             "name": "测试" + psn_no[-4:], "gender": "1", "birthdate": f"{birth[:4]}-{birth[4:6]}-{birth[6:]}"}

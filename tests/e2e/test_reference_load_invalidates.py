@@ -3,6 +3,7 @@ the reply returns a person's old status (the cache is invalidated before the rep
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 import pytest
@@ -13,10 +14,10 @@ from tests.e2e.demo import document
 pytestmark = pytest.mark.e2e
 
 
-def _doc(psn_no: str, certno: str, status: str) -> dict:
+def _doc(psn_no: str, certno: str, birthdate: str, status: str) -> dict:
     pool = next(p for p in document()["pools"] if p["code"] == "330600")
     return {"format": "medsettle.reference/v1", "pools": [pool], "persons": [{
-        "psn_no": psn_no, "certno": certno, "name": "缓存测试", "gender": "1", "birthdate": "1985-03-04",
+        "psn_no": psn_no, "certno": certno, "name": "缓存测试", "gender": "1", "birthdate": birthdate,
         "enrollments": [{"pool": "330600", "insutype": "390", "year": 2026, "psn_type": "resident",
                          "benefit_start": "2026-01-01", "benefit_end": "2026-12-31", "status": status}],
         "identities": [], "chronic": [], "filings": [], "account_balance": "0.00", "social_card": None,
@@ -32,14 +33,17 @@ async def _status(admin, psn_no: str) -> str:
 
 async def test_admin_reference_load_is_never_served_stale(admin):
     psn_no = "3306" + "".join(random.choice("0123456789") for _ in range(14))
-    certno = make_certno("330602" + "19850304" + f"{random.randrange(10, 99)}1")  # odd: male
-    async with admin.post("/api/v1/admin/reference", json=_doc(psn_no, certno, "active")) as r:
+    # A certno of its own every run (the test database keeps earlier runs' persons): random birthdate
+    # and sequence; the sex digit is odd (male).
+    birth = dt.date(1950, 1, 1) + dt.timedelta(days=random.randrange(18_000))
+    certno = make_certno(f"330602{birth:%Y%m%d}{random.randrange(100):02d}{random.choice('13579')}")
+    async with admin.post("/api/v1/admin/reference", json=_doc(psn_no, certno, birth.isoformat(), "active")) as r:
         assert r.status == 200, await r.text()
     active = await _status(admin, psn_no)  # fills the eligibility cache
     assert active == "1"
     for _ in range(2):
         assert await _status(admin, psn_no) == active  # served from the cache now
-    async with admin.post("/api/v1/admin/reference", json=_doc(psn_no, certno, "lapsed")) as r:
+    async with admin.post("/api/v1/admin/reference", json=_doc(psn_no, certno, birth.isoformat(), "lapsed")) as r:
         assert r.status == 200, await r.text()
         assert (await r.json())["changed"] >= 1
     assert await _status(admin, psn_no) != active  # the very next read sees the lapse

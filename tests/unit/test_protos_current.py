@@ -26,6 +26,7 @@ def test_generated_code_is_current(tmp_path: Path):
     stale = [str(rel) for rel in generated
              if not (PROTOS / rel).exists() or not filecmp.cmp(tmp_path / rel, PROTOS / rel, shallow=False)]
     assert not stale, f"generated code is out of date, run `make protos`: {stale}"
-    committed = sorted(p.relative_to(PROTOS) for p in PROTOS.rglob("*_pb2*.py*"))
+    committed = sorted(p.relative_to(PROTOS) for p in PROTOS.rglob("*_pb2*.py*")
+                       if p.suffix in (".py", ".pyi") and "__pycache__" not in p.parts)
     orphans = [str(rel) for rel in committed if rel not in set(generated)]
     assert not orphans, f"generated files without a .proto: {orphans}"
