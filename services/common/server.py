@@ -41,9 +41,14 @@ async def run_grpc_service(
     register(InstrumentedServer(server))  # tracing + refusal mapping, wrapped once per method
     health_servicer = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:
+        bound = 0
     if bound == 0:
-        raise SystemExit(f"{name}: cannot listen on {host}:{port} (port in use?)")
+        await cleanup()
+        raise SystemExit(f"{name}: cannot listen on {host}:{port}: the port is in use (another medsettle "
+                         "suite?) — stop it or choose another port with the *_PORT variables")
     await server.start()
     for svc in ("", service_full_name):
         await _set(health_servicer, svc, health_pb2.HealthCheckResponse.SERVING)
