@@ -1,7 +1,8 @@
-"""Eligibility benchmark: bulk import rows/s, then cached GetSnapshot lookups/s and p99 through
-gRPC against a real eligibility process, and the server's cache hit ratio.
+"""Eligibility benchmark: bulk import rows/s, then cached lookups/s, p99 and server CPU per lookup
+through gRPC against a real eligibility process — GetSnapshot by psn_no, then FindPerson by ID
+number (mdtrt_cert_type 02) — and the server's cache hit ratio.
 
-    .venv/bin/python -m loadtest.bench_eligibility [--rows 200000] [--lookups 20000]
+    .venv/bin/python -m loadtest.bench_eligibility [--rows 200000] [--lookups 20000] [--phases snapshot,certno]
                                                     [--concurrency 64] [--persons 2000] [--profile PATH]
 
 Uses DATABASE_URL / REDIS_URL when set, the embedded servers otherwise (like `medsettle`).
@@ -98,6 +99,24 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_s(data_dir: Path) -> float:
+    """CPU seconds of the embedded PostgreSQL under data_dir (postmaster and all its backends;
+    0 when PostgreSQL is external). Other sessions using the same instance count too."""
+    try:
+        postmaster = int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = proc_cpu_s(postmaster)
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    total += proc_cpu_s(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return total
+
+
 async def bench_import(dsn: str, redis_url: str, path: Path) -> tuple[float, int, float, float]:
     """(wall s, exit code, importer CPU s, its PostgreSQL backend's CPU s)."""
     import asyncpg
@@ -131,8 +150,10 @@ async def bench_import(dsn: str, redis_url: str, path: Path) -> tuple[float, int
     return time.perf_counter() - t0, code, (r1.user - r0.user) + (r1.system - r0.system), backend["cpu"]
 
 
-async def bench_lookups(addr: str, psn_insutypes: list[tuple[str, str]], lookups: int, concurrency: int,
-                        server_pid: int):
+async def bench_lookups(addr: str, people: list[tuple[str, str, str]], lookups: int, concurrency: int,
+                        server_pid: int, kind: str = "snapshot", data_dir: Path | None = None):
+    """Cached lookups of one kind: "snapshot" (GetSnapshot by psn_no, as settlement calls it on
+    every 2207) or "certno" (FindPerson with mdtrt_cert_type 02, the gateway's 1101 by ID number)."""
     from grpc import aio
 
     from medsettle.eligibility.v1 import eligibility_pb2 as pb
@@ -141,9 +162,14 @@ async def bench_lookups(addr: str, psn_insutypes: list[tuple[str, str]], lookups
     channel = aio.insecure_channel(addr)
     stub = pb_grpc.EligibilityServiceStub(channel)
     await channel.channel_ready()
-    reqs = [pb.GetSnapshotRequest(psn_no=p, insutype=t, on_date="2026-05-01") for p, t in psn_insutypes]
+    if kind == "certno":
+        call = stub.FindPerson
+        reqs = [pb.FindPersonRequest(mdtrt_cert_type="02", mdtrt_cert_no=c, on_date="2026-05-01") for _, _, c in people]
+    else:
+        call = stub.GetSnapshot
+        reqs = [pb.GetSnapshotRequest(psn_no=p, insutype=t, on_date="2026-05-01") for p, t, _ in people]
     for r in reqs:  # warm the cache: one miss per person
-        await stub.GetSnapshot(r)
+        await call(r)
     latencies: list[float] = []
     counter = iter(range(lookups))
     ineligible = 0
@@ -152,19 +178,20 @@ async def bench_lookups(addr: str, psn_insutypes: list[tuple[str, str]], lookups
         nonlocal ineligible
         for i in counter:
             t = time.perf_counter()
-            s = await stub.GetSnapshot(reqs[i % len(reqs)])
+            s = await call(reqs[i % len(reqs)])
             latencies.append(time.perf_counter() - t)
-            ineligible += not s.eligible
+            ineligible += not (s.eligible if kind == "snapshot" else s.insuinfo)
 
-    s0, c0 = proc_cpu_s(server_pid), os.times()
+    pg = (lambda: postgres_cpu_s(data_dir)) if data_dir is not None else (lambda: 0.0)
+    s0, c0, g0 = proc_cpu_s(server_pid), os.times(), pg()
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
-    s1, c1 = proc_cpu_s(server_pid), os.times()
+    s1, c1, g1 = proc_cpu_s(server_pid), os.times(), pg()
     await channel.close()
     latencies.sort()
     return (lookups / elapsed, latencies[int(0.99 * (len(latencies) - 1))], latencies[len(latencies) // 2], ineligible,
-            s1 - s0, (c1.user - c0.user) + (c1.system - c0.system))
+            s1 - s0, (c1.user - c0.user) + (c1.system - c0.system), g1 - g0)
 
 
 def main() -> int:
@@ -173,13 +200,16 @@ def main() -> int:
     ap.add_argument("--lookups", type=int, default=20_000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--persons", type=int, default=2_000)
+    ap.add_argument("--phases", default="snapshot,certno",
+                    help="lookup phases, in order: snapshot (GetSnapshot), certno (FindPerson by ID number)")
     ap.add_argument("--profile", metavar="PATH", help="run the eligibility server under cProfile, stats to PATH")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 997 + 1)
     args = ap.parse_args()
 
     from services.common import embedded
 
-    ep = embedded.resolve(Settings.from_env())
+    settings = Settings.from_env()
+    ep = embedded.resolve(settings)
     asyncio.run(prepare(ep.database_url))
     work = Path(tempfile.mkdtemp(prefix="bench-elig-"))
     csv_path = work / "enrollments.csv"
@@ -209,7 +239,7 @@ def main() -> int:
         people = []
         for row in r:
             if r.line_num not in rejected:
-                people.append((row[0], row[6]))
+                people.append((row[0], row[6], row[1]))
             if len(people) >= args.persons:
                 break
 
@@ -232,9 +262,13 @@ def main() -> int:
                 print(log_path.read_text()[-3000:])
                 return 1
             time.sleep(0.1)
-        load_before_lookups = os.getloadavg()
-        rate, p99, p50, ineligible, server_cpu, client_cpu = asyncio.run(
-            bench_lookups(f"127.0.0.1:{port}", people, args.lookups, args.concurrency, proc.pid))
+        phases = {}
+        for kind in args.phases.split(","):
+            load_before = os.getloadavg()
+            phases[kind] = (load_before, *asyncio.run(
+                bench_lookups(f"127.0.0.1:{port}", people, args.lookups, args.concurrency, proc.pid, kind,
+                              None if settings.database_url else settings.data_dir)),
+                os.getloadavg())
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -249,12 +283,14 @@ def main() -> int:
             continue
         if o.get("msg") == "eligibility cache":
             metrics = o
-    print(f"GetSnapshot via gRPC (cached, {len(people)} persons, concurrency {args.concurrency}): "
-          f"{rate:,.0f} lookups/s, p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms ({ineligible} ineligible answers; "
-          f"load average before {load_before_lookups[0]:.2f})")
-    print(f"GetSnapshot CPU: server {server_cpu / args.lookups * 1e6:.0f} µs/lookup "
-          f"(= {args.lookups / max(server_cpu, 1e-9):,.0f} lookups/s per core), bench client "
-          f"{client_cpu / args.lookups * 1e6:.0f} µs/lookup")
+    names = {"snapshot": "GetSnapshot", "certno": "FindPerson by certno (02)"}
+    for kind, (l0, rate, p99, p50, ineligible, server_cpu, client_cpu, pg_s, l1) in phases.items():
+        print(f"{names[kind]} via gRPC (cached, {len(people)} persons, concurrency {args.concurrency}): "
+              f"{rate:,.0f} lookups/s, p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms ({ineligible} ineligible "
+              f"answers; load average 1/5/15 min before {l0[0]:.2f} {l0[1]:.2f} {l0[2]:.2f}, after {l1[0]:.2f})")
+        print(f"{names[kind]} CPU: server {server_cpu / args.lookups * 1e6:.0f} µs/lookup "
+              f"(= {args.lookups / max(server_cpu, 1e-9):,.0f} lookups/s per core), bench client "
+              f"{client_cpu / args.lookups * 1e6:.0f} µs/lookup, PostgreSQL {pg_s / args.lookups * 1e6:.0f} µs/lookup")
     if metrics:
         print(f"server cache: hit ratio {metrics.get('hit_ratio')}, hits {metrics.get('hits')}, "
               f"misses {metrics.get('misses')}, db reads {metrics.get('db_reads')}, "
@@ -262,9 +298,10 @@ def main() -> int:
     print("SUMMARY " + json.dumps({"import_rows_per_s": round(import_rate),
                                    "import_us_per_row_py": round(py_cpu / args.rows * 1e6, 1),
                                    "import_us_per_row_pg": round(pg_cpu / args.rows * 1e6, 1),
-                                   "lookups_per_s": round(rate),
-                                   "server_us_per_lookup": round(server_cpu / args.lookups * 1e6),
-                                   "p50_ms": round(p50 * 1000, 2), "p99_ms": round(p99 * 1000, 2),
+                                   **{f"{k}_lookups_per_s": round(v[1]) for k, v in phases.items()},
+                                   **{f"{k}_server_us_per_lookup": round(v[5] / args.lookups * 1e6)
+                                      for k, v in phases.items()},
+                                   **{f"{k}_p99_ms": round(v[2] * 1000, 2) for k, v in phases.items()},
                                    "loadavg_1m": round(os.getloadavg()[0], 2)}))
     return 0
 
