@@ -11,6 +11,17 @@ Keys
 - `elig:epoch`        a global epoch, INCR'd to invalidate everyone (reference loads of many
                       persons, recovery after an outage during which invalidations were lost)
 - `elig:lock:{psn_no}` a short fill lock across processes
+- `elig:a:{kind}:{value}` an alias → psn_no hint (kind "c": ID number / certno, "s": social
+                      security card), TTL ttl_s; also remembered in-process
+
+Aliases (FindPerson by ID number or social card): the alias is a HINT, never trusted alone. The
+person it names is read through the version-checked entry above, and the hint is used only if
+that current entry still carries the same certno / social card. Both columns are UNIQUE, so if
+the person's current (committed, not invalidated) row holds the value, nobody else can hold it;
+a write that moves the value to someone else changes the old holder's row, which bumps the old
+holder's version, so a stale hint fails the check and the lookup goes to PostgreSQL. Hence
+aliases need no invalidation of their own. Misses are never cached (an unknown certno is looked
+up in PostgreSQL every time), so a person created later is found at once.
 
 Read: MGET epoch, version, entry in one round trip; a hit needs the entry's (e, v) to equal the
 current ones. The decoded entry is remembered in-process per person together with the exact
@@ -93,6 +104,10 @@ def _untraced(redis):
     return redis
 
 
+def _opt(v) -> str | None:
+    return None if v is None else (v.decode() if isinstance(v, bytes) else str(v))
+
+
 def _s(v) -> str:
     if v is None:
         return "0"
@@ -149,6 +164,7 @@ class PersonCache:
         self._read_redis = _untraced(redis)
         self._memo: OrderedDict[str, tuple[bytes, str, str, PersonData]] = OrderedDict()
         self._memo_max = memo_size
+        self._aliases: OrderedDict[str, str] = OrderedDict()  # alias key -> psn_no (hints, see module doc)
         self._load = load
         self.ttl_s = max(1, int(ttl_s))
         self._timeout = op_timeout_s
@@ -164,7 +180,8 @@ class PersonCache:
         self._pending_all = False
         self._token = os.urandom(8).hex()
         self.stats = {"hits": 0, "misses": 0, "fills": 0, "fills_dropped_stale": 0, "db_reads": 0,
-                      "fallbacks": 0, "redis_errors": 0, "lock_waits": 0, "invalidations": 0}
+                      "fallbacks": 0, "redis_errors": 0, "lock_waits": 0, "invalidations": 0,
+                      "alias_hits": 0, "alias_db_reads": 0, "alias_stale": 0}
 
     # ------------------------------------------------------------------------- reads
 
@@ -191,6 +208,50 @@ class PersonCache:
             self._inflight[key] = fut
             fut.add_done_callback(lambda _f, k=key: self._inflight.pop(k, None))
         return await asyncio.shield(fut)
+
+    async def get_by_alias(self, kind: str, value: str, lookup: Callable[[str], Awaitable[str | None]],
+                           holds: Callable[[PersonData], bool]) -> PersonData | None:
+        """The person holding `value` (an ID number when kind is "c", a social card when "s"), or
+        None. `lookup` finds the psn_no in PostgreSQL; `holds(person)` says whether a person's
+        current entry carries `value`. A cached alias is used only when `holds` confirms it on
+        the version-checked entry (module doc: why that is never stale)."""
+        key = f"elig:a:{kind}:{value}"
+        psn_no = self._aliases.get(key)
+        if psn_no is None and not self._down:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    psn_no = _opt(await self._read_redis.get(key))
+            except Exception as exc:
+                self._failed(exc)
+        if psn_no is not None:
+            p = await self.get(psn_no)
+            if p is not None and holds(p):
+                self.stats["alias_hits"] += 1
+                self._aliases[key] = psn_no
+                self._aliases.move_to_end(key)
+                if len(self._aliases) > self._memo_max:
+                    self._aliases.popitem(last=False)
+                return p
+            self.stats["alias_stale"] += 1
+            self._aliases.pop(key, None)
+        self.stats["alias_db_reads"] += 1
+        psn_no = await lookup(value)
+        if psn_no is None:
+            return None  # misses are not cached: a person created later must be found at once
+        p = await self.get(psn_no)
+        if p is None or not holds(p):
+            # The value moved between the two reads: answer from PostgreSQL alone, remember nothing.
+            psn_no = await lookup(value)
+            return None if psn_no is None else await self._db(psn_no)
+        self._aliases[key] = psn_no
+        if len(self._aliases) > self._memo_max:
+            self._aliases.popitem(last=False)
+        if not self._down:
+            try:
+                await self._call(self._redis.set(key, psn_no, ex=self.ttl_s))
+            except Exception as exc:
+                self._failed(exc)
+        return p
 
     async def _read(self, psn_no: str):
         # The hot path: one MGET through an untraced client over the same pool. A span per cache

@@ -232,6 +232,10 @@ class EligibilityRepository:
         async with self._pool.acquire() as conn:
             return await conn.fetchval(Q_PSN_NO_BY_CERTNO, certno)
 
+    async def psn_no_by_social_card(self, card: str) -> str | None:
+        found = await self.by_social_card(card)
+        return None if found is None else found[0]
+
     async def by_social_card(self, card: str) -> tuple[str, str | None] | None:
         async with self._pool.acquire() as conn:
             r = await conn.fetchrow(Q_BY_SOCIAL_CARD, card)

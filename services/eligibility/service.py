@@ -161,10 +161,10 @@ class EligibilityService:
                 raise invalid("INVALID_CERTNO", f"身份证号码无效 (校验位错误或长度不对): {cert_no!r} "
                                                 f"(mdtrt_cert_no must be an 18-character ID number with a valid "
                                                 f"GB 11643 check digit)", "mdtrt_cert_no")
-            found = await self.repo.psn_no_by_certno(cert_no)
-            if found is None:
+            p = await self.cache.get_by_alias("c", cert_no, self.repo.psn_no_by_certno,
+                                              lambda q: q.certno == cert_no)
+            if p is None:
                 raise _person_not_found(cert_no[:6] + "********" + cert_no[-4:], "mdtrt_cert_no")
-            p = await self._person(found, "mdtrt_cert_no")
         elif cert_type == "03":
             if not cert_no:
                 raise invalid("MISSING_FIELD", "mdtrt_cert_no 必填 (mdtrt_cert_no: the social security card number "
@@ -172,13 +172,13 @@ class EligibilityService:
             if not (card_sn or "").strip():
                 raise invalid("MISSING_FIELD", "社保卡需同时提供卡识别码 card_sn (card_sn is required with certificate "
                                                "type 03)", "card_sn")
-            found = await self.repo.by_social_card(cert_no)
-            if found is None:
+            p = await self.cache.get_by_alias("s", cert_no, self.repo.psn_no_by_social_card,
+                                              lambda q: q.social_card == cert_no)
+            if p is None:
                 raise _person_not_found("社保卡 " + cert_no, "mdtrt_cert_no")
-            if found[1] is not None and found[1] != card_sn.strip():
+            if p.card_sn is not None and p.card_sn != card_sn.strip():
                 raise refused("CARD_SN_MISMATCH", "社保卡识别码不符, 请核对卡片 (card_sn does not match this social "
                                                   "security card)", "card_sn")
-            p = await self._person(found[0], "mdtrt_cert_no")
         else:
             raise invalid("INVALID_CERT_TYPE", f"就诊凭证类型无效: {cert_type!r} (mdtrt_cert_type must be 01 e-voucher, "
                                                f"02 ID number or 03 social security card, or give psn_no)",
