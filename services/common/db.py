@@ -28,12 +28,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10, reset=None) -> asyncpg.Pool:
+    """`reset`: asyncpg's hook run when a connection goes back to the pool (after asyncpg rolls back
+    any open transaction). None keeps asyncpg's default, one more round trip per release
+    (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL); a process that never leaves session state
+    on a pooled connection may pass a cheaper one."""
     from services.common.telemetry import TracedConnection
 
     return await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init_connection, connection_class=TracedConnection,
-        statement_cache_size=512, max_inactive_connection_lifetime=300,
+        statement_cache_size=512, max_inactive_connection_lifetime=300, reset=reset,
     )
 
 

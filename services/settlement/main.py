@@ -15,6 +15,7 @@ from services.common.db import create_pool
 from services.common.server import run_grpc_service
 from services.refdata.cache import ReferenceCache
 from services.settlement.clients import EligibilityClient, FilingClient
+from services.settlement.repository import keep_session
 from services.settlement.server import SERVICE_FULL_NAME, register
 from services.settlement.service import SettlementService
 
@@ -27,7 +28,8 @@ async def serve(settings: Settings) -> None:
         database_url = embedded.resolve(settings).database_url
     else:
         database_url = settings.database_url
-    pool = await create_pool(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    pool = await create_pool(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+                             reset=keep_session)
     refs = await ReferenceCache.load(pool)
     await refs.listen(pool)
     eligibility_channel = telemetry.traced_channel(settings.eligibility_addr)

@@ -207,6 +207,17 @@ DELETE FROM settlement.fee_details WHERE mdtrt_id = $1 AND setl_id IS NULL AND f
 Q_MAX_SEQ = "SELECT coalesce(max(seq), 0) FROM settlement.fee_details WHERE mdtrt_id = $1"
 
 
+# ----------------------------------------------------------------------------- pool
+
+async def keep_session(conn) -> None:
+    """The pool's release hook for this process (main.py): nothing to undo. asyncpg has already
+    rolled back any open transaction; the settlement code leaves no session state on a pooled
+    connection (advisory locks are transaction-scoped, no SET, no cursors WITH HOLD; LISTEN only
+    on the reference cache's own held connection), so asyncpg's default reset (advisory unlock,
+    CLOSE ALL, UNLISTEN, RESET ALL) would be one more round trip per release for nothing: two
+    per 2207 (the state read and the booking each take a connection once)."""
+
+
 # ----------------------------------------------------------------------------- journal
 
 async def get_transaction(conn, code: str, msgid: str) -> asyncpg.Record | None:
