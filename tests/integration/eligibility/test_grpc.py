@@ -132,3 +132,33 @@ async def test_writes_and_benefit_check_over_grpc(grpc_env, db_pool, uid):
     code, _, field, _ = await refused(stub.CheckBenefit(pb.CheckBenefitRequest(psn_no=psn, insutype="390",
                                                                                med_type="14", begntime="2026-03-05")))
     assert (code, field) == (grpc.StatusCode.INVALID_ARGUMENT, "dise_codg")
+
+
+async def test_a_reused_reply_never_outlives_a_committed_write_and_follows_the_date(grpc_env, db_pool, uid):
+    """FindPerson/GetSnapshot reuse the reply built for the same cached person, date and
+    insutype: a write that commits (and invalidates) must show in the very next reply, and a
+    reply must follow the date asked about."""
+    service, stub = grpc_env
+    psn = f"W{uid}"
+    rec = person_record(psn, enrollments=[enrollment()])
+    await store_persons(db_pool, [rec])
+    snap_req = pb.GetSnapshotRequest(psn_no=psn, insutype="390", on_date="2026-05-01")
+    find_req = pb.FindPersonRequest(mdtrt_cert_type="02", mdtrt_cert_no=rec.certno, on_date="2026-05-01")
+    for _ in range(3):
+        assert (await stub.GetSnapshot(snap_req)).eligible
+        assert [i.psn_insu_stas for i in (await stub.FindPerson(find_req)).insuinfo] == ["1"]
+    assert not (await stub.GetSnapshot(pb.GetSnapshotRequest(psn_no=psn, insutype="390",
+                                                             on_date="2027-05-01"))).eligible
+    for status, eligible, stas in (("paused", False, "2"), ("active", True, "1"), ("lapsed", False, "4")):
+        if status == "active":
+            await stub.UpsertEnrollment(pb.UpsertEnrollmentRequest(enrollment=pb.Enrollment(
+                psn_no=psn, pool=POOL_A, insutype="390", year=2026, psn_type="resident", benefit_start="2026-01-01",
+                benefit_end="2026-12-31", status="active")))
+        else:
+            await stub.TerminateEnrollment(pb.TerminateEnrollmentRequest(
+                psn_no=psn, pool=POOL_A, insutype="390", year=2026, end_date="2026-04-30", status=status))
+        snap = await stub.GetSnapshot(snap_req)
+        assert snap.eligible is eligible, status
+        assert [i.psn_insu_stas for i in (await stub.FindPerson(find_req)).insuinfo] == [stas], status
+        if not eligible:
+            assert snap.ineligible_outcome == status.upper()
