@@ -68,6 +68,7 @@ async def build(settings: Settings):
 
     async def close() -> None:
         await listener.close()
+        cache.close()
         await reference.close()
         await redis.aclose()
         await pool.close()
