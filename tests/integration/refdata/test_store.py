@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
-import importlib
 import json
 import random
 
@@ -43,15 +42,6 @@ def small_doc(uid: str) -> dict:
         "catalogues": [{"pool": code, "items": demo["catalogues"][0]["items"][:5]}],
         "policies": [policy],
     }
-
-
-def personsrepo_ready() -> bool:
-    try:
-        elig = importlib.import_module("services.eligibility.repository")
-        fil = importlib.import_module("services.filing.repository")
-    except ImportError:
-        return False
-    return hasattr(elig, "upsert_persons") and hasattr(fil, "upsert_filings")
 
 
 async def test_loading_the_demo_twice_changes_nothing_the_second_time(db_pool):
@@ -169,18 +159,7 @@ async def test_the_cache_follows_notifications(db_pool, uid):
         await cache.close()
 
 
-async def test_persons_need_the_eligibility_and_filing_repositories(db_pool):
-    if personsrepo_ready():
-        pytest.skip("the repositories exist; covered by the demo load test below")
-    from services.refdata.store import PersonsStoreUnavailable
-    with pytest.raises(PersonsStoreUnavailable, match="upsert_persons"):
-        await load_document(db_pool, read_document(DEMO_PATH))
-
-
 async def test_loading_the_demo_with_persons_twice_changes_nothing(db_pool):
-    if not personsrepo_ready():
-        pytest.skip("services.eligibility.repository.upsert_persons / services.filing.repository.upsert_filings "
-                    "are not written yet")
     doc = read_document(DEMO_PATH)
     await load_document(db_pool, doc)
     again = await load_document(db_pool, doc)
