@@ -49,16 +49,7 @@ def start_suite(profile: Profile, extra_env: dict[str, str] | None = None, *, lo
     from services.refdata.cli import load_file
 
     env = profile.env(**(extra_env or {}))
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        settings = Settings.from_env()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    settings = Settings.from_env({**os.environ, **env})
     suite = launcher.prepare(settings)
     with open(os.devnull, "w") as quiet:
         if asyncio.run(load_file(suite.database_url, REPO_ROOT / "infra" / "reference" / "demo.json", out=quiet)) != 0:

@@ -93,16 +93,7 @@ def suite(endpoints, tmp_path_factory):
     trace_file = tmp_path_factory.mktemp("traces") / "spans.jsonl"
     extra = dict(ports, MEDSETTLE_TRACE_FILE=str(trace_file), MEDSETTLE_ADMIN_TOKEN="test-admin-token",
                  RATE_LIMIT_PER_S=os.environ.get("RATE_LIMIT_PER_S", "2000"))
-    saved = {k: os.environ.get(k) for k in extra}
-    os.environ.update(extra)
-    try:
-        settings = Settings.from_env()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    settings = Settings.from_env({**os.environ, **extra})
     assert asyncio.run(load_file(endpoints.database_url, str(REPO_ROOT / "infra" / "reference" / "demo.json"))) == 0
     s = launcher.Suite(settings, endpoints.database_url, endpoints.redis_url)
     log_dir = str(tmp_path_factory.mktemp("suite-logs"))

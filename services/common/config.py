@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
     if raw is None or raw == "":
         return default
     try:
@@ -50,11 +51,13 @@ class Settings:
     reuse_port: bool
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        env = os.environ.get
-        elig_port = _int("ELIGIBILITY_PORT", 50051)
-        filing_port = _int("FILING_PORT", 50052)
-        setl_port = _int("SETTLEMENT_PORT", 50053)
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """From the process environment, or from `environ` (e.g. `{**os.environ, **overrides}`)."""
+        environ = os.environ if environ is None else environ
+        env = environ.get
+        elig_port = _int(environ, "ELIGIBILITY_PORT", 50051)
+        filing_port = _int(environ, "FILING_PORT", 50052)
+        setl_port = _int(environ, "SETTLEMENT_PORT", 50053)
         return cls(
             database_url=env("DATABASE_URL") or None,
             redis_url=env("REDIS_URL") or None,
@@ -66,17 +69,17 @@ class Settings:
             filing_port=filing_port,
             settlement_port=setl_port,
             gateway_host=env("GATEWAY_HOST") or "127.0.0.1",
-            gateway_port=_int("GATEWAY_PORT", 8080),
-            embedded_redis_port=_int("MEDSETTLE_REDIS_PORT", 6390),
+            gateway_port=_int(environ, "GATEWAY_PORT", 8080),
+            embedded_redis_port=_int(environ, "MEDSETTLE_REDIS_PORT", 6390),
             admin_token=env("MEDSETTLE_ADMIN_TOKEN") or "dev-admin-token-change-me",
-            db_pool_min=_int("DB_POOL_MIN", 2),
-            db_pool_max=_int("DB_POOL_MAX", 10),
+            db_pool_min=_int(environ, "DB_POOL_MIN", 2),
+            db_pool_max=_int(environ, "DB_POOL_MAX", 10),
             grpc_deadline_s=float(env("GRPC_DEADLINE_S") or 5.0),
-            eligibility_cache_ttl_s=_int("ELIGIBILITY_CACHE_TTL_S", 300),
-            evoucher_ttl_s=_int("EVOUCHER_TTL_S", 90),
+            eligibility_cache_ttl_s=_int(environ, "ELIGIBILITY_CACHE_TTL_S", 300),
+            evoucher_ttl_s=_int(environ, "EVOUCHER_TTL_S", 90),
             evoucher_secret=env("EVOUCHER_SECRET") or "dev-evoucher-secret-change-me-32b",
-            tif_window_s=_int("TIF_WINDOW_S", 300),
-            rate_limit_per_s=_int("RATE_LIMIT_PER_S", 2000),
+            tif_window_s=_int(environ, "TIF_WINDOW_S", 300),
+            rate_limit_per_s=_int(environ, "RATE_LIMIT_PER_S", 2000),
             shutdown_grace_s=float(env("SHUTDOWN_GRACE_S") or 10.0),
             # SO_REUSEPORT lets several processes of one service share a port (scale out on one
             # host); off by default so a second suite on the same ports fails instead of sharing.
