@@ -156,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             # A new seed per run (tags 100..899; the base population's tag is 2026 % 999 + 1 = 29),
             # so the import really writes rows every time.
             seed = 100 + int(time.time() // 60) % 800
+            if (seed % 999 + 1) % 100 == (2026 % 999 + 1) % 100:
+                seed += 1  # gen-persons keeps populations apart by tag % 100 (the certno sequence digits)
             peak_csv = prepare.population(REPORTS / "population-peak.csv", args.peak_persons, seed)
 
             def run_peak() -> None:
