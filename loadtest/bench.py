@@ -70,28 +70,9 @@ def machine() -> dict:
 # ----------------------------------------------------------------------------- pgbench
 
 def pgbench(dsn: str, seconds: int, clients: int) -> dict:
-    import asyncpg
-    import pgserver
+    from loadtest.bench_settlement import PGBENCH_SCRIPT, prepare_pgbench_database
 
-    from loadtest.bench_settlement import PGBENCH_SCRIPT, PGBENCH_SETUP
-
-    async def setup() -> str:
-        conn = await asyncpg.connect(dsn)
-        try:
-            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'medsettle_bench'"):
-                await conn.execute("CREATE DATABASE medsettle_bench")
-        finally:
-            await conn.close()
-        bench_dsn = re.sub(r"/postgres(\?|$)", r"/medsettle_bench\1", dsn, count=1)
-        conn = await asyncpg.connect(bench_dsn)
-        try:
-            await conn.execute(PGBENCH_SETUP)
-        finally:
-            await conn.close()
-        return bench_dsn
-
-    bench_dsn = asyncio.run(setup())
-    binary = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
+    bench_dsn, binary = prepare_pgbench_database(dsn)
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "settle.sql"
         script.write_text(PGBENCH_SCRIPT)

@@ -144,7 +144,9 @@ async def _grpc_bench(port: int, n: int, clients: int) -> tuple[float, list[floa
     return elapsed, sorted(latencies)
 
 
-def _pgbench(dsn: str, seconds: int, clients: int) -> float:
+def prepare_pgbench_database(dsn: str) -> tuple[str, Path]:
+    """A database of its own for pgbench's raw settlement transaction on the same server; returns its
+    DSN and the pgbench binary bundled with pgserver."""
     import asyncpg
     import pgserver
 
@@ -163,8 +165,11 @@ def _pgbench(dsn: str, seconds: int, clients: int) -> float:
             await conn.close()
         return bench_dsn
 
-    bench_dsn = asyncio.run(setup())
-    binary = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
+    return asyncio.run(setup()), Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
+
+
+def _pgbench(dsn: str, seconds: int, clients: int) -> float:
+    bench_dsn, binary = prepare_pgbench_database(dsn)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
         f.write(PGBENCH_SCRIPT)
         script = f.name
