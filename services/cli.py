@@ -97,7 +97,7 @@ def cmd_import(args, settings: Settings) -> int:
     dsn = _endpoints(settings).database_url
     asyncio.run(db.migrate(dsn))
     return asyncio.run(import_file(dsn, args.file, redis_url=_endpoints(settings).redis_url,
-                                   errors_path=args.errors, progress=not args.quiet))
+                                   errors_path=args.errors, progress=not args.quiet, splits=args.splits))
 
 
 def cmd_audit(args, settings: Settings) -> int:
@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("import-enrollments", help="streaming bulk enrollment import (CSV)")
     p.add_argument("file")
     p.add_argument("--errors", default=None, help="write the error report here (default FILE.errors.csv)")
+    p.add_argument("--splits", type=int, default=None,
+                   help="connections applying each batch side by side (default 2; a resumed file keeps its own)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_import)
     sub.add_parser("audit", help="check every settlement invariant").set_defaults(func=cmd_audit)

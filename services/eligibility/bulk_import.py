@@ -1,6 +1,6 @@
 """Streaming bulk enrollment import (millions of rows at the centralized payment deadline).
 
-    medsettle import-enrollments FILE.csv [--errors REPORT.csv] [--quiet]
+    medsettle import-enrollments FILE.csv [--errors REPORT.csv] [--splits N] [--quiet]
 
 CSV columns (REFERENCE_DATA.md), header required:
     psn_no,certno,name,gender,birthdate,pool,insutype,year,psn_type,benefit_start,benefit_end,status
@@ -9,16 +9,21 @@ How it works
 - The file is read as a stream in batches (default 20,000 rows). Each row is validated on its
   own (line number, field, reason); bad rows are rejected, good rows go on. While PostgreSQL
   applies one batch, a thread parses the next.
-- A batch is COPY'd into a temporary staging table, then upserted into eligibility.persons and
-  eligibility.enrollments with one statement that writes only rows that differ (re-importing a
-  file changes nothing). Rows whose certno belongs to another person are rejected there.
-- The batch's rejected rows (eligibility.import_errors) and the last line it covers
-  (eligibility.import_progress, keyed by the file's SHA-256) commit in the same transaction as
-  its rows: after a crash, running the same command again resumes after the last committed
-  line, applies nothing twice and reports every bad row exactly once.
-- After each commit, the cache entries of every person whose rows changed are invalidated in
-  Redis (one Lua call per 5,000 persons). If Redis cannot be reached, a NOTIFY eligibility_changed "*" tells the
-  eligibility service to invalidate everyone instead.
+- Each batch is divided into splits by a hash of psn_no (default 2: one PostgreSQL backend per
+  core), applied side by side over one connection each; every row of one person goes through
+  the same split, in file order. A split is COPY'd into a temporary staging table, then upserted
+  into eligibility.persons and eligibility.enrollments with one statement that writes only rows
+  that differ (re-importing a file changes nothing). Rows whose certno belongs to another person
+  are rejected there; within a batch, the first row that claims a certno keeps it.
+- A split's rejected rows (eligibility.import_errors) and its progress (the batch's last line,
+  eligibility.import_split_progress, keyed by the file's SHA-256 and the split) commit in the
+  same transaction as its rows: after a crash, running the same command again re-reads from the
+  smallest committed line, skips per split what that split already committed, applies nothing
+  twice and reports every bad row exactly once. The number of splits is fixed by the first run
+  of a file. `eligibility.import_status` shows each file's progress.
+- After each split commits, the cache entries of every person whose rows it changed are
+  invalidated in Redis (one Lua call per 5,000 persons). If Redis cannot be reached, a NOTIFY
+  eligibility_changed "*" tells the eligibility service to invalidate everyone instead.
 - A progress line goes to stderr per batch; the error report CSV (line,field,reason) is written
   at the end from the database.
 
@@ -38,6 +43,7 @@ import operator
 import re
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,14 +59,16 @@ COLUMNS = ("psn_no", "certno", "name", "gender", "birthdate", "pool", "insutype"
            "benefit_start", "benefit_end", "status")
 STAGE_COLUMNS = ("line",) + COLUMNS
 DEFAULT_BATCH = 20_000
+DEFAULT_SPLITS = 2  # connections side by side; PostgreSQL gets a core each on a 2-core machine
+MAX_SPLITS = 64
 APPLICATION_NAME = "medsettle-import-enrollments"  # pg_stat_activity; the bench finds its backend by it
 _STATUSES = frozenset(("active", "paused", "lapsed", "terminated"))
 _PSN_TYPES = {"310": frozenset(("employee", "retired")), "390": frozenset(("resident",))}
 
 Q_CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS elig_stage (
-    line bigint NOT NULL, psn_no text NOT NULL, certno text NOT NULL, name text NOT NULL, gender text NOT NULL,
-    birthdate date NOT NULL, pool text NOT NULL, insutype text NOT NULL, year integer NOT NULL,
+    line bigint NOT NULL, psn_no text COLLATE "C" NOT NULL, certno text COLLATE "C" NOT NULL, name text NOT NULL, gender text NOT NULL,
+    birthdate date NOT NULL, pool text COLLATE "C" NOT NULL, insutype text COLLATE "C" NOT NULL, year integer NOT NULL,
     psn_type text NOT NULL, benefit_start date NOT NULL, benefit_end date NOT NULL, status text NOT NULL
 ) ON COMMIT DELETE ROWS
 """
@@ -106,15 +114,23 @@ WITH p AS (
 SELECT psn_no FROM p UNION SELECT psn_no FROM e
 """
 Q_PROGRESS_START = """
-INSERT INTO eligibility.import_progress (file_sha256, path) VALUES ($1, $2)
+INSERT INTO eligibility.import_progress (file_sha256, path, splits) VALUES ($1, $2, $3)
 ON CONFLICT (file_sha256) DO UPDATE SET path = excluded.path
-RETURNING last_line, rows_ok, rows_rejected, finished_at
+RETURNING splits, finished_at
 """
-Q_PROGRESS_BATCH = """
-UPDATE eligibility.import_progress SET last_line = $2, rows_ok = rows_ok + $3, rows_rejected = rows_rejected + $4,
-       updated_at = now() WHERE file_sha256 = $1
+Q_SPLITS_START = """
+INSERT INTO eligibility.import_split_progress (file_sha256, split) SELECT $1, generate_series(0, $2 - 1)
+ON CONFLICT DO NOTHING
 """
-Q_PROGRESS_DONE = "UPDATE eligibility.import_progress SET finished_at = now() WHERE file_sha256 = $1"
+Q_SPLITS = """
+SELECT split, last_line, rows_ok, rows_rejected FROM eligibility.import_split_progress
+ WHERE file_sha256 = $1 ORDER BY split
+"""
+Q_PROGRESS_SPLIT = """
+UPDATE eligibility.import_split_progress SET last_line = $3, rows_ok = rows_ok + $4, rows_rejected = rows_rejected + $5,
+       updated_at = now() WHERE file_sha256 = $1 AND split = $2
+"""
+Q_PROGRESS_DONE = "UPDATE eligibility.import_progress SET finished_at = now(), updated_at = now() WHERE file_sha256 = $1"
 Q_ERRORS = "SELECT line, field, reason FROM eligibility.import_errors WHERE file_sha256 = $1 ORDER BY line, field"
 
 
@@ -127,10 +143,16 @@ class ImportFailed(RuntimeError):
 
 
 @dataclass
-class Batch:
+class Part:
+    """The rows of one batch that go through one split."""
     rows: list[tuple] = field(default_factory=list)
     errors: list[tuple[int, str, str]] = field(default_factory=list)
-    last_line: int = 0
+
+
+@dataclass
+class Batch:
+    parts: list[Part]
+    last_line: int = 0  # every split has read the file up to here
     seen: int = 0  # data rows read in this batch (good + bad)
 
 
@@ -236,36 +258,51 @@ def validate_row(line: int, row: list[str], pools: dict[str, frozenset[str]]) ->
     return (line, psn_no, certno, name, gender, bd, pool, insutype, y, psn_type, sd, ed, status), errs
 
 
-class CsvBatches:
-    """Reads the CSV in batches, skipping lines up to `after_line` (already committed)."""
+def split_of(psn_no: str, splits: int) -> int:
+    """The split (connection) a row goes to: by its psn_no as written in the file, so every row
+    of one person goes through one split, in file order. Stable across runs and machines (the
+    resume depends on it); a malformed row goes by its first field like any other."""
+    return zlib.crc32(psn_no.encode("utf-8", "surrogatepass")) % splits if splits > 1 else 0
 
-    def __init__(self, path: Path, pools: dict[str, frozenset[str]], *, batch_size: int, after_line: int):
+
+class CsvBatches:
+    """Reads the CSV in batches of rows, each batch divided into `len(after)` splits by psn_no;
+    a row is skipped when its split already committed its line (`after[split]`)."""
+
+    def __init__(self, path: Path, pools: dict[str, frozenset[str]], *, batch_size: int, after: list[int]):
         self._f = open(path, newline="", encoding="utf-8-sig")
         self._reader = csv.reader(self._f)
         self._pools = pools
         self._batch_size = batch_size
-        self._after = after_line
+        self._after = after
         header = next(self._reader, None)
         if header is None or tuple(h.strip() for h in header) != COLUMNS:
             self._f.close()
             raise ImportFailed(f"line 1: expected the header {','.join(COLUMNS)}, got {','.join(header or [])!r}")
 
     def next_batch(self) -> Batch | None:
-        b = Batch()
-        reader, after, pools, good_row = self._reader, self._after, self._pools, _good_row
+        splits = len(self._after)
+        b = Batch(parts=[Part() for _ in range(splits)])
+        reader, after, pools, good_row, parts = self._reader, self._after, self._pools, _good_row, b.parts
+        floor = min(after)
+        crc32 = zlib.crc32
         for row in reader:
             line = reader.line_num
-            if line <= after or not row or (len(row) == 1 and not row[0].strip()):
+            if line <= floor or not row or (len(row) == 1 and not row[0].strip()):
                 continue
+            s = crc32(row[0].encode("utf-8", "surrogatepass")) % splits if splits > 1 else 0  # = split_of
+            if line <= after[s]:
+                continue
+            part = parts[s]
             rec = good_row(line, row, pools)
             errs = ()
             if rec is None:
                 rec, errs = validate_row(line, row, pools)
             b.seen += 1
             if rec is None:
-                b.errors.extend(errs)
+                part.errors.extend(errs)
             else:
-                b.rows.append(rec)
+                part.rows.append(rec)
             b.last_line = line
             if b.seen >= self._batch_size:
                 break
@@ -279,18 +316,24 @@ class CsvBatches:
 
 
 def _reject_certno_clashes(b: Batch) -> None:
-    """Within a batch, one certno must belong to one psn_no (the first row claiming it wins)."""
+    """Within a batch, one certno must belong to one psn_no (the first row claiming it wins).
+    (Across batches, and against rows a split committed before a crash, the database decides:
+    Q_STAGE_CERTNO_TAKEN.)"""
+    # in file order across the splits; a rejected row is reported by the split it belongs to
+    recs = sorted(((r[0], i, r) for i, p in enumerate(b.parts) for r in p.rows), key=operator.itemgetter(0))
     owner: dict[str, tuple[str, int]] = {}
-    keep = []
-    for rec in b.rows:
-        line, psn_no, certno = rec[0], rec[1], rec[2]
+    dropped: set[int] = set()
+    for line, i, rec in recs:
+        psn_no, certno = rec[1], rec[2]
         held = owner.get(certno)
         if held is not None and held[0] != psn_no:
-            b.errors.append((line, "certno", f"certno also given to psn_no {held[0]} on line {held[1]}"))
+            dropped.add(line)
+            b.parts[i].errors.append((line, "certno", f"certno also given to psn_no {held[0]} on line {held[1]}"))
             continue
         owner.setdefault(certno, (psn_no, line))
-        keep.append(rec)
-    b.rows = keep
+    if dropped:
+        for p in b.parts:
+            p.rows = [r for r in p.rows if r[0] not in dropped]
 
 
 def file_sha256(path: Path) -> str:
@@ -305,20 +348,27 @@ def file_sha256(path: Path) -> str:
 
 
 async def import_file(dsn: str, path: str | Path, *, redis_url: str | None, errors_path: str | Path | None = None,
-                      progress: bool = True, batch_size: int = DEFAULT_BATCH,
+                      progress: bool = True, batch_size: int = DEFAULT_BATCH, splits: int | None = None,
                       crash_in_batch: int | None = None) -> int:
     """Import one CSV file; return the exit code (0 ok, 2 some rows rejected, 1 failed).
 
-    `crash_in_batch` (tests only): raise SimulatedCrash inside the transaction of that batch
-    (1-based, counted in this run), after its rows were upserted and before it commits."""
+    `splits`: connections applying each batch side by side (default DEFAULT_SPLITS, one per
+    core); a file whose import already started keeps the number it started with.
+    `crash_in_batch` (tests only): raise SimulatedCrash inside the last split's transaction of
+    that batch (1-based, counted in this run), after its rows were upserted and before it
+    commits — the other splits of that batch commit."""
     path = Path(path)
     report = Path(errors_path) if errors_path else path.with_name(path.name + ".errors.csv")
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
     if not path.is_file():
         print(f"import-enrollments: no such file: {path}", file=sys.stderr)
         return 1
+    if splits is not None and not 1 <= splits <= MAX_SPLITS:
+        print(f"import-enrollments: splits must be 1-{MAX_SPLITS}, got {splits}", file=sys.stderr)
+        return 1
     sha = await asyncio.to_thread(file_sha256, path)
-    conn = await asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
+    conns: list[asyncpg.Connection] = [
+        await asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})]
     redis = None
     if redis_url:
         import redis.asyncio as aredis
@@ -326,24 +376,32 @@ async def import_file(dsn: str, path: str | Path, *, redis_url: str | None, erro
         redis = aredis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
     batches: CsvBatches | None = None
     pending: asyncio.Future | None = None
+    conn = conns[0]
     try:
         pools = {r["code"]: frozenset(r["insutypes"]) for r in await conn.fetch("SELECT code, insutypes FROM reference.pools")}
-        start = await conn.fetchrow(Q_PROGRESS_START, sha, str(path))
-        ok_total, bad_total = start["rows_ok"], start["rows_rejected"]
+        async with conn.transaction():
+            start = await conn.fetchrow(Q_PROGRESS_START, sha, str(path), splits or DEFAULT_SPLITS)
+            n_splits = start["splits"]
+            await conn.execute(Q_SPLITS_START, sha, n_splits)
+            done = await conn.fetch(Q_SPLITS, sha)
+        after = [r["last_line"] for r in done]
+        ok_total = sum(r["rows_ok"] for r in done)
+        bad_total = sum(r["rows_rejected"] for r in done)
         if start["finished_at"] is not None:
             say(f"import-enrollments: {path} (sha256 {sha[:12]}) was already imported: "
                 f"{ok_total} rows ok, {bad_total} rejected; nothing to do")
             return await _finish(conn, sha, report, bad_total, say)
-        if start["last_line"] > 1:
-            say(f"import-enrollments: resuming {path} after line {start['last_line']} "
+        if max(after) > 1:
+            say(f"import-enrollments: resuming {path} after line {min(after)} "
                 f"({ok_total} rows ok, {bad_total} rejected so far)")
         try:
-            batches = await asyncio.to_thread(CsvBatches, path, pools, batch_size=batch_size,
-                                              after_line=start["last_line"])
+            batches = await asyncio.to_thread(CsvBatches, path, pools, batch_size=batch_size, after=after)
         except ImportFailed as exc:
             print(f"import-enrollments: {path}: {exc}", file=sys.stderr)
             return 1
-        await conn.execute(Q_CREATE_STAGE)
+        conns += await asyncio.gather(*(asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
+                                        for _ in range(n_splits - 1)))
+        await asyncio.gather(*(c.execute(Q_CREATE_STAGE) for c in conns))
         t0 = time.perf_counter()
         done_rows = 0
         n = 0
@@ -355,18 +413,25 @@ async def import_file(dsn: str, path: str | Path, *, redis_url: str | None, erro
             # Parse the next batch in a thread while PostgreSQL applies this one.
             pending = asyncio.ensure_future(asyncio.to_thread(batches.next_batch))
             n += 1
-            changed, ok, bad = await _apply(conn, sha, batch, crash=(crash_in_batch == n))
-            ok_total += ok
-            bad_total += bad
+            crash = n_splits - 1 if crash_in_batch == n else None
+            results = await asyncio.gather(
+                *(_apply_split(conns[k], sha, k, part, batch.last_line, redis, say, crash=(crash == k))
+                  for k, part in enumerate(batch.parts)),
+                return_exceptions=True)
+            for r in results:  # every split that could commit has committed (and invalidated)
+                if isinstance(r, BaseException):
+                    raise r
+            ok_total += sum(r[0] for r in results)
+            bad_total += sum(r[1] for r in results)
+            changed = sum(r[2] for r in results)
             done_rows += batch.seen
-            await _invalidate(conn, redis, changed, say)
             rate = done_rows / max(1e-9, time.perf_counter() - t0)
             say(f"import-enrollments: line {batch.last_line}: {ok_total} ok, {bad_total} rejected, "
-                f"{len(changed)} persons changed in this batch, {rate:,.0f} rows/s")
+                f"{changed} persons changed in this batch, {rate:,.0f} rows/s")
         await conn.execute(Q_PROGRESS_DONE, sha)
         elapsed = time.perf_counter() - t0
         say(f"import-enrollments: done: {ok_total} rows ok, {bad_total} rejected, {done_rows} rows read in this run "
-            f"in {elapsed:.1f} s ({done_rows / max(1e-9, elapsed):,.0f} rows/s)")
+            f"in {elapsed:.1f} s ({done_rows / max(1e-9, elapsed):,.0f} rows/s, {n_splits} splits)")
         return await _finish(conn, sha, report, bad_total, say)
     except (asyncpg.PostgresError, OSError) as exc:
         print(f"import-enrollments: {path}: failed: {exc}; run the same command again to resume", file=sys.stderr)
@@ -378,20 +443,22 @@ async def import_file(dsn: str, path: str | Path, *, redis_url: str | None, erro
             batches.close()
         if redis is not None:
             await redis.aclose()
-        await conn.close()
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
 
 
-async def _apply(conn: asyncpg.Connection, sha: str, batch: Batch, *, crash: bool) -> tuple[list[str], int, int]:
-    """One batch in one transaction: stage, reject clashes, upsert, errors, progress."""
-    errors = list(batch.errors)
+async def _apply_split(conn: asyncpg.Connection, sha: str, split: int, part: Part, last_line: int, redis, say, *,
+                       crash: bool) -> tuple[int, int, int]:
+    """One split of a batch in one transaction: stage, reject clashes, upsert, errors, the split's
+    progress; then invalidate the cache entries of the persons it changed. (ok, rejected, changed)."""
+    errors = list(part.errors)
     async with conn.transaction():
         # Not waiting for the WAL flush is safe here: a batch lost in a PostgreSQL crash is lost
         # together with its progress row, so the resumed import simply applies it again.
         await conn.execute("SET LOCAL synchronous_commit = off")
-        ok = len(batch.rows)
+        ok = len(part.rows)
         changed: list[str] = []
-        if batch.rows:
-            await conn.copy_records_to_table("elig_stage", records=batch.rows, columns=STAGE_COLUMNS)
+        if part.rows:
+            await conn.copy_records_to_table("elig_stage", records=part.rows, columns=STAGE_COLUMNS)
             for r in await conn.fetch(Q_STAGE_CERTNO_TAKEN):
                 errors.append((r["line"], "certno", f"certno already belongs to psn_no {r['psn_no']}"))
                 ok -= 1
@@ -401,10 +468,12 @@ async def _apply(conn: asyncpg.Connection, sha: str, batch: Batch, *, crash: boo
                                              records=[(sha, line, f, reason) for line, f, reason in errors],
                                              columns=("file_sha256", "line", "field", "reason"))
         bad_lines = len({line for line, _, _ in errors})
-        await conn.execute(Q_PROGRESS_BATCH, sha, batch.last_line, ok, bad_lines)
+        await conn.execute(Q_PROGRESS_SPLIT, sha, split, last_line, ok, bad_lines)
         if crash:
-            raise SimulatedCrash(f"simulated crash before committing the batch ending on line {batch.last_line}")
-    return changed, ok, bad_lines
+            raise SimulatedCrash(f"simulated crash before committing split {split} of the batch ending on "
+                                 f"line {last_line}")
+    await _invalidate(conn, redis, changed, say)
+    return ok, bad_lines, len(changed)
 
 
 async def _invalidate(conn: asyncpg.Connection, redis, changed: list[str], say) -> None:

@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from services.eligibility.bulk_import import COLUMNS, SimulatedCrash, import_file
+from services.eligibility.bulk_import import COLUMNS, SimulatedCrash, import_file, split_of
 
 from .conftest import POOL_A, POOL_B, new_certno
 
@@ -29,7 +29,14 @@ def write_csv(path, rows):
         w.writerows(rows)
 
 
-async def test_bad_rows_crash_and_resume_without_duplicates(tmp_path, database_url, redis_url, db_pool, service, uid):
+@pytest.mark.parametrize("splits", [1, 2])
+async def test_bad_rows_crash_and_resume_without_duplicates(tmp_path, database_url, redis_url, db_pool, service, uid,
+                                                            splits):
+    for attempt in range(50):  # psn_nos such that, with 2 splits, batch 3 really is divided between them
+        tag = f"{uid}S{splits}{attempt}"
+        if splits == 1 or 0 < sum(split_of(f"BI{tag}{i:03d}", 2) for i in range(20, 30)) < 10:
+            break
+    uid = tag
     rows, bad_lines = [], {}
     for i in range(60):
         r = good_row(f"BI{uid}{i:03d}", pool=POOL_B if i % 7 == 0 else POOL_A)
@@ -59,22 +66,31 @@ async def test_bad_rows_crash_and_resume_without_duplicates(tmp_path, database_u
 
     with pytest.raises(SimulatedCrash):
         await import_file(database_url, path, redis_url=redis_url, errors_path=errors, progress=False,
-                          batch_size=10, crash_in_batch=3)
+                          batch_size=10, splits=splits, crash_in_batch=3)
     async with db_pool.acquire() as conn:
-        progress = await conn.fetchrow("SELECT last_line, rows_ok, rows_rejected, finished_at FROM "
-                                       "eligibility.import_progress WHERE path = $1", str(path))
-        assert progress["last_line"] == 21 and progress["finished_at"] is None  # batches 1-2 committed, 3 rolled back
-        assert progress["rows_ok"] + progress["rows_rejected"] == 20
+        progress = await conn.fetchrow("SELECT splits, committed_through, rows_ok, rows_rejected, finished_at FROM "
+                                       "eligibility.import_status WHERE path = $1", str(path))
+        per_split = await conn.fetch("SELECT s.split, s.last_line, s.rows_ok + s.rows_rejected AS n "
+                                     "FROM eligibility.import_split_progress s JOIN eligibility.import_progress p "
+                                     "USING (file_sha256) WHERE p.path = $1 ORDER BY split", str(path))
+    # Batches 1-2 committed; in batch 3 the last split crashed, the others committed their part.
+    assert progress["splits"] == splits and progress["finished_at"] is None
+    assert progress["committed_through"] == 21
+    assert [r["last_line"] for r in per_split] == [31] * (splits - 1) + [21]
+    in_batch3_committed = sum(1 for i in range(20, 30) if split_of(rows[i][0], splits) != splits - 1)
+    assert progress["rows_ok"] + progress["rows_rejected"] == 20 + in_batch3_committed
 
     # Invalidated after the batch that changed it committed:
     assert (await service.snapshot(psn_no=first, insutype="390", on_date="2026-05-01")).choice.eligible
 
+    # Resumed with another number of splits asked for: the file keeps the one it started with.
     assert await import_file(database_url, path, redis_url=redis_url, errors_path=errors, progress=False,
-                             batch_size=10) == 2
+                             batch_size=10, splits=3 - splits) == 2
     async with db_pool.acquire() as conn:
         n = await conn.fetchval("SELECT count(*) FROM eligibility.enrollments WHERE psn_no LIKE $1", f"BI{uid}%")
-        p = await conn.fetchrow("SELECT rows_ok, rows_rejected, finished_at FROM eligibility.import_progress "
+        p = await conn.fetchrow("SELECT splits, rows_ok, rows_rejected, finished_at FROM eligibility.import_status "
                                 "WHERE path = $1", str(path))
+    assert p["splits"] == splits
     assert n == 60 - len(bad_lines)
     assert (p["rows_ok"], p["rows_rejected"]) == (60 - len(bad_lines), len(bad_lines)) and p["finished_at"]
     with open(errors, newline="", encoding="utf-8") as f:
