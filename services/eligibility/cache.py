@@ -117,17 +117,21 @@ def _s(v) -> str:
 
 # Invalidate many persons with one command: per person, bump the version (and refresh its TTL)
 # and drop the entry. Building ~3 commands per person in a client pipeline cost about a second
-# per 20,000 persons in redis-py; one script call per chunk costs almost nothing. (The keys are
-# built inside the script: fine for one Redis, not for Redis Cluster.)
+# per 20,000 persons in redis-py; one script call per chunk costs almost nothing, and passing the
+# chunk as one comma-joined argument spares redis-py encoding every psn_no as its own argument
+# (~2 µs a person in a bulk import). psn_no is letters and digits only (a CHECK on persons).
+# (The keys are built inside the script: fine for one Redis, not for Redis Cluster.)
 _INVALIDATE_LUA = """
 local ttl = tonumber(ARGV[1])
-for i = 2, #ARGV do
-  local vk = 'elig:v:' .. ARGV[i]
+local n = 0
+for p in string.gmatch(ARGV[2], '[^,]+') do
+  local vk = 'elig:v:' .. p
   redis.call('INCR', vk)
   redis.call('EXPIRE', vk, ttl)
-  redis.call('DEL', 'elig:p:' .. ARGV[i])
+  redis.call('DEL', 'elig:p:' .. p)
+  n = n + 1
 end
-return #ARGV - 1
+return n
 """
 
 
@@ -137,15 +141,10 @@ async def invalidate_persons(redis, psn_nos: Iterable[str], *, version_ttl_s: in
 
     For writers outside the service (bulk import, the reference loader's caller): call it after
     the transaction that changed these persons has committed."""
+    psn_nos = list(psn_nos)
     n = 0
-    batch: list[str] = []
-    for p in psn_nos:
-        batch.append(p)
-        if len(batch) >= chunk:
-            n += int(await redis.eval(_INVALIDATE_LUA, 0, version_ttl_s, *batch))
-            batch.clear()
-    if batch:
-        n += int(await redis.eval(_INVALIDATE_LUA, 0, version_ttl_s, *batch))
+    for i in range(0, len(psn_nos), chunk):
+        n += int(await redis.eval(_INVALIDATE_LUA, 0, version_ttl_s, ",".join(psn_nos[i:i + chunk])))
     return n
 
 
