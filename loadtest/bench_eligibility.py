@@ -2,9 +2,11 @@
 through gRPC against a real eligibility process — GetSnapshot by psn_no, then FindPerson by ID
 number (mdtrt_cert_type 02) — and the server's cache hit ratio.
 
-    .venv/bin/python -m loadtest.bench_eligibility [--rows 200000] [--lookups 20000] [--phases snapshot,certno]
+    .venv/bin/python -m loadtest.bench_eligibility [--rows 200000] [--splits 1,2] [--lookups 20000] [--phases snapshot,certno]
                                                     [--concurrency 64] [--persons 2000] [--profile PATH]
 
+The import is measured twice per --splits value: a population of new persons, then the same
+persons renewed for the next year (the two shapes of the payment-deadline peak).
 Uses DATABASE_URL / REDIS_URL when set, the embedded servers otherwise (like `medsettle`).
 The CSV comes from services.refdata.cli.gen_persons (demo pools) when that works, else from a
 generator here over a bench pool of its own. Prints figures; asserts nothing.
@@ -87,6 +89,23 @@ def make_csv(path: Path, rows: int, seed: int, dsn: str) -> str:
         print(f"(gen_persons unavailable: {exc!r}; using the bench's own generator)", file=sys.stderr)
     own_generator(path, rows, seed)
     return "loadtest.bench_eligibility.own_generator"
+
+
+def next_year(src: Path, dst: Path) -> int:
+    """The same persons renewed for the next year: year + 1, benefit dates a year later."""
+    from services.eligibility.bulk_import import COLUMNS
+
+    year, start, end = COLUMNS.index("year"), COLUMNS.index("benefit_start"), COLUMNS.index("benefit_end")
+    n = 0
+    with open(src, newline="", encoding="utf-8") as f, open(dst, "w", newline="", encoding="utf-8") as out:
+        r, w = csv.reader(f), csv.writer(out)
+        w.writerow(next(r))
+        for row in r:
+            y = int(row[year]) + 1
+            row[year], row[start], row[end] = str(y), f"{y}{row[start][4:]}", f"{y}{row[end][4:]}"
+            w.writerow(row)
+            n += 1
+    return n
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -200,7 +219,8 @@ def main() -> int:
     ap.add_argument("--phases", default="snapshot,certno",
                     help="lookup phases, in order: snapshot (GetSnapshot), certno (FindPerson by ID number)")
     ap.add_argument("--profile", metavar="PATH", help="run the eligibility server under cProfile, stats to PATH")
-    ap.add_argument("--splits", type=int, default=None, help="import connections side by side (default: the importer's)")
+    ap.add_argument("--splits", default="2",
+                    help="import connections side by side; a comma list (e.g. 1,2) measures each in turn")
     ap.add_argument("--seed", type=int, default=int(time.time()) % 997 + 1)
     args = ap.parse_args()
 
@@ -210,19 +230,28 @@ def main() -> int:
     ep = embedded.resolve(settings)
     asyncio.run(prepare(ep.database_url))
     work = Path(tempfile.mkdtemp(prefix="bench-elig-"))
-    csv_path = work / "enrollments.csv"
-    source = make_csv(csv_path, args.rows, args.seed, ep.database_url)
-    size_mb = csv_path.stat().st_size / 1e6
-
-    load_before = os.getloadavg()
-    elapsed, code, py_cpu, pg_cpu = asyncio.run(bench_import(ep.database_url, ep.redis_url, csv_path, args.splits))
-    import_rate = args.rows / elapsed
-    print(f"bulk import: {args.rows:,} rows ({size_mb:.1f} MB, from {source}) in {elapsed:.2f} s = "
-          f"{import_rate:,.0f} rows/s (exit code {code}; 2 cores shared with PostgreSQL; "
-          f"load average before {load_before[0]:.2f})", flush=True)
-    print(f"bulk import CPU: importer (Python) {py_cpu:.2f} s = {py_cpu / args.rows * 1e6:.1f} µs/row, "
-          f"its PostgreSQL backends {pg_cpu:.2f} s = {pg_cpu / args.rows * 1e6:.1f} µs/row "
-          f"(rows/s if the 2 cores did nothing else: {2 * args.rows / max(py_cpu + pg_cpu, 1e-9):,.0f})", flush=True)
+    imports = {}
+    for k, splits in enumerate(int(v) for v in args.splits.split(",")):
+        # New enrollees (persons and enrollments all new), then the same persons renewed for the
+        # next year (persons unchanged, one new enrollment each) — the two shapes of the peak.
+        csv_path = work / f"enrollments-{k}.csv"
+        source = make_csv(csv_path, args.rows, args.seed + k, ep.database_url)
+        renewal = work / f"renewal-{k}.csv"
+        renewal_rows = next_year(csv_path, renewal)
+        size_mb = csv_path.stat().st_size / 1e6
+        for label, path, rows in (("new persons", csv_path, args.rows), ("renewals", renewal, renewal_rows)):
+            load_before = os.getloadavg()
+            elapsed, code, py_cpu, pg_cpu = asyncio.run(bench_import(ep.database_url, ep.redis_url, path, splits))
+            imports[(splits, label)] = (rows / elapsed, py_cpu / rows * 1e6, pg_cpu / rows * 1e6)
+            print(f"bulk import, {label}, {splits} split(s): {rows:,} rows ({size_mb:.1f} MB, from {source}) in "
+                  f"{elapsed:.2f} s = {rows / elapsed:,.0f} rows/s (exit code {code}; load average before "
+                  f"{load_before[0]:.2f}, after {os.getloadavg()[0]:.2f})", flush=True)
+            print(f"  CPU: importer (Python) {py_cpu / rows * 1e6:.1f} µs/row, its PostgreSQL backends "
+                  f"{pg_cpu / rows * 1e6:.1f} µs/row (rows/s if the 2 cores did nothing else: "
+                  f"{2 * rows / max(py_cpu + pg_cpu, 1e-9):,.0f})", flush=True)
+    csv_path = work / "enrollments-0.csv"
+    import_rate = imports[next(iter(imports))][0]
+    py_cpu, pg_cpu = (imports[next(iter(imports))][1] * args.rows / 1e6, imports[next(iter(imports))][2] * args.rows / 1e6)
 
     # Look up only persons the import accepted (a generated certno can clash with a person from
     # an earlier run: that row is rightly rejected and its psn_no does not exist).
@@ -294,6 +323,8 @@ def main() -> int:
               f"misses {metrics.get('misses')}, db reads {metrics.get('db_reads')}, "
               f"fallbacks to PostgreSQL {metrics.get('fallbacks')}")
     print("SUMMARY " + json.dumps({"import_rows_per_s": round(import_rate),
+                                   **{f"import_{label.replace(' ', '_')}_{sp}splits_rows_per_s": round(v[0])
+                                      for (sp, label), v in imports.items()},
                                    "import_us_per_row_py": round(py_cpu / args.rows * 1e6, 1),
                                    "import_us_per_row_pg": round(pg_cpu / args.rows * 1e6, 1),
                                    **{f"{k}_lookups_per_s": round(v[1]) for k, v in phases.items()},
