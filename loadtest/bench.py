@@ -313,8 +313,9 @@ def cpu_per_request(before: dict[str, float], after: dict[str, float], requests:
 
 
 def fmt_cpu(c: dict[str, float]) -> str:
-    parts = [f"{k} {v:.1f}" for k, v in sorted(c.items(), key=lambda kv: -kv[1]) if v >= 0.05]
-    return f"CPU ms per request: {', '.join(parts)}; total {sum(c.values()):.1f}"
+    # Two decimals: changes of a tenth of a millisecond per process are what tuning moves.
+    parts = [f"{k} {v:.2f}" for k, v in sorted(c.items(), key=lambda kv: -kv[1]) if v >= 0.005]
+    return f"CPU ms per request: {', '.join(parts)}; total {sum(c.values()):.2f}"
 
 
 def fmt(r: dict) -> str:

@@ -41,12 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated processes to profile (default: all three)")
     ap.add_argument("--phase", choices=("", "1101", "2207"), default="",
                     help="profile only this timed phase (default: the whole run)")
+    ap.add_argument("--timer", choices=("wall", "cpu"), default="wall",
+                    help="with --phase: time entries by wall clock (default) or by the thread's CPU time "
+                         "(a send that wakes the peer is not charged the peer's run time)")
     args = ap.parse_args(argv)
     wanted = [p for p in (args.only.split(",") if args.only else PROFILED) if p]
     REPORTS.mkdir(parents=True, exist_ok=True)
     extra = {"RATE_LIMIT_PER_S": "0"}
     suite = prepare.start_suite(BENCH, extra, log_dir=REPORTS / "profile-logs")
     env = suite.env(BENCH.env(**extra))
+    if args.timer == "cpu":
+        env = {**env, "LOADTEST_PROFILE_TIMER": "cpu"}
     try:
         # Swap each profiled process for the same module under cProfile (same env, same ports).
         for name in wanted:
