@@ -127,7 +127,7 @@ SELECT split, last_line, rows_ok, rows_rejected FROM eligibility.import_split_pr
  WHERE file_sha256 = $1 ORDER BY split
 """
 Q_PROGRESS_SPLIT = """
-UPDATE eligibility.import_split_progress SET last_line = $3, rows_ok = rows_ok + $4, rows_rejected = rows_rejected + $5,
+UPDATE eligibility.import_split_progress SET last_line = greatest(last_line, $3), rows_ok = rows_ok + $4, rows_rejected = rows_rejected + $5,
        updated_at = now() WHERE file_sha256 = $1 AND split = $2
 """
 Q_PROGRESS_DONE = "UPDATE eligibility.import_progress SET finished_at = now(), updated_at = now() WHERE file_sha256 = $1"
@@ -290,6 +290,7 @@ class CsvBatches:
             line = reader.line_num
             if line <= floor or not row or (len(row) == 1 and not row[0].strip()):
                 continue
+            b.last_line = line
             s = crc32(row[0].encode("utf-8", "surrogatepass")) % splits if splits > 1 else 0  # = split_of
             if line <= after[s]:
                 continue
@@ -303,7 +304,6 @@ class CsvBatches:
                 part.errors.extend(errs)
             else:
                 part.rows.append(rec)
-            b.last_line = line
             if b.seen >= self._batch_size:
                 break
         if b.seen == 0:
@@ -399,8 +399,12 @@ async def import_file(dsn: str, path: str | Path, *, redis_url: str | None, erro
         except ImportFailed as exc:
             print(f"import-enrollments: {path}: {exc}", file=sys.stderr)
             return 1
-        conns += await asyncio.gather(*(asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
-                                        for _ in range(n_splits - 1)))
+        more = await asyncio.gather(*(asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
+                                      for _ in range(n_splits - 1)), return_exceptions=True)
+        conns += [c for c in more if isinstance(c, asyncpg.Connection)]  # closed in `finally` either way
+        for c in more:
+            if isinstance(c, BaseException):
+                raise c
         await asyncio.gather(*(c.execute(Q_CREATE_STAGE) for c in conns))
         t0 = time.perf_counter()
         done_rows = 0

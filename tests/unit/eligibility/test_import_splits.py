@@ -73,6 +73,13 @@ def test_resume_skips_per_split_what_that_split_committed(tmp_path):
     expected = {line: k for line, k in expected.items() if line > after[k]}
     assert got == expected
     assert batches[-1].last_line == 41
+    # A batch's last line counts the lines it skipped too: it never moves backwards, and every
+    # split may record it as read (progress uses greatest(), so split 0 stays at 31 meanwhile).
+    ends = [b.last_line for b in batches]
+    assert ends == sorted(ends) and all(b.last_line >= max((r[0] for p in b.parts for r in p.rows), default=0)
+                                        for b in batches)
+    small = read_all(tmp_path / "a.csv", after, batch_size=1)
+    assert small[0].last_line >= 12 and sum(len(p.rows) for p in small[0].parts) == 1
 
 
 def test_a_certno_claimed_twice_in_a_batch_stays_with_the_first_line(tmp_path):
