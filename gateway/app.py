@@ -119,6 +119,8 @@ def init_app(settings: Settings, deps: Deps | Callable[[], AsyncContextManager[D
                 yield
             finally:
                 rt.stopping = True
+                if rt.guard is not None:
+                    rt.guard.close()
                 rt.deps = rt.guard = None
 
     async def on_shutdown(app: web.Application) -> None:

@@ -57,7 +57,7 @@ from typing import Awaitable, Callable, Iterable
 
 import asyncpg
 
-from services.eligibility.fastredis import PipelinedRedis
+from services.common.fastredis import PipelinedRedis
 from services.eligibility.repository import NOTIFY_CHANNEL
 from services.eligibility.rules import PersonData
 
