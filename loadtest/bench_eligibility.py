@@ -119,13 +119,16 @@ def proc_cpu_s(pid: int) -> float:
 
 
 def postgres_cpu_s(data_dir: Path) -> float:
-    """CPU seconds of the embedded PostgreSQL under data_dir (postmaster and all its backends;
-    0 when PostgreSQL is external). Other sessions using the same instance count too."""
+    """CPU seconds of the embedded PostgreSQL under data_dir (postmaster and all its backends,
+    including backends that have exited since — the postmaster's reaped-children time; 0 when
+    PostgreSQL is external). Other sessions using the same instance count too."""
     try:
         postmaster = int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+        fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, ValueError, IndexError):
         return 0.0
-    total = proc_cpu_s(postmaster)
+    # utime, stime, cutime, cstime: fields 14-17 of /proc/PID/stat (index 11-14 after the name)
+    total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
