@@ -180,7 +180,9 @@ async def test_alias_path_serves_2207_only(his):
 
 async def test_rate_limit_per_hospital(db_pool, redis_url, demo_loaded):
     settings = replace(Settings.from_env(), rate_limit_per_s=2)
-    url, stop = await _start(settings, db_pool, redis_url)
+    # A Redis database of its own: the per-second counter of H15052500002 must not be shared with
+    # whatever else in the test session calls as that hospital within the same second.
+    url, stop = await _start(settings, db_pool, redis_url.rsplit("/", 1)[0] + "/7")
     try:
         async with client_for(url, "H15052500002") as c:
             replies = await asyncio.gather(*(c.call("9001", {"signIn": {"opter_no": "op"}}) for _ in range(6)))
