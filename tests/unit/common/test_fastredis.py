@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from services.eligibility.fastredis import RedisReplyError, _parse, _Protocol, encode
+from services.common.fastredis import RedisReplyError, _parse, _Protocol, encode
 
 
 def test_encode_is_resp_array_of_bulk_strings():
