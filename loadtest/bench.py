@@ -1,6 +1,7 @@
 """`make bench`: the suite against its limits, side by side in ONE run on this machine.
 
-    .venv/bin/python -m loadtest.bench [--seconds 10] [--concurrency 32] [--settlements 1500] [--no-doc]
+    .venv/bin/python -m loadtest.bench [--seconds 10] [--concurrency 32] [--settlements 1500]
+                                       [--import-rows 300000] [--no-doc]
 
 1. pgbench (pgserver's bundled binary) runs the raw settlement SQL transaction — update one
    accumulator row, insert one settlement and five lines, synchronous commit — against the same
@@ -9,6 +10,9 @@
 3. The suite's 1101 person info, cached (every person asked once before the clock starts).
 4. The suite's full 2207: visits (2201 + 2204) are created before the timed phase, one per
    person, then only the 2207s are timed.
+5. Peak enrollment: the same 2207 phase over as many other prepared visits while
+   `medsettle import-enrollments` imports a new population in its own process; settlement
+   throughput beside the import against phase 4, and the import's rows per second.
 The HTTP load comes from loadtest/loadgen.py: a separate process pinned to the last CPU, sending
 pre-signed requests over keep-alive connections; its own CPU use is printed. When `wrk` is
 installed it also measures the bare endpoint, as a check on the generator.
@@ -322,6 +326,45 @@ def fmt(r: dict) -> str:
     return f"{r['per_s']:>8,.0f}/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms"
 
 
+def peak_phase(suite, ref: sc.Reference, visits: list, args) -> dict:
+    """2207s again, over fresh visits, while `medsettle import-enrollments` imports a new
+    population in its own process (as an operator would at the payment deadline): settlement
+    throughput beside the import, compared with the 2207 phase alone, and the import's rate."""
+    seed = 100 + int(time.time() // 60) % 800  # a population not imported into .data/bench yet
+    if (seed % 999 + 1) % 100 == (BENCH_SEED % 999 + 1) % 100:
+        seed += 1  # gen-persons keeps populations apart by tag % 100 (the certno sequence digits)
+    csv_path = prepare.population(REPORTS / "bench-peak-population.csv", args.import_rows, seed)
+    reqs = []
+    for s, p, mdtrt_id, total in visits:
+        headers, body, _ = s.request("2207", sc.settle_input(p, mdtrt_id, total, p.cert), insuplc=ref.insuplc(p))
+        reqs.append(raw_request(sc.PATH, headers, body))
+    print(f"[bench] 5/5 2207 over {len(visits):,} more visits while {args.import_rows:,} enrollment rows are "
+          "imported ...", flush=True)
+    env = dict(os.environ, DATABASE_URL=suite.database_url, REDIS_URL=suite.redis_url)
+    before = asyncio.run(count_settlements(suite.database_url))
+    t0 = time.perf_counter()
+    importer = subprocess.Popen([str(Path(sys.executable).parent / "medsettle"), "import-enrollments", str(csv_path),
+                                 "--errors", str(csv_path.with_suffix(".errors.csv")), "--quiet",
+                                 *(["--splits", str(args.import_splits)] if args.import_splits else [])],
+                                env=env, cwd=REPO_ROOT)
+    time.sleep(1.0)  # past start-up and the file's hash: the import is writing when the clock starts
+    r = generate(reqs, suite.settings.gateway_port, seconds=120, concurrency=args.concurrency, expect='"infcode":0')
+    phase_end = time.perf_counter()
+    code = importer.wait(timeout=600)
+    import_s = time.perf_counter() - t0
+    r["settlements_written"] = asyncio.run(count_settlements(suite.database_url)) - before
+    r["import_rows"] = args.import_rows
+    r["import_exit"] = code
+    r["import_splits"] = args.import_splits
+    r["import_rows_per_s"] = args.import_rows / import_s
+    r["import_outlasted_phase"] = import_s >= phase_end - t0
+    print(f"        2207 beside import {fmt(r)}  errors {r['errors']}; import {args.import_rows:,} rows in "
+          f"{import_s:.1f} s = {r['import_rows_per_s']:,.0f} rows/s (exit {code})"
+          + ("" if r["import_outlasted_phase"] else "  — the import ENDED BEFORE the 2207 phase: raise --import-rows"),
+          flush=True)
+    return r
+
+
 def render(results: dict) -> str:
     m = results["machine"]
     pg, bare, c1101, s2207 = results["pgbench"], results["bare"], results["cached_1101"], results["settle_2207"]
@@ -361,6 +404,17 @@ def render(results: dict) -> str:
         f"({'passed' if results['audit_exit'] == 0 else 'FAILED'})",
         f"- concurrency {results['concurrency']} connections; generator pinned to CPU {s2207['cpu']}",
     ]
+    peak = results.get("peak")
+    if peak:
+        ratio = peak["per_s"] / s2207["per_s"] if s2207["per_s"] else 0.0
+        lines += [
+            f"- 2207 beside a bulk import (`medsettle import-enrollments`, {peak['import_rows']:,} new persons, "
+            f"{peak.get('import_splits') or 'default'} splits): {peak['per_s']:,.0f}/s, p50 {peak['p50_ms']:.1f} ms, p99 {peak['p99_ms']:.1f} ms, "
+            f"{peak['errors']} errors, {peak['settlements_written']:,} written for {peak['completed']:,} answered "
+            f"= **{ratio:.2f}** × the 2207 phase alone (target ≥ 0.80: {ok(ratio >= 0.8)}); the import "
+            f"{peak['import_rows_per_s']:,.0f} rows/s (target ≥ 50,000: {ok(peak['import_rows_per_s'] >= 50_000)})"
+            + ("" if peak["import_outlasted_phase"] else "; the import ended before the phase did"),
+        ]
     for label, r in (("cached 1101", c1101), ("2207", s2207)):
         if r.get("cpu_ms"):
             lines.append(f"- {label}: {fmt_cpu(r['cpu_ms'])}")
@@ -383,6 +437,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pgbench-clients", type=int, default=16)
     ap.add_argument("--settlements", type=int, default=1500, help="visits created for the 2207 phase")
     ap.add_argument("--persons", type=int, default=20_000)
+    ap.add_argument("--import-rows", type=int, default=300_000,
+                    help="rows of the bulk import run beside a second 2207 phase (0: skip that phase)")
+    ap.add_argument("--import-splits", type=int, default=None,
+                    help="the import's --splits (default: the importer's own, one connection per core)")
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/PERFORMANCE.md")
     args = ap.parse_args(argv)
     REPORTS.mkdir(parents=True, exist_ok=True)
@@ -399,11 +457,11 @@ def main(argv: list[str] | None = None) -> int:
         ref = sc.load_reference()
         print(f"[bench] suite up at {suite.gateway_url}; {len(persons):,} insured persons", flush=True)
 
-        print(f"[bench] 1/4 pgbench ({args.seconds:.0f} s) ...", flush=True)
+        print(f"[bench] 1/5 pgbench ({args.seconds:.0f} s) ...", flush=True)
         results["pgbench"] = pgbench(suite.database_url, int(args.seconds), args.pgbench_clients)
         print(f"        pgbench raw SQL   {fmt(results['pgbench'])}", flush=True)
 
-        print(f"[bench] 2/4 bare aiohttp ({args.seconds:.0f} s) ...", flush=True)
+        print(f"[bench] 2/5 bare aiohttp ({args.seconds:.0f} s) ...", flush=True)
         results["bare"], results["bare_wrk"] = bare_phase(args.seconds, args.concurrency)
         print(f"        bare aiohttp      {fmt(results['bare'])}  (generator CPU "
               f"{results['bare']['generator_cpu_share']:.0%})", flush=True)
@@ -419,9 +477,15 @@ def main(argv: list[str] | None = None) -> int:
               "visits ...", flush=True)
         t0 = time.perf_counter()
         visits = asyncio.run(warm_and_visits(suite.gateway_url, ref, sessions, warm, visit_persons, args.concurrency))
-        print(f"        prepared {len(visits):,} visits in {time.perf_counter() - t0:.1f} s", flush=True)
+        visits_peak = []
+        if args.import_rows:
+            peak_persons = persons[2000 + args.settlements:2000 + 2 * args.settlements]
+            visits_peak = asyncio.run(warm_and_visits(suite.gateway_url, ref, sessions, [], peak_persons,
+                                                      args.concurrency))
+        print(f"        prepared {len(visits) + len(visits_peak):,} visits in {time.perf_counter() - t0:.1f} s",
+              flush=True)
 
-        print(f"[bench] 3/4 cached 1101 ({args.seconds:.0f} s) ...", flush=True)
+        print(f"[bench] 3/5 cached 1101 ({args.seconds:.0f} s) ...", flush=True)
         reqs = person_info_requests(warm, ref, sessions, int(4000 * args.seconds))
         cpu0 = cpu_by_process(suite)
         results["cached_1101"] = generate(reqs, suite.settings.gateway_port, seconds=args.seconds,
@@ -432,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
               f"  (generator CPU {results['cached_1101']['generator_cpu_share']:.0%})", flush=True)
         print(f"        {fmt_cpu(results['cached_1101']['cpu_ms'])}", flush=True)
 
-        print(f"[bench] 4/4 2207 over {len(visits):,} prepared visits ...", flush=True)
+        print(f"[bench] 4/5 2207 over {len(visits):,} prepared visits ...", flush=True)
         reqs = []
         for s, p, mdtrt_id, total in visits:
             headers, body, _ = s.request("2207", sc.settle_input(p, mdtrt_id, total, p.cert), insuplc=ref.insuplc(p))
@@ -451,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
         if r["errors"]:
             print(f"        e.g. {r['sample_error'][:300]}", flush=True)
 
+        if visits_peak:
+            results["peak"] = peak_phase(suite, ref, visits_peak, args)
+
         print("[bench] audit:", flush=True)
         from services.settlement.audit import run_audit
 
@@ -464,7 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_doc:
         write_doc(text)
         print(f"\n[bench] figures written to {DOC.relative_to(REPO_ROOT)}")
-    lost_or_doubled = results["settlements_written"] != results["settle_2207"]["completed"]
+    lost_or_doubled = results["settlements_written"] != results["settle_2207"]["completed"] or (
+        "peak" in results and results["peak"]["settlements_written"] != results["peak"]["completed"])
     if lost_or_doubled:
         print("[bench] FAILED: settlements written differ from 2207s answered")
     return 1 if results["audit_exit"] != 0 or lost_or_doubled else 0
