@@ -409,7 +409,7 @@ def render(results: dict) -> str:
         ratio = peak["per_s"] / s2207["per_s"] if s2207["per_s"] else 0.0
         lines += [
             f"- 2207 beside a bulk import (`medsettle import-enrollments`, {peak['import_rows']:,} new persons, "
-            f"{peak.get('import_splits') or 'default'} splits): {peak['per_s']:,.0f}/s, p50 {peak['p50_ms']:.1f} ms, p99 {peak['p99_ms']:.1f} ms, "
+            f"{'default splits' if not peak.get('import_splits') else str(peak['import_splits']) + ' split(s)'}): {peak['per_s']:,.0f}/s, p50 {peak['p50_ms']:.1f} ms, p99 {peak['p99_ms']:.1f} ms, "
             f"{peak['errors']} errors, {peak['settlements_written']:,} written for {peak['completed']:,} answered "
             f"= **{ratio:.2f}** × the 2207 phase alone (target ≥ 0.80: {ok(ratio >= 0.8)}); the import "
             f"{peak['import_rows_per_s']:,.0f} rows/s (target ≥ 50,000: {ok(peak['import_rows_per_s'] >= 50_000)})"
