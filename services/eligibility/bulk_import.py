@@ -259,10 +259,11 @@ def validate_row(line: int, row: list[str], pools: dict[str, frozenset[str]]) ->
 
 
 def split_of(psn_no: str, splits: int) -> int:
-    """The split (connection) a row goes to: by its psn_no as written in the file, so every row
-    of one person goes through one split, in file order. Stable across runs and machines (the
-    resume depends on it); a malformed row goes by its first field like any other."""
-    return zlib.crc32(psn_no.encode("utf-8", "surrogatepass")) % splits if splits > 1 else 0
+    """The split (connection) a row goes to: by its psn_no (the first field, without surrounding
+    blanks, as it is stored), so every row of one person goes through one split, in file order,
+    and two splits never write one person. Stable across runs and machines (the resume depends
+    on it); a malformed row goes by its first field like any other."""
+    return zlib.crc32(psn_no.strip().encode("utf-8", "surrogatepass")) % splits if splits > 1 else 0
 
 
 class CsvBatches:
@@ -291,7 +292,7 @@ class CsvBatches:
             if line <= floor or not row or (len(row) == 1 and not row[0].strip()):
                 continue
             b.last_line = line
-            s = crc32(row[0].encode("utf-8", "surrogatepass")) % splits if splits > 1 else 0  # = split_of
+            s = crc32(row[0].strip().encode("utf-8", "surrogatepass")) % splits if splits > 1 else 0  # = split_of
             if line <= after[s]:
                 continue
             part = parts[s]

@@ -63,6 +63,20 @@ def test_rows_of_one_person_stay_in_one_split_in_file_order(tmp_path, splits):
     assert sum(len(p.rows) for p in batch.parts) == 35
 
 
+def test_a_person_written_with_blanks_around_psn_no_stays_in_its_split(tmp_path):
+    # The stored psn_no is stripped: " P1 " and "P1" are one person and must not be written by
+    # two connections at once.
+    names = [f"P{i}" for i in range(40)]
+    rows = [row(n, i % 50) for i, n in enumerate(names)] + [row(f"  {n} ", i % 50, year="2027")
+                                                             for i, n in enumerate(names)]
+    write(tmp_path / "a.csv", rows)
+    [batch] = read_all(tmp_path / "a.csv", [1, 1])
+    for k, part in enumerate(batch.parts):
+        for rec in part.rows:
+            assert split_of(rec[1], 2) == k
+    assert sum(len(p.rows) for p in batch.parts) == 80
+
+
 def test_resume_skips_per_split_what_that_split_committed(tmp_path):
     rows = [row(f"R{i}", i % 50) for i in range(40)]
     write(tmp_path / "a.csv", rows)
