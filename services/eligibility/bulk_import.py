@@ -76,42 +76,66 @@ CREATE TEMP TABLE IF NOT EXISTS elig_stage (
 # Written as a correlated scalar subquery so that it is always one persons_certno_key probe per
 # staged row: as a join, the planner hash-joined a sequential scan of every stored person (over a
 # second per batch at 1.4 million persons, growing with the table) unless the staging table was
-# ANALYZEd, which itself cost ~25 µs a row.
+# ANALYZEd, which itself cost ~25 µs a row. Read-only: the few rows it finds are then deleted
+# from the stage by line (Q_STAGE_DROP).
 Q_STAGE_CERTNO_TAKEN = """
-WITH taken AS (
-  SELECT s.line, s.psn_no,
-         (SELECT p.psn_no FROM eligibility.persons p WHERE p.certno = s.certno) AS owner
-    FROM elig_stage s
-)
-DELETE FROM elig_stage s USING taken t
- WHERE s.line = t.line AND t.owner IS NOT NULL AND t.owner <> t.psn_no
-RETURNING s.line, s.certno, t.owner AS psn_no
+SELECT line, certno, owner AS psn_no FROM (
+  SELECT s.line, s.psn_no, s.certno, (SELECT p.psn_no FROM eligibility.persons p WHERE p.certno = s.certno) AS owner
+    FROM elig_stage s) t
+ WHERE owner <> psn_no
 """
-# One statement: persons then enrollments, only rows that differ; returns the persons changed.
-# (The enrollments' FK to persons is checked at the end of the statement, after both CTEs.)
+Q_STAGE_DROP = "DELETE FROM elig_stage WHERE line = ANY($1::bigint[])"
+# One statement: persons then enrollments, writing only rows that differ. Returns the number of
+# new persons (the row without a psn_no), and the persons that existed and changed: only those can have a cache
+# entry to drop (a person unknown to PostgreSQL is never cached, see cache.py, and persons are
+# never deleted). Each staged person is looked up once (persons_pkey): a new one is inserted plainly, a
+# changed one goes through ON CONFLICT DO UPDATE, an unchanged one is not touched at all (ON
+# CONFLICT would still lock it: a WAL record and a dirtied page per person of a renewal file).
+# Enrollments likewise, except that a new person's enrollments are new without looking.
+# A concurrent writer that inserts the same person or enrollment between the look-up and the
+# insert makes the statement fail with unique_violation; _apply_split then does the split again.
+# (The enrollments' person check runs at the end of the statement, after every CTE.)
 Q_STAGE_UPSERT = """
-WITH p AS (
+WITH c AS MATERIALIZED (
+  SELECT s.psn_no, s.certno, s.name, s.gender, s.birthdate,
+         (SELECT (p.certno, p.name, p.gender, p.birthdate) = (s.certno, s.name, s.gender, s.birthdate)
+            FROM eligibility.persons p WHERE p.psn_no = s.psn_no) AS same   -- NULL: a new person
+    FROM (SELECT DISTINCT ON (psn_no) psn_no, certno, name, gender, birthdate FROM elig_stage
+           ORDER BY psn_no, line DESC) s
+), p_new AS (
+  INSERT INTO eligibility.persons (psn_no, certno, name, gender, birthdate)
+  SELECT psn_no, certno, name, gender, birthdate FROM c WHERE same IS NULL
+), p_changed AS (
   INSERT INTO eligibility.persons AS t (psn_no, certno, name, gender, birthdate)
-  SELECT DISTINCT ON (psn_no) psn_no, certno, name, gender, birthdate FROM elig_stage ORDER BY psn_no, line DESC
+  SELECT psn_no, certno, name, gender, birthdate FROM c WHERE NOT same
   ON CONFLICT (psn_no) DO UPDATE SET certno = excluded.certno, name = excluded.name, gender = excluded.gender,
          birthdate = excluded.birthdate, updated_at = now()
-   WHERE (t.certno, t.name, t.gender, t.birthdate)
-         IS DISTINCT FROM (excluded.certno, excluded.name, excluded.gender, excluded.birthdate)
-  RETURNING t.psn_no
-), e AS (
+), e AS MATERIALIZED (
+  SELECT s.*, c.same IS NOT NULL AS existed, CASE WHEN c.same IS NOT NULL THEN
+         (SELECT (x.psn_type, x.benefit_start, x.benefit_end, x.status, x.status_from)
+                 IS NOT DISTINCT FROM (s.psn_type, s.benefit_start, s.benefit_end, s.status, NULL::date)
+            FROM eligibility.enrollments x
+           WHERE x.psn_no = s.psn_no AND x.pool = s.pool AND x.insutype = s.insutype AND x.year = s.year)
+         END AS same                                                                 -- NULL: a new enrollment
+    FROM (SELECT DISTINCT ON (psn_no, pool, insutype, year) psn_no, pool, insutype, year, psn_type, benefit_start,
+                 benefit_end, status FROM elig_stage ORDER BY psn_no, pool, insutype, year, line DESC) s
+    JOIN c USING (psn_no)
+), e_new AS (
+  INSERT INTO eligibility.enrollments (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status)
+  SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status FROM e WHERE same IS NULL
+), e_changed AS (
   INSERT INTO eligibility.enrollments AS t (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end,
                                             status, status_from)
-  SELECT DISTINCT ON (psn_no, pool, insutype, year) psn_no, pool, insutype, year, psn_type, benefit_start,
-         benefit_end, status, NULL::date
-    FROM elig_stage ORDER BY psn_no, pool, insutype, year, line DESC
+  SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status, NULL FROM e WHERE NOT same
   ON CONFLICT (psn_no, pool, insutype, year) DO UPDATE SET psn_type = excluded.psn_type,
          benefit_start = excluded.benefit_start, benefit_end = excluded.benefit_end, status = excluded.status,
          status_from = NULL, updated_at = now()
-   WHERE (t.psn_type, t.benefit_start, t.benefit_end, t.status, t.status_from)
-         IS DISTINCT FROM (excluded.psn_type, excluded.benefit_start, excluded.benefit_end, excluded.status, NULL::date)
-  RETURNING t.psn_no
 )
-SELECT psn_no FROM p UNION SELECT psn_no FROM e
+SELECT NULL::text AS psn_no, count(*) AS new_persons FROM c WHERE same IS NULL
+UNION ALL
+(SELECT psn_no, NULL::bigint FROM c WHERE NOT same
+ UNION
+ SELECT psn_no, NULL::bigint FROM e WHERE e.same IS NOT TRUE AND e.existed)
 """
 Q_PROGRESS_START = """
 INSERT INTO eligibility.import_progress (file_sha256, path, splits) VALUES ($1, $2, $3)
@@ -147,6 +171,8 @@ class Part:
     """The rows of one batch that go through one split."""
     rows: list[tuple] = field(default_factory=list)
     errors: list[tuple[int, str, str]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # the rows as COPY csv input (while reading)
+    payload: bytes = b""  # ... joined, once the batch is read
 
 
 @dataclass
@@ -158,45 +184,55 @@ class Batch:
 
 # ----------------------------------------------------------------------------- validation (pure, per row)
 
-# The fast path below accepts a row only when validate_row would accept it, and returns the same
-# record; anything it does not accept goes through validate_row for the (line, field, reason)
-# report. Most rows of a real file are good, so the detailed checks run only for the few bad ones.
-_PSN_NO_OK = re.compile(r"[0-9A-Za-z]{1,30}").fullmatch
-_CERTNO_SHAPE = re.compile(r"[0-9]{17}[0-9X]").fullmatch
+# The fast path below accepts a line only when validate_row would accept its fields, and returns
+# the same record; anything it does not accept (blanks around a field, quotes, any error) goes
+# through validate_row for the (line, field, reason) report. Most lines of a real file are good,
+# so the detailed checks run only for the few that are not. One regular expression checks the
+# shape of the whole line at once; the line itself, prefixed by its number, is then valid COPY csv
+# input for the stage (no quotes, no commas inside a field, nothing to strip).
+_FAST_LINE = re.compile(
+    r"([0-9A-Za-z]{1,30}),([0-9]{17}[0-9X]),([^,\s\x00\"](?:[^,\x00\"\r\n]*[^,\s\x00\"])?),([12]),"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}),([0-9A-Za-z]+),(310|390),(2[0-9]{3}),(employee|retired|resident),"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}),([0-9]{4}-[0-9]{2}-[0-9]{2}),(active|paused|lapsed|terminated)\r?\n?").fullmatch
 _CERTNO_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643 (as services.common.ids)
 _CERTNO_BIAS = 48 * sum(_CERTNO_WEIGHTS)  # the digits are summed as their ASCII codes
 _CERTNO_CHECK = "10X98765432"
-_date = dt.date.fromisoformat
+_fromiso = dt.date.fromisoformat
 
 
-def _good_row(line: int, row: list[str], pools: dict[str, frozenset[str]]) -> tuple | None:
-    if len(row) != 12:
+def _date_ok(s: str) -> bool:
+    """YYYY-MM-DD and a real day. (Python also reads other ISO forms of this length, e.g. the week
+    date 2026-W01-1, which PostgreSQL would refuse in the middle of a COPY.)"""
+    if len(s) != 10 or s[4] != "-" or s[7] != "-":
+        return False
+    try:
+        _fromiso(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _fast_row(line: int, raw: str, pools: dict[str, frozenset[str]]) -> tuple | None:
+    """The staging record of a good, plainly written line (as validate_row would return it), or
+    None: then validate_row decides."""
+    m = _FAST_LINE(raw)
+    if m is None:
         return None
-    psn_no, certno, name, gender, birthdate, pool, insutype, year, psn_type, start, end, status = [c.strip() for c in row]
-    if (not name or status not in _STATUSES or gender not in ("1", "2") or _PSN_NO_OK(psn_no) is None
-            or _CERTNO_SHAPE(certno) is None or len(birthdate) != 10 or len(start) != 10 or len(end) != 10):
-        return None
+    psn_no, certno, name, gender, birthdate, pool, insutype, year, psn_type, start, end, status = g = m.groups()
     if _CERTNO_CHECK[(sum(map(operator.mul, _CERTNO_WEIGHTS, certno[:17].encode())) - _CERTNO_BIAS) % 11] != certno[17]:
         return None
     if certno[6:14] != birthdate.replace("-", "") or (ord(certno[16]) % 2 == 1) != (gender == "1"):
         return None  # (ord of an ASCII digit has the digit's parity)
     carried = pools.get(pool)
-    types = _PSN_TYPES.get(insutype)
-    if carried is None or types is None or insutype not in carried or psn_type not in types:
-        return None
-    if not (len(year) == 4 and year.isdigit()):
-        return None
-    y = int(year)
-    if not (2000 <= y <= 2100):
+    if carried is None or insutype not in carried or psn_type not in _PSN_TYPES[insutype] or year > "2100":
         return None
     try:
-        bd, sd, ed = _date(birthdate), _date(start), _date(end)
+        _fromiso(birthdate), _fromiso(start), _fromiso(end)  # the shape is YYYY-MM-DD: only the day is left
     except ValueError:
         return None
-    if sd > ed:
+    if start > end:  # (ISO dates of one shape compare as strings)
         return None
-    return (line, psn_no, certno, name, gender, bd, pool, insutype, y, psn_type, sd, ed, status)
-
+    return (line, *g)
 
 
 def validate_row(line: int, row: list[str], pools: dict[str, frozenset[str]]) -> tuple[tuple | None, list[tuple[int, str, str]]]:
@@ -213,12 +249,9 @@ def validate_row(line: int, row: list[str], pools: dict[str, frozenset[str]]) ->
         errs.append((line, "name", "empty"))
     if gender not in ("1", "2"):
         errs.append((line, "gender", f"expected 1 or 2, got {gender!r}"))
-    bd = sd = ed = None
-    try:
-        bd = dt.date.fromisoformat(birthdate) if len(birthdate) == 10 else None
-    except ValueError:
-        pass
-    if bd is None:
+    if "\x00" in name:
+        errs.append((line, "name", "contains a NUL character"))
+    if not _date_ok(birthdate):
         errs.append((line, "birthdate", f"expected a date YYYY-MM-DD, got {birthdate!r}"))
     elif valid_certno(certno) and certno[6:14] != birthdate.replace("-", ""):
         errs.append((line, "certno", f"the birth date in certno ({certno[6:14]}) does not match birthdate {birthdate}"))
@@ -234,28 +267,20 @@ def validate_row(line: int, row: list[str], pools: dict[str, frozenset[str]]) ->
     elif psn_type not in _PSN_TYPES[insutype]:
         errs.append((line, "psn_type", f"psn_type {psn_type!r} does not belong to insutype {insutype} "
                                        f"(310: employee|retired, 390: resident)"))
-    y = int(year) if year.isdigit() and len(year) == 4 else None
-    if y is None or not (2000 <= y <= 2100):
+    if not (len(year) == 4 and year.isascii() and year.isdigit() and 2000 <= int(year) <= 2100):
         errs.append((line, "year", f"expected a year 2000-2100, got {year!r}"))
-    try:
-        sd = dt.date.fromisoformat(start) if len(start) == 10 else None
-    except ValueError:
-        pass
-    if sd is None:
+    sd, ed = _date_ok(start), _date_ok(end)
+    if not sd:
         errs.append((line, "benefit_start", f"expected a date YYYY-MM-DD, got {start!r}"))
-    try:
-        ed = dt.date.fromisoformat(end) if len(end) == 10 else None
-    except ValueError:
-        pass
-    if ed is None:
+    if not ed:
         errs.append((line, "benefit_end", f"expected a date YYYY-MM-DD, got {end!r}"))
-    if sd is not None and ed is not None and sd > ed:
+    if sd and ed and start > end:
         errs.append((line, "benefit_end", f"benefit_end {end} is before benefit_start {start}"))
     if status not in _STATUSES:
         errs.append((line, "status", f"expected active, paused, lapsed or terminated, got {status!r}"))
     if errs:
         return None, errs
-    return (line, psn_no, certno, name, gender, bd, pool, insutype, y, psn_type, sd, ed, status), errs
+    return (line, psn_no, certno, name, gender, birthdate, pool, insutype, year, psn_type, start, end, status), errs
 
 
 def split_of(psn_no: str, splits: int) -> int:
@@ -268,73 +293,127 @@ def split_of(psn_no: str, splits: int) -> int:
 
 class CsvBatches:
     """Reads the CSV in batches of rows, each batch divided into `len(after)` splits by psn_no;
-    a row is skipped when its split already committed its line (`after[split]`)."""
+    a row is skipped when its split already committed its line (`after[split]`).
+
+    Line numbers are physical lines, as the csv module counts them (a record whose quoted field
+    spans lines is numbered by its last line). A line without a double quote is split on commas
+    directly; a record with quotes goes through the csv module."""
 
     def __init__(self, path: Path, pools: dict[str, frozenset[str]], *, batch_size: int, after: list[int]):
         self._f = open(path, newline="", encoding="utf-8-sig")
-        self._reader = csv.reader(self._f)
         self._pools = pools
         self._batch_size = batch_size
         self._after = after
-        header = next(self._reader, None)
+        self._line = 0
+        header = self._record()
         if header is None or tuple(h.strip() for h in header) != COLUMNS:
             self._f.close()
             raise ImportFailed(f"line 1: expected the header {','.join(COLUMNS)}, got {','.join(header or [])!r}")
 
+    def _record(self) -> list[str] | None:
+        """The next record's fields (self._line: its last line), or None at the end of the file."""
+        raw = self._f.readline()
+        if not raw:
+            return None
+        self._line += 1
+        if '"' not in raw:
+            return raw.rstrip("\r\n").split(",")
+        return self._quoted(raw)
+
+    def _quoted(self, raw: str) -> list[str]:
+        used = 0
+
+        def lines():
+            nonlocal used
+            yield raw
+            while more := self._f.readline():
+                used += 1
+                yield more
+
+        row = next(csv.reader(lines()), [])
+        self._line += used
+        return row
+
     def next_batch(self) -> Batch | None:
         splits = len(self._after)
         b = Batch(parts=[Part() for _ in range(splits)])
-        reader, after, pools, good_row, parts = self._reader, self._after, self._pools, _good_row, b.parts
+        after, pools, fast_row, parts = self._after, self._pools, _fast_row, b.parts
         floor = min(after)
         crc32 = zlib.crc32
-        for row in reader:
-            line = reader.line_num
-            if line <= floor or not row or (len(row) == 1 and not row[0].strip()):
+        owner: dict[str, tuple[str, int]] = {}  # certno -> (psn_no, line) of its first good row in this batch
+        readline = self._f.readline
+        while True:
+            raw = readline()
+            if not raw:
+                break
+            self._line += 1
+            row = None
+            if '"' in raw:
+                row = self._quoted(raw)
+                rec = None
+            else:
+                rec = fast_row(self._line, raw, pools)
+            line = self._line
+            if line <= floor:
                 continue
+            if rec is not None:
+                key = rec[1]
+            else:
+                if row is None:
+                    row = raw.rstrip("\r\n").split(",")
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue  # a blank line
+                key = row[0].strip()
             b.last_line = line
-            s = crc32(row[0].strip().encode("utf-8", "surrogatepass")) % splits if splits > 1 else 0  # = split_of
+            s = crc32(key.encode("utf-8", "surrogatepass")) % splits if splits > 1 else 0  # = split_of
             if line <= after[s]:
                 continue
-            part = parts[s]
-            rec = good_row(line, row, pools)
-            errs = ()
-            if rec is None:
-                rec, errs = validate_row(line, row, pools)
             b.seen += 1
-            if rec is None:
-                part.errors.extend(errs)
+            part = parts[s]
+            if rec is not None:
+                text = f"{line},{raw.rstrip(_EOL)}\n"
             else:
-                part.rows.append(rec)
+                rec, errs = validate_row(line, row, pools)
+                if rec is None:
+                    part.errors.extend(errs)
+                    if b.seen >= self._batch_size:
+                        break
+                    continue
+                text = stage_line(rec)
+            # One certno, one psn_no within a batch: the first line that claims it keeps it.
+            # (Across batches, and against rows a split committed before a crash, the database
+            # decides: Q_STAGE_CERTNO_TAKEN.)
+            held = owner.get(rec[2])
+            if held is None:
+                owner[rec[2]] = (rec[1], line)
+            elif held[0] != rec[1]:
+                part.errors.append((line, "certno", f"certno also given to psn_no {held[0]} on line {held[1]}"))
+                if b.seen >= self._batch_size:
+                    break
+                continue
+            part.rows.append(rec)
+            part.lines.append(text)
             if b.seen >= self._batch_size:
                 break
         if b.seen == 0:
             return None
-        _reject_certno_clashes(b)
+        for part in parts:
+            part.payload = "".join(part.lines).encode()
+            part.lines = []
         return b
 
     def close(self) -> None:
         self._f.close()
 
 
-def _reject_certno_clashes(b: Batch) -> None:
-    """Within a batch, one certno must belong to one psn_no (the first row claiming it wins).
-    (Across batches, and against rows a split committed before a crash, the database decides:
-    Q_STAGE_CERTNO_TAKEN.)"""
-    # in file order across the splits; a rejected row is reported by the split it belongs to
-    recs = sorted(((r[0], i, r) for i, p in enumerate(b.parts) for r in p.rows), key=operator.itemgetter(0))
-    owner: dict[str, tuple[str, int]] = {}
-    dropped: set[int] = set()
-    for line, i, rec in recs:
-        psn_no, certno = rec[1], rec[2]
-        held = owner.get(certno)
-        if held is not None and held[0] != psn_no:
-            dropped.add(line)
-            b.parts[i].errors.append((line, "certno", f"certno also given to psn_no {held[0]} on line {held[1]}"))
-            continue
-        owner.setdefault(certno, (psn_no, line))
-    if dropped:
-        for p in b.parts:
-            p.rows = [r for r in p.rows if r[0] not in dropped]
+_EOL = "\r\n"
+
+
+def stage_line(rec: tuple) -> str:
+    """A staging record as one line of COPY ... (FORMAT csv) input for elig_stage. Every field but
+    the name is letters, digits and dashes (validated); the name is quoted."""
+    name = rec[3].replace('"', '""')
+    return f'{rec[0]},{rec[1]},{rec[2]},"{name}",{",".join(rec[4:])}\n'
 
 
 def file_sha256(path: Path) -> str:
@@ -377,6 +456,7 @@ async def import_file(dsn: str, path: str | Path, *, redis_url: str | None, erro
         redis = aredis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
     batches: CsvBatches | None = None
     pending: asyncio.Future | None = None
+    previous: list[asyncio.Future] = []  # the last batch's cache invalidations
     conn = conns[0]
     try:
         pools = {r["code"]: frozenset(r["insutypes"]) for r in await conn.fetch("SELECT code, insutypes FROM reference.pools")}
@@ -420,19 +500,28 @@ async def import_file(dsn: str, path: str | Path, *, redis_url: str | None, erro
             n += 1
             crash = n_splits - 1 if crash_in_batch == n else None
             results = await asyncio.gather(
-                *(_apply_split(conns[k], sha, k, part, batch.last_line, redis, say, crash=(crash == k))
+                *(_apply_split(conns[k], sha, k, part, batch.last_line, crash=(crash == k))
                   for k, part in enumerate(batch.parts)),
                 return_exceptions=True)
-            for r in results:  # every split that could commit has committed (and invalidated)
+            # Invalidate what committed while the next batch is applied (and before a failure is
+            # reported); what the previous batch's invalidation could not reach, the service drops.
+            invalidating = [asyncio.ensure_future(_invalidate(redis, r[2], say)) for r in results
+                            if not isinstance(r, BaseException) and r[2]]
+            await _invalidated(conn, previous)
+            previous = invalidating
+            for r in results:  # every split that could commit has committed
                 if isinstance(r, BaseException):
                     raise r
             ok_total += sum(r[0] for r in results)
             bad_total += sum(r[1] for r in results)
-            changed = sum(r[2] for r in results)
+            changed = sum(len(r[2]) for r in results)
+            added = sum(r[3] for r in results)
             done_rows += batch.seen
             rate = done_rows / max(1e-9, time.perf_counter() - t0)
             say(f"import-enrollments: line {batch.last_line}: {ok_total} ok, {bad_total} rejected, "
-                f"{changed} persons changed in this batch, {rate:,.0f} rows/s")
+                f"{added} new and {changed} changed persons in this batch, {rate:,.0f} rows/s")
+        await _invalidated(conn, previous)
+        previous = []
         await conn.execute(Q_PROGRESS_DONE, sha)
         elapsed = time.perf_counter() - t0
         say(f"import-enrollments: done: {ok_total} rows ok, {bad_total} rejected, {done_rows} rows read in this run "
@@ -442,6 +531,8 @@ async def import_file(dsn: str, path: str | Path, *, redis_url: str | None, erro
         print(f"import-enrollments: {path}: failed: {exc}; run the same command again to resume", file=sys.stderr)
         return 1
     finally:
+        if previous:  # committed rows: invalidate them whatever went wrong after
+            await asyncio.gather(_invalidated(conn, previous), return_exceptions=True)
         if pending is not None:  # the parser thread may still be reading: let it finish first
             await asyncio.gather(pending, return_exceptions=True)
         if batches is not None:
@@ -451,10 +542,31 @@ async def import_file(dsn: str, path: str | Path, *, redis_url: str | None, erro
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
 
 
-async def _apply_split(conn: asyncpg.Connection, sha: str, split: int, part: Part, last_line: int, redis, say, *,
-                       crash: bool) -> tuple[int, int, int]:
+async def _apply_split(conn: asyncpg.Connection, sha: str, split: int, part: Part, last_line: int, *,
+                       crash: bool) -> tuple[int, int, list[str], int]:
     """One split of a batch in one transaction: stage, reject clashes, upsert, errors, the split's
-    progress; then invalidate the cache entries of the persons it changed. (ok, rejected, changed)."""
+    progress. (ok, rejected, stored persons changed, new persons.) A unique_violation — a concurrent writer created
+    one of these persons or enrollments, or another split a certno, after this split looked —
+    rolls the split back; it is then done again, and the look-ups see the other write."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return await _apply_split_once(conn, sha, split, part, last_line, crash=crash)
+        except asyncpg.UniqueViolationError:
+            if attempt == _ATTEMPTS:
+                raise
+            log.info("import split %d, batch ending on line %d: unique_violation, again (%d)", split, last_line, attempt)
+    raise AssertionError("unreachable")
+
+
+_ATTEMPTS = 3
+
+
+async def _stage_source(payload: bytes):
+    yield payload
+
+
+async def _apply_split_once(conn: asyncpg.Connection, sha: str, split: int, part: Part, last_line: int, *,
+                            crash: bool) -> tuple[int, int, list[str], int]:
     errors = list(part.errors)
     async with conn.transaction():
         # Not waiting for the WAL flush is safe here: a batch lost in a PostgreSQL crash is lost
@@ -462,12 +574,19 @@ async def _apply_split(conn: asyncpg.Connection, sha: str, split: int, part: Par
         await conn.execute("SET LOCAL synchronous_commit = off")
         ok = len(part.rows)
         changed: list[str] = []
+        new_persons = 0
         if part.rows:
-            await conn.copy_records_to_table("elig_stage", records=part.rows, columns=STAGE_COLUMNS)
-            for r in await conn.fetch(Q_STAGE_CERTNO_TAKEN):
-                errors.append((r["line"], "certno", f"certno already belongs to psn_no {r['psn_no']}"))
-                ok -= 1
-            changed = [r["psn_no"] for r in await conn.fetch(Q_STAGE_UPSERT)]
+            await conn.copy_to_table("elig_stage", source=_stage_source(part.payload), columns=STAGE_COLUMNS,
+                                     format="csv")
+            taken = await conn.fetch(Q_STAGE_CERTNO_TAKEN)
+            if taken:
+                await conn.execute(Q_STAGE_DROP, [r["line"] for r in taken])
+                for r in taken:
+                    errors.append((r["line"], "certno", f"certno already belongs to psn_no {r['psn_no']}"))
+                ok -= len(taken)
+            written = await conn.fetch(Q_STAGE_UPSERT)
+            new_persons = sum(r["new_persons"] for r in written if r["psn_no"] is None)
+            changed = [r["psn_no"] for r in written if r["psn_no"] is not None]
         if errors:
             await conn.copy_records_to_table("import_errors", schema_name="eligibility",
                                              records=[(sha, line, f, reason) for line, f, reason in errors],
@@ -477,20 +596,27 @@ async def _apply_split(conn: asyncpg.Connection, sha: str, split: int, part: Par
         if crash:
             raise SimulatedCrash(f"simulated crash before committing split {split} of the batch ending on "
                                  f"line {last_line}")
-    await _invalidate(conn, redis, changed, say)
-    return ok, bad_lines, len(changed)
+    return ok, bad_lines, changed, new_persons
 
 
-async def _invalidate(conn: asyncpg.Connection, redis, changed: list[str], say) -> None:
+async def _invalidate(redis, changed: list[str], say) -> bool:
+    """Drop the cache entries of persons whose rows committed; False if Redis could not be
+    reached (the caller then asks the eligibility service to drop every entry)."""
     if not changed:
-        return
+        return True
     if redis is not None:
         try:
             await invalidate_persons(redis, changed)
-            return
-        except Exception as exc:  # the service will drop every entry instead
+            return True
+        except Exception as exc:
             say(f"import-enrollments: redis unreachable ({exc!r}); asking the eligibility service to invalidate all")
-    await conn.execute("SELECT pg_notify($1, '*')", NOTIFY_CHANNEL)
+    return False
+
+
+async def _invalidated(conn: asyncpg.Connection, tasks: list[asyncio.Future]) -> None:
+    """Wait for invalidations; if any could not reach Redis, NOTIFY eligibility_changed "*"."""
+    if tasks and not all(await asyncio.gather(*tasks)):
+        await conn.execute("SELECT pg_notify($1, '*')", NOTIFY_CHANNEL)
 
 
 async def _finish(conn: asyncpg.Connection, sha: str, report: Path, bad_total: int, say) -> int:

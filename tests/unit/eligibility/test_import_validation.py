@@ -1,5 +1,5 @@
-"""The bulk import's fast row check (`_good_row`) must agree with the detailed one
-(`validate_row`): it may pass a row on to validate_row, but never accept a row validate_row
+"""The bulk import's fast line check (`_fast_row`) must agree with the detailed one
+(`validate_row`): it may pass a line on to validate_row, but never accept a row validate_row
 rejects, and when it accepts, the staged record is the same."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.common.ids import make_certno
-from services.eligibility.bulk_import import _good_row, validate_row
+from services.eligibility.bulk_import import _fast_row, validate_row
 
 POOLS = {"330600": frozenset({"310", "390"}), "650000": frozenset({"390"})}
 GOOD = ["330600123456789012", make_certno("33060219800229123"), "张三", "1", "1980-02-29", "330600", "310", "2026",
@@ -20,12 +20,12 @@ ALTERNATIVES = [
     ["A1", "x" * 31, "", "ab-c", "Ａ1", " 33 "],
     [make_certno("33060219800229122"), GOOD[1][:17] + "Y", GOOD[1][:17] + "x", GOOD[1][:-1], "３" * 18,
      make_certno("33060219800228123"), make_certno("33060219800229124")[:17] + "0"],
-    ["", " ", "李"],
+    ["", " ", "李", "李 四", "\u3000李", "李\u3000", "李\x00四", "\x00", "Anna-Lena O'Neil", "李\t"],
     ["2", "0", "", "11"],
     ["1980-02-30", "19800229", "1980-W09-5", "1980-2-29", "2080-02-29", ""],
     ["650000", "999999", ""],
     ["390", "320", "", "３１０"],
-    ["2000", "1999", "2101", "２０２６", "26", "abcd"],
+    ["2000", "2100", "1999", "2101", "２０２６", "26", "abcd"],
     ["retired", "resident", "", "Employee"],
     ["2026-12-31", "2027-01-01", "2026-13-01", "2026-W01-1", ""],
     ["2025-12-31", "2026-06-30", "bad", ""],
@@ -33,8 +33,14 @@ ALTERNATIVES = [
 ]
 
 
+def line(row: list[str], eol: str = "\n") -> str:
+    return ",".join(row) + eol
+
+
 def test_a_good_row_takes_the_fast_path_with_the_same_record():
-    rec = _good_row(7, list(GOOD), POOLS)
+    for eol in ("\n", "\r\n", ""):
+        assert _fast_row(7, line(GOOD, eol), POOLS) == validate_row(7, list(GOOD), POOLS)[0]
+    rec = _fast_row(7, line(GOOD), POOLS)
     assert rec is not None
     assert validate_row(7, list(GOOD), POOLS) == (rec, [])
 
@@ -50,7 +56,7 @@ def test_fast_path_never_accepts_what_the_detailed_check_rejects(changes, pad, d
         row = [f" {c} " for c in row]
     if drop == 3:
         row = row[:-1]
-    fast = _good_row(9, row, POOLS)
+    fast = _fast_row(9, line(row), POOLS)
     detailed, errors = validate_row(9, row, POOLS)
     if fast is not None:
         assert errors == [] and detailed == fast
@@ -63,5 +69,5 @@ def test_random_generated_rows_agree():
         row[1] = make_certno(f"330602{1940 + rng.randrange(80)}0{rng.randrange(1, 10)}1{rng.randrange(10)}{rng.randrange(100):02d}{rng.randrange(10)}")
         row[4] = f"{row[1][6:10]}-{row[1][10:12]}-{row[1][12:14]}"
         row[3] = "1" if int(row[1][16]) % 2 else "2"
-        fast = _good_row(2, row, POOLS)
+        fast = _fast_row(2, line(row), POOLS)
         assert fast is not None and validate_row(2, row, POOLS) == (fast, [])
