@@ -136,6 +136,42 @@ UNION ALL
  UNION
  SELECT psn_no, NULL::bigint FROM e WHERE e.same IS NOT TRUE AND e.existed)
 """
+# The same when no psn_no comes twice in the split (the usual file: one row per person): no
+# DISTINCT ON sorts, and each staged row is a person and its enrollment at once.
+Q_STAGE_UPSERT_ONCE = """
+WITH c AS MATERIALIZED (
+  SELECT s.*, CASE WHEN s.same IS NOT NULL THEN
+         (SELECT (x.psn_type, x.benefit_start, x.benefit_end, x.status, x.status_from)
+                 IS NOT DISTINCT FROM (s.psn_type, s.benefit_start, s.benefit_end, s.status, NULL::date)
+            FROM eligibility.enrollments x
+           WHERE x.psn_no = s.psn_no AND x.pool = s.pool AND x.insutype = s.insutype AND x.year = s.year)
+         END AS e_same                                                               -- NULL: a new enrollment
+    FROM (SELECT s.*, (SELECT (p.certno, p.name, p.gender, p.birthdate) = (s.certno, s.name, s.gender, s.birthdate)
+                         FROM eligibility.persons p WHERE p.psn_no = s.psn_no) AS same  -- NULL: a new person
+            FROM elig_stage s OFFSET 0) s
+), p_new AS (
+  INSERT INTO eligibility.persons (psn_no, certno, name, gender, birthdate)
+  SELECT psn_no, certno, name, gender, birthdate FROM c WHERE same IS NULL
+), p_changed AS (
+  INSERT INTO eligibility.persons AS t (psn_no, certno, name, gender, birthdate)
+  SELECT psn_no, certno, name, gender, birthdate FROM c WHERE NOT same
+  ON CONFLICT (psn_no) DO UPDATE SET certno = excluded.certno, name = excluded.name, gender = excluded.gender,
+         birthdate = excluded.birthdate, updated_at = now()
+), e_new AS (
+  INSERT INTO eligibility.enrollments (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status)
+  SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status FROM c WHERE e_same IS NULL
+), e_changed AS (
+  INSERT INTO eligibility.enrollments AS t (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end,
+                                            status, status_from)
+  SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status, NULL FROM c WHERE NOT e_same
+  ON CONFLICT (psn_no, pool, insutype, year) DO UPDATE SET psn_type = excluded.psn_type,
+         benefit_start = excluded.benefit_start, benefit_end = excluded.benefit_end, status = excluded.status,
+         status_from = NULL, updated_at = now()
+)
+SELECT NULL::text AS psn_no, count(*) AS new_persons FROM c WHERE same IS NULL
+UNION ALL
+SELECT psn_no, NULL::bigint FROM c WHERE same IS NOT NULL AND (NOT same OR e_same IS NOT TRUE)
+"""
 Q_PROGRESS_START = """
 INSERT INTO eligibility.import_progress (file_sha256, path, splits) VALUES ($1, $2, $3)
 ON CONFLICT (file_sha256) DO UPDATE SET path = excluded.path
@@ -172,7 +208,8 @@ class Part:
     errors: list[tuple[int, str, str]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # the rows as COPY csv input (while reading)
     payload: bytes = b""  # ... joined, once the batch is read
-    certno_varies: bool = False  # a psn_no comes with two certnos in these rows (_apply_split: look first)
+    repeats: bool = False  # a psn_no comes on more than one of these rows (Q_STAGE_UPSERT, not ..._ONCE)
+    certno_varies: bool = False  # ... with two certnos (_apply_split: look first)
 
 
 @dataclass
@@ -387,13 +424,18 @@ class CsvBatches:
             held = owner.get(rec[2])
             if held is None:
                 owner[rec[2]] = (rec[1], line)
-                if certno_of.setdefault(rec[1], rec[2]) != rec[2]:
-                    part.certno_varies = True
             elif held[0] != rec[1]:
                 part.errors.append((line, "certno", f"certno also given to psn_no {held[0]} on line {held[1]}"))
                 if b.seen >= self._batch_size:
                     break
                 continue
+            first = certno_of.get(rec[1])
+            if first is None:
+                certno_of[rec[1]] = rec[2]
+            else:
+                part.repeats = True
+                if first != rec[2]:
+                    part.certno_varies = True
             part.rows.append(rec)
             part.lines.append(text)
             if b.seen >= self._batch_size:
@@ -611,7 +653,7 @@ async def _apply_split_once(conn: asyncpg.Connection, sha: str, split: int, part
                 for r in taken:
                     errors.append((r["line"], "certno", f"certno already belongs to psn_no {r['psn_no']}"))
                 ok -= len(taken)
-            written = await conn.fetch(Q_STAGE_UPSERT)
+            written = await conn.fetch(Q_STAGE_UPSERT if part.repeats else Q_STAGE_UPSERT_ONCE)
             new_persons = sum(r["new_persons"] for r in written if r["psn_no"] is None)
             changed = [r["psn_no"] for r in written if r["psn_no"] is not None]
         if errors:

@@ -150,3 +150,20 @@ async def test_quotes_crlf_blank_lines_and_a_field_spanning_lines(tmp_path, data
                                       f"BQ{uid}%"))
     assert names == {f"BQ{uid}1": '王, "小二"', f"BQ{uid}2": "第一行\n第二行", f"BQ{uid}3": rows[2][2],
                      f"BQ{uid}4": rows[4][2]}
+
+
+async def test_one_person_on_several_rows_of_a_batch_the_last_row_wins(tmp_path, database_url, redis_url, db_pool,
+                                                                       uid):
+    # Rows of one person in one batch go through the de-duplicating upsert; a file with one row
+    # per person through the one without sorts (Q_STAGE_UPSERT_ONCE, every other test here).
+    first = good_row(f"BR{uid}1", name="先")
+    rows = [first,                                                        # line 2
+            good_row(f"BR{uid}1", year="2027", certno=first[1], name="中"),  # line 3
+            [*good_row(f"BR{uid}1", certno=first[1], name="后")[:11], "paused"]]  # line 4: 2026 again
+    write_csv(tmp_path / "a.csv", rows)
+    assert await import_file(database_url, tmp_path / "a.csv", redis_url=redis_url, progress=False, splits=1) == 0
+    async with db_pool.acquire() as conn:
+        name = await conn.fetchval("SELECT name FROM eligibility.persons WHERE psn_no = $1", f"BR{uid}1")
+        enr = await conn.fetch("SELECT year, status FROM eligibility.enrollments WHERE psn_no = $1 ORDER BY year",
+                               f"BR{uid}1")
+    assert name == "后" and [(r["year"], r["status"]) for r in enr] == [(2026, "paused"), (2027, "active")]
