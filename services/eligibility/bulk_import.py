@@ -228,7 +228,7 @@ class Batch:
 # shape of the whole line at once; the line itself, prefixed by its number, is then valid COPY csv
 # input for the stage (no quotes, no commas inside a field, nothing to strip).
 _FAST_LINE = re.compile(
-    r"([0-9A-Za-z]{1,30}),([0-9]{17}[0-9X]),([^,\s\x00\"](?:[^,\x00\"\r\n]*[^,\s\x00\"])?),([12]),"
+    r"([0-9A-Za-z]{1,30}),([0-9]{17}[0-9X]),([^,\s\x00\"\ud800-\udfff](?:[^,\x00\"\r\n\ud800-\udfff]*[^,\s\x00\"\ud800-\udfff])?),([12]),"
     r"([0-9]{4}-[0-9]{2}-[0-9]{2}),([0-9A-Za-z]+),(310|390),(2[0-9]{3}),(employee|retired|resident),"
     r"([0-9]{4}-[0-9]{2}-[0-9]{2}),([0-9]{4}-[0-9]{2}-[0-9]{2}),(active|paused|lapsed|terminated)\r?\n?").fullmatch
 # GB 11643 (as services.common.ids): the weights 7, 9, 10, 5, ... 2 of the 17 digits are 2^17 ...
@@ -272,12 +272,24 @@ def _fast_row(line: int, raw: str, pools: dict[str, frozenset[str]]) -> tuple | 
     return (line, *g)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]").search  # what errors="surrogateescape" made of bytes that are not UTF-8
+
+
+def _shown(v: str) -> str:
+    """A field with undecodable bytes, shown with those bytes as \\xNN escapes."""
+    return "'" + v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") + "'"
+
+
 def validate_row(line: int, row: list[str], pools: dict[str, frozenset[str]]) -> tuple[tuple | None, list[tuple[int, str, str]]]:
     """(staging record, []) for a good row; (None, [(line, field, reason), ...]) for a bad one."""
     errs: list[tuple[int, str, str]] = []
     if len(row) != len(COLUMNS):
         return None, [(line, "*", f"expected {len(COLUMNS)} columns, got {len(row)}")]
-    psn_no, certno, name, gender, birthdate, pool, insutype, year, psn_type, start, end, status = (c.strip() for c in row)
+    fields = [c.strip() for c in row]
+    undecodable = [(line, f, f"not valid UTF-8: {_shown(v)}") for f, v in zip(COLUMNS, fields) if _SURROGATE(v)]
+    if undecodable:
+        return None, undecodable
+    psn_no, certno, name, gender, birthdate, pool, insutype, year, psn_type, start, end, status = fields
     if not psn_no or len(psn_no) > 30 or not psn_no.isascii() or not psn_no.isalnum():
         errs.append((line, "psn_no", f"expected 1-30 letters or digits, got {psn_no!r}"))
     if not valid_certno(certno):
@@ -337,7 +349,9 @@ class CsvBatches:
     directly; a record with quotes goes through the csv module."""
 
     def __init__(self, path: Path, pools: dict[str, frozenset[str]], *, batch_size: int, after: list[int]):
-        self._f = open(path, newline="", encoding="utf-8-sig")
+        # Bytes that are not UTF-8 become lone surrogates here, and their row is rejected
+        # (validate_row), instead of the whole import stopping at them.
+        self._f = open(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
         self._pools = pools
         self._batch_size = batch_size
         self._after = after

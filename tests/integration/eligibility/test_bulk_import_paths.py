@@ -167,3 +167,19 @@ async def test_one_person_on_several_rows_of_a_batch_the_last_row_wins(tmp_path,
         enr = await conn.fetch("SELECT year, status FROM eligibility.enrollments WHERE psn_no = $1 ORDER BY year",
                                f"BR{uid}1")
     assert name == "后" and [(r["year"], r["status"]) for r in enr] == [(2026, "paused"), (2027, "active")]
+
+
+async def test_bytes_that_are_not_utf8_reject_their_row_only(tmp_path, database_url, redis_url, db_pool, uid):
+    ok, bad = good_row(f"BU{uid}1"), good_row(f"BU{uid}2")
+    path = tmp_path / "a.csv"
+    write_csv(path, [ok, bad])
+    data = path.read_bytes().replace(bad[2].encode(), b"\xff\xfe" + bad[2].encode()[2:])
+    path.write_bytes(data)
+    assert await import_file(database_url, path, redis_url=redis_url, progress=False,
+                             errors_path=tmp_path / "e.csv") == 2
+    [(line, field, reason)] = report(tmp_path / "e.csv")
+    assert (line, field) == (3, "name") and reason.startswith("not valid UTF-8: ") and "\\xff\\xfe" in reason
+    async with db_pool.acquire() as conn:
+        stored = [r[0] for r in await conn.fetch("SELECT psn_no FROM eligibility.persons WHERE psn_no LIKE $1",
+                                                 f"BU{uid}%")]
+    assert stored == [ok[0]]

@@ -20,7 +20,7 @@ ALTERNATIVES = [
     ["A1", "x" * 31, "", "ab-c", "Ａ1", " 33 "],
     [make_certno("33060219800229122"), GOOD[1][:17] + "Y", GOOD[1][:17] + "x", GOOD[1][:-1], "３" * 18,
      make_certno("33060219800228123"), make_certno("33060219800229124")[:17] + "0"],
-    ["", " ", "李", "李 四", "\u3000李", "李\u3000", "李\x00四", "\x00", "Anna-Lena O'Neil", "李\t"],
+    ["", " ", "李", "李 四", "\u3000李", "李\u3000", "李\x00四", "\x00", "Anna-Lena O'Neil", "李\t", "李\udcff"],
     ["2", "0", "", "11"],
     ["1980-02-30", "19800229", "1980-W09-5", "1980-2-29", "2080-02-29", ""],
     ["650000", "999999", ""],
@@ -71,3 +71,10 @@ def test_random_generated_rows_agree():
         row[3] = "1" if int(row[1][16]) % 2 else "2"
         fast = _fast_row(2, line(row), POOLS)
         assert fast is not None and validate_row(2, row, POOLS) == (fast, [])
+
+
+def test_bytes_that_are_not_utf8_are_reported_with_their_field():
+    row = list(GOOD)
+    row[2] = "张\udcff"  # what errors="surrogateescape" makes of the byte 0xFF
+    assert _fast_row(3, line(row), POOLS) is None
+    assert validate_row(3, row, POOLS) == (None, [(3, "name", "not valid UTF-8: '张\\xff'")])
