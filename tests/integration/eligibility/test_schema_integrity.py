@@ -38,3 +38,18 @@ async def test_deleting_a_person_deletes_their_enrollments(db_pool, elig_referen
     async with db_pool.acquire() as conn:
         await conn.execute("DELETE FROM eligibility.persons WHERE psn_no = $1", psn)
         assert await conn.fetchval("SELECT count(*) FROM eligibility.enrollments WHERE psn_no = $1", psn) == 0
+
+
+async def test_the_bulk_imports_promise_lasts_only_its_own_transaction(db_pool, elig_reference, uid):
+    # Migration 0005: a transaction that itself guarantees each enrollment's person (the bulk
+    # import's upsert) may skip the check with SET LOCAL; the next transaction of the same
+    # session is checked again.
+    async with db_pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL medsettle.enrollment_persons = 'found_in_statement'")
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await conn.execute(Q_ENROLL, f"NOBODY{uid}", POOL_A)
+        async with conn.transaction():
+            await conn.execute("SET LOCAL medsettle.enrollment_persons = 'something else'")
+            with pytest.raises(asyncpg.ForeignKeyViolationError):
+                await conn.execute(Q_ENROLL, f"NOBODY{uid}", POOL_A)
