@@ -34,8 +34,10 @@ could not be imported (missing, wrong header, database error).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import datetime as dt
+import functools
 import gc
 import hashlib
 import io
@@ -205,9 +207,9 @@ class ImportFailed(RuntimeError):
 @dataclass
 class Part:
     """The rows of one batch that go through one split."""
-    rows: list[tuple] = field(default_factory=list)
+    rows: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # (line, psn_no, certno) staged
     errors: list[tuple[int, str, str]] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)  # the rows as COPY csv input (while reading)
+    lines: list[bytes] = field(default_factory=list)  # the rows as COPY csv input (while reading)
     payload: bytes = b""  # ... joined, once the batch is read
     repeats: bool = False  # a psn_no comes on more than one of these rows (Q_STAGE_UPSERT, not ..._ONCE)
     certno_varies: bool = False  # ... with two certnos (_apply_split: look first)
@@ -222,20 +224,39 @@ class Batch:
 
 # ----------------------------------------------------------------------------- validation (pure, per row)
 
-# The fast path below accepts a line only when validate_row would accept its fields, and returns
-# the same record; anything it does not accept (blanks around a field, quotes, any error) goes
-# through validate_row for the (line, field, reason) report. Most lines of a real file are good,
-# so the detailed checks run only for the few that are not. One regular expression checks the
-# shape of the whole line at once; the line itself, prefixed by its number, is then valid COPY csv
-# input for the stage (no quotes, no commas inside a field, nothing to strip).
+# The fast path below accepts a line only when validate_row would accept its fields (and then
+# stages the same values); anything it does not accept (blanks around a field, quotes, any error)
+# goes through validate_row for the (line, field, reason) report. Most lines of a real file are
+# good, so the detailed checks run only for the few that are not. It works on the file's bytes:
+# one regular expression checks the shape of the whole line, the few checks left compare bytes,
+# and the line itself, prefixed by its number, is then valid COPY csv input for the stage (no
+# quotes, no commas inside a field, nothing to strip) — no field becomes a Python str.
 _FAST_LINE = re.compile(
-    r"([0-9A-Za-z]{1,30}),([0-9]{17}[0-9X]),([^,\s\x00\"\ud800-\udfff](?:[^,\x00\"\r\n\ud800-\udfff]*[^,\s\x00\"\ud800-\udfff])?),([12]),"
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2}),([0-9A-Za-z]+),(310|390),(2[0-9]{3}),(employee|retired|resident),"
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2}),([0-9]{4}-[0-9]{2}-[0-9]{2}),(active|paused|lapsed|terminated)\r?\n?").fullmatch
+    rb"([0-9A-Za-z]{1,30}),([0-9]{17}[0-9X]),([^,\x00-\x20\x7f\"](?:[^,\x00\"\r\n]*[^,\x00-\x20\x7f\"])?),([12]),"
+    rb"([0-9]{4}-[0-9]{2}-[0-9]{2}),([0-9A-Za-z]+),(310|390),(2[0-9]{3}),(employee|retired|resident),"
+    rb"([0-9]{4}-[0-9]{2}-[0-9]{2}),([0-9]{4}-[0-9]{2}-[0-9]{2}),(?:active|paused|lapsed|terminated)\r?\n?").fullmatch
 # GB 11643 (as services.common.ids): the weights 7, 9, 10, 5, ... 2 of the 17 digits are 2^17 ...
 # 2^1 mod 11, and 13 = 2 (mod 11), so the weighted sum is 2 * (the digits read in base 13) mod 11.
-_CERTNO_CHECK = "10X98765432"
+_CERTNO_CHECK = b"10X98765432"
+_PSN_TYPES_B = {k.encode(): frozenset(v.encode() for v in vs) for k, vs in _PSN_TYPES.items()}
 _fromiso = dt.date.fromisoformat
+_FAST_YEARS = range(1900, 2101)  # dates the fast path knows by heart (others: validate_row)
+
+
+@functools.cache
+def _fast_dates() -> frozenset[bytes]:
+    """Every real day of _FAST_YEARS as b"YYYY-MM-DD" (~73,000; built once, on first use)."""
+    day, end, one = dt.date(_FAST_YEARS[0], 1, 1), dt.date(_FAST_YEARS[-1], 12, 31), dt.timedelta(days=1)
+    out = []
+    while day <= end:
+        out.append(day.isoformat().encode())
+        day += one
+    return frozenset(out)
+
+
+def _fast_stage(line: int, raw: bytes) -> bytes:
+    """A line _fast_line accepted, as the stage's COPY csv input: its number, then the line."""
+    return b"%d,%s\n" % (line, raw.rstrip(b"\r\n"))
 
 
 def _date_ok(s: str) -> bool:
@@ -250,27 +271,28 @@ def _date_ok(s: str) -> bool:
     return True
 
 
-def _fast_row(line: int, raw: str, pools: dict[str, frozenset[str]]) -> tuple | None:
-    """The staging record of a good, plainly written line (as validate_row would return it), or
-    None: then validate_row decides."""
+def _fast_line(raw: bytes, pools: dict[bytes, frozenset[bytes]], dates: frozenset[bytes]):
+    """The regex match of a good, plainly written line — its groups are, as bytes, the fields
+    validate_row would stage (but the status) — or None: then validate_row decides."""
     m = _FAST_LINE(raw)
     if m is None:
         return None
-    psn_no, certno, name, gender, birthdate, pool, insutype, year, psn_type, start, end, status = g = m.groups()
+    psn_no, certno, name, gender, birthdate, pool, insutype, year, psn_type, start, end = m.groups()
     if _CERTNO_CHECK[2 * int(certno[:17], 13) % 11] != certno[17]:
         return None
-    if certno[6:14] != birthdate.replace("-", "") or (ord(certno[16]) % 2 == 1) != (gender == "1"):
-        return None  # (ord of an ASCII digit has the digit's parity)
+    if certno[6:14] != birthdate.replace(b"-", b"") or (certno[16] & 1) != (gender == b"1"):
+        return None  # (an ASCII digit's code has the digit's parity)
     carried = pools.get(pool)
-    if carried is None or insutype not in carried or psn_type not in _PSN_TYPES[insutype] or year > "2100":
-        return None
+    if (carried is None or insutype not in carried or psn_type not in _PSN_TYPES_B[insutype] or year > b"2100"
+            or birthdate not in dates or start not in dates or end not in dates or start > end):
+        return None  # (ISO dates of one shape compare as bytes)
     try:
-        _fromiso(birthdate), _fromiso(start), _fromiso(end)  # the shape is YYYY-MM-DD: only the day is left
-    except ValueError:
+        text = name.decode()  # UTF-8, and nothing str.strip() would remove at either end
+    except UnicodeDecodeError:
         return None
-    if start > end:  # (ISO dates of one shape compare as strings)
+    if text[0].isspace() or text[-1].isspace():
         return None
-    return (line, *g)
+    return m
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]").search  # what errors="surrogateescape" made of bytes that are not UTF-8
@@ -345,55 +367,61 @@ class CsvBatches:
     """Reads the CSV in batches of rows, each batch divided into `len(after)` splits by psn_no;
     a row is skipped when its split already committed its line (`after[split]`).
 
-    Line numbers are physical lines, as the csv module counts them (a record whose quoted field
-    spans lines is numbered by its last line). A line without a double quote is split on commas
-    directly; a record with quotes goes through the csv module."""
+    Lines end with LF or CRLF; line numbers count them (a record whose quoted field spans lines
+    is numbered by its last line, as the csv module counts). A good, plainly written line goes by
+    the fast path (_fast_line); any other is decoded (bytes that are not UTF-8 become lone
+    surrogates, and validate_row rejects their field) and split on commas, or read by the csv
+    module when it has quotes."""
 
     def __init__(self, path: Path, pools: dict[str, frozenset[str]], *, batch_size: int, after: list[int]):
-        # Bytes that are not UTF-8 become lone surrogates here, and their row is rejected
-        # (validate_row), instead of the whole import stopping at them.
-        self._f = open(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
+        self._f = open(path, "rb")
         self._pools = pools
+        self._pools_b = {k.encode(): frozenset(v.encode() for v in vs) for k, vs in pools.items()}
+        self._dates = _fast_dates()
         self._batch_size = batch_size
         self._after = after
         self._line = 0
-        header = self._record()
+        self.unreadable = ""  # why the csv module could not read the last record, if it could not
+        first = self._f.readline()
+        if first.startswith(codecs.BOM_UTF8):
+            first = first[len(codecs.BOM_UTF8):]
+        header = self._fields(first) if first else None
         if header is None or tuple(h.strip() for h in header) != COLUMNS:
             self._f.close()
             raise ImportFailed(f"line 1: expected the header {','.join(COLUMNS)}, got {','.join(header or [])!r}")
 
-    def _record(self) -> list[str] | None:
-        """The next record's fields (self._line: its last line), or None at the end of the file."""
-        raw = self._f.readline()
-        if not raw:
-            return None
+    def _fields(self, raw: bytes) -> list[str]:
+        """The fields of the record that starts with this line (self._line: its last line)."""
         self._line += 1
-        if '"' not in raw:
-            return raw.rstrip("\r\n").split(",")
-        return self._quoted(raw)
-
-    def _quoted(self, raw: str) -> list[str]:
+        self.unreadable = ""
+        text = raw.decode("utf-8", "surrogateescape")
+        if '"' not in text:
+            return text.rstrip("\r\n").split(",")
         used = 0
 
         def lines():
             nonlocal used
-            yield raw
+            yield text
             while more := self._f.readline():
                 used += 1
-                yield more
+                yield more.decode("utf-8", "surrogateescape")
 
-        row = next(csv.reader(lines()), [])
+        try:
+            row = next(csv.reader(lines()), [])
+        except csv.Error as exc:  # e.g. a carriage return alone inside an unquoted field
+            self.unreadable = f"not readable as CSV ({exc})"
+            row = text.rstrip("\r\n").split(",")
         self._line += used
         return row
 
     def next_batch(self) -> Batch | None:
         splits = len(self._after)
         b = Batch(parts=[Part() for _ in range(splits)])
-        after, pools, fast_row, parts, limit = self._after, self._pools, _fast_row, b.parts, self._batch_size
-        floor = min(after)
-        crc32 = zlib.crc32
-        owner: dict[str, tuple[str, int]] = {}  # certno -> (psn_no, line) of its first good row in this batch
-        certno_of: dict[str, str] = {}  # psn_no -> its first certno in this batch
+        after, pools_b, dates, fast_line, fast_stage = self._after, self._pools_b, self._dates, _fast_line, _fast_stage
+        parts = b.parts
+        limit, floor, crc32 = self._batch_size, min(after), zlib.crc32
+        owner: dict[bytes, tuple[bytes, int]] = {}  # certno -> (psn_no, line) of its first good row in this batch
+        certno_of: dict[bytes, bytes] = {}  # psn_no -> its first certno in this batch
         readline = self._f.readline
         line = self._line  # (the loop keeps these in locals: it runs once per row)
         seen = last = 0
@@ -401,47 +429,47 @@ class CsvBatches:
             raw = readline()
             if not raw:
                 break
-            line += 1
-            row = rec = None
-            if '"' in raw:
+            m = fast_line(raw, pools_b, dates)
+            if m is not None:
+                line += 1
+                if line <= floor:
+                    continue
+                psn_no, certno = m.group(1, 2)
+                key = psn_no
+            else:
                 self._line = line
-                row = self._quoted(raw)  # may read more lines
+                row = self._fields(raw)  # may read more lines
                 line = self._line
-            else:
-                rec = fast_row(line, raw, pools)
-            if line <= floor:
-                continue
-            if rec is not None:
-                key = rec[1]
-            else:
-                if row is None:
-                    row = raw.rstrip("\r\n").split(",")
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue  # a blank line
-                key = row[0].strip()
+                if line <= floor or not row or (len(row) == 1 and not row[0].strip()):
+                    continue  # (a blank line)
+                key = row[0].strip().encode("utf-8", "surrogatepass")
             last = line
-            s = crc32(key.encode("utf-8", "surrogatepass")) % splits if splits > 1 else 0  # = split_of
+            s = crc32(key) % splits if splits > 1 else 0  # = split_of
             if line <= after[s]:
                 continue
             seen += 1
             part = parts[s]
-            if rec is not None:
-                text = f"{line},{raw.rstrip(_EOL)}\n"
+            if m is not None:
+                text = fast_stage(line, raw)
             else:
-                rec, errs = validate_row(line, row, pools)
+                if self.unreadable:
+                    part.errors.append((line, "*", self.unreadable))
+                    self.unreadable = ""
+                    continue
+                rec, errs = validate_row(line, row, self._pools)
                 if rec is None:
                     part.errors.extend(errs)
                     continue
-                text = stage_line(rec)
+                text = stage_line(rec).encode()
+                psn_no, certno = rec[1].encode(), rec[2].encode()
             # One certno, one psn_no within a batch: the first line that claims it keeps it.
             # (Across batches, and against rows a split committed before a crash, the database
             # decides: Q_STAGE_CERTNO_TAKEN.)
-            psn_no, certno = rec[1], rec[2]
             held = owner.get(certno)
             if held is None:
                 owner[certno] = (psn_no, line)
             elif held[0] != psn_no:
-                part.errors.append((line, "certno", f"certno also given to psn_no {held[0]} on line {held[1]}"))
+                part.errors.append((line, "certno", f"certno also given to psn_no {held[0].decode()} on line {held[1]}"))
                 continue
             first = certno_of.get(psn_no)
             if first is None:
@@ -450,22 +478,19 @@ class CsvBatches:
                 part.repeats = True
                 if first != certno:
                     part.certno_varies = True
-            part.rows.append(rec)
+            part.rows.append((line, psn_no, certno))
             part.lines.append(text)
         self._line = line
         if seen == 0:
             return None
         b.seen, b.last_line = seen, last
         for part in parts:
-            part.payload = "".join(part.lines).encode()
+            part.payload = b"".join(part.lines)
             part.lines = []
         return b
 
     def close(self) -> None:
         self._f.close()
-
-
-_EOL = "\r\n"
 
 
 def stage_line(rec: tuple) -> str:
