@@ -175,6 +175,20 @@ SELECT NULL::text AS psn_no, count(*) AS new_persons FROM c WHERE same IS NULL
 UNION ALL
 SELECT psn_no, NULL::bigint FROM c WHERE same IS NOT NULL AND (NOT same OR e_same IS NOT TRUE)
 """
+# A file of new enrollees (newborns, people insured for the first time): each staged row is a
+# new person and their first enrollment, so both are inserted as they are, without looking
+# anything up. If any of them is not new (its psn_no, certno or enrollment is already stored),
+# a unique index refuses the statement; the split then rolls it back to a savepoint and goes the
+# way above (and keeps going that way for the rest of the file). Only for splits where no psn_no
+# comes twice.
+Q_STAGE_INSERT_NEW = """
+WITH p AS (
+  INSERT INTO eligibility.persons (psn_no, certno, name, gender, birthdate)
+  SELECT psn_no, certno, name, gender, birthdate FROM elig_stage
+)
+INSERT INTO eligibility.enrollments (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status)
+SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status FROM elig_stage
+"""
 Q_PROGRESS_START = """
 INSERT INTO eligibility.import_progress (file_sha256, path, splits) VALUES ($1, $2, $3)
 ON CONFLICT (file_sha256) DO UPDATE SET path = excluded.path
@@ -590,6 +604,7 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
             if isinstance(c, BaseException):
                 raise c
         await asyncio.gather(*(c.execute(Q_CREATE_STAGE) for c in conns))
+        states = [SplitState() for _ in conns]
         t0 = time.perf_counter()
         done_rows = 0
         n = 0
@@ -603,7 +618,7 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
             n += 1
             crash = n_splits - 1 if crash_in_batch == n else None
             results = await asyncio.gather(
-                *(_apply_split(conns[k], sha, k, part, batch.last_line, crash=(crash == k))
+                *(_apply_split(conns[k], sha, k, part, batch.last_line, states[k], crash=(crash == k))
                   for k, part in enumerate(batch.parts)),
                 return_exceptions=True)
             # Invalidate what committed while the next batch is applied (and before a failure is
@@ -645,8 +660,14 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
 
 
-async def _apply_split(conn: asyncpg.Connection, sha: str, split: int, part: Part, last_line: int, *,
-                       crash: bool) -> tuple[int, int, list[str], int]:
+@dataclass
+class SplitState:
+    """What one split has learnt about the file so far."""
+    all_new: bool = True  # every batch so far was only new persons (Q_STAGE_INSERT_NEW went through)
+
+
+async def _apply_split(conn: asyncpg.Connection, sha: str, split: int, part: Part, last_line: int,
+                       state: SplitState, *, crash: bool) -> tuple[int, int, list[str], int]:
     """One split of a batch in one transaction: stage, reject clashes, upsert, errors, the split's
     progress. (ok, rejected, stored persons changed, new persons.)
 
@@ -661,7 +682,8 @@ async def _apply_split(conn: asyncpg.Connection, sha: str, split: int, part: Par
     look_first = part.certno_varies
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            return await _apply_split_once(conn, sha, split, part, last_line, look_first=look_first, crash=crash)
+            return await _apply_split_once(conn, sha, split, part, last_line, state, look_first=look_first,
+                                           crash=crash)
         except asyncpg.UniqueViolationError as exc:
             if attempt == _ATTEMPTS:
                 raise
@@ -678,8 +700,8 @@ async def _stage_source(payload: bytes):
     yield payload
 
 
-async def _apply_split_once(conn: asyncpg.Connection, sha: str, split: int, part: Part, last_line: int, *,
-                            look_first: bool, crash: bool) -> tuple[int, int, list[str], int]:
+async def _apply_split_once(conn: asyncpg.Connection, sha: str, split: int, part: Part, last_line: int,
+                            state: SplitState, *, look_first: bool, crash: bool) -> tuple[int, int, list[str], int]:
     errors = list(part.errors)
     async with conn.transaction():
         # Not waiting for the WAL flush is safe here: a batch lost in a PostgreSQL crash is lost
@@ -701,9 +723,19 @@ async def _apply_split_once(conn: asyncpg.Connection, sha: str, split: int, part
                 for r in taken:
                     errors.append((r["line"], "certno", f"certno already belongs to psn_no {r['psn_no']}"))
                 ok -= len(taken)
-            written = await conn.fetch(Q_STAGE_UPSERT if part.repeats else Q_STAGE_UPSERT_ONCE)
-            new_persons = sum(r["new_persons"] for r in written if r["psn_no"] is None)
-            changed = [r["psn_no"] for r in written if r["psn_no"] is not None]
+            if state.all_new and not part.repeats and not look_first:
+                try:
+                    async with conn.transaction():  # a savepoint: a refusal keeps the stage
+                        await conn.execute(Q_STAGE_INSERT_NEW)
+                    new_persons = ok
+                except asyncpg.UniqueViolationError as exc:
+                    state.all_new = False  # for the rest of the file: most likely renewals or a mix
+                    log.info("import split %d, batch ending on line %d: not only new persons (%s); upserting "
+                             "from here on", split, last_line, exc.constraint_name)
+            if not new_persons:
+                written = await conn.fetch(Q_STAGE_UPSERT if part.repeats else Q_STAGE_UPSERT_ONCE)
+                new_persons = sum(r["new_persons"] for r in written if r["psn_no"] is None)
+                changed = [r["psn_no"] for r in written if r["psn_no"] is not None]
         if errors:
             await conn.copy_records_to_table("import_errors", schema_name="eligibility",
                                              records=[(sha, line, f, reason) for line, f, reason in errors],

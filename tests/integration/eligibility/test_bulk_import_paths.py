@@ -183,3 +183,23 @@ async def test_bytes_that_are_not_utf8_reject_their_row_only(tmp_path, database_
         stored = [r[0] for r in await conn.fetch("SELECT psn_no FROM eligibility.persons WHERE psn_no LIKE $1",
                                                  f"BU{uid}%")]
     assert stored == [ok[0]]
+
+
+async def test_a_file_of_new_persons_is_inserted_as_it_is_and_renewals_are_upserted(tmp_path, database_url, redis_url,
+                                                                                   db_pool, uid, caplog):
+    caplog.set_level(logging.INFO, logger="services.eligibility.bulk_import")
+    rows = [good_row(f"BV{uid}{i:02d}") for i in range(30)]
+    write_csv(tmp_path / "new.csv", rows)
+    assert await import_file(database_url, tmp_path / "new.csv", redis_url=redis_url, progress=False,
+                             batch_size=10) == 0
+    assert "not only new persons" not in caplog.text  # every batch went in without look-ups
+    renewed = [good_row(r[0], year="2027", certno=r[1], name=r[2]) for r in rows]
+    renewed[3][2] = "改名"  # one person's name changes too
+    write_csv(tmp_path / "renew.csv", renewed)
+    assert await import_file(database_url, tmp_path / "renew.csv", redis_url=redis_url, progress=False,
+                             batch_size=10) == 0
+    assert "not only new persons (persons_pkey); upserting from here on" in caplog.text
+    async with db_pool.acquire() as conn:
+        n = await conn.fetchval("SELECT count(*) FROM eligibility.enrollments WHERE psn_no LIKE $1", f"BV{uid}%")
+        name = await conn.fetchval("SELECT name FROM eligibility.persons WHERE psn_no = $1", rows[3][0])
+    assert n == 60 and name == "改名"
