@@ -51,7 +51,7 @@ def _free_port() -> int:
 
 def own_generator(path: Path, rows: int, seed: int) -> None:
     from services.common.ids import make_certno
-    from services.eligibility.bulk_import import COLUMNS
+    from services.eligibility.import_reader import COLUMNS
 
     rng = random.Random(seed)
     tag = f"{seed % 1000:03d}"
@@ -98,7 +98,7 @@ def make_csv(path: Path, rows: int, seed: int, dsn: str) -> str:
 
 def next_year(src: Path, dst: Path) -> int:
     """The same persons renewed for the next year: year + 1, benefit dates a year later."""
-    from services.eligibility.bulk_import import COLUMNS
+    from services.eligibility.import_reader import COLUMNS
 
     year, start, end = COLUMNS.index("year"), COLUMNS.index("benefit_start"), COLUMNS.index("benefit_end")
     n = 0

@@ -34,38 +34,28 @@ could not be imported (missing, wrong header, database error).
 from __future__ import annotations
 
 import asyncio
-import codecs
 import csv
-import datetime as dt
-import functools
-import gc
-import hashlib
 import io
 import logging
-import re
+import multiprocessing
 import sys
 import time
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
-from services.common.ids import valid_certno
 from services.eligibility.cache import invalidate_persons
+from services.eligibility.import_reader import COLUMNS, Batch, ImportFailed, Part, file_sha256, read_batches
 from services.eligibility.repository import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("psn_no", "certno", "name", "gender", "birthdate", "pool", "insutype", "year", "psn_type",
-           "benefit_start", "benefit_end", "status")
 STAGE_COLUMNS = ("line",) + COLUMNS
 DEFAULT_BATCH = 20_000
 DEFAULT_SPLITS = 2  # connections side by side; PostgreSQL gets a core each on a 2-core machine
 MAX_SPLITS = 64
 APPLICATION_NAME = "medsettle-import-enrollments"  # pg_stat_activity; the bench finds its backend by it
-_STATUSES = frozenset(("active", "paused", "lapsed", "terminated"))
-_PSN_TYPES = {"310": frozenset(("employee", "retired")), "390": frozenset(("resident",))}
 
 Q_CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS elig_stage (
@@ -210,316 +200,41 @@ Q_PROGRESS_DONE = "UPDATE eligibility.import_progress SET finished_at = now(), u
 Q_ERRORS = "SELECT line, field, reason FROM eligibility.import_errors WHERE file_sha256 = $1 ORDER BY line, field"
 
 
-class SimulatedCrash(RuntimeError):
-    """Raised by the test hook `crash_in_batch`: the process dies in the middle of a batch."""
-
-
-class ImportFailed(RuntimeError):
-    pass
-
-
-@dataclass
-class Part:
-    """The rows of one batch that go through one split."""
-    rows: list[tuple[int, bytes, bytes]] = field(default_factory=list)  # (line, psn_no, certno) staged
-    errors: list[tuple[int, str, str]] = field(default_factory=list)
-    lines: list[bytes] = field(default_factory=list)  # the rows as COPY csv input (while reading)
-    payload: bytes = b""  # ... joined, once the batch is read
-    repeats: bool = False  # a psn_no comes on more than one of these rows (Q_STAGE_UPSERT, not ..._ONCE)
-    certno_varies: bool = False  # ... with two certnos (_apply_split: look first)
-
-
-@dataclass
-class Batch:
-    parts: list[Part]
-    last_line: int = 0  # every split has read the file up to here
-    seen: int = 0  # data rows read in this batch (good + bad)
-
-
-# ----------------------------------------------------------------------------- validation (pure, per row)
-
-# The fast path below accepts a line only when validate_row would accept its fields (and then
-# stages the same values); anything it does not accept (blanks around a field, quotes, any error)
-# goes through validate_row for the (line, field, reason) report. Most lines of a real file are
-# good, so the detailed checks run only for the few that are not. It works on the file's bytes:
-# one regular expression checks the shape of the whole line, the few checks left compare bytes,
-# and the line itself, prefixed by its number, is then valid COPY csv input for the stage (no
-# quotes, no commas inside a field, nothing to strip) — no field becomes a Python str.
-_FAST_LINE = re.compile(
-    rb"([0-9A-Za-z]{1,30}),([0-9]{17}[0-9X]),([^,\x00-\x20\x7f\"](?:[^,\x00\"\r\n]*[^,\x00-\x20\x7f\"])?),([12]),"
-    rb"([0-9]{4}-[0-9]{2}-[0-9]{2}),([0-9A-Za-z]+),(310|390),(2[0-9]{3}),(employee|retired|resident),"
-    rb"([0-9]{4}-[0-9]{2}-[0-9]{2}),([0-9]{4}-[0-9]{2}-[0-9]{2}),(?:active|paused|lapsed|terminated)\r?\n?").fullmatch
-# GB 11643 (as services.common.ids): the weights 7, 9, 10, 5, ... 2 of the 17 digits are 2^17 ...
-# 2^1 mod 11, and 13 = 2 (mod 11), so the weighted sum is 2 * (the digits read in base 13) mod 11.
-_CERTNO_CHECK = b"10X98765432"
-_PSN_TYPES_B = {k.encode(): frozenset(v.encode() for v in vs) for k, vs in _PSN_TYPES.items()}
-_fromiso = dt.date.fromisoformat
-_FAST_YEARS = range(1900, 2101)  # dates the fast path knows by heart (others: validate_row)
-
-
-@functools.cache
-def _fast_dates() -> frozenset[bytes]:
-    """Every real day of _FAST_YEARS as b"YYYY-MM-DD" (~73,000; built once, on first use)."""
-    day, end, one = dt.date(_FAST_YEARS[0], 1, 1), dt.date(_FAST_YEARS[-1], 12, 31), dt.timedelta(days=1)
-    out = []
-    while day <= end:
-        out.append(day.isoformat().encode())
-        day += one
-    return frozenset(out)
-
-
-def _fast_stage(line: int, raw: bytes) -> bytes:
-    """A line _fast_line accepted, as the stage's COPY csv input: its number, then the line."""
-    return b"%d,%s\n" % (line, raw.rstrip(b"\r\n"))
-
-
-def _date_ok(s: str) -> bool:
-    """YYYY-MM-DD and a real day. (Python also reads other ISO forms of this length, e.g. the week
-    date 2026-W01-1, which PostgreSQL would refuse in the middle of a COPY.)"""
-    if len(s) != 10 or s[4] != "-" or s[7] != "-":
-        return False
-    try:
-        _fromiso(s)
-    except ValueError:
-        return False
-    return True
-
-
-def _fast_line(raw: bytes, pools: dict[bytes, frozenset[bytes]], dates: frozenset[bytes]):
-    """The regex match of a good, plainly written line — its groups are, as bytes, the fields
-    validate_row would stage (but the status) — or None: then validate_row decides."""
-    m = _FAST_LINE(raw)
-    if m is None:
-        return None
-    psn_no, certno, name, gender, birthdate, pool, insutype, year, psn_type, start, end = m.groups()
-    if _CERTNO_CHECK[2 * int(certno[:17], 13) % 11] != certno[17]:
-        return None
-    if certno[6:14] != birthdate.replace(b"-", b"") or (certno[16] & 1) != (gender == b"1"):
-        return None  # (an ASCII digit's code has the digit's parity)
-    carried = pools.get(pool)
-    if (carried is None or insutype not in carried or psn_type not in _PSN_TYPES_B[insutype] or year > b"2100"
-            or birthdate not in dates or start not in dates or end not in dates or start > end):
-        return None  # (ISO dates of one shape compare as bytes)
-    try:
-        text = name.decode()  # UTF-8, and nothing str.strip() would remove at either end
-    except UnicodeDecodeError:
-        return None
-    if text[0].isspace() or text[-1].isspace():
-        return None
-    return m
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]").search  # what errors="surrogateescape" made of bytes that are not UTF-8
-
-
-def _shown(v: str) -> str:
-    """A field with undecodable bytes, shown with those bytes as \\xNN escapes."""
-    return "'" + v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") + "'"
-
-
-def validate_row(line: int, row: list[str], pools: dict[str, frozenset[str]]) -> tuple[tuple | None, list[tuple[int, str, str]]]:
-    """(staging record, []) for a good row; (None, [(line, field, reason), ...]) for a bad one."""
-    errs: list[tuple[int, str, str]] = []
-    if len(row) != len(COLUMNS):
-        return None, [(line, "*", f"expected {len(COLUMNS)} columns, got {len(row)}")]
-    fields = [c.strip() for c in row]
-    undecodable = [(line, f, f"not valid UTF-8: {_shown(v)}") for f, v in zip(COLUMNS, fields) if _SURROGATE(v)]
-    if undecodable:
-        return None, undecodable
-    psn_no, certno, name, gender, birthdate, pool, insutype, year, psn_type, start, end, status = fields
-    if not psn_no or len(psn_no) > 30 or not psn_no.isascii() or not psn_no.isalnum():
-        errs.append((line, "psn_no", f"expected 1-30 letters or digits, got {psn_no!r}"))
-    if not valid_certno(certno):
-        errs.append((line, "certno", f"not an 18-character ID number with a valid GB 11643 check digit: {certno!r}"))
-    if not name:
-        errs.append((line, "name", "empty"))
-    if gender not in ("1", "2"):
-        errs.append((line, "gender", f"expected 1 or 2, got {gender!r}"))
-    if "\x00" in name:
-        errs.append((line, "name", "contains a NUL character"))
-    if not _date_ok(birthdate):
-        errs.append((line, "birthdate", f"expected a date YYYY-MM-DD, got {birthdate!r}"))
-    elif valid_certno(certno) and certno[6:14] != birthdate.replace("-", ""):
-        errs.append((line, "certno", f"the birth date in certno ({certno[6:14]}) does not match birthdate {birthdate}"))
-    if len(certno) == 18 and certno[16].isdigit() and gender in ("1", "2") and (int(certno[16]) % 2 == 1) != (gender == "1"):
-        errs.append((line, "gender", f"the sex digit in certno ({certno[16]}) does not match gender {gender}"))
-    carried = pools.get(pool)
-    if carried is None:
-        errs.append((line, "pool", f"unknown pool {pool!r}"))
-    elif insutype in _PSN_TYPES and insutype not in carried:
-        errs.append((line, "insutype", f"pool {pool} does not carry insutype {insutype}"))
-    if insutype not in _PSN_TYPES:
-        errs.append((line, "insutype", f"expected 310 or 390, got {insutype!r}"))
-    elif psn_type not in _PSN_TYPES[insutype]:
-        errs.append((line, "psn_type", f"psn_type {psn_type!r} does not belong to insutype {insutype} "
-                                       f"(310: employee|retired, 390: resident)"))
-    if not (len(year) == 4 and year.isascii() and year.isdigit() and 2000 <= int(year) <= 2100):
-        errs.append((line, "year", f"expected a year 2000-2100, got {year!r}"))
-    sd, ed = _date_ok(start), _date_ok(end)
-    if not sd:
-        errs.append((line, "benefit_start", f"expected a date YYYY-MM-DD, got {start!r}"))
-    if not ed:
-        errs.append((line, "benefit_end", f"expected a date YYYY-MM-DD, got {end!r}"))
-    if sd and ed and start > end:
-        errs.append((line, "benefit_end", f"benefit_end {end} is before benefit_start {start}"))
-    if status not in _STATUSES:
-        errs.append((line, "status", f"expected active, paused, lapsed or terminated, got {status!r}"))
-    if errs:
-        return None, errs
-    return (line, psn_no, certno, name, gender, birthdate, pool, insutype, year, psn_type, start, end, status), errs
-
-
-def split_of(psn_no: str, splits: int) -> int:
-    """The split (connection) a row goes to: by its psn_no (the first field, without surrounding
-    blanks, as it is stored), so every row of one person goes through one split, in file order,
-    and two splits never write one person. Stable across runs and machines (the resume depends
-    on it); a malformed row goes by its first field like any other."""
-    return zlib.crc32(psn_no.strip().encode("utf-8", "surrogatepass")) % splits if splits > 1 else 0
-
-
-class CsvBatches:
-    """Reads the CSV in batches of rows, each batch divided into `len(after)` splits by psn_no;
-    a row is skipped when its split already committed its line (`after[split]`).
-
-    Lines end with LF or CRLF; line numbers count them (a record whose quoted field spans lines
-    is numbered by its last line, as the csv module counts). A good, plainly written line goes by
-    the fast path (_fast_line); any other is decoded (bytes that are not UTF-8 become lone
-    surrogates, and validate_row rejects their field) and split on commas, or read by the csv
-    module when it has quotes."""
+class _Reader:
+    """The reader process (import_reader.read_batches) and the importer's end of its pipe."""
 
     def __init__(self, path: Path, pools: dict[str, frozenset[str]], *, batch_size: int, after: list[int]):
-        self._f = open(path, "rb")
-        self._pools = pools
-        self._pools_b = {k.encode(): frozenset(v.encode() for v in vs) for k, vs in pools.items()}
-        self._dates = _fast_dates()
-        self._batch_size = batch_size
-        self._after = after
-        self._line = 0
-        self.unreadable = ""  # why the csv module could not read the last record, if it could not
-        first = self._f.readline()
-        if first.startswith(codecs.BOM_UTF8):
-            first = first[len(codecs.BOM_UTF8):]
-        header = self._fields(first) if first else None
-        if header is None or tuple(h.strip() for h in header) != COLUMNS:
-            self._f.close()
-            raise ImportFailed(f"line 1: expected the header {','.join(COLUMNS)}, got {','.join(header or [])!r}")
-
-    def _fields(self, raw: bytes) -> list[str]:
-        """The fields of the record that starts with this line (self._line: its last line)."""
-        self._line += 1
-        self.unreadable = ""
-        text = raw.decode("utf-8", "surrogateescape")
-        if '"' not in text:
-            return text.rstrip("\r\n").split(",")
-        used = 0
-
-        def lines():
-            nonlocal used
-            yield text
-            while more := self._f.readline():
-                used += 1
-                yield more.decode("utf-8", "surrogateescape")
-
-        try:
-            row = next(csv.reader(lines()), [])
-        except csv.Error as exc:  # e.g. a carriage return alone inside an unquoted field
-            self.unreadable = f"not readable as CSV ({exc})"
-            row = text.rstrip("\r\n").split(",")
-        self._line += used
-        return row
+        ctx = multiprocessing.get_context("spawn")  # not fork: this process has threads and sockets
+        self._pipe, theirs = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=read_batches, args=(theirs, str(path), pools, batch_size, after),
+                                 name="medsettle-import-reader", daemon=True)
+        self._proc.start()
+        theirs.close()
 
     def next_batch(self) -> Batch | None:
-        splits = len(self._after)
-        b = Batch(parts=[Part() for _ in range(splits)])
-        after, pools_b, dates, fast_line, fast_stage = self._after, self._pools_b, self._dates, _fast_line, _fast_stage
-        parts = b.parts
-        limit, floor, crc32 = self._batch_size, min(after), zlib.crc32
-        owner: dict[bytes, tuple[bytes, int]] = {}  # certno -> (psn_no, line) of its first good row in this batch
-        certno_of: dict[bytes, bytes] = {}  # psn_no -> its first certno in this batch
-        readline = self._f.readline
-        line = self._line  # (the loop keeps these in locals: it runs once per row)
-        seen = last = 0
-        while seen < limit:
-            raw = readline()
-            if not raw:
-                break
-            m = fast_line(raw, pools_b, dates)
-            if m is not None:
-                line += 1
-                if line <= floor:
-                    continue
-                psn_no, certno = m.group(1, 2)
-                key = psn_no
-            else:
-                self._line = line
-                row = self._fields(raw)  # may read more lines
-                line = self._line
-                if line <= floor or not row or (len(row) == 1 and not row[0].strip()):
-                    continue  # (a blank line)
-                key = row[0].strip().encode("utf-8", "surrogatepass")
-            last = line
-            s = crc32(key) % splits if splits > 1 else 0  # = split_of
-            if line <= after[s]:
-                continue
-            seen += 1
-            part = parts[s]
-            if m is not None:
-                text = fast_stage(line, raw)
-            else:
-                if self.unreadable:
-                    part.errors.append((line, "*", self.unreadable))
-                    self.unreadable = ""
-                    continue
-                rec, errs = validate_row(line, row, self._pools)
-                if rec is None:
-                    part.errors.extend(errs)
-                    continue
-                text = stage_line(rec).encode()
-                psn_no, certno = rec[1].encode(), rec[2].encode()
-            # One certno, one psn_no within a batch: the first line that claims it keeps it.
-            # (Across batches, and against rows a split committed before a crash, the database
-            # decides: Q_STAGE_CERTNO_TAKEN.)
-            held = owner.get(certno)
-            if held is None:
-                owner[certno] = (psn_no, line)
-            elif held[0] != psn_no:
-                part.errors.append((line, "certno", f"certno also given to psn_no {held[0].decode()} on line {held[1]}"))
-                continue
-            first = certno_of.get(psn_no)
-            if first is None:
-                certno_of[psn_no] = certno
-            else:
-                part.repeats = True
-                if first != certno:
-                    part.certno_varies = True
-            part.rows.append((line, psn_no, certno))
-            part.lines.append(text)
-        self._line = line
-        if seen == 0:
+        """The next batch, None at the end of the file (blocks: call it in a thread)."""
+        try:
+            kind, value = self._pipe.recv()
+        except (EOFError, OSError):
+            self._proc.join(5)
+            raise ImportFailed(f"the reader process ended unexpectedly (exit code {self._proc.exitcode})") from None
+        if kind == "batch":
+            return value
+        if kind == "end":
             return None
-        b.seen, b.last_line = seen, last
-        for part in parts:
-            part.payload = b"".join(part.lines)
-            part.lines = []
-        return b
+        raise ImportFailed(value if kind == "failed" else f"reading the file failed: {value}")
+
+    def stop(self) -> None:
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join(10)
 
     def close(self) -> None:
-        self._f.close()
+        self._pipe.close()
 
 
-def stage_line(rec: tuple) -> str:
-    """A staging record as one line of COPY ... (FORMAT csv) input for elig_stage. Every field but
-    the name is letters, digits and dashes (validated); the name is quoted."""
-    name = rec[3].replace('"', '""')
-    return f'{rec[0]},{rec[1]},{rec[2]},"{name}",{",".join(rec[4:])}\n'
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+class SimulatedCrash(RuntimeError):
+    """Raised by the test hook `crash_in_batch`: the process dies in the middle of a batch."""
 
 
 # ----------------------------------------------------------------------------- the import
@@ -535,21 +250,8 @@ async def import_file(dsn: str, path: str | Path, *, redis_url: str | None, erro
     `crash_in_batch` (tests only): raise SimulatedCrash inside the last split's transaction of
     that batch (1-based, counted in this run), after its rows were upserted and before it
     commits — the other splits of that batch commit."""
-    switch, thresholds = sys.getswitchinterval(), gc.get_threshold()
-    # The reader thread holds the GIL for up to the switch interval (5 ms) whenever the event loop
-    # wants it back to answer PostgreSQL; with ~7 round trips per split and batch, a shorter one
-    # keeps the backends busy (measured: 10-15% more rows/s).
-    sys.setswitchinterval(0.0005)
-    # A batch keeps ~20,000 record tuples alive until it is applied, and the cycle collector's
-    # default thresholds made it walk them again and again (~1 µs of the reader's ~8 µs a row);
-    # the import makes no garbage cycles worth collecting that often.
-    gc.set_threshold(100_000, 50, 100)
-    try:
-        return await _import_file(dsn, path, redis_url=redis_url, errors_path=errors_path, progress=progress,
-                                  batch_size=batch_size, splits=splits, crash_in_batch=crash_in_batch)
-    finally:
-        sys.setswitchinterval(switch)
-        gc.set_threshold(*thresholds)
+    return await _import_file(dsn, path, redis_url=redis_url, errors_path=errors_path, progress=progress,
+                              batch_size=batch_size, splits=splits, crash_in_batch=crash_in_batch)
 
 
 async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, errors_path: str | Path | None,
@@ -571,7 +273,7 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
         import redis.asyncio as aredis
 
         redis = aredis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-    batches: CsvBatches | None = None
+    reader: _Reader | None = None
     pending: asyncio.Future | None = None
     previous: list[asyncio.Future] = []  # the last batch's cache invalidations
     conn = conns[0]
@@ -592,11 +294,8 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
         if max(after) > 1:
             say(f"import-enrollments: resuming {path} after line {min(after)} "
                 f"({ok_total} rows ok, {bad_total} rejected so far)")
-        try:
-            batches = await asyncio.to_thread(CsvBatches, path, pools, batch_size=batch_size, after=after)
-        except ImportFailed as exc:
-            print(f"import-enrollments: {path}: {exc}", file=sys.stderr)
-            return 1
+        reader = _Reader(path, pools, batch_size=batch_size, after=after)
+        pending = asyncio.ensure_future(asyncio.to_thread(reader.next_batch))
         more = await asyncio.gather(*(asyncpg.connect(dsn, server_settings={"application_name": APPLICATION_NAME})
                                       for _ in range(n_splits - 1)), return_exceptions=True)
         conns += [c for c in more if isinstance(c, asyncpg.Connection)]  # closed in `finally` either way
@@ -608,13 +307,12 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
         t0 = time.perf_counter()
         done_rows = 0
         n = 0
-        pending = asyncio.ensure_future(asyncio.to_thread(batches.next_batch))
         while True:
             batch = await pending
             if batch is None:
                 break
-            # Parse the next batch in a thread while PostgreSQL applies this one.
-            pending = asyncio.ensure_future(asyncio.to_thread(batches.next_batch))
+            # The reader process reads the next batch while PostgreSQL applies this one.
+            pending = asyncio.ensure_future(asyncio.to_thread(reader.next_batch))
             n += 1
             crash = n_splits - 1 if crash_in_batch == n else None
             results = await asyncio.gather(
@@ -645,16 +343,21 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
         say(f"import-enrollments: done: {ok_total} rows ok, {bad_total} rejected, {done_rows} rows read in this run "
             f"in {elapsed:.1f} s ({done_rows / max(1e-9, elapsed):,.0f} rows/s, {n_splits} splits)")
         return await _finish(conn, sha, report, bad_total, say)
+    except ImportFailed as exc:
+        print(f"import-enrollments: {path}: {exc}", file=sys.stderr)
+        return 1
     except (asyncpg.PostgresError, OSError) as exc:
         print(f"import-enrollments: {path}: failed: {exc}; run the same command again to resume", file=sys.stderr)
         return 1
     finally:
         if previous:  # committed rows: invalidate them whatever went wrong after
             await asyncio.gather(_invalidated(conn, previous), return_exceptions=True)
-        if pending is not None:  # the parser thread may still be reading: let it finish first
+        if reader is not None:  # stopping it ends the thread that waits for its next batch
+            await asyncio.to_thread(reader.stop)
+        if pending is not None:
             await asyncio.gather(pending, return_exceptions=True)
-        if batches is not None:
-            batches.close()
+        if reader is not None:
+            reader.close()
         if redis is not None:
             await redis.aclose()
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
@@ -711,10 +414,10 @@ async def _apply_split_once(conn: asyncpg.Connection, sha: str, split: int, part
         # (migration 0005).
         await conn.execute("SET LOCAL synchronous_commit = off; "
                            "SET LOCAL medsettle.enrollment_persons = 'found_in_statement'")
-        ok = len(part.rows)
+        ok = part.staged
         changed: list[str] = []
         new_persons = 0
-        if part.rows:
+        if part.staged:
             await conn.copy_to_table("elig_stage", source=_stage_source(part.payload), columns=STAGE_COLUMNS,
                                      format="csv")
             taken = await conn.fetch(Q_STAGE_CERTNO_TAKEN) if look_first else ()

@@ -9,7 +9,8 @@ import datetime as dt
 
 import pytest
 
-from services.eligibility.bulk_import import COLUMNS, SimulatedCrash, import_file, split_of
+from services.eligibility.bulk_import import SimulatedCrash, import_file
+from services.eligibility.import_reader import COLUMNS, split_of
 
 from .conftest import POOL_A, POOL_B, new_certno
 

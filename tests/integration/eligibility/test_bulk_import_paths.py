@@ -12,7 +12,8 @@ import logging
 
 import pytest
 
-from services.eligibility.bulk_import import APPLICATION_NAME, COLUMNS, import_file
+from services.eligibility.bulk_import import APPLICATION_NAME, import_file
+from services.eligibility.import_reader import COLUMNS
 
 from .conftest import POOL_A, new_certno
 

@@ -9,7 +9,7 @@ import csv
 import pytest
 
 from services.common.ids import make_certno
-from services.eligibility.bulk_import import COLUMNS, CsvBatches, split_of
+from services.eligibility.import_reader import COLUMNS, CsvBatches, split_of
 
 POOLS = {"330600": frozenset({"310", "390"})}
 

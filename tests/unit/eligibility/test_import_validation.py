@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.common.ids import make_certno
-from services.eligibility.bulk_import import _fast_dates, _fast_line, _fast_stage, stage_line, validate_row
+from services.eligibility.import_reader import _fast_dates, _fast_line, _fast_stage, stage_line, validate_row
 
 POOLS = {"330600": frozenset({"310", "390"}), "650000": frozenset({"390"})}
 GOOD = ["330600123456789012", make_certno("33060219800229123"), "张三", "1", "1980-02-29", "330600", "310", "2026",
