@@ -4,26 +4,35 @@
 
 CSV columns (REFERENCE_DATA.md), header required:
     psn_no,certno,name,gender,birthdate,pool,insutype,year,psn_type,benefit_start,benefit_end,status
+UTF-8 (a leading BOM is skipped; bytes that are not UTF-8 reject their row), lines ending with
+LF or CRLF, fields quoted as the csv module does when they need it.
 
 How it works
-- The file is read as a stream in batches (default 20,000 rows). Each row is validated on its
-  own (line number, field, reason); bad rows are rejected, good rows go on. While PostgreSQL
-  applies one batch, a thread parses the next.
+- A process of its own (services/eligibility/import_reader.py) reads the file in batches
+  (default 20,000 rows), one batch ahead of PostgreSQL. Each row is validated on its own (line
+  number, field, reason); bad rows are rejected, good rows go on. A good, plainly written line
+  is checked on its bytes by one regular expression and a few comparisons and staged as it is.
 - Each batch is divided into splits by a hash of psn_no (default 2: one PostgreSQL backend per
   core), applied side by side over one connection each; every row of one person goes through
-  the same split, in file order. A split is COPY'd into a temporary staging table, then upserted
-  into eligibility.persons and eligibility.enrollments with one statement that writes only rows
-  that differ (re-importing a file changes nothing). Rows whose certno belongs to another person
-  are rejected there; within a batch, the first row that claims a certno keeps it.
+  the same split, in file order. A split is COPY'd (csv) into a temporary staging table, then:
+  - while every batch of the split has been new persons only, persons and enrollments are
+    inserted as they are (Q_STAGE_INSERT_NEW); the first batch a unique index refuses is rolled
+    back to a savepoint and the split upserts from then on;
+  - the upsert (Q_STAGE_UPSERT_ONCE, or Q_STAGE_UPSERT when a psn_no comes twice) looks up each
+    person and enrollment once and writes only what differs: re-importing a file changes nothing.
+  A certno that belongs to another stored person rejects its row (persons_certno_key refuses the
+  batch, and the split is done again looking the certnos up first); within a batch, the first row
+  that claims a certno keeps it.
 - A split's rejected rows (eligibility.import_errors) and its progress (the batch's last line,
   eligibility.import_split_progress, keyed by the file's SHA-256 and the split) commit in the
   same transaction as its rows: after a crash, running the same command again re-reads from the
   smallest committed line, skips per split what that split already committed, applies nothing
   twice and reports every bad row exactly once. The number of splits is fixed by the first run
   of a file. `eligibility.import_status` shows each file's progress.
-- After each split commits, the cache entries of every person whose rows it changed are
-  invalidated in Redis (one Lua call per 5,000 persons). If Redis cannot be reached, a NOTIFY
-  eligibility_changed "*" tells the eligibility service to invalidate everyone instead.
+- After each split commits, the cache entries of every stored person whose rows it changed are
+  invalidated in Redis (one Lua call per 5,000 persons), while the next batch is applied; new
+  persons have no entry (an unknown person is never cached). If Redis cannot be reached, a
+  NOTIFY eligibility_changed "*" tells the eligibility service to invalidate everyone instead.
 - A progress line goes to stderr per batch; the error report CSV (line,field,reason) is written
   at the end from the database.
 
