@@ -2,7 +2,7 @@
 through gRPC against a real eligibility process — GetSnapshot by psn_no, then FindPerson by ID
 number (mdtrt_cert_type 02) — and the server's cache hit ratio.
 
-    .venv/bin/python -m loadtest.bench_eligibility [--rows 200000] [--splits 1,2] [--lookups 20000] [--phases snapshot,certno]
+    .venv/bin/python -m loadtest.bench_eligibility [--rows 500000] [--splits 1,2] [--lookups 20000] [--phases snapshot,certno]
                                                     [--concurrency 64] [--persons 2000] [--profile PATH]
 
 The import is measured twice per --splits value: a population of new persons, then the same
@@ -232,7 +232,7 @@ async def bench_lookups(addr: str, people: list[tuple[str, str, str]], lookups: 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--rows", type=int, default=500_000)
     ap.add_argument("--lookups", type=int, default=20_000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--persons", type=int, default=2_000)
