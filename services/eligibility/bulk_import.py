@@ -96,14 +96,10 @@ Q_STAGE_DROP = "DELETE FROM elig_stage WHERE line = ANY($1::bigint[])"
 # A concurrent writer that inserts the same person or enrollment between the look-up and the
 # insert makes the statement fail with unique_violation; _apply_split then does the split again.
 # (The enrollments' person check runs at the end of the statement, after every CTE.)
-Q_STAGE_UPSERT = """
-WITH c AS MATERIALIZED (
-  SELECT s.psn_no, s.certno, s.name, s.gender, s.birthdate,
-         (SELECT (p.certno, p.name, p.gender, p.birthdate) = (s.certno, s.name, s.gender, s.birthdate)
-            FROM eligibility.persons p WHERE p.psn_no = s.psn_no) AS same   -- NULL: a new person
-    FROM (SELECT DISTINCT ON (psn_no) psn_no, certno, name, gender, birthdate FROM elig_stage
-           ORDER BY psn_no, line DESC) s
-), p_new AS (
+# The writes, from `c` (staged persons; same: NULL new, true unchanged, false changed) and `e`
+# (staged enrollments, likewise; existed: their person was stored before).
+_STAGE_WRITES = """
+p_new AS (
   INSERT INTO eligibility.persons (psn_no, certno, name, gender, birthdate)
   SELECT psn_no, certno, name, gender, birthdate FROM c WHERE same IS NULL
 ), p_changed AS (
@@ -111,16 +107,6 @@ WITH c AS MATERIALIZED (
   SELECT psn_no, certno, name, gender, birthdate FROM c WHERE NOT same
   ON CONFLICT (psn_no) DO UPDATE SET certno = excluded.certno, name = excluded.name, gender = excluded.gender,
          birthdate = excluded.birthdate, updated_at = now()
-), e AS MATERIALIZED (
-  SELECT s.*, c.same IS NOT NULL AS existed, CASE WHEN c.same IS NOT NULL THEN
-         (SELECT (x.psn_type, x.benefit_start, x.benefit_end, x.status, x.status_from)
-                 IS NOT DISTINCT FROM (s.psn_type, s.benefit_start, s.benefit_end, s.status, NULL::date)
-            FROM eligibility.enrollments x
-           WHERE x.psn_no = s.psn_no AND x.pool = s.pool AND x.insutype = s.insutype AND x.year = s.year)
-         END AS same                                                                 -- NULL: a new enrollment
-    FROM (SELECT DISTINCT ON (psn_no, pool, insutype, year) psn_no, pool, insutype, year, psn_type, benefit_start,
-                 benefit_end, status FROM elig_stage ORDER BY psn_no, pool, insutype, year, line DESC) s
-    JOIN c USING (psn_no)
 ), e_new AS (
   INSERT INTO eligibility.enrollments (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status)
   SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status FROM e WHERE same IS NULL
@@ -131,7 +117,26 @@ WITH c AS MATERIALIZED (
   ON CONFLICT (psn_no, pool, insutype, year) DO UPDATE SET psn_type = excluded.psn_type,
          benefit_start = excluded.benefit_start, benefit_end = excluded.benefit_end, status = excluded.status,
          status_from = NULL, updated_at = now()
-)
+)"""
+# Is the stored enrollment the staged one (s)? NULL: there is none.
+_ENROLLMENT_SAME = """(SELECT (x.psn_type, x.benefit_start, x.benefit_end, x.status, x.status_from)
+                 IS NOT DISTINCT FROM (s.psn_type, s.benefit_start, s.benefit_end, s.status, NULL::date)
+            FROM eligibility.enrollments x
+           WHERE x.psn_no = s.psn_no AND x.pool = s.pool AND x.insutype = s.insutype AND x.year = s.year)"""
+# Is the stored person the staged one (s)? NULL: there is none.
+_PERSON_SAME = """(SELECT (p.certno, p.name, p.gender, p.birthdate) = (s.certno, s.name, s.gender, s.birthdate)
+            FROM eligibility.persons p WHERE p.psn_no = s.psn_no)"""
+Q_STAGE_UPSERT = f"""
+WITH c AS MATERIALIZED (
+  SELECT s.psn_no, s.certno, s.name, s.gender, s.birthdate, {_PERSON_SAME} AS same
+    FROM (SELECT DISTINCT ON (psn_no) psn_no, certno, name, gender, birthdate FROM elig_stage
+           ORDER BY psn_no, line DESC) s
+), e AS MATERIALIZED (
+  SELECT s.*, c.same IS NOT NULL AS existed, CASE WHEN c.same IS NOT NULL THEN {_ENROLLMENT_SAME} END AS same
+    FROM (SELECT DISTINCT ON (psn_no, pool, insutype, year) psn_no, pool, insutype, year, psn_type, benefit_start,
+                 benefit_end, status FROM elig_stage ORDER BY psn_no, pool, insutype, year, line DESC) s
+    JOIN c USING (psn_no)
+), {_STAGE_WRITES}
 SELECT NULL::text AS psn_no, count(*) AS new_persons FROM c WHERE same IS NULL
 UNION ALL
 (SELECT psn_no, NULL::bigint FROM c WHERE NOT same
@@ -139,37 +144,15 @@ UNION ALL
  SELECT psn_no, NULL::bigint FROM e WHERE e.same IS NOT TRUE AND e.existed)
 """
 # The same when no psn_no comes twice in the split (the usual file: one row per person): no
-# DISTINCT ON sorts, and each staged row is a person and its enrollment at once.
-Q_STAGE_UPSERT_ONCE = """
+# DISTINCT ON sorts, and each staged row is a person and its enrollment at once (`e` is a view
+# of `c`).
+Q_STAGE_UPSERT_ONCE = f"""
 WITH c AS MATERIALIZED (
-  SELECT s.*, CASE WHEN s.same IS NOT NULL THEN
-         (SELECT (x.psn_type, x.benefit_start, x.benefit_end, x.status, x.status_from)
-                 IS NOT DISTINCT FROM (s.psn_type, s.benefit_start, s.benefit_end, s.status, NULL::date)
-            FROM eligibility.enrollments x
-           WHERE x.psn_no = s.psn_no AND x.pool = s.pool AND x.insutype = s.insutype AND x.year = s.year)
-         END AS e_same                                                               -- NULL: a new enrollment
-    FROM (SELECT s.*, (SELECT (p.certno, p.name, p.gender, p.birthdate) = (s.certno, s.name, s.gender, s.birthdate)
-                         FROM eligibility.persons p WHERE p.psn_no = s.psn_no) AS same  -- NULL: a new person
-            FROM elig_stage s OFFSET 0) s
-), p_new AS (
-  INSERT INTO eligibility.persons (psn_no, certno, name, gender, birthdate)
-  SELECT psn_no, certno, name, gender, birthdate FROM c WHERE same IS NULL
-), p_changed AS (
-  INSERT INTO eligibility.persons AS t (psn_no, certno, name, gender, birthdate)
-  SELECT psn_no, certno, name, gender, birthdate FROM c WHERE NOT same
-  ON CONFLICT (psn_no) DO UPDATE SET certno = excluded.certno, name = excluded.name, gender = excluded.gender,
-         birthdate = excluded.birthdate, updated_at = now()
-), e_new AS (
-  INSERT INTO eligibility.enrollments (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status)
-  SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status FROM c WHERE e_same IS NULL
-), e_changed AS (
-  INSERT INTO eligibility.enrollments AS t (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end,
-                                            status, status_from)
-  SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status, NULL FROM c WHERE NOT e_same
-  ON CONFLICT (psn_no, pool, insutype, year) DO UPDATE SET psn_type = excluded.psn_type,
-         benefit_start = excluded.benefit_start, benefit_end = excluded.benefit_end, status = excluded.status,
-         status_from = NULL, updated_at = now()
-)
+  SELECT s.*, CASE WHEN s.same IS NOT NULL THEN {_ENROLLMENT_SAME} END AS e_same
+    FROM (SELECT s.*, {_PERSON_SAME} AS same FROM elig_stage s OFFSET 0) s
+), e AS NOT MATERIALIZED (
+  SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status, e_same AS same FROM c
+), {_STAGE_WRITES}
 SELECT NULL::text AS psn_no, count(*) AS new_persons FROM c WHERE same IS NULL
 UNION ALL
 SELECT psn_no, NULL::bigint FROM c WHERE same IS NOT NULL AND (NOT same OR e_same IS NOT TRUE)
