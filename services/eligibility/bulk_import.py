@@ -418,16 +418,17 @@ async def _apply_split_once(conn: asyncpg.Connection, sha: str, split: int, part
                 for r in taken:
                     errors.append((r["line"], "certno", f"certno already belongs to psn_no {r['psn_no']}"))
                 ok -= len(taken)
+            inserted = False
             if state.all_new and not part.repeats and not look_first:
                 try:
                     async with conn.transaction():  # a savepoint: a refusal keeps the stage
                         await conn.execute(Q_STAGE_INSERT_NEW)
-                    new_persons = ok
+                    inserted, new_persons = True, ok
                 except asyncpg.UniqueViolationError as exc:
                     state.all_new = False  # for the rest of the file: most likely renewals or a mix
                     log.info("import split %d, batch ending on line %d: not only new persons (%s); upserting "
                              "from here on", split, last_line, exc.constraint_name)
-            if not new_persons:
+            if not inserted:
                 written = await conn.fetch(Q_STAGE_UPSERT if part.repeats else Q_STAGE_UPSERT_ONCE)
                 new_persons = sum(r["new_persons"] for r in written if r["psn_no"] is None)
                 changed = [r["psn_no"] for r in written if r["psn_no"] is not None]
