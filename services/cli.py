@@ -96,8 +96,13 @@ def cmd_import(args, settings: Settings) -> int:
 
     dsn = _endpoints(settings).database_url
     asyncio.run(db.migrate(dsn))
-    return asyncio.run(import_file(dsn, args.file, redis_url=_endpoints(settings).redis_url,
-                                   errors_path=args.errors, progress=not args.quiet, splits=args.splits))
+    try:
+        return asyncio.run(import_file(dsn, args.file, redis_url=_endpoints(settings).redis_url,
+                                       errors_path=args.errors, progress=not args.quiet, splits=args.splits))
+    except KeyboardInterrupt:  # every batch that committed stays; the next run resumes after it
+        print(f"import-enrollments: {args.file}: interrupted; run the same command again to resume",
+              file=sys.stderr)
+        return 130
 
 
 def cmd_audit(args, settings: Settings) -> int:

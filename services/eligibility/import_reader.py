@@ -16,6 +16,7 @@ import functools
 import gc
 import hashlib
 import re
+import signal
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,6 @@ COLUMNS = ("psn_no", "certno", "name", "gender", "birthdate", "pool", "insutype"
 
 _STATUSES = frozenset(("active", "paused", "lapsed", "terminated"))
 _PSN_TYPES = {"310": frozenset(("employee", "retired")), "390": frozenset(("resident",))}
-
 
 
 class ImportFailed(RuntimeError):
@@ -340,11 +340,13 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-
 def read_batches(pipe, path: str, pools: dict[str, frozenset[str]], batch_size: int, after: list[int]) -> None:
     """The reader process: send ("batch", Batch) for each batch, then ("end", None); or ("failed",
     message) for a file that cannot be read (wrong header), ("error", message) for anything else.
     A send waits while the importer still holds the batch before: the reader stays one batch ahead."""
+    # Ctrl-C at the terminal reaches this process too: the importer stops it (_Reader.stop)
+    # instead, so that the operator sees the importer's message, not this process's traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A batch keeps ~20,000 small objects alive until it is sent, and the cycle collector's
     # default thresholds made it walk them again and again (~1 µs of ~8 a row).
     gc.set_threshold(100_000, 50, 100)
