@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
 import pickle
@@ -43,6 +42,7 @@ from pathlib import Path
 from loadtest import prepare
 from loadtest import scenarios as sc
 from loadtest.prepare import BENCH, REPORTS
+from services.common.clock import Clock
 from services.common.config import REPO_ROOT
 
 DOC = REPO_ROOT / "docs" / "PERFORMANCE.md"
@@ -372,7 +372,7 @@ def render(results: dict) -> str:
     r_1101 = c1101["per_s"] / bare["per_s"] if bare["per_s"] else 0.0
     ok = lambda b: "reached" if b else "MISSED"  # noqa: E731
     lines = [
-        f"Measured {results['at']} by `make bench` on: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, "
+        f"Measured {results['at']} (Beijing time) by `make bench` on: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, "
         f"Python {m['python']}, Linux {m['kernel']}. Everything (PostgreSQL, Redis, four suite processes, the "
         "generator) on this one machine. Load average (1/5/15 min) when the run started: "
         f"{m['loadavg_at_start']}; when it ended: {results.get('loadavg_at_end', '?')} — other work on the machine "
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/PERFORMANCE.md")
     args = ap.parse_args(argv)
     REPORTS.mkdir(parents=True, exist_ok=True)
-    results: dict = {"at": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
+    results: dict = {"at": Clock().naive_now().strftime("%Y-%m-%d %H:%M"), "machine": machine(),
                      "concurrency": args.concurrency}
     print(f"[bench] machine: {results['machine']}", flush=True)
     suite = prepare.start_suite(BENCH, {"RATE_LIMIT_PER_S": "0"}, log_dir=REPORTS / "bench-logs")

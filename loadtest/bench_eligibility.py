@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from services.common.clock import Clock
 from services.common.config import REPO_ROOT, Settings
 
 BENCH_POOL = "99BENCH"
@@ -49,7 +50,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def own_generator(path: Path, rows: int, seed: int) -> None:
+def own_generator(path: Path, rows: int, seed: int, year: int) -> None:
     from services.common.ids import make_certno
     from services.eligibility.import_reader import COLUMNS
 
@@ -65,8 +66,8 @@ def own_generator(path: Path, rows: int, seed: int) -> None:
             certno = make_certno(f"99{i % 10_000:04d}{birth:%Y%m%d}{(i // 10_000) % 10}{seq:02d}")
             resident = rng.random() < 0.7
             w.writerow([f"9999{tag}{i:011d}", certno, f"基准{i}", gender, birth.isoformat(), BENCH_POOL,
-                        "390" if resident else "310", "2026", "resident" if resident else "employee",
-                        "2026-01-01", "2026-12-31", "active"])
+                        "390" if resident else "310", str(year), "resident" if resident else "employee",
+                        f"{year}-01-01", f"{year}-12-31", "active"])
 
 
 async def prepare(dsn: str) -> None:
@@ -82,17 +83,17 @@ async def prepare(dsn: str) -> None:
         await pool.close()
 
 
-def make_csv(path: Path, rows: int, seed: int, dsn: str) -> str:
+def make_csv(path: Path, rows: int, seed: int, dsn: str, year: int) -> str:
+    """Enrollments of `year` for `rows` new persons; names the generator used."""
     try:
-        from services.refdata.cli import gen_persons, load_file
+        from services.refdata.cli import DEMO, gen_persons, load_file
 
-        demo = REPO_ROOT / "infra" / "reference" / "demo.json"
-        if demo.exists() and asyncio.run(load_file(dsn, str(demo))) == 0:
-            gen_persons(rows, path, seed=seed)
+        if asyncio.run(load_file(dsn, DEMO)) == 0:
+            gen_persons(rows, path, seed=seed, year=year)
             return "services.refdata.cli.gen_persons (demo pools)"
     except Exception as exc:  # not available yet: use our own
         print(f"(gen_persons unavailable: {exc!r}; using the bench's own generator)", file=sys.stderr)
-    own_generator(path, rows, seed)
+    own_generator(path, rows, seed, year)
     return "loadtest.bench_eligibility.own_generator"
 
 
@@ -187,9 +188,11 @@ async def bench_import(dsn: str, redis_url: str, path: Path, splits: int | None 
 
 
 async def bench_lookups(addr: str, people: list[tuple[str, str, str]], lookups: int, concurrency: int,
-                        server_pid: int, kind: str = "snapshot", data_dir: Path | None = None):
+                        server_pid: int, kind: str = "snapshot", data_dir: Path | None = None,
+                        on_date: str | None = None):
     """Cached lookups of one kind: "snapshot" (GetSnapshot by psn_no, as settlement calls it on
-    every 2207) or "certno" (FindPerson with mdtrt_cert_type 02, the gateway's 1101 by ID number)."""
+    every 2207) or "certno" (FindPerson with mdtrt_cert_type 02, the gateway's 1101 by ID number),
+    on `on_date` (default: 1 May of this year in Beijing, inside the population's benefit year)."""
     from grpc import aio
 
     from medsettle.eligibility.v1 import eligibility_pb2 as pb
@@ -198,12 +201,13 @@ async def bench_lookups(addr: str, people: list[tuple[str, str, str]], lookups: 
     channel = aio.insecure_channel(addr)
     stub = pb_grpc.EligibilityServiceStub(channel)
     await channel.channel_ready()
+    on_date = on_date or f"{Clock().today().year}-05-01"
     if kind == "certno":
         call = stub.FindPerson
-        reqs = [pb.FindPersonRequest(mdtrt_cert_type="02", mdtrt_cert_no=c, on_date="2026-05-01") for _, _, c in people]
+        reqs = [pb.FindPersonRequest(mdtrt_cert_type="02", mdtrt_cert_no=c, on_date=on_date) for _, _, c in people]
     else:
         call = stub.GetSnapshot
-        reqs = [pb.GetSnapshotRequest(psn_no=p, insutype=t, on_date="2026-05-01") for p, t, _ in people]
+        reqs = [pb.GetSnapshotRequest(psn_no=p, insutype=t, on_date=on_date) for p, t, _ in people]
     for r in reqs:  # warm the cache: one miss per person
         await call(r)
     latencies: list[float] = []
@@ -250,12 +254,13 @@ def main() -> int:
     ep = embedded.resolve(settings)
     asyncio.run(prepare(ep.database_url))
     work = Path(tempfile.mkdtemp(prefix="bench-elig-"))
+    year = Clock().today().year  # the population's benefit year (business time: Beijing)
     imports = {}
     for k, splits in enumerate(int(v) for v in args.splits.split(",")):
         # New enrollees (persons and enrollments all new), then the same persons renewed for the
         # next year (persons unchanged, one new enrollment each) — the two shapes of the peak.
         csv_path = work / f"enrollments-{k}.csv"
-        source = make_csv(csv_path, args.rows, args.seed + k, ep.database_url)
+        source = make_csv(csv_path, args.rows, args.seed + k, ep.database_url, year)
         renewal = work / f"renewal-{k}.csv"
         renewal_rows = next_year(csv_path, renewal)
         size_mb = csv_path.stat().st_size / 1e6
@@ -316,7 +321,7 @@ def main() -> int:
             load_before = os.getloadavg()
             phases[kind] = (load_before, *asyncio.run(
                 bench_lookups(f"127.0.0.1:{port}", people, args.lookups, args.concurrency, proc.pid, kind,
-                              None if settings.database_url else settings.data_dir)),
+                              None if settings.database_url else settings.data_dir, f"{year}-05-01")),
                 os.getloadavg())
     finally:
         proc.send_signal(signal.SIGTERM)

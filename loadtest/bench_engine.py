@@ -15,12 +15,15 @@ from decimal import Decimal as D
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from services.common.clock import Clock  # noqa: E402
 from services.engine import settle  # noqa: E402
 from services.engine.model import (  # noqa: E402
     Bill, Catalogue, CatalogueItem, FeeItem, Hospital, LinePolicy, PersonSnapshot, Policy, Pool,
     RatioCap, SettlementContext, SupplementaryPlan,
 )
 from services.engine.money import round_half_up  # noqa: E402
+
+YEAR = Clock().today().year  # the policy's and the bill's year: this year in Beijing
 
 POOL = Pool("330600", "绍兴市", ("310",), frozenset({"330600", "330602"}))
 HOSPITAL = Hospital("H33060200001", "绍兴市人民医院", "330602", 3, True)
@@ -31,7 +34,7 @@ CATALOGUE = Catalogue("330600", {
                                   5_000 if n % 7 == 0 else None)
     for n in range(1000)})
 POLICY = Policy(
-    pool="330600", insutype="310", year=2026, version=1, waiting_days=0,
+    pool="330600", insutype="310", year=YEAR, version=1, waiting_days=0,
     intra_province_requires_filing=False,
     lines={"inpatient": LinePolicy("inpatient", {1: D("0.85"), 2: D("0.80"), 3: D("0.70")},
                                    deductible_fen={"1": 30_000, "2": 60_000, "3": 80_000},
@@ -55,7 +58,7 @@ def make_bill(n_items: int) -> Bill:
         price = 1_000 + (n * 7919) % 20_000
         items.append(FeeItem(f"{n:06d}", f"ITEM{(n * 31) % 1000:04d}", cnt, price,
                              round_half_up(cnt * price)))
-    return Bill("21", dt.date(2026, 5, 20), HOSPITAL, tuple(items), acct_used_flag=True)
+    return Bill("21", dt.date(YEAR, 5, 20), HOSPITAL, tuple(items), acct_used_flag=True)
 
 
 def settle_and_read(bill: Bill, context: SettlementContext) -> None:

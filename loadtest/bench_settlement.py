@@ -6,7 +6,8 @@ Not a test. Run: .venv/bin/python loadtest/bench_settlement.py [--seconds 10] [-
    real PostgreSQL) on a real grpc.aio server, with a stand-in eligibility/filing server in the
    same child answering GetSnapshot/ResolveFiling from fixed data (the benchmark measures the
    settlement service, not eligibility's Redis). Reference data: the settlement tests' document
-   (pools in provinces 91/92/93), loaded through the real loader.
+   (pools in provinces 91/92/93), loaded through the real loader, with policies for this year in
+   Beijing (the visits begin on 1 June of this year).
 2. The parent registers one visit per unique person and uploads its fees (not timed), then
    `--clients` concurrent gRPC clients call Settle once per visit; it prints settlements/s and
    latency percentiles. Unique persons: no contention on one accumulator row.
@@ -93,7 +94,17 @@ def _child(dsn: str, port_file: str) -> None:
     asyncio.run(main())
 
 
-async def _grpc_bench(port: int, n: int, clients: int) -> tuple[float, list[float]]:
+def reference_for_year(doc: dict, year: int) -> dict:
+    """`doc` with policies for `year`: as they are when it has some, else its latest year's
+    policies restated for `year` (the settlement service picks the policy of the visit's year)."""
+    years = {int(p["year"]) for p in doc["policies"]}
+    if year in years or not years:
+        return doc
+    latest = max(years)
+    return {**doc, "policies": [dict(p, year=year) for p in doc["policies"] if int(p["year"]) == latest]}
+
+
+async def _grpc_bench(port: int, n: int, clients: int, year: int) -> tuple[float, list[float]]:
     from grpc import aio
 
     from medsettle.common.v1 import common_pb2
@@ -120,7 +131,7 @@ async def _grpc_bench(port: int, n: int, clients: int) -> tuple[float, list[floa
         async with sem:
             psn = f"B{run}{i:08d}"
             v = await stub.Register(pb.RegisterRequest(caller=caller("2201", i, "R"), psn_no=psn, insutype="390",
-                                                       kind="outpatient", med_type="11", begntime="2026-06-01 09:00:00"))
+                                                       kind="outpatient", med_type="11", begntime=f"{year}-06-01 09:00:00"))
             await stub.UploadFees(pb.UploadFeesRequest(caller=caller("2204", i, "F"), mdtrt_id=v.mdtrt_id, psn_no=psn,
                                                        feedetail=fees))
             visits.append((v.mdtrt_id, psn))
@@ -194,9 +205,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from services.common import db, embedded
+    from services.common.clock import Clock
     from services.common.config import Settings
     from services.common.db import create_pool
 
+    year = Clock().today().year  # business time: Beijing
     dsn = embedded.resolve(Settings.from_env()).database_url
     asyncio.run(db.migrate(dsn))
 
@@ -207,7 +220,7 @@ def main() -> None:
 
         pool = await create_pool(dsn, min_size=1, max_size=2)
         try:
-            await load_document(pool, parse_document(reference_document()))
+            await load_document(pool, parse_document(reference_for_year(reference_document(), year)))
         finally:
             await pool.close()
 
@@ -222,7 +235,7 @@ def main() -> None:
                     raise SystemExit("the settlement server did not start")
                 time.sleep(0.1)
             port = int(Path(port_file).read_text())
-            elapsed, lat = asyncio.run(_grpc_bench(port, args.settlements, args.clients))
+            elapsed, lat = asyncio.run(_grpc_bench(port, args.settlements, args.clients, year))
         finally:
             child.terminate()
             child.wait(10)

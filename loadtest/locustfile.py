@@ -92,10 +92,12 @@ class World:
         demo = sc.demo_persons()
         if path:
             persons = sc.read_population(path, limit=_i("LOADTEST_POPULATION_LIMIT", 0) or None)
-        else:  # a hand run without a population: the demo's plain residents/employees
-            persons = [sc.Person(p["psn_no"], p["certno"], e["pool"], e["insutype"], e["psn_type"])
-                       for p in demo.values() for e in p.get("enrollments", [])[:1]
-                       if p["psn_no"] in ("330600000000000001", "330600000000000004")]
+        else:  # a hand run without a population: the demo's plain residents/employees, this year's enrollment
+            year = sc.CLOCK.today().year
+            persons = [sc.Person(p["psn_no"], p["certno"], e["pool"], e["insutype"], e["psn_type"],
+                                 e["benefit_start"], e["benefit_end"], int(e["year"]))
+                       for p in demo.values() if p["psn_no"] in ("330600000000000001", "330600000000000004")
+                       for e in p.get("enrollments", []) if int(e["year"]) == year]
         chronic_path = os.environ.get("LOADTEST_CHRONIC_POOL")
         if chronic_path and Path(chronic_path).exists():
             self.chronic = [sc.Person(**d) for d in json.loads(Path(chronic_path).read_text(encoding="utf-8"))]
@@ -344,7 +346,7 @@ class GrpcUser(User):
 
     def caller(self, code: str, infno: str) -> common_pb2.Caller:
         # Same 30-character shape as the HIS's: code + yyyyMMddHHmmss + 4 digits (unique per process).
-        msgid = code + time.strftime("%Y%m%d%H%M%S") + f"{next(self._msgseq) % 10000:04d}"
+        msgid = code + sc.msgid_time() + f"{next(self._msgseq) % 10000:04d}"
         return common_pb2.Caller(fixmedins_code=code, msgid=msgid, infno=infno, opter="grpc")
 
     @task(4)

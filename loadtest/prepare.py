@@ -46,13 +46,13 @@ def start_suite(profile: Profile, extra_env: dict[str, str] | None = None, *, lo
     """Migrated, demo data loaded, every process started and healthy; returns the launcher's Suite."""
     from services import launcher
     from services.common.config import Settings
-    from services.refdata.cli import load_file
+    from services.refdata.cli import DEMO, load_file
 
     env = profile.env(**(extra_env or {}))
     settings = Settings.from_env({**os.environ, **env})
     suite = launcher.prepare(settings)
     with open(os.devnull, "w") as quiet:
-        if asyncio.run(load_file(suite.database_url, REPO_ROOT / "infra" / "reference" / "demo.json", out=quiet)) != 0:
+        if asyncio.run(load_file(suite.database_url, DEMO, out=quiet)) != 0:
             raise SystemExit("loading the demo reference data failed")
     log_dir.mkdir(parents=True, exist_ok=True)
     suite.start(extra_env=env, log_dir=str(log_dir))
@@ -64,14 +64,17 @@ def start_suite(profile: Profile, extra_env: dict[str, str] | None = None, *, lo
     return suite
 
 
-def population(path: Path, count: int, seed: int) -> Path:
-    """gen-persons output, written once per (count, seed): the file is deterministic."""
+def population(path: Path, count: int, seed: int, year: int | None = None) -> Path:
+    """gen-persons output for `year` (default: this year in Beijing), written once per (count,
+    seed, year): the file is deterministic, and a file of an earlier year is written again."""
+    from services.common.clock import Clock
     from services.refdata.cli import gen_persons
 
-    if not path.exists() or path.stat().st_size == 0 or not path.with_suffix(".done").exists() \
-            or path.with_suffix(".done").read_text() != f"{count}:{seed}":
-        gen_persons(count, path, seed=seed)
-        path.with_suffix(".done").write_text(f"{count}:{seed}")
+    year = year or Clock().today().year
+    done, key = path.with_suffix(".done"), f"{count}:{seed}:{year}"
+    if not path.exists() or path.stat().st_size == 0 or not done.exists() or done.read_text() != key:
+        gen_persons(count, path, seed=seed, year=year)
+        done.write_text(key)
     return path
 
 

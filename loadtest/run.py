@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import datetime as dt
 import json
 import os
 import subprocess
@@ -34,6 +33,7 @@ from pathlib import Path
 
 from loadtest import prepare
 from loadtest.prepare import ADMIN_TOKEN, LOADTEST, REPORTS
+from services.common.clock import Clock
 from services.common.config import REPO_ROOT
 
 BASE_SEED = 2026
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     run_s = _seconds(args.run_time)
     REPORTS.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = Clock().naive_now().strftime("%Y%m%d-%H%M%S")  # Beijing time, like every time the suite shows
 
     print(f"[loadtest] starting the suite on 127.0.0.1:{LOADTEST.gateway_port} (data {LOADTEST.data_dir})", flush=True)
     suite = prepare.start_suite(LOADTEST, log_dir=REPORTS / "logs")

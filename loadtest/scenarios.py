@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from gateway.hisclient import CALL_SERVICE_PATH, HisClient, yuan
+from services.common.clock import Clock
 
-DEMO_PATH = Path(__file__).resolve().parents[1] / "infra" / "reference" / "demo.json"
+# Business time is Beijing time whatever the host's zone: every date and HIS time field sent,
+# and "today" when choosing who is insured.
+CLOCK = Clock()
 PATH = CALL_SERVICE_PATH
 
 # Catalogue items present in every demo pool (infra/reference/README.md).
@@ -43,14 +46,24 @@ class Hospital:
 
 @dataclass(frozen=True)
 class Person:
+    """One insured person's enrollment. Left out, the year is this year in Beijing and the benefit
+    period that whole year."""
     psn_no: str
     certno: str
     pool: str
     insutype: str
     psn_type: str
-    benefit_start: str = "2026-01-01"
-    benefit_end: str = "2026-12-31"
-    year: int = 2026
+    benefit_start: str = ""
+    benefit_end: str = ""
+    year: int = 0
+
+    def __post_init__(self) -> None:
+        year = self.year or CLOCK.today().year
+        object.__setattr__(self, "year", year)
+        if not self.benefit_start:
+            object.__setattr__(self, "benefit_start", f"{year}-01-01")
+        if not self.benefit_end:
+            object.__setattr__(self, "benefit_end", f"{year}-12-31")
 
     @property
     def cert(self) -> dict:
@@ -76,8 +89,16 @@ class Reference:
         return rng.choice(self.local[(person.pool, person.insutype)])
 
 
-def load_reference(path: Path = DEMO_PATH) -> Reference:
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+def _demo_document(path: Path | None) -> dict:
+    if path is None:
+        from infra.reference.make_demo import document_for_today
+
+        return document_for_today()
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def load_reference(path: Path | None = None) -> Reference:
+    doc = _demo_document(path)
     hospitals = [Hospital(h["code"], h["name"], h["admdvs"], h["paasid"], h["secret"], bool(h.get("cross_province")))
                  for h in doc["hospitals"]]
     pools = {p["code"]: p for p in doc["pools"]}
@@ -89,14 +110,15 @@ def load_reference(path: Path = DEMO_PATH) -> Reference:
     return ref
 
 
-def demo_persons(path: Path = DEMO_PATH) -> dict[str, dict]:
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+def demo_persons(path: Path | None = None) -> dict[str, dict]:
+    doc = _demo_document(path)
     return {p["psn_no"]: p for p in doc["persons"]}
 
 
 def read_population(path: str | Path, *, limit: int | None = None, today: dt.date | None = None) -> list[Person]:
-    """Persons of a `medsettle gen-persons` CSV who are insured today (active, benefit period open)."""
-    today_s = (today or dt.date.today()).isoformat()
+    """Persons of a `medsettle gen-persons` CSV who are insured today in Beijing (active, benefit
+    period open)."""
+    today_s = (today or CLOCK.today()).isoformat()
     out: list[Person] = []
     with open(path, encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
@@ -159,7 +181,13 @@ class HisSession:
 
 
 def now_text(delta_h: float = 0.0) -> str:
-    return (dt.datetime.now() + dt.timedelta(hours=delta_h)).strftime("%Y-%m-%d %H:%M:%S")
+    """Beijing wall-clock time `delta_h` hours from now, as HIS time fields carry it."""
+    return (CLOCK.naive_now() + dt.timedelta(hours=delta_h)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def msgid_time() -> str:
+    """The yyyyMMddHHmmss of a msgid, in Beijing time (as an HIS dates its ids)."""
+    return CLOCK.naive_now().strftime("%Y%m%d%H%M%S")
 
 
 def sign_in_input() -> dict:
