@@ -23,6 +23,7 @@ from gateway import rest
 from gateway.deps import RUNTIME, SERVICE_NAMES, SETTINGS, Deps, Runtime
 from gateway.his import endpoint
 from gateway.his.security import Guard
+from services.common.clock import Clock, system_clock
 from services.common.config import Settings
 from services.common.telemetry import tracer
 
@@ -49,7 +50,8 @@ async def tracing_middleware(request: web.Request, handler):
 
 def _failure_for(request: web.Request, status: int, outcome: str, message: str, retriable: bool = False) -> web.Response:
     if request.path.startswith("/fsi"):
-        return endpoint.failure_response(outcome=outcome, message=message, status=status, retriable=retriable)
+        return endpoint.failure_response(outcome=outcome, message=message, status=status, retriable=retriable,
+                                         clock=request.app[RUNTIME].clock)
     return rest.error(status, outcome, message)
 
 
@@ -104,17 +106,20 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if not bad else 503)
 
 
-def init_app(settings: Settings, deps: Deps | Callable[[], AsyncContextManager[Deps]]) -> web.Application:
+def init_app(settings: Settings, deps: Deps | Callable[[], AsyncContextManager[Deps]], *,
+             clock: Clock | None = None) -> web.Application:
+    """`clock`: the business clock (Beijing time); the composition root passes the process's one."""
     app = web.Application(middlewares=[tracing_middleware, errors_middleware], client_max_size=CLIENT_MAX_SIZE)
     app[SETTINGS] = settings
-    app[RUNTIME] = Runtime()
+    app[RUNTIME] = Runtime(clock=clock or system_clock())
 
     async def resources(app: web.Application):
         rt = app[RUNTIME]
         cm = contextlib.nullcontext(deps) if isinstance(deps, Deps) else deps()
         async with cm as opened:
             rt.deps = opened
-            rt.guard = Guard(opened.redis, window_s=settings.tif_window_s, rate_limit_per_s=settings.rate_limit_per_s)
+            rt.guard = Guard(opened.redis, window_s=settings.tif_window_s, rate_limit_per_s=settings.rate_limit_per_s,
+                             clock=rt.clock.timestamp)
             try:
                 yield
             finally:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.his.dispatch import Stubs
 from gateway.his.security import Guard
+from services.common.clock import Clock
 from services.common.config import Settings
 
 SERVICE_NAMES = {
@@ -31,7 +32,9 @@ class Deps:
 
 @dataclass
 class Runtime:
-    """Filled when the app starts (cleanup_ctx) and emptied when it stops."""
+    """Filled when the app starts (cleanup_ctx) and emptied when it stops; the clock is the
+    process's one business clock (Beijing time), given to init_app by the composition root."""
+    clock: Clock = field(default_factory=Clock)
     deps: Deps | None = None
     guard: Guard | None = None
     stopping: bool = False

@@ -25,6 +25,8 @@ from typing import Any
 
 import aiohttp
 
+from services.common.clock import Clock, as_beijing
+
 CALL_SERVICE_PATH = "/fsi/api/rsfComIfsService/callService"
 
 # One sequence per hospital per process, starting at a random point so two test runs in the
@@ -56,13 +58,15 @@ def tif_headers(paasid: str, secret: str, *, timestamp: int | None = None, nonce
 
 def new_msgid(fixmedins_code: str, at: dt.datetime | None = None) -> str:
     seq = _SEQUENCES.setdefault(fixmedins_code, itertools.count(secrets.randbelow(10000)))
-    return fixmedins_code + (at or dt.datetime.now()).strftime("%Y%m%d%H%M%S") + f"{next(seq) % 10000:04d}"
+    when = as_beijing(at) if at is not None else Clock().now()  # an HIS dates its ids in Beijing time
+    return fixmedins_code + when.strftime("%Y%m%d%H%M%S") + f"{next(seq) % 10000:04d}"
 
 
 class HisClient:
     def __init__(self, base_url: str, *, fixmedins_code: str, paasid: str, secret: str, admdvs: str,
                  fixmedins_name: str = "", opter: str = "op001", opter_name: str = "收费员",
-                 session: aiohttp.ClientSession | None = None, timeout_s: float = 30.0):
+                 session: aiohttp.ClientSession | None = None, timeout_s: float = 30.0, clock: Clock | None = None):
+        self.clock = clock or Clock()
         self.base_url = base_url.rstrip("/")
         self.fixmedins_code = fixmedins_code
         self.paasid = paasid
@@ -94,11 +98,11 @@ class HisClient:
     def envelope(self, infno: str, input: dict, *, msgid: str | None = None, insuplc_admdvs: str | None = None,
                  sign_no: str | None = None, **overrides: Any) -> dict:
         env = {
-            "infno": infno, "msgid": msgid or new_msgid(self.fixmedins_code),
+            "infno": infno, "msgid": msgid or new_msgid(self.fixmedins_code, self.clock.now()),
             "mdtrtarea_admvs": self.admdvs, "insuplc_admdvs": insuplc_admdvs or "",
             "recer_sys_code": "MDS", "dev_no": "", "dev_safe_info": "", "cainfo": "", "signtype": "",
             "infver": "V1.0", "opter_type": "1", "opter": self.opter, "opter_name": self.opter_name,
-            "inf_time": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+            "inf_time": self.clock.now().strftime("%Y-%m-%d %H:%M:%S"),
             "fixmedins_code": self.fixmedins_code, "fixmedins_name": self.fixmedins_name,
             "sign_no": self.sign_no if sign_no is None else sign_no, "input": input,
         }

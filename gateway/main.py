@@ -24,6 +24,7 @@ from gateway.app import init_app
 from gateway.deps import Deps
 from gateway.his.dispatch import Stubs
 from services.common import telemetry
+from services.common.clock import system_clock
 from services.common.config import Settings
 
 log = logging.getLogger("gateway")
@@ -66,7 +67,7 @@ async def serve(settings: Settings) -> None:
 
         ep = embedded.resolve(settings)
         settings = replace(settings, database_url=ep.database_url, redis_url=ep.redis_url)
-    app = init_app(settings, open_deps(settings))
+    app = init_app(settings, open_deps(settings), clock=system_clock())
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=settings.shutdown_grace_s,
                            access_log=None)
     await runner.setup()

@@ -4,6 +4,7 @@
     medsettle demo               up + demo data + a scripted HIS demo, then keep running
     medsettle migrate            apply pending SQL migrations
     medsettle load FILE.json     load reference data (REFERENCE_DATA.md); nothing applied on error
+    medsettle load --demo        load the demo data for this year (infra/reference/make_demo.py)
     medsettle gen-persons        write a synthetic population as bulk-enrollment CSV
     medsettle import-enrollments FILE.csv   streaming bulk enrollment import
     medsettle audit              recompute every settlement invariant from the database
@@ -19,8 +20,8 @@ import asyncio
 import sys
 
 from services.common.config import REPO_ROOT, Settings
+from services.refdata.cli import DEMO  # `medsettle load --demo`: the demo document for this Beijing year
 
-DEMO_FILE = REPO_ROOT / "infra" / "reference" / "demo.json"
 
 
 def _endpoints(settings: Settings):
@@ -34,7 +35,7 @@ def cmd_up(args, settings: Settings) -> int:
 
     suite = launcher.prepare(settings)
     if args.demo_data:
-        if _load(suite.database_url, str(DEMO_FILE), suite.redis_url) != 0:
+        if _load(suite.database_url, DEMO, suite.redis_url) != 0:
             return 1
     suite.start()
     suite.wait_healthy()
@@ -47,7 +48,7 @@ def cmd_demo(args, settings: Settings) -> int:
     from gateway import demo
 
     suite = launcher.prepare(settings)
-    if _load(suite.database_url, str(DEMO_FILE), suite.redis_url) != 0:
+    if _load(suite.database_url, DEMO, suite.redis_url) != 0:
         return 1
     suite.start()
     try:
@@ -79,7 +80,10 @@ def cmd_load(args, settings: Settings) -> int:
 
     ep = _endpoints(settings)
     asyncio.run(db.migrate(ep.database_url))
-    return _load(ep.database_url, args.file, ep.redis_url)
+    if bool(args.demo) == bool(args.file):
+        print("medsettle load: give either FILE.json or --demo", file=sys.stderr)
+        return 2
+    return _load(ep.database_url, DEMO if args.demo else args.file, ep.redis_url)
 
 
 def cmd_gen_persons(args, settings: Settings) -> int:
@@ -136,12 +140,14 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("up", help="start the suite")
-    p.add_argument("--demo-data", action="store_true", help="load infra/reference/demo.json first")
+    p.add_argument("--demo-data", action="store_true", help="load the demo data for this year first")
     p.set_defaults(func=cmd_up)
     sub.add_parser("demo", help="start the suite with demo data and play the HIS demo").set_defaults(func=cmd_demo)
     sub.add_parser("migrate").set_defaults(func=cmd_migrate)
-    p = sub.add_parser("load", help="load a reference-data JSON document")
-    p.add_argument("file")
+    p = sub.add_parser("load", help="load a reference-data JSON document, or the demo data (--demo)")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--demo", action="store_true",
+                   help="the demo data for this year in Beijing (last, this and next year's policies and enrollments)")
     p.set_defaults(func=cmd_load)
     p = sub.add_parser("gen-persons", help="write a synthetic population as bulk-enrollment CSV")
     p.add_argument("--count", type=int, required=True)

@@ -16,8 +16,23 @@ import pytest_asyncio
 
 from services.common.config import REPO_ROOT
 
-TEST_DATA_DIR = Path(os.environ.get("MEDSETTLE_TEST_DATA_DIR", REPO_ROOT / ".data" / "test"))
-TEST_REDIS_PORT = int(os.environ.get("MEDSETTLE_TEST_REDIS_PORT", "6391"))
+
+
+def _faked_clock_tag() -> str:
+    """Under libfaketime (`faketime '2027-01-05 10:00:00' make test`), a tag of the faked date.
+
+    A test database that has lived at a later date cannot go back: a month cleared there refuses
+    cancellations in that month for good. So each faked date gets servers of its own, and the
+    real-date database never sees a faked future."""
+    faked = os.environ.get("FAKETIME", "")
+    return "".join(c for c in faked if c.isalnum())[:24]
+
+
+_FAKED = _faked_clock_tag()
+TEST_DATA_DIR = Path(os.environ.get("MEDSETTLE_TEST_DATA_DIR",
+                                    REPO_ROOT / ".data" / (f"test-faked-{_FAKED}" if _FAKED else "test")))
+TEST_REDIS_PORT = int(os.environ.get("MEDSETTLE_TEST_REDIS_PORT",
+                                     str(6400 + sum(map(ord, _FAKED)) % 100) if _FAKED else "6391"))
 
 
 def _settings_for_tests():
@@ -62,12 +77,11 @@ async def db_pool(database_url):
 
 @pytest_asyncio.fixture(scope="session")
 async def demo_loaded(db_pool):
-    """The demo reference data, loaded once (loading is idempotent)."""
-    from services.refdata.schema import parse_document
+    """The demo reference data for this (Beijing) year, loaded once (loading is idempotent)."""
+    from services.refdata.cli import demo_document
     from services.refdata.store import load_document
-    import json
 
-    doc = parse_document(json.loads((REPO_ROOT / "infra" / "reference" / "demo.json").read_text(encoding="utf-8")))
+    doc = demo_document()
     await load_document(db_pool, doc)
     return doc
 
@@ -85,7 +99,7 @@ def suite(endpoints, tmp_path_factory):
 
     from services import launcher
     from services.common.config import Settings
-    from services.refdata.cli import load_file
+    from services.refdata.cli import DEMO, load_file
 
     base = int(os.environ.get("MEDSETTLE_TEST_PORT_BASE", "51050"))  # lets two checkouts test side by side
     ports = {"ELIGIBILITY_PORT": str(base + 1), "FILING_PORT": str(base + 2), "SETTLEMENT_PORT": str(base + 3),
@@ -94,7 +108,7 @@ def suite(endpoints, tmp_path_factory):
     extra = dict(ports, MEDSETTLE_TRACE_FILE=str(trace_file), MEDSETTLE_ADMIN_TOKEN="test-admin-token",
                  RATE_LIMIT_PER_S=os.environ.get("RATE_LIMIT_PER_S", "2000"))
     settings = Settings.from_env({**os.environ, **extra})
-    assert asyncio.run(load_file(endpoints.database_url, str(REPO_ROOT / "infra" / "reference" / "demo.json"))) == 0
+    assert asyncio.run(load_file(endpoints.database_url, DEMO, redis_url=endpoints.redis_url)) == 0
     s = launcher.Suite(settings, endpoints.database_url, endpoints.redis_url)
     log_dir = str(tmp_path_factory.mktemp("suite-logs"))
     s.start(extra_env=extra, log_dir=log_dir)

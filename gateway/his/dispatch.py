@@ -15,6 +15,7 @@ from medsettle.common.v1 import common_pb2
 
 from gateway.his.envelope import Envelope
 from gateway.his.security import Guard, Principal
+from services.common.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Call:
     stubs: Stubs
     guard: Guard
     timeout_s: float
+    clock: Clock
 
     @property
     def input(self) -> dict:

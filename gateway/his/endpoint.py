@@ -19,12 +19,13 @@ from aiohttp import web
 from opentelemetry import trace
 from redis.exceptions import RedisError
 
-from gateway.deps import runtime
+from gateway.deps import RUNTIME, runtime
 from gateway.his import errors
 from gateway.his.dispatch import HANDLERS, Call, table
 from gateway.his.envelope import FieldError, parse_envelope, peek_infno
 from gateway.his.response import envelope
 from gateway.his.security import SecurityRefusal, authenticate
+from services.common.clock import Clock
 from services.common.telemetry import mask
 
 log = logging.getLogger("gateway.his")
@@ -54,19 +55,20 @@ def parse_json(raw: bytes):
                          outcome="BAD_JSON") from None
 
 
-def failure_response(*, outcome: str, message: str, field: str | None = None, status: int = 200,
+def failure_response(*, outcome: str, message: str, clock: Clock, field: str | None = None, status: int = 200,
                      admdvs: str = "000000", received_at: dt.datetime | None = None,
                      retriable: bool = False) -> web.Response:
     f = errors.Failure(outcome=outcome, message=message, field=field, retriable=retriable, http_status=status)
-    return _failure(f, admdvs, received_at or dt.datetime.now())
+    return _failure(f, admdvs, received_at or clock.naive_now(), clock)
 
 
-def _failure(f: errors.Failure, admdvs: str, received_at: dt.datetime) -> web.Response:
+def _failure(f: errors.Failure, admdvs: str, received_at: dt.datetime, clock: Clock) -> web.Response:
     span = trace.get_current_span()
     span.set_attribute("his.outcome", f.outcome)
     if f.field:
         span.set_attribute("his.field", f.field)
-    body = envelope(ok=False, output=f.output(), admdvs=admdvs, received_at=received_at, err_msg=f.err_msg())
+    body = envelope(ok=False, output=f.output(), admdvs=admdvs, received_at=received_at,
+                    responded_at=clock.naive_now(), err_msg=f.err_msg())
     return web.json_response(body, status=f.http_status, dumps=_dumps)
 
 
@@ -87,7 +89,8 @@ def _annotate(span, env_input: dict, infno: str) -> None:
 
 
 async def call_service(request: web.Request, forced_infno: str | None = None) -> web.Response:
-    received_at = dt.datetime.now()
+    clock = request.app[RUNTIME].clock
+    received_at = clock.naive_now()
     settings, deps, guard = runtime(request)
     span = trace.get_current_span()
     admdvs = "000000"
@@ -119,28 +122,28 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
         await guard.admit(principal, infno=env.infno, sign_no=env.sign_no)
         handler = HANDLERS[env.infno]
         output = await handler(Call(env=env, principal=principal, stubs=deps.stubs, guard=guard,
-                                    timeout_s=settings.grpc_deadline_s))
+                                    timeout_s=settings.grpc_deadline_s, clock=clock))
         span.set_attribute("his.outcome", "OK")
-        return web.json_response(envelope(ok=True, output=output, admdvs=admdvs, received_at=received_at),
-                                 dumps=_dumps)
+        return web.json_response(envelope(ok=True, output=output, admdvs=admdvs, received_at=received_at,
+                                          responded_at=clock.naive_now()), dumps=_dumps)
     except SecurityRefusal as e:
         log.info("refused", extra={"infno": infno, "outcome": e.outcome})
         return _failure(errors.Failure(outcome=e.outcome, message=e.message, field=e.field, http_status=e.status),
-                        admdvs, received_at)
+                        admdvs, received_at, clock)
     except FieldError as e:
         status = 400 if e.outcome == "BAD_JSON" else 200
         return _failure(errors.Failure(outcome=e.outcome, message=e.message, field=e.field, http_status=status),
-                        admdvs, received_at)
+                        admdvs, received_at, clock)
     except grpc.RpcError as e:
         f = errors.from_rpc_error(e)
         if f.retriable:
             log.warning("service call failed", extra={"infno": infno, "outcome": f.outcome,
                                                       "grpc_code": str(getattr(e, "code", lambda: "")())})
-        return _failure(f, admdvs, received_at)
+        return _failure(f, admdvs, received_at, clock)
     except RedisError:
         log.exception("redis unavailable")
         return _failure(errors.Failure(outcome="GATEWAY_UNAVAILABLE", message=errors.RETRY_HINT, retriable=True,
-                                       http_status=503), admdvs, received_at)
+                                       http_status=503), admdvs, received_at, clock)
 
 
 def routes() -> list[web.RouteDef]:

@@ -1,4 +1,5 @@
-"""The NHSA response envelope."""
+"""The NHSA response envelope. Every time in it is Beijing wall-clock time (DOMAIN §9): the
+endpoint reads both instants from the process's one business clock and passes them in."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ import itertools
 import os
 from typing import Any
 
+from services.common.clock import BEIJING
+
 _serial = itertools.count(1)
 _PID = os.getpid() % 1000
+
+
+def _beijing(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo is None else t.astimezone(BEIJING).replace(tzinfo=None)
 
 
 def _ms(t: dt.datetime) -> str:
@@ -23,9 +30,10 @@ def refmsgid(admdvs: str, at: dt.datetime) -> str:
     return adm + at.strftime("%Y%m%d%H%M%S") + serial
 
 
-def envelope(*, ok: bool, output: Any, admdvs: str, received_at: dt.datetime, err_msg: str = "",
-             warn_msg: str = "") -> dict[str, Any]:
-    now = dt.datetime.now()
+def envelope(*, ok: bool, output: Any, admdvs: str, received_at: dt.datetime, responded_at: dt.datetime,
+             err_msg: str = "", warn_msg: str = "") -> dict[str, Any]:
+    """received_at / responded_at: Beijing wall-clock times (naive, or aware and then converted)."""
+    received_at, now = _beijing(received_at), _beijing(responded_at)
     return {
         "infcode": 0 if ok else -1,
         "inf_refmsgid": refmsgid(admdvs, received_at),

@@ -34,6 +34,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from redis import exceptions as redis_errors
 
+from services.common.clock import BEIJING
 from services.common.fastredis import PipelinedRedis, RedisReplyError
 from services.common.telemetry import tracer
 
@@ -197,7 +198,7 @@ class Guard:
 
     async def sign_in(self, principal: Principal, opter_no: str) -> tuple[str, str]:
         """Issue a sign_no for this hospital: (sign_no, sign_time)."""
-        now = dt.datetime.fromtimestamp(self._clock())
+        now = dt.datetime.fromtimestamp(self._clock(), BEIJING)
         sign_no = now.strftime("%Y%m%d%H%M%S") + secrets.token_hex(8)
         await self._redis.set(f"gw:sign:{principal.code}:{sign_no}", opter_no or "-", ex=SIGN_TTL_S)
         return sign_no, now.strftime("%Y-%m-%d %H:%M:%S")

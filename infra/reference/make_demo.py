@@ -1,21 +1,30 @@
-"""Builds infra/reference/demo.json and the person table of infra/reference/README.md.
+"""The demo reference document, built for the business year it is loaded in, and the person
+table of infra/reference/README.md.
 
-The JSON is the source the system loads; this script is how it is kept consistent (valid
-GB 11643 check digits, the same catalogue items in every pool, the worked-example policies).
-Run: .venv/bin/python -m infra.reference.make_demo   (rewrites both files; deterministic)
+The demo data is relative to "this year" (DOMAIN §9: nothing may assume one particular year):
+`document(year)` holds policies, enrollments, identities and chronic qualifications for last
+year, this year and next year, and filings dated relative to this year, so that the suite works
+on any date, across New Year included. `medsettle load --demo` loads `document(<Beijing year>)`.
+
+This script keeps the data consistent (valid GB 11643 check digits, the same catalogue items in
+every pool, the worked-example policies).
+Run: .venv/bin/python -m infra.reference.make_demo [--year Y] [--out FILE]
+     (rewrites README.md's person table; with --out, writes the JSON for that year; deterministic)
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from services.common.ids import make_certno
 
 HERE = Path(__file__).resolve().parent
-YEAR = 2026
-FULL_YEAR = (f"{YEAR}-01-01", f"{YEAR}-12-31")
+# Years are offsets from the year the document is built for: -1 last year, 0 this year, +1 next.
+YEARS = (-1, 0, 1)
 
 POOLS = [
     {"code": "330600", "name": "绍兴市", "insutypes": ["310", "390"],
@@ -144,7 +153,7 @@ def policy(pool, insutype, *, waiting_days, inpatient, outpatient, chronic, cap_
     if day_surgery:
         lines["day_surgery"] = day_surgery
     lines.update(chronic)
-    return {"pool": pool, "insutype": insutype, "year": YEAR, "waiting_days": waiting_days,
+    return {"pool": pool, "insutype": insutype, "waiting_days": waiting_days,
             "intra_province_requires_filing": intra_province_requires_filing,
             "lines": lines, "cap_groups": {"main": cap_main}, "retired_bonus": retired_bonus,
             "cross_region": dict(cross), "large_amount": large_amount, "civil_servant": civil_servant,
@@ -252,9 +261,22 @@ POLICIES = [
 ]
 
 
-def enroll(pool, insutype, psn_type, start=FULL_YEAR[0], end=FULL_YEAR[1], status="active") -> dict:
-    return {"pool": pool, "insutype": insutype, "year": YEAR, "psn_type": psn_type,
-            "benefit_start": start, "benefit_end": end, "status": status}
+def enroll(pool, insutype, psn_type, *, years=YEARS, start=None, status="active") -> list[dict]:
+    """One enrollment per year offset; `start` maps an offset to a benefit_start other than 1 January."""
+    return [{"pool": pool, "insutype": insutype, "year": f"{{Y{y:+d}}}" if y else "{Y}", "psn_type": psn_type,
+             "benefit_start": (start or {}).get(y, year_start(y)), "benefit_end": year_end(y), "status": status}
+            for y in years]
+
+
+def year_start(offset: int) -> str:
+    return ("{Y%+d}" % offset if offset else "{Y}") + "-01-01"
+
+
+def year_end(offset: int) -> str:
+    return ("{Y%+d}" % offset if offset else "{Y}") + "-12-31"
+
+
+FIRST_DAY, LAST_DAY = year_start(YEARS[0]), year_end(YEARS[-1])
 
 
 def person(psn_no, admdvs, birth, seq, gender, name, purpose, enrollments, *, identities=(), chronic=(),
@@ -263,17 +285,17 @@ def person(psn_no, admdvs, birth, seq, gender, name, purpose, enrollments, *, id
     seq = f"{seq:02d}{1 if gender == '1' else 2}"
     certno = make_certno(admdvs + birth.replace("-", "") + seq)
     return {"doc": {"psn_no": psn_no, "certno": certno, "name": name, "gender": gender, "birthdate": birth,
-                    "enrollments": list(enrollments), "identities": list(identities), "chronic": list(chronic),
+                    "enrollments": [e for group in enrollments for e in group], "identities": list(identities), "chronic": list(chronic),
                     "filings": list(filings), "account_balance": balance,
                     "social_card": f"SC{psn_no}", "cvlserv": cvlserv},
             "purpose": purpose, "demo": demo}
 
 
-def ident(t, begin=FULL_YEAR[0], end=FULL_YEAR[1]):
+def ident(t, begin=FIRST_DAY, end=LAST_DAY):
     return {"type": t, "begin": begin, "end": end}
 
 
-def qual(code, hospital, begin=FULL_YEAR[0], end=FULL_YEAR[1]):
+def qual(code, hospital, begin=FIRST_DAY, end=LAST_DAY):
     return {"code": code, "begin": begin, "end": end, "hospital": hospital}
 
 
@@ -294,14 +316,14 @@ PERSONS = [
            "Employee retiree (310, retired_bonus +0.05), account 1200.00: second admission, cap group nearly used, large-amount subsidy (worked example B).",
            [enroll("330600", "310", "retired")], balance="1200.00"),
     person("330600000000000006", "330602", "1957-07-08", 6, "2", "赵玉梅",
-           "Shaoxing resident living in Xinjiang: long_term_residence filing to 65 from 2026-01-10, uraemia haemodialysis M07803, dialysis at 新疆医科大学第一附属医院 under the monthly cap (worked example C).",
+           "Shaoxing resident living in Xinjiang: long_term_residence filing to 65 since 10 January last year, uraemia haemodialysis M07803, dialysis at 新疆医科大学第一附属医院 under the monthly cap (worked example C).",
            [enroll("330600", "390", "resident")], chronic=[qual("M07803", "H33060200001")],
-           filings=[{"type": "long_term_residence", "destination": "65", "begin": "2026-01-10", "end": None}],
+           filings=[{"type": "long_term_residence", "destination": "65", "begin": "{Y-1}-01-10", "end": None}],
            demo="dialysis"),
     person("330600000000000007", "330604", "1972-03-25", 7, "1", "孙海峰",
-           "Resident with a referral filing to Changsha (430100) 2026-03-01..2026-08-31: referral ratio −0.10 at 湘雅医院.",
+           "Resident with a referral filing to Changsha (430100) from 1 March to 31 August this year: referral ratio −0.10 at 湘雅医院.",
            [enroll("330600", "390", "resident")],
-           filings=[{"type": "referral", "destination": "430100", "begin": "2026-03-01", "end": "2026-08-31"}]),
+           filings=[{"type": "referral", "destination": "430100", "begin": "{Y}-03-01", "end": "{Y}-08-31"}]),
     person("330600000000000008", "330624", "1990-12-01", 8, "2", "周晓燕",
            "Resident travelling to Nanning without any filing: inter-province settlement refused unless emergency (then −0.10), or after a retro-filing (temporary −0.20).",
            [enroll("330600", "390", "resident")]),
@@ -309,21 +331,21 @@ PERSONS = [
            "Resident with the hypertension qualification M03900 (outpatient chronic line, annual cap 3000.00).",
            [enroll("330600", "390", "resident")], chronic=[qual("M03900", "H33060200003")]),
     person("330600000000000010", "330602", "1983-08-09", 10, "2", "郑丽华",
-           "Duplicate enrollment (重复参保): 390 in Shaoxing from 2026-01-01 and 390 in Nanning from 2026-03-01; settlement must use Shaoxing (earlier benefit_start).",
-           [enroll("330600", "390", "resident"), enroll("450100", "390", "resident", start="2026-03-01")]),
+           "Duplicate enrollment (重复参保): 390 in Shaoxing every year and 390 in Nanning from 1 March this year; settlement must use Shaoxing (earlier benefit_start).",
+           [enroll("330600", "390", "resident"), enroll("450100", "390", "resident", years=(0, 1), start={0: "{Y}-03-01"})]),
     person("330600000000000011", "330603", "1979-01-14", 11, "1", "冯伟",
-           "Employee (310) with account 50.00 and 200.00 of the outpatient deductible already paid: worked example D at 越城区城南社区 (level 1).",
+           "Employee (310) with account 50.00, at 越城区城南社区 (level 1): worked example D once 200.00 of this year's outpatient deductible is paid (the demo data starts every year with nothing paid).",
            [enroll("330600", "310", "employee")], balance="50.00"),
     person("330600000000000012", "330683", "2000-10-10", 12, "1", "何小军",
-           "Enrolled mid-year outside the payment period: benefit_start 2026-09-01 (90-day waiting period), so no benefits in June/July 2026.",
-           [enroll("330600", "390", "resident", start="2026-09-01")]),
+           "Enrolled mid-year outside the payment period: benefit_start 1 September this year (90-day waiting period), so no benefits before then this year; enrolled for all of next year.",
+           [enroll("330600", "390", "resident", years=(0, 1), start={0: "{Y}-09-01"})]),
     person("330600000000000013", "330602", "1995-04-04", 13, "2", "许文",
            "Lapsed enrollment (status lapsed): not insured, every settlement refused.",
            [enroll("330600", "390", "resident", status="lapsed")]),
     person("330600000000000014", "330602", "1975-02-28", 14, "1", "钱立新",
            "Employee stationed in Hunan: stationed_work filing to 43 (long-term, no ratio cut) — treated at 株洲市中心医院.",
            [enroll("330600", "310", "employee")], balance="800.00",
-           filings=[{"type": "stationed_work", "destination": "43", "begin": "2026-02-01", "end": None}]),
+           filings=[{"type": "stationed_work", "destination": "43", "begin": "{Y-1}-02-01", "end": None}]),
     person("430100000000000001", "430102", "1970-06-06", 1, "1", "黄志明",
            "Civil servant (310, cvlserv true) in the 长株潭 union: civil-servant subsidy after the basic fund and large-amount subsidy.",
            [enroll("43CZT", "310", "employee")], balance="2000.00", cvlserv=True),
@@ -352,7 +374,7 @@ PERSONS = [
     person("150500000000000002", "150502", "1956-04-30", 2, "2", "白玉兰",
            "Tongliao employee retiree resettled in Nanning: retired_relocated filing to 450100, post-transplant M08300.",
            [enroll("150500", "310", "retired")], balance="900.00", chronic=[qual("M08300", "H15050200001")],
-           filings=[{"type": "retired_relocated", "destination": "450100", "begin": "2025-06-01", "end": None}]),
+           filings=[{"type": "retired_relocated", "destination": "450100", "begin": "{Y-2}-06-01", "end": None}]),
 ]
 
 
@@ -360,7 +382,37 @@ def secret_for(code: str) -> str:
     return "demo-" + hashlib.sha256(f"medsettle-demo-{code}".encode()).hexdigest()[:40]
 
 
+_YEAR_TOKEN = re.compile(r"\{Y([+-][0-9]+)?\}")
+
+
+def _dated(value, year: int):
+    """Replaces {Y}, {Y-1}, {Y+1} … by the year they stand for; a bare token becomes an int."""
+    if isinstance(value, str):
+        m = _YEAR_TOKEN.fullmatch(value)
+        if m:
+            return year + int(m.group(1) or 0)
+        return _YEAR_TOKEN.sub(lambda t: str(year + int(t.group(1) or 0)), value)
+    if isinstance(value, dict):
+        return {k: _dated(v, year) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dated(v, year) for v in value]
+    return value
+
+
+def document(year: int) -> dict:
+    """The demo reference document for business year `year` (last year, this year, next year)."""
+    return _dated(build(), year)
+
+
+def document_for_today(clock=None) -> dict:
+    """The demo document for the current Beijing year (the loader, the demo and the tests use it)."""
+    from services.common.clock import Clock
+
+    return document((clock or Clock()).today().year)
+
+
 def build() -> dict:
+    """The document with year tokens ({Y} this year, {Y-1}, {Y+1}); `document(year)` fills them in."""
     items = list(WORKED_ITEMS.values()) + OTHER_ITEMS
     catalogues = []
     for p in POOLS:
@@ -379,7 +431,7 @@ def build() -> dict:
         "hospitals": [{"code": c, "name": n, "admdvs": a, "level": lv, "cross_province": x, "paasid": pid,
                        "secret": secret_for(c)} for c, n, a, lv, x, pid in HOSPITALS],
         "catalogues": catalogues,
-        "policies": POLICIES,
+        "policies": [dict(p, year=f"{{Y{y:+d}}}" if y else "{Y}") for y in YEARS for p in POLICIES],
         "persons": [p["doc"] for p in PERSONS],
     }
 
@@ -392,8 +444,14 @@ def readme_table() -> str:
     return "\n".join(rows)
 
 
-def main() -> None:
-    (HERE / "demo.json").write_text(json.dumps(build(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--year", type=int, help="business year of the document (default: this year in Beijing)")
+    ap.add_argument("--out", help="also write the document as JSON to this file")
+    args = ap.parse_args(argv)
+    if args.out:
+        doc = document(args.year) if args.year else document_for_today()
+        Path(args.out).write_text(json.dumps(doc, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     readme = HERE / "README.md"
     text = readme.read_text(encoding="utf-8") if readme.exists() else ""
     start, end = "<!-- persons:begin -->", "<!-- persons:end -->"

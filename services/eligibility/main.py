@@ -51,6 +51,7 @@ async def build(settings: Settings):
     from services.eligibility.repository import EligibilityRepository
     from services.eligibility.service import EligibilityService
     from services.eligibility.tokens import EvoucherSigner
+    from services.common.clock import Clock
     from services.refdata.cache import ReferenceCache
 
     if not settings.database_url or not settings.redis_url:
@@ -63,8 +64,10 @@ async def build(settings: Settings):
     cache = PersonCache(redis, repo.load_person, ttl_s=settings.eligibility_cache_ttl_s, op_timeout_s=REDIS_TIMEOUT_S)
     listener = ChangeListener(pool, cache)
     await listener.start()
+    clock = Clock()  # the process's one business clock (Beijing time)
     service = EligibilityService(repo=repo, cache=cache, reference=reference, redis=redis,
-                                 signer=EvoucherSigner(settings.evoucher_secret, settings.evoucher_ttl_s))
+                                 signer=EvoucherSigner(settings.evoucher_secret, settings.evoucher_ttl_s),
+                                 today=clock.today, clock=clock.timestamp)
 
     async def close() -> None:
         await listener.close()

@@ -14,10 +14,10 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from services.common.clock import BEIJING, Clock
 from services.common.grpcutil import Refusal, conflict, invalid, not_found, refused
 from services.common.ids import valid_certno
 from services.eligibility import rules
@@ -26,7 +26,6 @@ from services.eligibility.repository import EligibilityRepository
 from services.eligibility.rules import ChronicRow, Choice, EnrollmentRow, IdentityRow, PersonData
 from services.eligibility.tokens import (EVOUCHER_MALFORMED, Evoucher, EvoucherRefused, EvoucherSigner, redeem)
 
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 _PSN_NO_RE = re.compile(r"^[0-9A-Za-z]{1,30}$")
 _IDENTITY_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 _DISEASE_RE = re.compile(r"^[A-Z][0-9]{5}$")
@@ -40,7 +39,8 @@ _valid_certno = functools.lru_cache(maxsize=65_536)(valid_certno)
 
 
 def today_in_china() -> dt.date:
-    return dt.datetime.now(CHINA_TZ).date()
+    """The business date for a service built without a clock (the composition root passes one)."""
+    return Clock().today()
 
 
 def parse_date(value: str, field_name: str, *, default: dt.date | None = None) -> dt.date:

@@ -21,6 +21,7 @@ async def serve() -> None:
     from services.common.server import run_grpc_service
     from services.filing import server as filing_server
     from services.filing.service import EligibilityClient, FilingService
+    from services.common.clock import Clock
     from services.refdata.cache import ReferenceCache
 
     settings = Settings.from_env()
@@ -35,7 +36,7 @@ async def serve() -> None:
         channel = telemetry.traced_channel(settings.eligibility_addr)
         eligibility = EligibilityClient(eligibility_pb2_grpc.EligibilityServiceStub(channel),
                                         deadline_s=settings.grpc_deadline_s)
-        service = FilingService(pool, cache, eligibility)
+        service = FilingService(pool, cache, eligibility, clock=Clock().today)  # the one business clock
     except BaseException:
         await _close(pool, cache, channel)
         raise

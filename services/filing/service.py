@@ -17,12 +17,12 @@ import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import grpc
 
 from medsettle.eligibility.v1 import eligibility_pb2
+from services.common.clock import BEIJING, Clock
 from services.common.grpcutil import Refusal, refusal_from_rpc_error
 from services.engine.model import Policy, Pool
 from services.filing import repository as repo
@@ -34,12 +34,12 @@ from services.filing.rules import (
 
 log = logging.getLogger(__name__)
 
-CHINA = ZoneInfo("Asia/Shanghai")
+CHINA = BEIJING
 
 
 def china_today() -> dt.date:
     """The business date: settlements and filings are dated in China time, whatever the host's zone."""
-    return dt.datetime.now(CHINA).date()
+    return Clock().today()
 
 
 # ----------------------------------------------------------------------------- ports

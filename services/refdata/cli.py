@@ -19,13 +19,22 @@ from typing import Sequence, TextIO
 from services.common.ids import gb11643_check_digit
 from services.refdata.schema import ReferenceError, read_document
 
-DEMO_PATH = Path(__file__).resolve().parents[2] / "infra" / "reference" / "demo.json"
+# `load_file(dsn, DEMO)`: the demo document for this year in Beijing (infra/reference/make_demo.py).
+DEMO = "(demo data)"
 CSV_HEADER = ("psn_no", "certno", "name", "gender", "birthdate", "pool", "insutype", "year", "psn_type",
               "benefit_start", "benefit_end", "status")
 
 EXIT_OK = 0
 EXIT_INVALID = 2  # the file does not match the format: nothing applied
 EXIT_FAILED = 1  # the database refused or is unreachable: nothing applied
+
+
+def demo_document(clock=None):
+    """The parsed demo document for the clock's Beijing year (last, this and next year)."""
+    from infra.reference.make_demo import document_for_today
+    from services.refdata.schema import parse_document
+
+    return parse_document(document_for_today(clock))
 
 
 async def load_file(dsn: str, path: str | Path, *, redis_url: str | None = None, out: TextIO | None = None,
@@ -36,7 +45,7 @@ async def load_file(dsn: str, path: str | Path, *, redis_url: str | None = None,
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        doc = read_document(path)
+        doc = demo_document() if path == DEMO else read_document(path)
     except ReferenceError as exc:
         print(f"{path}: {len(exc.errors)} error(s), nothing loaded:", file=err)
         for line in exc.errors:
@@ -84,16 +93,20 @@ _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 _GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国志红玉梅海燕文辉林斌婷雪飞鹏浩宇晨欣怡子涵佳琪梓轩俊杰思远雨萱"
 
 
-def _demo_pools(path: Path = DEMO_PATH) -> list[dict]:
-    data = json.loads(path.read_text(encoding="utf-8"))
+def _demo_pools(path: str | Path | None = None) -> list[dict]:
+    if path is None:
+        from infra.reference.make_demo import document_for_today
+
+        return document_for_today()["pools"]
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
     return data["pools"]
 
 
 def gen_persons(count: int, out_path: str | Path, seed: int = 1, pools: Sequence[str] | None = None,
-                year: int = 2026, demo_path: str | Path = DEMO_PATH) -> int:
+                year: int | None = None, demo_path: str | Path | None = None) -> int:
     """Write `count` synthetic enrollments as CSV; return the number of rows written.
 
-    Deterministic for a given (count, seed, pools, year). psn_no is 18 digits: the pool's first
+    `year` defaults to this year in Beijing. Deterministic for a given (count, seed, pools, year). psn_no is 18 digits: the pool's first
     admdvs + a 3-digit seed tag + a 9-digit serial, so populations generated with different seeds
     (up to 1000) do not collide with each other or with the demo persons (tag 000 is never used).
     certno carries a valid GB 11643 check digit and agrees with birthdate and gender; its two
@@ -106,7 +119,11 @@ def gen_persons(count: int, out_path: str | Path, seed: int = 1, pools: Sequence
     if count > 999_999_999:
         raise ValueError("count must be below 10**9 (the psn_no serial has 9 digits)")
     rng = random.Random(seed)
-    defs = _demo_pools(Path(demo_path))
+    if year is None:
+        from services.common.clock import Clock
+
+        year = Clock().today().year
+    defs = _demo_pools(demo_path)
     if pools:
         wanted = set(pools)
         unknown = wanted - {p["code"] for p in defs}

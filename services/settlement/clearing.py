@@ -18,9 +18,10 @@ import secrets
 import asyncpg
 
 from medsettle.settlement.v1 import settlement_pb2 as pb
+from services.common.clock import BEIJING, Clock
 from services.common.grpcutil import Refusal, invalid, refused
 
-CST = dt.timezone(dt.timedelta(hours=8), "CST")
+CST = BEIJING
 _MONTH = re.compile(r"^[0-9]{4}(0[1-9]|1[0-2])$")
 
 Q_STATEMENTS_FROM_LEDGER = """
@@ -184,7 +185,7 @@ async def run_clearing_cli(dsn: str, month: str) -> int:
 
     pool = await create_pool(dsn, min_size=1, max_size=2)
     try:
-        run = await run_clearing(pool, month, dt.datetime.now(dt.timezone.utc))
+        run = await run_clearing(pool, month, Clock().now())
     except Refusal as r:
         print(f"clearing refused: {r.message}")
         return 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from services.common import telemetry
+from services.common.clock import Clock
 from services.common.config import Settings
 from services.common.db import create_pool
 from services.common.server import run_grpc_service
@@ -35,7 +36,8 @@ async def serve(settings: Settings) -> None:
     eligibility_channel = telemetry.traced_channel(settings.eligibility_addr)
     filing_channel = telemetry.traced_channel(settings.filing_addr)
     service = SettlementService(pool, refs, EligibilityClient(eligibility_channel, settings.grpc_deadline_s),
-                                FilingClient(filing_channel, settings.grpc_deadline_s))
+                                FilingClient(filing_channel, settings.grpc_deadline_s),
+                                clock=Clock().now)  # the process's one business clock (Beijing time)
 
     async def cleanup() -> None:
         await refs.close()

@@ -35,6 +35,7 @@ import asyncpg
 import grpc
 
 from medsettle.settlement.v1 import settlement_pb2 as pb
+from services.common.clock import BEIJING, Clock
 from services.common.grpcutil import Refusal, conflict, forbidden, invalid, not_found, refused
 from services.engine import InvariantViolated, Outcome, SettlementRefused
 from services.engine import reverse as engine_reverse
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 
 # China Standard Time: setl_time, the settlement date and the clearing month are national
 # business time, whatever the server's zone.
-CST = dt.timezone(dt.timedelta(hours=8), "CST")
+CST = BEIJING
 
 OPTIMISTIC_ATTEMPTS = 3  # then lock the accumulator row (progress under contention)
 MAX_ATTEMPTS = 8
@@ -68,7 +69,8 @@ DEFAULT_INFNO = {"register": "2201", "cancel_visit": "2202", "diagnosis": "2203"
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    """The instant for a service built without a clock (the composition root passes one)."""
+    return Clock().now()
 
 
 def digest_of(request) -> bytes:

@@ -7,6 +7,7 @@ import random
 
 import pytest_asyncio
 
+from services.common.clock import Clock
 from services.common.ids import make_certno
 from tests.e2e.demo import client_for
 
@@ -38,20 +39,34 @@ async def admin(suite):
 
 
 async def fresh_person(admin, *, pool: str = "330600", insutype: str = "390", psn_type: str = "resident",
-                       birth: str | None = None, admdvs: str = "330602") -> str:
-    """A new insured person for this test only (accumulators start at zero), via the admin API."""
+                       birth: str | None = None, admdvs: str = "330602", years: tuple[int, ...] = (-1, 0)) -> str:
+    """A new insured person for this test only (accumulators start at zero), via the admin API,
+    enrolled for each of `years` (offsets from this Beijing year: by default last year and this one,
+    so a visit that began before New Year settles too)."""
     psn_no = "T" + "".join(random.choice("0123456789") for _ in range(17))
     # The test database keeps every earlier run's persons: draw the certno from a wide space
     # (random birthdate unless given, random sequence, odd sex digit for gender 1).
     birth = birth or f"{dt.date(1950, 1, 1) + dt.timedelta(days=random.randrange(18_000)):%Y%m%d}"
     certno = make_certno(admdvs + birth + f"{random.randrange(100):02d}{random.choice('13579')}")
-    body = {"psn_no": psn_no, "pool": pool, "insutype": insutype, "year": 2026, "psn_type": psn_type,
-            "benefit_start": "2026-01-01", "benefit_end": "2026-12-31", "status": "active", "certno": certno,
-            "name": "测试" + psn_no[-4:], "gender": "1", "birthdate": f"{birth[:4]}-{birth[4:6]}-{birth[6:]}"}
-    async with admin.post("/api/v1/admin/enrollments", json=body) as r:
-        assert r.status in (200, 201), await r.text()
+    for offset in years:
+        year = this_year() + offset
+        body = {"psn_no": psn_no, "pool": pool, "insutype": insutype, "year": year, "psn_type": psn_type,
+                "benefit_start": f"{year}-01-01", "benefit_end": f"{year}-12-31", "status": "active",
+                "certno": certno, "name": "测试" + psn_no[-4:], "gender": "1",
+                "birthdate": f"{birth[:4]}-{birth[4:6]}-{birth[6:]}"}
+        async with admin.post("/api/v1/admin/enrollments", json=body) as r:
+            assert r.status in (200, 201), await r.text()
     return psn_no
 
 
+def beijing_now() -> dt.datetime:
+    """Beijing wall-clock time, whatever the host's zone (the suite's business clock)."""
+    return Clock().naive_now()
+
+
+def this_year() -> int:
+    return beijing_now().year
+
+
 def now_text(delta_h: float = 0) -> str:
-    return (dt.datetime.now() + dt.timedelta(hours=delta_h)).strftime("%Y-%m-%d %H:%M:%S")
+    return (beijing_now() + dt.timedelta(hours=delta_h)).strftime("%Y-%m-%d %H:%M:%S")

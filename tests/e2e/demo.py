@@ -1,16 +1,15 @@
-"""Demo hospitals and persons (infra/reference/demo.json) for gateway tests."""
+"""Demo hospitals and persons (infra/reference/make_demo.py, this Beijing year) for gateway tests."""
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-
-from services.common.config import REPO_ROOT
 
 
 @lru_cache(maxsize=1)
 def document() -> dict:
-    return json.loads((REPO_ROOT / "infra" / "reference" / "demo.json").read_text(encoding="utf-8"))
+    from infra.reference.make_demo import document_for_today
+
+    return document_for_today()
 
 
 def hospital(code: str) -> dict:

@@ -173,10 +173,11 @@ async def test_referral_filing_2501_then_2601_and_online_filing(his_factory, adm
     his = await his_factory(SX3)
     psn_no = await fresh_person(admin)
     kw = {"insuplc_admdvs": "330600"}
+    today = dt.date.fromisoformat(now_text()[:10])
     out = ok(await his.call("2501", {"refmedin": {
         "psn_no": psn_no, "insutype": "390", "diag_code": "C34.900", "diag_name": "肺癌", "reflin_medins_no":
-        "H43010200001", "mdtrtarea_admdvs": "430100", "refl_type": "1", "refl_date": "2026-11-01",
-        "begndate": "2026-11-01", "enddate": "2027-04-30"}}, **kw))
+        "H43010200001", "mdtrtarea_admdvs": "430100", "refl_type": "1", "refl_date": today.isoformat(),
+        "begndate": today.isoformat(), "enddate": (today + dt.timedelta(days=180)).isoformat()}}, **kw))
     filing_id = out["result"]["trt_dcla_detl_sn"]
     assert filing_id
     msgid = his.last_msgid
@@ -189,8 +190,8 @@ async def test_referral_filing_2501_then_2601_and_online_filing(his_factory, adm
     import aiohttp
     async with aiohttp.ClientSession(base_url=suite.gateway_url) as anon:
         async with anon.post("/api/v1/filings", json={"psn_no": psn_no, "insutype": "390", "type": "temporary",
-                                                      "destination": "45", "begin": "2026-11-20",
-                                                      "end": "2027-05-19"}) as r:
+                                                      "destination": "45", "begin": today.isoformat(),
+                                                      "end": (today + dt.timedelta(days=179)).isoformat()}) as r:
             body = await r.json()
             assert r.status == 201, body
             assert body["source"] == "online" and body["destination"] == "45"
@@ -225,5 +226,5 @@ async def test_reconciliation_3201_3202_and_clearing(his_factory, admin):
     assert again["run_id"] == run["run_id"] and again["replayed"] is True
     for pos in run["positions"]:
         assert y(pos["net"]) == y(pos["receivable"]) - y(pos["payable"])
-    async with admin.post("/api/v1/admin/clearing-runs", json={"setlym": "2026-11"}) as r:
+    async with admin.post("/api/v1/admin/clearing-runs", json={"setlym": f"{month[:4]}-{month[4:]}"}) as r:
         assert r.status == 400 and (await r.json())["error"]["field"] == "setlym"

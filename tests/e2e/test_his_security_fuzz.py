@@ -93,12 +93,17 @@ async def test_healthz_and_traceparent_continue_into_the_services(suite, his_fac
 
 # ----------------------------------------------------------------------------- fuzz
 
+# Dates of the templates: today in Beijing, whatever the year (the values around them are broken).
+NOW = now_text()
+TODAY = NOW[:10]
+MONTH_START, NEXT_YEAR = TODAY[:8] + "01", f"{int(TODAY[:4]) + 1}-01-01"
+
 TEMPLATES = {
     "1101": {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": "330602196804120112"}},
-    "2201": {"data": {"psn_no": "FUZZ0000000000001", "insutype": "390", "begntime": "2026-11-20 10:00:00",
+    "2201": {"data": {"psn_no": "FUZZ0000000000001", "insutype": "390", "begntime": NOW,
                       "mdtrt_cert_type": "02", "mdtrt_cert_no": "330602196804120112", "ipt_otp_no": "MZ1"}},
     "2204": {"feedetail": [{"feedetl_sn": "1", "mdtrt_id": "NO-SUCH", "psn_no": "FUZZ0000000000001",
-                            "fee_ocur_time": "2026-11-20 10:00:00", "med_list_codg": "001102000010000",
+                            "fee_ocur_time": NOW, "med_list_codg": "001102000010000",
                             "det_item_fee_sumamt": "10.00", "cnt": "1", "pric": "10.00"}]},
     "2207": {"data": {"psn_no": "FUZZ0000000000001", "mdtrt_id": "NO-SUCH", "insutype": "390", "med_type": "11",
                       "medfee_sumamt": "10.00", "psn_setlway": "01", "mdtrt_cert_type": "02",
@@ -107,10 +112,10 @@ TEMPLATES = {
                       "medfee_sumamt": "10.00", "psn_setlway": "01", "mdtrt_cert_type": "02",
                       "mdtrt_cert_no": "330602196804120112"}},
     "2208": {"data": {"setl_id": "NO-SUCH", "mdtrt_id": "NO-SUCH", "psn_no": "FUZZ0000000000001"}},
-    "2601": {"data": {"psn_no": "FUZZ0000000000001", "omsgid": FUZZ_HOSPITAL + "202611200000009999", "oinfno": "2207"}},
+    "2601": {"data": {"psn_no": "FUZZ0000000000001", "omsgid": FUZZ_HOSPITAL + TODAY.replace("-", "") + "0000009999", "oinfno": "2207"}},
     "2501": {"refmedin": {"psn_no": "FUZZ0000000000001", "insutype": "390", "diag_code": "C34", "begndate":
-                          "2026-11-01", "enddate": "2027-01-01", "mdtrtarea_admdvs": "430100"}},
-    "3202": {"data": {"stmt_begndate": "2026-11-01", "stmt_enddate": "2026-11-30"},
+                          MONTH_START, "enddate": NEXT_YEAR, "mdtrtarea_admdvs": "430100"}},
+    "3202": {"data": {"stmt_begndate": MONTH_START, "stmt_enddate": TODAY},
              "detail": [{"setl_id": "X", "medfee_sumamt": "1.00", "fund_pay_sumamt": "1.00", "acct_pay": "0.00"}]},
 }
 
@@ -148,7 +153,7 @@ def broken_requests(draw):
     infno = draw(st.sampled_from(sorted(TEMPLATES)))
     env = {"infno": infno, "msgid": new_msgid(FUZZ_HOSPITAL), "mdtrtarea_admvs": h["admdvs"], "insuplc_admdvs": "150500",
            "recer_sys_code": "MDS", "infver": "V1.0", "opter_type": "1", "opter": "fuzz", "opter_name": "fuzz",
-           "inf_time": "2026-11-20 10:00:00", "fixmedins_code": FUZZ_HOSPITAL, "fixmedins_name": h["name"],
+           "inf_time": NOW, "fixmedins_code": FUZZ_HOSPITAL, "fixmedins_name": h["name"],
            "sign_no": "__SIGN__", "input": json.loads(json.dumps(TEMPLATES[infno]))}
     if kind == "body":
         raw = draw(st.one_of(st.binary(max_size=200), st.sampled_from([b"", b"null", b"[]", b"{", b'"x"', b"1e999",

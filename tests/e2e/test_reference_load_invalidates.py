@@ -9,17 +9,19 @@ import random
 import pytest
 
 from services.common.ids import make_certno
+from tests.e2e.conftest import this_year
 from tests.e2e.demo import document
 
 pytestmark = pytest.mark.e2e
+YEAR = this_year()
 
 
 def _doc(psn_no: str, certno: str, birthdate: str, status: str) -> dict:
     pool = next(p for p in document()["pools"] if p["code"] == "330600")
     return {"format": "medsettle.reference/v1", "pools": [pool], "persons": [{
         "psn_no": psn_no, "certno": certno, "name": "缓存测试", "gender": "1", "birthdate": birthdate,
-        "enrollments": [{"pool": "330600", "insutype": "390", "year": 2026, "psn_type": "resident",
-                         "benefit_start": "2026-01-01", "benefit_end": "2026-12-31", "status": status}],
+        "enrollments": [{"pool": "330600", "insutype": "390", "year": YEAR, "psn_type": "resident",
+                         "benefit_start": f"{YEAR}-01-01", "benefit_end": f"{YEAR}-12-31", "status": status}],
         "identities": [], "chronic": [], "filings": [], "account_balance": "0.00", "social_card": None,
         "cvlserv": False}]}
 

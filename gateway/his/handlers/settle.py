@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from medsettle.filing.v1 import filing_pb2 as fpb
@@ -133,7 +132,7 @@ async def accumulators(call: Call) -> dict:
     insutype = f.insutype(d, p, required=False)
     cum_ym = f.text(d, "cum_ym", p, required=False, max_len=6, min_len=4, pattern=re.compile(r"^20[0-9]{2}([01][0-9])?$"),
                     what="yyyy or yyyyMM")
-    year = int(cum_ym[:4]) if cum_ym else dt.date.today().year
+    year = int(cum_ym[:4]) if cum_ym else call.clock.today().year
     reply = await call.stubs.settlement.GetAccumulators(
         pb.GetAccumulatorsRequest(psn_no=psn_no, insutype=insutype, year=year), timeout=call.timeout_s)
     rows = []

@@ -251,11 +251,20 @@ def test_client_msgids_are_30_chars_valid_and_distinct():
 
 def test_response_envelope_shape():
     at = dt.datetime(2026, 6, 1, 10, 15, 0, 123000)
-    env = envelope(ok=True, output={"x": 1}, admdvs="330602", received_at=at)
+    env = envelope(ok=True, output={"x": 1}, admdvs="330602", received_at=at,
+                   responded_at=at + dt.timedelta(milliseconds=7))
     assert env["infcode"] == 0 and env["err_msg"] == "" and env["output"] == {"x": 1}
     assert len(env["inf_refmsgid"]) == 30 and env["inf_refmsgid"].startswith("33060220260601101500")
     assert env["inf_refmsgid"].isdigit()
-    assert env["refmsg_time"] == "20260601101500123" and len(env["respond_time"]) == 17
+    assert env["refmsg_time"] == "20260601101500123" and env["respond_time"] == "20260601101500130"
+
+
+def test_response_envelope_times_are_beijing_for_aware_instants():
+    # 16:30 UTC on 31 December is already 00:30 on 1 January in Beijing.
+    at = dt.datetime(2028, 12, 31, 16, 30, 0, 5000, tzinfo=dt.timezone.utc)
+    env = envelope(ok=True, output={}, admdvs="330602", received_at=at, responded_at=at)
+    assert env["refmsg_time"] == "20290101003000005" == env["respond_time"]
+    assert env["inf_refmsgid"].startswith("33060220290101003000")
     assert refmsgid("330602", at) != refmsgid("330602", at)
     assert refmsgid("bad", at).startswith("000000")
     json.dumps(env)
