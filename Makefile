@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration e2e protos check-protos clean-data venv bench loadtest audit clean
+.PHONY: run test unit integration e2e e2e-faked faketime protos check-protos clean-data venv bench loadtest audit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,19 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
+
+# libfaketime for the any-date checks (Debian's faketime; installed here when missing).
+faketime:
+	@command -v faketime >/dev/null 2>&1 || { \
+		echo "installing Debian's faketime (libfaketime) for the any-date tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq faketime >/dev/null; }
+
+# The e2e tier at two faked dates: a Beijing working day in January, and 23:30 UTC on 31 December
+# (already 1 January in Beijing). Each faked date gets test servers of its own (tests/conftest.py).
+e2e-faked: $(STAMP) faketime
+	faketime '2027-01-05 10:00:00' $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
+	TZ=UTC faketime '2028-12-31 23:30:00' $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtest.bench

@@ -16,6 +16,9 @@ import pytest_asyncio
 
 from services.common.config import REPO_ROOT
 
+# The suite's processes run in a host zone five hours west of UTC (POSIX TZ, no tz database
+# needed), thirteen hours from Beijing: a time read from the host's zone cannot pass for Beijing's.
+HOST_TZ = "XST+5"
 
 
 def _faked_clock_tag() -> str:
@@ -106,7 +109,7 @@ def suite(endpoints, tmp_path_factory):
              "GATEWAY_PORT": os.environ.get("MEDSETTLE_TEST_GATEWAY_PORT", "18080")}
     trace_file = tmp_path_factory.mktemp("traces") / "spans.jsonl"
     extra = dict(ports, MEDSETTLE_TRACE_FILE=str(trace_file), MEDSETTLE_ADMIN_TOKEN="test-admin-token",
-                 RATE_LIMIT_PER_S=os.environ.get("RATE_LIMIT_PER_S", "2000"))
+                 RATE_LIMIT_PER_S=os.environ.get("RATE_LIMIT_PER_S", "2000"), TZ=HOST_TZ)
     settings = Settings.from_env({**os.environ, **extra})
     assert asyncio.run(load_file(endpoints.database_url, DEMO, redis_url=endpoints.redis_url)) == 0
     s = launcher.Suite(settings, endpoints.database_url, endpoints.redis_url)
@@ -124,5 +127,6 @@ def suite(endpoints, tmp_path_factory):
     s.trace_file = trace_file
     s.log_dir = log_dir
     s.admin_token = "test-admin-token"
+    s.host_tz = HOST_TZ
     yield s
     s.stop()
