@@ -89,7 +89,7 @@ def cmd_load(args, settings: Settings) -> int:
 def cmd_gen_persons(args, settings: Settings) -> int:
     from services.refdata.cli import gen_persons
 
-    gen_persons(args.count, args.out, seed=args.seed)
+    gen_persons(args.count, args.out, seed=args.seed, year=args.year)
     print(f"wrote {args.count} persons to {args.out}")
     return 0
 
@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--out", default="persons.csv")
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--year", type=int, help="enrollment year (default: this year in Beijing)")
     p.set_defaults(func=cmd_gen_persons)
     p = sub.add_parser("import-enrollments", help="streaming bulk enrollment import (CSV)")
     p.add_argument("file")

@@ -11,6 +11,7 @@ import datetime as dt
 from medsettle.common.v1 import common_pb2
 from medsettle.eligibility.v1 import eligibility_pb2 as pb
 from medsettle.eligibility.v1 import eligibility_pb2_grpc as pb_grpc
+from services.common.clock import BEIJING
 from services.eligibility.rules import ChronicRow, EnrollmentRow, IdentityRow
 from services.eligibility.service import EligibilityService, PersonView, SnapshotView
 
@@ -157,7 +158,7 @@ class EligibilityServicer(pb_grpc.EligibilityServiceServicer):
 
     async def IssueEvoucher(self, request: pb.IssueEvoucherRequest, context) -> pb.Evoucher:
         ev = await self._svc.issue_evoucher(psn_no=request.psn_no, certno=request.certno)
-        expires = dt.datetime.fromtimestamp(ev.expires_at, dt.timezone(dt.timedelta(hours=8)))
+        expires = dt.datetime.fromtimestamp(ev.expires_at, BEIJING)
         return pb.Evoucher(token=ev.token, expires_at=expires.strftime("%Y-%m-%d %H:%M:%S"), ttl_s=ev.ttl_s)
 
 
