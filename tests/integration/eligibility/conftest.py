@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 
 from services.common.ids import make_certno
+from tests.dates import THIS_YEAR, date
 
 POOL_A, POOL_B = "99ELA", "99ELB"
 HOSPITAL = "H99010100001"
@@ -18,7 +19,7 @@ HOSPITAL = "H99010100001"
 
 def _policy(pool, insutype, waiting_days):
     return {
-        "pool": pool, "insutype": insutype, "year": 2026, "waiting_days": waiting_days,
+        "pool": pool, "insutype": insutype, "year": THIS_YEAR, "waiting_days": waiting_days,
         "lines": {"outpatient": {"annual_deductible": "100.00", "ratio": {"1": "0.60", "2": "0.50", "3": "0.40"},
                                  "annual_cap": "800.00"}},
         "cap_groups": {}, "retired_bonus": "0",
@@ -74,7 +75,7 @@ def make_service(db_pool, redis, reference, **cache_kw):
     cache = PersonCache(redis, repo.load_person, ttl_s=300, **cache_kw)
     return EligibilityService(repo=repo, cache=cache, reference=reference, redis=redis,
                               signer=EvoucherSigner("integration-test-evoucher-secret-32b", 90),
-                              today=lambda: dt.date(2026, 5, 1))
+                              today=lambda: date(5, 1))
 
 
 @pytest_asyncio.fixture
@@ -100,7 +101,7 @@ def person_record(psn_no: str, *, enrollments=(), identities=(), chronic=(), gen
                         filings=(), account_balance_fen=balance_fen, social_card=social_card, cvlserv=False)
 
 
-def enrollment(pool=POOL_A, insutype="390", start=dt.date(2026, 1, 1), end=dt.date(2026, 12, 31), status="active",
+def enrollment(pool=POOL_A, insutype="390", start=date(1, 1), end=date(12, 31), status="active",
                psn_type=None):
     from services.refdata.records import EnrollmentRecord
 

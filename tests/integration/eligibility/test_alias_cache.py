@@ -10,12 +10,13 @@ import pytest
 
 from services.common.grpcutil import Refusal
 from services.eligibility.repository import upsert_persons
+from tests.dates import THIS_YEAR, day
 
 from .conftest import enrollment, make_service, new_certno, person_record, store_persons
 from .test_cache import _free_port
 
 pytestmark = pytest.mark.integration
-DAY = "2026-05-01"
+DAY = day("05-01")
 
 
 async def by_certno(svc, certno):
@@ -84,8 +85,8 @@ async def test_an_unknown_certno_is_not_cached_so_a_person_created_later_is_foun
             await by_certno(service, certno)
         assert e.value.outcome == "PERSON_NOT_FOUND"
     psn = f"U{uid}"
-    await service.upsert_enrollment(psn_no=psn, pool="99ELA", insutype="390", year=2026, psn_type="resident",
-                                    benefit_start="2026-01-01", benefit_end="2026-12-31", status="active",
+    await service.upsert_enrollment(psn_no=psn, pool="99ELA", insutype="390", year=THIS_YEAR, psn_type="resident",
+                                    benefit_start=day("01-01"), benefit_end=day("12-31"), status="active",
                                     paid_date="", enrollment_kind="", certno=certno, name="新参保",
                                     gender="2", birthdate=birth.isoformat())
     assert (await by_certno(service, certno)).psn_no == psn

@@ -11,6 +11,7 @@ import pytest
 
 from services.eligibility.bulk_import import SimulatedCrash, import_file
 from services.eligibility.import_reader import COLUMNS, split_of
+from tests.dates import THIS_YEAR, day
 
 from .conftest import POOL_A, POOL_B, new_certno
 
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.integration
 
 def good_row(psn_no, pool=POOL_A, status="active"):
     certno, birth = new_certno("1")
-    return [psn_no, certno, "批量" + psn_no[-3:], "1", birth.isoformat(), pool, "390", "2026", "resident",
-            "2026-01-01", "2026-12-31", status]
+    return [psn_no, certno, "批量" + psn_no[-3:], "1", birth.isoformat(), pool, "390", str(THIS_YEAR), "resident",
+            day("01-01"), day("12-31"), status]
 
 
 def write_csv(path, rows):
@@ -47,7 +48,7 @@ async def test_bad_rows_crash_and_resume_without_duplicates(tmp_path, database_u
         elif i == 17:
             r[5] = "NOPOOL"; bad_lines[line] = "pool"
         elif i == 33:
-            r[9] = "2026-02-30"; bad_lines[line] = "benefit_start"
+            r[9] = day("02-30"); bad_lines[line] = "benefit_start"
         elif i == 41:
             r[8] = "employee"; bad_lines[line] = "psn_type"
         elif i == 52:
@@ -63,7 +64,7 @@ async def test_bad_rows_crash_and_resume_without_duplicates(tmp_path, database_u
         await conn.execute("INSERT INTO eligibility.persons (psn_no, certno, name, gender, birthdate) "
                            "VALUES ($1, $2, $3, $4, $5)", first, rows[0][1], rows[0][2], "1",
                            dt.date.fromisoformat(rows[0][4]))
-    assert (await service.snapshot(psn_no=first, insutype="390", on_date="2026-05-01")).choice.outcome == "NOT_ENROLLED"
+    assert (await service.snapshot(psn_no=first, insutype="390", on_date=day("05-01"))).choice.outcome == "NOT_ENROLLED"
 
     with pytest.raises(SimulatedCrash):
         await import_file(database_url, path, redis_url=redis_url, errors_path=errors, progress=False,
@@ -82,7 +83,7 @@ async def test_bad_rows_crash_and_resume_without_duplicates(tmp_path, database_u
     assert progress["rows_ok"] + progress["rows_rejected"] == 20 + in_batch3_committed
 
     # Invalidated after the batch that changed it committed:
-    assert (await service.snapshot(psn_no=first, insutype="390", on_date="2026-05-01")).choice.eligible
+    assert (await service.snapshot(psn_no=first, insutype="390", on_date=day("05-01"))).choice.eligible
 
     # Resumed with another number of splits asked for: the file keeps the one it started with.
     assert await import_file(database_url, path, redis_url=redis_url, errors_path=errors, progress=False,

@@ -14,13 +14,14 @@ import pytest
 
 from services.eligibility.bulk_import import APPLICATION_NAME, import_file
 from services.eligibility.import_reader import COLUMNS
+from tests.dates import NEXT_YEAR, THIS_YEAR, day
 
 from .conftest import POOL_A, new_certno
 
 pytestmark = pytest.mark.integration
 
 
-def good_row(psn_no, *, year="2026", name=None, certno=None):
+def good_row(psn_no, *, year=str(THIS_YEAR), name=None, certno=None):
     if certno is None:
         certno, birth = new_certno("1")
     else:
@@ -50,7 +51,7 @@ async def test_a_new_person_with_a_taken_certno_is_rejected_and_the_rest_lands(t
 
     rows = [good_row(f"BK{uid}1", certno=held[1]),        # line 2: new person, certno of BK..0
             good_row(f"BK{uid}2"),                         # line 3: new person
-            good_row(f"BK{uid}0", year="2027", certno=held[1])]  # line 4: BK..0 renews (batch 2)
+            good_row(f"BK{uid}0", year=str(NEXT_YEAR), certno=held[1])]  # line 4: BK..0 renews (batch 2)
     write_csv(tmp_path / "b.csv", rows)
     # (In one batch, line 2 would keep the certno from line 4: the first line that claims a certno
     # keeps it within a batch, before the database is asked. Hence two batches here.)
@@ -64,7 +65,8 @@ async def test_a_new_person_with_a_taken_certno_is_rejected_and_the_rest_lands(t
         years = await conn.fetch("SELECT psn_no, year FROM eligibility.enrollments WHERE psn_no LIKE $1 "
                                  "ORDER BY psn_no, year", f"BK{uid}%")
     assert persons == {f"BK{uid}0": held[1], f"BK{uid}2": rows[1][1]}
-    assert [(r["psn_no"], r["year"]) for r in years] == [(f"BK{uid}0", 2026), (f"BK{uid}0", 2027), (f"BK{uid}2", 2026)]
+    assert [(r["psn_no"], r["year"]) for r in years] == [(f"BK{uid}0", THIS_YEAR), (f"BK{uid}0", NEXT_YEAR),
+                                                                (f"BK{uid}2", THIS_YEAR)]
 
 
 async def test_one_person_with_two_certnos_in_a_batch_keeps_the_free_one(tmp_path, database_url, redis_url, db_pool,
@@ -74,7 +76,7 @@ async def test_one_person_with_two_certnos_in_a_batch_keeps_the_free_one(tmp_pat
     assert await import_file(database_url, tmp_path / "a.csv", redis_url=redis_url, progress=False) == 0
 
     free = good_row(f"BL{uid}1")
-    taken = good_row(f"BL{uid}1", year="2027", certno=other[1])  # the later row: certno of BL..9
+    taken = good_row(f"BL{uid}1", year=str(NEXT_YEAR), certno=other[1])  # the later row: certno of BL..9
     write_csv(tmp_path / "b.csv", [free, taken])
     assert await import_file(database_url, tmp_path / "b.csv", redis_url=redis_url, progress=False,
                              errors_path=tmp_path / "e.csv", splits=1) == 2
@@ -82,7 +84,7 @@ async def test_one_person_with_two_certnos_in_a_batch_keeps_the_free_one(tmp_pat
     async with db_pool.acquire() as conn:
         certno = await conn.fetchval("SELECT certno FROM eligibility.persons WHERE psn_no = $1", f"BL{uid}1")
         years = await conn.fetch("SELECT year FROM eligibility.enrollments WHERE psn_no = $1", f"BL{uid}1")
-    assert certno == free[1] and [r["year"] for r in years] == [2026]
+    assert certno == free[1] and [r["year"] for r in years] == [THIS_YEAR]
 
 
 async def test_a_person_another_writer_creates_meanwhile_is_updated_not_duplicated(tmp_path, database_url, redis_url,
@@ -123,15 +125,15 @@ async def test_new_persons_are_found_at_once_and_changed_ones_are_fresh(tmp_path
     write_csv(tmp_path / "a.csv", [old])
     assert await import_file(database_url, tmp_path / "a.csv", redis_url=redis_url, progress=False) == 0
     with pytest.raises(Refusal):  # looked up before it exists (nothing is cached for it)
-        await service.snapshot(psn_no=new[0], insutype="390", on_date="2026-05-01")
-    assert (await service.snapshot(psn_no=old[0], insutype="390", on_date="2026-05-01")).choice.eligible  # cached
+        await service.snapshot(psn_no=new[0], insutype="390", on_date=day("05-01"))
+    assert (await service.snapshot(psn_no=old[0], insutype="390", on_date=day("05-01"))).choice.eligible  # cached
 
     paused = list(old)
     paused[11] = "paused"
     write_csv(tmp_path / "b.csv", [new, paused])
     assert await import_file(database_url, tmp_path / "b.csv", redis_url=redis_url, progress=False) == 0
-    assert (await service.snapshot(psn_no=new[0], insutype="390", on_date="2026-05-01")).choice.eligible
-    assert not (await service.snapshot(psn_no=old[0], insutype="390", on_date="2026-05-01")).choice.eligible
+    assert (await service.snapshot(psn_no=new[0], insutype="390", on_date=day("05-01"))).choice.eligible
+    assert not (await service.snapshot(psn_no=old[0], insutype="390", on_date=day("05-01"))).choice.eligible
 
 
 async def test_quotes_crlf_blank_lines_and_a_field_spanning_lines(tmp_path, database_url, redis_url, db_pool, uid):
@@ -159,15 +161,15 @@ async def test_one_person_on_several_rows_of_a_batch_the_last_row_wins(tmp_path,
     # per person through the one without sorts (Q_STAGE_UPSERT_ONCE, every other test here).
     first = good_row(f"BR{uid}1", name="先")
     rows = [first,                                                        # line 2
-            good_row(f"BR{uid}1", year="2027", certno=first[1], name="中"),  # line 3
-            [*good_row(f"BR{uid}1", certno=first[1], name="后")[:11], "paused"]]  # line 4: 2026 again
+            good_row(f"BR{uid}1", year=str(NEXT_YEAR), certno=first[1], name="中"),  # line 3
+            [*good_row(f"BR{uid}1", certno=first[1], name="后")[:11], "paused"]]  # line 4: this year again
     write_csv(tmp_path / "a.csv", rows)
     assert await import_file(database_url, tmp_path / "a.csv", redis_url=redis_url, progress=False, splits=1) == 0
     async with db_pool.acquire() as conn:
         name = await conn.fetchval("SELECT name FROM eligibility.persons WHERE psn_no = $1", f"BR{uid}1")
         enr = await conn.fetch("SELECT year, status FROM eligibility.enrollments WHERE psn_no = $1 ORDER BY year",
                                f"BR{uid}1")
-    assert name == "后" and [(r["year"], r["status"]) for r in enr] == [(2026, "paused"), (2027, "active")]
+    assert name == "后" and [(r["year"], r["status"]) for r in enr] == [(THIS_YEAR, "paused"), (NEXT_YEAR, "active")]
 
 
 async def test_bytes_that_are_not_utf8_reject_their_row_only(tmp_path, database_url, redis_url, db_pool, uid):
@@ -194,7 +196,7 @@ async def test_a_file_of_new_persons_is_inserted_as_it_is_and_renewals_are_upser
     assert await import_file(database_url, tmp_path / "new.csv", redis_url=redis_url, progress=False,
                              batch_size=10) == 0
     assert "not only new persons" not in caplog.text  # every batch went in without look-ups
-    renewed = [good_row(r[0], year="2027", certno=r[1], name=r[2]) for r in rows]
+    renewed = [good_row(r[0], year=str(NEXT_YEAR), certno=r[1], name=r[2]) for r in rows]
     renewed[3][2] = "改名"  # one person's name changes too
     write_csv(tmp_path / "renew.csv", renewed)
     assert await import_file(database_url, tmp_path / "renew.csv", redis_url=redis_url, progress=False,

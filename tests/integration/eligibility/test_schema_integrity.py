@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from tests.dates import THIS_YEAR, day
 from tests.integration.eligibility.conftest import POOL_A, enrollment, person_record, store_persons
 
 pytestmark = pytest.mark.integration
 
-Q_ENROLL = """INSERT INTO eligibility.enrollments (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end,
-                                                   status) VALUES ($1, $2, '390', 2026, 'resident', '2026-01-01',
-                                                   '2026-12-31', 'active')"""
+Q_ENROLL = f"""INSERT INTO eligibility.enrollments (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end,
+                                                    status) VALUES ($1, $2, '390', {THIS_YEAR}, 'resident',
+                                                    '{day("01-01")}', '{day("12-31")}', 'active')"""
 
 
 async def test_an_enrollment_for_an_unknown_person_is_refused_as_a_foreign_key_violation(db_pool, elig_reference, uid):

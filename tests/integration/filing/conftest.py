@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import random
 from typing import Any
 
@@ -21,13 +20,15 @@ from grpc import aio
 
 from medsettle.eligibility.v1 import eligibility_pb2_grpc
 from medsettle.filing.v1 import filing_pb2_grpc
-from services.common.config import REPO_ROOT, Settings
+from infra.reference.make_demo import document_for_today
+from services.common.config import Settings
 from services.common.grpcutil import RefusalInterceptor
 from services.common.ids import make_certno
 from services.refdata.schema import parse_document
 from services.refdata.store import load_document
+from tests.dates import THIS_YEAR, day
 
-DEMO = json.loads((REPO_ROOT / "infra" / "reference" / "demo.json").read_text(encoding="utf-8"))
+DEMO = document_for_today()
 
 
 class CallRecorder(aio.ServerInterceptor):
@@ -104,15 +105,15 @@ def _certno() -> str:
 
 def person(psn_no: str, pool: str, insutype: str, filings: list[dict] | None = None,
            psn_type: str | None = None) -> dict:
-    """A reference-document person enrolled for 2026 in `pool`."""
+    """A reference-document person enrolled for this year in `pool`."""
     certno = _certno()
     gender = "1" if int(certno[16]) % 2 else "2"
     return {
         "psn_no": psn_no, "certno": certno, "name": "测试人", "gender": gender,
         "birthdate": f"{certno[6:10]}-{certno[10:12]}-{certno[12:14]}",
-        "enrollments": [{"pool": pool, "insutype": insutype, "year": 2026,
+        "enrollments": [{"pool": pool, "insutype": insutype, "year": THIS_YEAR,
                          "psn_type": psn_type or ("resident" if insutype == "390" else "employee"),
-                         "benefit_start": "2026-01-01", "benefit_end": "2026-12-31", "status": "active"}],
+                         "benefit_start": day("01-01"), "benefit_end": day("12-31"), "status": "active"}],
         "filings": filings or [],
     }
 

@@ -16,6 +16,7 @@ from medsettle.common.v1 import common_pb2
 from medsettle.eligibility.v1 import eligibility_pb2
 from medsettle.filing.v1 import filing_pb2 as pb
 from services.common.grpcutil import outcome_of
+from tests.dates import THIS_YEAR, day
 
 from .conftest import load_persons, person
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 HOSP_SX = "H33060200001"    # 绍兴市人民医院
 HOSP_OTHER = "H33060200003"  # another Shaoxing hospital
-TODAY = "2026-05-02"
+TODAY = day("05-02")
 
 
 def caller(msgid: str, code: str = HOSP_SX, infno: str = "2501") -> common_pb2.Caller:
@@ -42,7 +43,7 @@ async def refusal(awaitable):
     return e.value.code(), outcome, field, e.value.details()
 
 
-def filing(psn_no, type_="referral", destination="430100", begin="2026-03-01", end="2026-08-31",
+def filing(psn_no, type_="referral", destination="430100", begin=day("03-01"), end=day("08-31"),
            insutype="390", insured_pool="330600", **kw) -> pb.Filing:
     return pb.Filing(psn_no=psn_no, insutype=insutype, type=type_, destination=destination, begin=begin,
                      end=end, insured_pool=insured_pool, **kw)
@@ -53,7 +54,7 @@ async def create(h, psn_no, *, msg="", code=HOSP_SX, today=TODAY, **kw) -> pb.Fi
     return await h.filing.CreateFiling(pb.CreateFilingRequest(caller=c, filing=filing(psn_no, **kw), today=today))
 
 
-async def resolve(h, psn_no, admdvs, visit="2026-05-01", insutype="390", pool="330600", emergency=False):
+async def resolve(h, psn_no, admdvs, visit=day("05-01"), insutype="390", pool="330600", emergency=False):
     return await h.filing.ResolveFiling(pb.ResolveFilingRequest(
         psn_no=psn_no, insutype=insutype, insured_pool=pool, hospital_admdvs=admdvs, visit_date=visit,
         emergency=emergency))
@@ -72,7 +73,7 @@ async def sx(db_pool, uid):
 
 @pytest.mark.parametrize("type_, group, end", [
     ("retired_relocated", "long_term", ""), ("long_term_residence", "long_term", ""),
-    ("stationed_work", "long_term", ""), ("referral", "referral", "2026-08-31"), ("temporary", "temporary", "2026-08-31"),
+    ("stationed_work", "long_term", ""), ("referral", "referral", day("08-31")), ("temporary", "temporary", day("08-31")),
 ])
 async def test_each_filing_type_is_created_in_its_group_and_resolves(harness, sx, uid, type_, group, end):
     f = await create(harness, sx, msg=msgid(uid, 1), type_=type_, destination="43", end=end)
@@ -90,9 +91,9 @@ async def test_refusals_name_the_field_in_chinese_and_english(harness, sx, uid):
         (dict(destination="4301"), grpc.StatusCode.INVALID_ARGUMENT, "BAD_DESTINATION", "filing.destination"),
         (dict(destination="970000"), grpc.StatusCode.INVALID_ARGUMENT, "BAD_DESTINATION", "filing.destination"),
         (dict(destination="330600"), grpc.StatusCode.INVALID_ARGUMENT, "BAD_DESTINATION", "filing.destination"),
-        (dict(end="2026-02-01"), grpc.StatusCode.INVALID_ARGUMENT, "END_BEFORE_BEGIN", "filing.end"),
-        (dict(end="2026-06-30"), grpc.StatusCode.INVALID_ARGUMENT, "FILING_TOO_SHORT", "filing.end"),
-        (dict(begin="2026-02-30"), grpc.StatusCode.INVALID_ARGUMENT, "BAD_DATE", "filing.begin"),
+        (dict(end=day("02-01")), grpc.StatusCode.INVALID_ARGUMENT, "END_BEFORE_BEGIN", "filing.end"),
+        (dict(end=day("06-30")), grpc.StatusCode.INVALID_ARGUMENT, "FILING_TOO_SHORT", "filing.end"),
+        (dict(begin=day("02-30")), grpc.StatusCode.INVALID_ARGUMENT, "BAD_DATE", "filing.begin"),
         (dict(insured_pool="NOPE"), grpc.StatusCode.INVALID_ARGUMENT, "UNKNOWN_POOL", "filing.insured_pool"),
     ]
     for i, (kw, code, outcome, field) in enumerate(cases):
@@ -104,8 +105,8 @@ async def test_refusals_name_the_field_in_chinese_and_english(harness, sx, uid):
 
 
 async def test_temporary_filing_of_exactly_the_minimum_is_accepted(harness, sx, uid):
-    # The demo policy keeps the default 180 days: 2026-03-01..2026-08-27 counts 180 days.
-    f = await create(harness, sx, msg=msgid(uid, 1), type_="temporary", end="2026-08-27")
+    # The demo policy keeps the default 180 days: 1 March..27 August counts 180 days.
+    f = await create(harness, sx, msg=msgid(uid, 1), type_="temporary", end=day("08-27"))
     assert f.group == "temporary"
 
 
@@ -130,36 +131,36 @@ async def test_racing_long_term_creates_leave_exactly_one(harness, sx, uid):
 
 async def test_long_term_change_within_six_months_is_refused_then_allowed(harness, sx, uid):
     f = await create(harness, sx, msg=msgid(uid, 1), type_="long_term_residence", destination="43", end="",
-                     begin="2026-01-10", today="2026-01-10")
+                     begin=day("01-10"), today=day("01-10"))
     code, outcome, field, message = await refusal(harness.filing.ChangeFiling(pb.ChangeFilingRequest(
-        caller=caller(msgid(uid, 2)), filing_id=f.filing_id, destination="45", today="2026-07-09")))
+        caller=caller(msgid(uid, 2)), filing_id=f.filing_id, destination="45", today=day("07-09"))))
     assert (code, outcome, field) == (grpc.StatusCode.FAILED_PRECONDITION, "CHANGE_TOO_SOON", "filing_id")
-    assert "2026-07-10" in message
+    assert day("07-10") in message
     changed = await harness.filing.ChangeFiling(pb.ChangeFilingRequest(
-        caller=caller(msgid(uid, 3)), filing_id=f.filing_id, destination="45", today="2026-07-10"))
+        caller=caller(msgid(uid, 3)), filing_id=f.filing_id, destination="45", today=day("07-10")))
     assert (changed.destination, changed.group, changed.status) == ("45", "long_term", "active")
     assert changed.filing_id != f.filing_id
     everything = {x.filing_id: x for x in (await harness.filing.ListFilings(
         pb.ListFilingsRequest(psn_no=sx, include_inactive=True))).filings}
     assert everything[f.filing_id].status == "superseded" and everything[changed.filing_id].status == "active"
     # Now Nanning is covered, Changsha no longer.
-    assert (await resolve(harness, sx, "450103", visit="2026-08-01")).filing_id == changed.filing_id
-    assert not (await resolve(harness, sx, "430102", visit="2026-08-01")).filed
+    assert (await resolve(harness, sx, "450103", visit=day("08-01"))).filing_id == changed.filing_id
+    assert not (await resolve(harness, sx, "430102", visit=day("08-01"))).filed
     # The new filing restarts the six months.
     got = await refusal(harness.filing.ChangeFiling(pb.ChangeFilingRequest(
-        caller=caller(msgid(uid, 4)), filing_id=changed.filing_id, destination="43", today="2026-08-01")))
+        caller=caller(msgid(uid, 4)), filing_id=changed.filing_id, destination="43", today=day("08-01"))))
     assert got[1] == "CHANGE_TOO_SOON"
     got = await refusal(harness.filing.ChangeFiling(pb.ChangeFilingRequest(
-        caller=caller(msgid(uid, 5)), filing_id=f.filing_id, destination="43", today="2026-09-01")))
+        caller=caller(msgid(uid, 5)), filing_id=f.filing_id, destination="43", today=day("09-01"))))
     assert got[1] == "FILING_NOT_ACTIVE"
 
 
 async def test_referral_can_be_extended_any_time(harness, sx, uid):
     f = await create(harness, sx, msg=msgid(uid, 1))
     longer = await harness.filing.ChangeFiling(pb.ChangeFilingRequest(
-        caller=caller(msgid(uid, 2)), filing_id=f.filing_id, end="2026-12-31", today="2026-03-02"))
-    assert (longer.end, longer.begin, longer.destination) == ("2026-12-31", "2026-03-01", "430100")
-    assert (await resolve(harness, sx, "430102", visit="2026-11-01")).filing_id == longer.filing_id
+        caller=caller(msgid(uid, 2)), filing_id=f.filing_id, end=day("12-31"), today=day("03-02")))
+    assert (longer.end, longer.begin, longer.destination) == (day("12-31"), day("03-01"), "430100")
+    assert (await resolve(harness, sx, "430102", visit=day("11-01"))).filing_id == longer.filing_id
 
 
 # ----------------------------------------------------------------------------- overlap and precedence
@@ -174,7 +175,7 @@ async def test_overlapping_filings_long_term_before_referral_before_temporary(ha
     assert (await resolve(harness, sx, "430102")).filing_id == lt.filing_id    # long-term beats both
     assert (await resolve(harness, sx, "430100")).filing_id == r.filing_id
     # Outside the referral's dates only the temporary one remains (it ends the same day here).
-    assert (await resolve(harness, sx, "430100", visit="2026-02-28")).filed is False
+    assert (await resolve(harness, sx, "430100", visit=day("02-28"))).filed is False
 
 
 async def test_active_filing_takes_precedence_over_emergency(harness, sx, uid):
@@ -257,7 +258,7 @@ async def test_resolve_refuses_bad_input(harness, sx):
     assert got[:3] == (grpc.StatusCode.INVALID_ARGUMENT, "BAD_ADMDVS", "hospital_admdvs")
     got = await refusal(resolve(harness, sx, "430102", pool="NOPE"))
     assert got[:3] == (grpc.StatusCode.NOT_FOUND, "UNKNOWN_POOL", "insured_pool")
-    got = await refusal(resolve(harness, sx, "430102", visit="2026/05/01"))
+    got = await refusal(resolve(harness, sx, "430102", visit=f"{THIS_YEAR}/05/01"))
     assert got[1:3] == ("BAD_DATE", "visit_date")
 
 
@@ -265,18 +266,18 @@ async def test_resolve_refuses_bad_input(harness, sx):
 
 
 async def test_retro_filing_committed_before_resolve_is_seen(harness, sx, uid):
-    """补办: the visit was on 2026-04-20 without a filing; the filing is made afterwards with a
+    """补办: the visit was on 20 April without a filing; the filing is made afterwards with a
     begin in the past, before the settlement commits. The settlement service resolves at settle
     time, so every ResolveFiling that starts after CreateFiling returned sees it."""
-    before = await resolve(harness, sx, "430102", visit="2026-04-20")
+    before = await resolve(harness, sx, "430102", visit=day("04-20"))
     assert before.filed is False
 
     async def settle_attempts(n: int):
-        return await asyncio.gather(*(resolve(harness, sx, "430102", visit="2026-04-20") for _ in range(n)))
+        return await asyncio.gather(*(resolve(harness, sx, "430102", visit=day("04-20")) for _ in range(n)))
 
     f, during = await asyncio.gather(
-        create(harness, sx, msg=msgid(uid, 1), type_="temporary", destination="43", begin="2026-04-01",
-               end="2026-10-31", today="2026-04-25"),
+        create(harness, sx, msg=msgid(uid, 1), type_="temporary", destination="43", begin=day("04-01"),
+               end=day("10-31"), today=day("04-25")),
         settle_attempts(5))
     # Racing reads see the filing or not, never an error or a half state.
     assert all(r.filed in (True, False) and (r.filing_id in ("", f.filing_id)) for r in during)
@@ -323,14 +324,14 @@ async def test_revoke_own_filing_not_another_hospitals(harness, sx, uid):
 
 async def test_online_filing_uses_the_insured_pool_from_eligibility(harness, sx):
     f = await harness.filing.CreateFiling(pb.CreateFilingRequest(
-        filing=pb.Filing(psn_no=sx, insutype="390", type="temporary", destination="45", begin="2026-06-01",
-                         end="2026-12-31"), today=TODAY))
+        filing=pb.Filing(psn_no=sx, insutype="390", type="temporary", destination="45", begin=day("06-01"),
+                         end=day("12-31")), today=TODAY))
     assert (f.source, f.fixmedins_code, f.insured_pool) == ("online", "", "330600")
     assert harness.recorder.of("GetSnapshot", sx)
     # The same rules apply online: too short is refused.
     got = await refusal(harness.filing.CreateFiling(pb.CreateFilingRequest(
-        filing=pb.Filing(psn_no=sx, insutype="390", type="temporary", destination="43", begin="2026-06-01",
-                         end="2026-07-01"), today=TODAY)))
+        filing=pb.Filing(psn_no=sx, insutype="390", type="temporary", destination="43", begin=day("06-01"),
+                         end=day("07-01")), today=TODAY)))
     assert got[1] == "FILING_TOO_SHORT"
     # An online filing is the person's: a hospital may not revoke it, the person may.
     got = await refusal(harness.filing.RevokeFiling(pb.RevokeFilingRequest(
@@ -342,7 +343,7 @@ async def test_online_filing_uses_the_insured_pool_from_eligibility(harness, sx)
 async def test_online_filing_for_unknown_person_is_refused(harness, uid):
     got = await refusal(harness.filing.CreateFiling(pb.CreateFilingRequest(
         filing=pb.Filing(psn_no=f"NOBODY{uid}", insutype="390", type="temporary", destination="45",
-                         begin="2026-06-01", end="2026-12-31"), today=TODAY)))
+                         begin=day("06-01"), end=day("12-31")), today=TODAY)))
     assert got[0] == grpc.StatusCode.NOT_FOUND and got[2] == "psn_no"
 
 
@@ -352,23 +353,23 @@ async def test_online_filing_for_unknown_person_is_refused(harness, uid):
 async def test_chronic_filing_creates_and_ends_the_eligibility_qualification(harness, sx, uid):
     c = await harness.filing.FileChronic(pb.FileChronicRequest(
         caller=caller(msgid(uid, 1), infno="2503"), psn_no=sx, insutype="390", opsp_dise_code="M03900",
-        opsp_dise_name="高血压", begndate="2026-01-01", enddate="2026-12-31"))
-    assert (c.status, c.ide_fixmedins_no, c.begndate) == ("active", HOSP_SX, "2026-01-01")
+        opsp_dise_name="高血压", begndate=day("01-01"), enddate=day("12-31")))
+    assert (c.status, c.ide_fixmedins_no, c.begndate) == ("active", HOSP_SX, day("01-01"))
     # The qualification exists at eligibility before we got the reply, and the cache was dropped.
     assert [r.code for r in harness.recorder.of("GrantChronic", sx)] == ["M03900"]
     assert harness.recorder.of("InvalidatePerson", sx)
     quals = await harness.eligibility.ListChronic(eligibility_pb2.ListChronicRequest(psn_no=sx))
-    assert any(q.code == "M03900" and q.begin == "2026-01-01" and q.end == "2026-12-31" for q in quals.chronic)
+    assert any(q.code == "M03900" and q.begin == day("01-01") and q.end == day("12-31") for q in quals.chronic)
     listed = await harness.filing.QueryChronic(pb.QueryChronicRequest(psn_no=sx, insutype="390"))
     assert [x.filing_id for x in listed.filings] == [c.filing_id]
     # Same disease again: refused; same msgid: the same reply, no second grant.
     got = await refusal(harness.filing.FileChronic(pb.FileChronicRequest(
         caller=caller(msgid(uid, 2), infno="2503"), psn_no=sx, insutype="390", opsp_dise_code="M03900",
-        begndate="2026-02-01")))
+        begndate=day("02-01"))))
     assert got[:3] == (grpc.StatusCode.ALREADY_EXISTS, "CHRONIC_ALREADY_FILED", "opsp_dise_code")
     again = await harness.filing.FileChronic(pb.FileChronicRequest(
         caller=caller(msgid(uid, 1), infno="2503"), psn_no=sx, insutype="390", opsp_dise_code="M03900",
-        opsp_dise_name="高血压", begndate="2026-01-01", enddate="2026-12-31"))
+        opsp_dise_name="高血压", begndate=day("01-01"), enddate=day("12-31")))
     assert again == c and len(harness.recorder.of("GrantChronic", sx)) == 1
     # 2504 from another hospital: refused; from the filing hospital: ends the qualification.
     got = await refusal(harness.filing.CancelChronic(pb.CancelChronicRequest(
@@ -379,7 +380,7 @@ async def test_chronic_filing_creates_and_ends_the_eligibility_qualification(har
     assert (cancelled.filing_id, cancelled.status) == (c.filing_id, "cancelled")
     assert [r.code for r in harness.recorder.of("RevokeChronic", sx)] == ["M03900"]
     quals = await harness.eligibility.ListChronic(eligibility_pb2.ListChronicRequest(psn_no=sx))
-    assert all(q.end and q.end < "2026-12-31" for q in quals.chronic if q.code == "M03900")
+    assert all(q.end and q.end < day("12-31") for q in quals.chronic if q.code == "M03900")
     assert not (await harness.filing.QueryChronic(pb.QueryChronicRequest(psn_no=sx))).filings
 
 
@@ -387,7 +388,7 @@ async def test_chronic_filing_refused_by_eligibility_stores_nothing(harness, uid
     nobody = f"NOBODY{uid}"
     got = await refusal(harness.filing.FileChronic(pb.FileChronicRequest(
         caller=caller(msgid(uid, 1), infno="2503"), psn_no=nobody, insutype="390", opsp_dise_code="M01600",
-        begndate="2026-01-01")))
+        begndate=day("01-01"))))
     assert got[0] == grpc.StatusCode.NOT_FOUND
     assert not (await harness.filing.QueryChronic(pb.QueryChronicRequest(psn_no=nobody))).filings
     got = await refusal(harness.filing.FileChronic(pb.FileChronicRequest(
@@ -427,7 +428,7 @@ async def test_reverse_a_2501_by_msgid(harness, sx, uid):
 async def test_reverse_a_2503_by_msgid_ends_the_qualification(harness, sx, uid):
     c = await harness.filing.FileChronic(pb.FileChronicRequest(
         caller=caller(msgid(uid, 1), infno="2503"), psn_no=sx, insutype="390", opsp_dise_code="M07803",
-        begndate="2026-01-01"))
+        begndate=day("01-01")))
     rev = await harness.filing.ReverseByMsgid(pb.ReverseByMsgidRequest(
         caller=caller(msgid(uid, 2), infno="2601"), psn_no=sx, omsgid=msgid(uid, 1), oinfno="2503"))
     assert (rev.filing_id, rev.status) == (c.filing_id, "cancelled")
@@ -438,7 +439,7 @@ async def test_reverse_a_2503_by_msgid_ends_the_qualification(harness, sx, uid):
 async def test_racing_chronic_filings_grant_once(harness, sx, uid):
     results = await asyncio.gather(*(harness.filing.FileChronic(pb.FileChronicRequest(
         caller=caller(msgid(uid, n), infno="2503"), psn_no=sx, insutype="390", opsp_dise_code="M01600",
-        begndate="2026-01-01")) for n in range(3)), return_exceptions=True)
+        begndate=day("01-01"))) for n in range(3)), return_exceptions=True)
     ok = [r for r in results if isinstance(r, pb.ChronicFiling)]
     refused = [outcome_of(r)[0] for r in results if isinstance(r, grpc.RpcError)]
     assert len(ok) == 1 and refused == ["CHRONIC_ALREADY_FILED"] * 2

@@ -22,6 +22,7 @@ from gateway.his.dispatch import Stubs
 from gateway.hisclient import tif_headers
 from services.common.config import Settings
 from services.common.telemetry import traced_channel, traced_redis
+from tests.dates import THIS_YEAR, day
 from tests.e2e.demo import client_for, hospital
 
 pytestmark = pytest.mark.integration
@@ -94,7 +95,7 @@ async def test_sign_in_then_an_outage_is_a_retriable_envelope(his):
 
 
 async def test_missing_or_unknown_sign_no_is_refused(his):
-    for sign_no in ("", "20260101000000deadbeef"):
+    for sign_no in ("", f"{THIS_YEAR}0101000000deadbeef"):
         reply = await his.call("5203", {"data": {"psn_no": "330600000000000001", "setl_id": "S1"}},
                                insuplc_admdvs="330600", sign_no=sign_no)
         assert reply["infcode"] == -1
@@ -133,7 +134,7 @@ async def test_bad_signature_stale_timestamp_reused_nonce(his):
 async def test_envelope_of_another_hospital_is_forbidden(his):
     other = "H33060200002"
     env = his.envelope("9001", {"signIn": {"opter_no": "op001"}}, fixmedins_code=other,
-                       msgid=other + "20260601101500" + "0001")
+                       msgid=other + f"{THIS_YEAR}0601101500" + "0001")
     status, body = await his.post("/fsi/api/rsfComIfsService/callService", env)
     assert status == 403 and body["output"]["outcome"] == "HOSPITAL_MISMATCH"
     assert body["output"]["field"] == "fixmedins_code"
@@ -206,7 +207,7 @@ async def test_rest_admin_needs_the_token_and_openapi_is_served(gw, his):
         assert r.status == 400 and body["error"]["code"] == "INVALID_REFERENCE"
         assert any(e.startswith("pools[0]") for e in body["error"]["errors"])
     async with s.post(gw + "/api/v1/filings", json={"psn_no": "330600000000000008", "insutype": "390",
-                                                    "type": "weekend", "destination": "45", "begin": "2026-06-01"}) as r:
+                                                    "type": "weekend", "destination": "45", "begin": day("06-01")}) as r:
         body = await r.json()
         assert r.status == 400 and body["error"]["field"] == "type"
     async with s.post(gw + "/api/v1/evouchers", json={"psn_no": "330600000000000001",

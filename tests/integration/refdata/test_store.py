@@ -15,24 +15,27 @@ import random
 import asyncpg
 import pytest
 
+from infra.reference.make_demo import document_for_today
 from services.refdata.cache import ReferenceCache
-from services.refdata.cli import DEMO_PATH, load_file
+from services.refdata.cli import demo_document, load_file
 from services.refdata.schema import ReferenceError, parse_document, read_document
 from services.refdata.store import load_document
+from tests.dates import THIS_YEAR
 
 pytestmark = pytest.mark.integration
 
 
 def demo_reference_only():
-    return dataclasses.replace(read_document(DEMO_PATH), persons=())
+    return dataclasses.replace(demo_document(), persons=())
 
 
 def small_doc(uid: str) -> dict:
     """A self-contained document with its own pool, hospital and policy."""
     code = "T" + uid.upper()[:8]
     admdvs = f"99{random.randrange(10_000):04d}"
-    demo = json.loads(DEMO_PATH.read_text(encoding="utf-8"))
-    policy = copy.deepcopy(next(p for p in demo["policies"] if p["pool"] == "330600" and p["insutype"] == "390"))
+    demo = document_for_today()
+    policy = copy.deepcopy(next(p for p in demo["policies"]
+                                if p["pool"] == "330600" and p["insutype"] == "390" and p["year"] == THIS_YEAR))
     policy["pool"] = code
     return {
         "format": "medsettle.reference/v1",
@@ -60,7 +63,7 @@ async def test_a_new_document_is_inserted_then_unchanged(db_pool, uid):
     assert (first.counts["pools"].inserted, first.counts["hospitals"].inserted) == (1, 1)
     assert first.counts["catalogue_items"].inserted == 5
     assert first.counts["policies"].inserted == 1
-    assert first.new_policy_versions == [(doc.pools[0].code, "390", 2026, 1)]
+    assert first.new_policy_versions == [(doc.pools[0].code, "390", THIS_YEAR, 1)]
     second = await load_document(db_pool, doc)
     assert second.changed == 0
 
@@ -72,7 +75,7 @@ async def test_a_changed_policy_becomes_version_2_and_a_changed_hospital_is_upda
     data["hospitals"][0]["level"] = 3
     report = await load_document(db_pool, parse_document(data))
     code = data["pools"][0]["code"]
-    assert report.counts["policies"].updated == 1 and report.new_policy_versions == [(code, "390", 2026, 2)]
+    assert report.counts["policies"].updated == 1 and report.new_policy_versions == [(code, "390", THIS_YEAR, 2)]
     assert report.counts["hospitals"].updated == 1
     assert report.counts["catalogue_items"].unchanged == 5
     rows = await db_pool.fetch("SELECT version, body_text FROM reference.policies WHERE pool = $1 ORDER BY version", code)
@@ -147,20 +150,20 @@ async def test_the_cache_follows_notifications(db_pool, uid):
         before = cache.reloads
         await load_document(db_pool, parse_document(data))
         await cache.wait_reloaded(before)
-        assert cache.pool(code) is not None and cache.policy(code, "390", 2026).version == 1
+        assert cache.pool(code) is not None and cache.policy(code, "390", THIS_YEAR).version == 1
         data["policies"][0]["waiting_days"] = 30
         before = cache.reloads
         await load_document(db_pool, parse_document(data))
         await cache.wait_reloaded(before)
-        assert cache.policy(code, "390", 2026).version == 2
-        assert cache.policy(code, "390", 2026).waiting_days == 30
-        assert cache.policy_version(code, "390", 2026, 1).waiting_days == 90
+        assert cache.policy(code, "390", THIS_YEAR).version == 2
+        assert cache.policy(code, "390", THIS_YEAR).waiting_days == 30
+        assert cache.policy_version(code, "390", THIS_YEAR, 1).waiting_days == 90
     finally:
         await cache.close()
 
 
 async def test_loading_the_demo_with_persons_twice_changes_nothing(db_pool):
-    doc = read_document(DEMO_PATH)
+    doc = demo_document()
     await load_document(db_pool, doc)
     again = await load_document(db_pool, doc)
     assert again.changed == 0, again.render()

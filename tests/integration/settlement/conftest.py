@@ -36,6 +36,8 @@ from services.settlement.clients import EligibilityClient, FilingClient
 from services.settlement.server import register
 from services.settlement.service import SettlementService
 
+from tests.dates import date, day
+
 from .helpers import Clock
 from .reference import POOL_A, reference_document, upstream_reference_document
 
@@ -53,10 +55,10 @@ class Upstream(eligibility_pb2_grpc.EligibilityServiceServicer, filing_pb2_grpc.
     def person(self, psn_no: str, *, insutype: str = "390", pool: str = POOL_A, psn_type: str = "resident",
                identities: tuple[str, ...] = (), balance_fen: int = 0, name: str = "测试") -> str:
         snap = eligibility_pb2.Snapshot(psn_no=psn_no, name=name, insutype=insutype, eligible=True, psn_type=psn_type,
-                                        insured_pool=pool, insuplc_admdvs=pool, benefit_start="2026-01-01",
-                                        benefit_end="2026-12-31", account_balance_fen=balance_fen)
+                                        insured_pool=pool, insuplc_admdvs=pool, benefit_start=day("01-01"),
+                                        benefit_end=day("12-31"), account_balance_fen=balance_fen)
         for t in identities:
-            snap.identities.add(psn_no=psn_no, psn_idet_type=t, begntime="2026-01-01", endtime="2026-12-31")
+            snap.identities.add(psn_no=psn_no, psn_idet_type=t, begntime=day("01-01"), endtime=day("12-31"))
         self.persons[(psn_no, insutype)] = snap
         return psn_no
 
@@ -140,7 +142,7 @@ def clock(settlement_env):
 # ----------------------------------------------------------------------------- the real upstream
 
 # The eligibility and filing services' business date (2503 begin default, 2504 end default).
-UPSTREAM_TODAY = dt.date(2026, 5, 20)
+UPSTREAM_TODAY = date(5, 20)
 
 
 @dataclasses.dataclass
@@ -159,8 +161,8 @@ class RealEnv:
         return bool(await self.redis.exists(entry_key(psn_no)))
 
     async def person(self, psn_no: str, *, pool: str, insutype: str = "390", balance_fen: int = 0,
-                     begin: dt.date = dt.date(2026, 1, 1), end: dt.date = dt.date(2026, 12, 31)) -> str:
-        """Store a person enrolled for 2026 as the reference loader does (upsert_persons in a
+                     begin: dt.date = date(1, 1), end: dt.date = date(12, 31)) -> str:
+        """Store a person enrolled for this year as the reference loader does (upsert_persons in a
         transaction of ours); the eligibility service reads them from PostgreSQL."""
         from services.common.ids import make_certno
         from services.eligibility.repository import upsert_persons

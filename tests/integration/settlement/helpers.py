@@ -11,9 +11,11 @@ import grpc
 
 from medsettle.common.v1 import common_pb2
 from medsettle.settlement.v1 import settlement_pb2 as pb
+from services.common.clock import Clock as BeijingClock
 from services.common.grpcutil import outcome_of
 from services.engine import round_half_up
 from services.settlement.service import CST
+from tests.dates import THIS_YEAR, day
 
 
 class Clock:
@@ -34,7 +36,7 @@ _seq = itertools.count(1)
 
 def msgid(code: str) -> str:
     """A fresh 30-character msgid: hospital(12) + time(14) + 4 random-ish digits."""
-    return f"{code}{dt.datetime.now():%Y%m%d%H%M%S}{random.randrange(10**4):04d}{next(_seq)}"
+    return f"{code}{BeijingClock().naive_now():%Y%m%d%H%M%S}{random.randrange(10**4):04d}{next(_seq)}"
 
 
 def caller(code: str, infno: str, mid: str | None = None) -> common_pb2.Caller:
@@ -48,7 +50,7 @@ def fee(sn: str, code: str, cnt: str, pric_fen: int, amount_fen: int | None = No
 
 
 async def open_visit(stub, *, hospital: str, psn_no: str, insutype: str = "390", kind: str = "inpatient",
-                     med_type: str = "21", begntime: str = "2026-05-10 09:00:00", fees=(), discharge: bool = True,
+                     med_type: str = "21", begntime: str = day("05-10 09:00:00"), fees=(), discharge: bool = True,
                      dise_codg: str = "", endtime: str = "") -> pb.Visit:
     """Register (2201/2401), upload fees (2204/2301) and, for an admission, discharge (2402)
     (by default five days after admission)."""
@@ -76,7 +78,7 @@ def outcome(err: grpc.RpcError) -> tuple[str | None, str | None]:
     return outcome_of(err)
 
 
-async def accumulators(stub, psn_no: str, insutype: str = "390", year: int = 2026) -> tuple[dict, pb.AccumulatorsResponse]:
+async def accumulators(stub, psn_no: str, insutype: str = "390", year: int = THIS_YEAR) -> tuple[dict, pb.AccumulatorsResponse]:
     """5206: {key: amount} and the whole reply."""
     resp = await stub.GetAccumulators(pb.GetAccumulatorsRequest(psn_no=psn_no, insutype=insutype, year=year))
     return {a.key: a.amount for a in resp.accumulators}, resp

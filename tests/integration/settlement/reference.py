@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 
+from tests.dates import THIS_YEAR
+
 POOL_A, POOL_B, POOL_C = "910600", "920000", "930100"
 H_A3 = "H91060200003"   # pool A, level 3
 H_A1 = "H91060200001"   # pool A, level 1
@@ -31,7 +33,7 @@ CROSS = {"long_term": "0", "referral": "-0.10", "emergency": "-0.10", "temporary
 INPATIENT = {"deductible": {"1": "300.00", "2": "600.00", "3": "800.00", "out_of_province": "1200.00"},
              "repeat_factor": "0.5", "ratio": {"1": "0.85", "2": "0.80", "3": "0.70"}, "cap_group": "main"}
 RESIDENT = {
-    "insutype": "390", "year": 2026, "waiting_days": 90, "intra_province_requires_filing": False,
+    "insutype": "390", "year": THIS_YEAR, "waiting_days": 90, "intra_province_requires_filing": False,
     "lines": {"inpatient": INPATIENT,
               "outpatient": {"annual_deductible": "100.00", "ratio": {"1": "0.60", "2": "0.50", "3": "0.40"},
                              "annual_cap": "800.00"},
@@ -48,7 +50,7 @@ RESIDENT = {
                    "dibao": {"annual_deductible": "300.00", "ratio": "0.70", "annual_cap": "30000.00"}},
     "supplementary": []}
 EMPLOYEE = {
-    "insutype": "310", "year": 2026, "waiting_days": 0, "intra_province_requires_filing": False,
+    "insutype": "310", "year": THIS_YEAR, "waiting_days": 0, "intra_province_requires_filing": False,
     "lines": {"inpatient": INPATIENT,
               "outpatient": {"annual_deductible": "300.00", "ratio": {"1": "0.75", "2": "0.70", "3": "0.65"},
                              "annual_cap": "5000.00"}},

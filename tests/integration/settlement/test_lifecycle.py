@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from medsettle.settlement.v1 import settlement_pb2 as pb
+from tests.dates import LAST_YEAR, THIS_YEAR, day, month, ym
 
 from .helpers import accumulators, caller, fee, free_month, open_visit, outcome, settle_request
 from .reference import H_A1, H_A3
@@ -88,15 +89,15 @@ async def test_clearing_application_accepted_when_totals_match_and_mismatch_desc
 
 async def test_clearing_application_bad_month_and_unknown_hospital_are_refused(stub, db_pool):
     with pytest.raises(grpc.RpcError) as e:
-        await stub.ApplyClearing(pb.ApplyClearingRequest(caller=caller(H_A3, "3203"), setlym="2026-05"))
+        await stub.ApplyClearing(pb.ApplyClearingRequest(caller=caller(H_A3, "3203"), setlym=month(5)))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert outcome(e.value) == ("BAD_MONTH", "setlym")
     with pytest.raises(grpc.RpcError) as e:
-        await stub.ApplyClearing(pb.ApplyClearingRequest(caller=caller("H00000000000", "3203"), setlym="202605"))
+        await stub.ApplyClearing(pb.ApplyClearingRequest(caller=caller("H00000000000", "3203"), setlym=ym(5)))
     assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
     async with db_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM settlement.clearing_applications "
-                                   "WHERE fixmedins_code = 'H00000000000' OR setlym = '2026-05'") == 0
+                                   "WHERE fixmedins_code = 'H00000000000' OR setlym = $1", month(5)) == 0
 
 
 # ----------------------------------------------------------------------------- interim then final settlement
@@ -125,7 +126,7 @@ async def test_interim_settlement_then_final_settlement_keep_accumulators_exact(
     await stub.UploadFees(pb.UploadFeesRequest(caller=caller(H_A3, "2301"), mdtrt_id=v.mdtrt_id, psn_no=psn,
                                                feedetail=[fee("2", "DIAL", "1", 300_000)]))
     await stub.Discharge(pb.DischargeRequest(caller=caller(H_A3, "2402"), mdtrt_id=v.mdtrt_id, psn_no=psn,
-                                             endtime="2026-06-20 10:00:00"))
+                                             endtime=day("06-20 10:00:00")))
     with pytest.raises(grpc.RpcError) as e:  # the interim settlement's fees are not billed again
         await stub.Settle(settle_request(H_A3, v, 800_000))
     assert outcome(e.value) == ("MEDFEE_MISMATCH", "input.data.medfee_sumamt")
@@ -166,7 +167,7 @@ async def test_an_admission_with_an_interim_settlement_cannot_be_cancelled(stub,
     psn = upstream.person(f"PJ{uid}")
     reg = caller(H_A3, "2401")
     v = await stub.Register(pb.RegisterRequest(caller=reg, psn_no=psn, insutype="390", kind="inpatient",
-                                               med_type="21", begntime="2026-05-10 09:00:00"))
+                                               med_type="21", begntime=day("05-10 09:00:00")))
     await stub.UploadFees(pb.UploadFeesRequest(caller=caller(H_A3, "2301"), mdtrt_id=v.mdtrt_id, psn_no=psn,
                                                feedetail=[fee("1", "DIAL", "1", 200_000)]))
     req = settle_request(H_A3, v, 200_000)
@@ -214,7 +215,7 @@ async def test_2601_undoes_a_discharge_and_an_undo_of_discharge(stub, upstream, 
     v = await open_visit(stub, hospital=H_A3, psn_no=psn, fees=[fee("1", "DIAL", "1", 100_000)], discharge=False)
     d = caller(H_A3, "2402")
     await stub.Discharge(pb.DischargeRequest(caller=d, mdtrt_id=v.mdtrt_id, psn_no=psn,
-                                             endtime="2026-05-12 10:00:00", dscg_way="1"))
+                                             endtime=day("05-12 10:00:00"), dscg_way="1"))
     rv = await stub.Reverse(pb.ReverseRequest(caller=caller(H_A3, "2601"), psn_no=psn, omsgid=d.msgid, oinfno="2402"))
     assert rv.oinfno == "2402" and "discharge undone" in rv.result and not rv.HasField("settlement")
     row = await _visit(db_pool, v.mdtrt_id)
@@ -228,13 +229,13 @@ async def test_2601_undoes_a_discharge_and_an_undo_of_discharge(stub, upstream, 
 
     # Discharge again, undo it with 2405, then 2601 that 2405: the discharge comes back as it was.
     await stub.Discharge(pb.DischargeRequest(caller=caller(H_A3, "2402"), mdtrt_id=v.mdtrt_id, psn_no=psn,
-                                             endtime="2026-05-13 11:00:00", dscg_way="2"))
+                                             endtime=day("05-13 11:00:00"), dscg_way="2"))
     u = caller(H_A3, "2405")
     assert (await stub.UndoDischarge(pb.CancelVisitRequest(caller=u, mdtrt_id=v.mdtrt_id, psn_no=psn))).status == "open"
     await stub.Reverse(pb.ReverseRequest(caller=caller(H_A3, "2601"), psn_no=psn, omsgid=u.msgid, oinfno="2405"))
     row = await _visit(db_pool, v.mdtrt_id)
     assert (row["status"], f"{row['endtime']:%Y-%m-%d %H:%M:%S}", row["dscg_way"]) == \
-        ("discharged", "2026-05-13 11:00:00", "2")
+        ("discharged", day("05-13 11:00:00"), "2")
     s = (await stub.Settle(settle_request(H_A3, v, 100_000))).setlinfo
     assert s.status == "settled"
 
@@ -291,7 +292,7 @@ async def test_another_hospital_cannot_cancel_reverse_or_change_a_visit_and_noth
     psn = upstream.person(f"PO{uid}")
     v = await open_visit(stub, hospital=H_A3, psn_no=psn, fees=[fee("1", "DIAL", "1", 400_000)], discharge=False)
     d = caller(H_A3, "2402")
-    await stub.Discharge(pb.DischargeRequest(caller=d, mdtrt_id=v.mdtrt_id, psn_no=psn, endtime="2026-05-12 10:00:00"))
+    await stub.Discharge(pb.DischargeRequest(caller=d, mdtrt_id=v.mdtrt_id, psn_no=psn, endtime=day("05-12 10:00:00")))
     with pytest.raises(grpc.RpcError) as e:
         await stub.UndoDischarge(pb.CancelVisitRequest(caller=caller(H_A1, "2405"), mdtrt_id=v.mdtrt_id, psn_no=psn))
     assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED and outcome(e.value) == ("OTHER_HOSPITAL", "mdtrt_id")
@@ -337,7 +338,7 @@ async def test_5206_accumulators_after_settle_and_after_cancel(stub, upstream, u
     475.00 all from the account, leaving 525.00."""
     psn = upstream.person(f"PY{uid}", insutype="310", psn_type="employee", balance_fen=100_000)
     empty, resp = await accumulators(stub, psn, "310")
-    assert empty == {} and resp.account_balance_fen == 100_000 and (resp.psn_no, resp.year) == (psn, 2026)
+    assert empty == {} and resp.account_balance_fen == 100_000 and (resp.psn_no, resp.year) == (psn, THIS_YEAR)
 
     v = await open_visit(stub, hospital=H_A1, psn_no=psn, insutype="310", kind="outpatient", med_type="11",
                          fees=[fee("1", "DIAL", "1", 100_000)])
@@ -357,7 +358,7 @@ async def test_5206_accumulators_after_settle_and_after_cancel(stub, upstream, u
     assert acc == {"acct:used": 0, "dedc:outpatient": 0, "fund:line:outpatient": 0}
     assert resp.account_balance_fen == 100_000
     # Another year's accumulators are untouched; a 5206 without psn_no names the field.
-    assert (await accumulators(stub, psn, "310", 2025))[0] == {}
+    assert (await accumulators(stub, psn, "310", LAST_YEAR))[0] == {}
     with pytest.raises(grpc.RpcError) as e:
-        await stub.GetAccumulators(pb.GetAccumulatorsRequest(insutype="310", year=2026))
+        await stub.GetAccumulators(pb.GetAccumulatorsRequest(insutype="310", year=THIS_YEAR))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and outcome(e.value) == ("FIELD_REQUIRED", "psn_no")

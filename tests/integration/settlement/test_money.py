@@ -10,6 +10,7 @@ import pytest
 
 from medsettle.settlement.v1 import settlement_pb2 as pb
 from services.settlement.audit import audit, run_audit
+from tests.dates import THIS_YEAR, day
 
 from .helpers import caller, fee, free_month, open_visit, outcome, settle_request
 from .reference import H_A1, H_A3, H_A_RECON, H_B3, H_C3, POOL_A, POOL_B, POOL_C
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 async def _accumulators(stub, psn, insutype="390"):
-    resp = await stub.GetAccumulators(pb.GetAccumulatorsRequest(psn_no=psn, insutype=insutype, year=2026))
+    resp = await stub.GetAccumulators(pb.GetAccumulatorsRequest(psn_no=psn, insutype=insutype, year=THIS_YEAR))
     return {a.key: a.amount for a in resp.accumulators}, resp
 
 
@@ -101,7 +102,7 @@ async def test_2601_undoes_registration_and_fee_upload(stub, upstream, db_pool, 
     psn = upstream.person(f"PU{uid}")
     reg = caller(H_A3, "2201")
     v = await stub.Register(pb.RegisterRequest(caller=reg, psn_no=psn, insutype="390", kind="outpatient",
-                                               med_type="11", begntime="2026-05-10 09:00:00"))
+                                               med_type="11", begntime=day("05-10 09:00:00")))
     up = caller(H_A3, "2204")
     await stub.UploadFees(pb.UploadFeesRequest(caller=up, mdtrt_id=v.mdtrt_id, psn_no=psn,
                                                feedetail=[fee("1", "DRUG", "1", 1_000)]))
@@ -218,6 +219,6 @@ async def test_auditor_passes_on_clean_data_and_names_corrupted_rows(stub, upstr
             await tx.rollback()
         assert await audit(conn) == [] or all(psn not in x.row and s.setl_id not in x.row for x in await audit(conn))
     names = {(x.check, x.row) for x in found}
-    assert ("accumulators equal the sum of their settlements' deltas", f"{psn}/390/2026 fund:group:main") in names
+    assert ("accumulators equal the sum of their settlements' deltas", f"{psn}/390/{THIS_YEAR} fund:group:main") in names
     assert ("ledger sums to zero per settlement", s.setl_id) in names
     assert ("ledger sums to zero overall", "ledger") in names

@@ -15,6 +15,7 @@ from medsettle.common.v1 import common_pb2
 from medsettle.eligibility.v1 import eligibility_pb2
 from medsettle.filing.v1 import filing_pb2
 from medsettle.settlement.v1 import settlement_pb2 as pb
+from tests.dates import THIS_YEAR, day, month
 
 from .helpers import accumulators, caller, fee, open_visit, outcome, settle_request
 from .reference import H_R3, H_S3, POOL_R, POOL_S
@@ -64,14 +65,14 @@ async def test_inter_province_needs_a_filing_and_a_retro_filing_before_settle_is
     assert outcome(e.value)[0] == "NOT_FILED"
     msg = e.value.details()
     assert "2501" in msg and "在线备案" in msg and "file online" in msg.lower(), msg
-    assert "950102" in msg and "2026-05-10" in msg
+    assert "950102" in msg and day("05-10") in msg
     assert await _count_settlements(env.db_pool, psn) == 0
     assert (await accumulators(env.settlement, psn))[0] == {}
 
     # 补办: the filing is created after admission, before the settlement (online, no caller).
     filing = await env.filing.CreateFiling(filing_pb2.CreateFilingRequest(
         filing=filing_pb2.Filing(psn_no=psn, insutype="390", type="temporary", destination="95",
-                                 begin="2026-05-01", end="2026-12-31"), today="2026-05-12"))
+                                 begin=day("05-01"), end=day("12-31")), today=day("05-12")))
     assert (filing.group, filing.status, filing.insured_pool) == ("temporary", "active", POOL_R)
 
     r = await env.settlement.Settle(settle_request(H_S3, v, 1_000_000))
@@ -108,10 +109,10 @@ async def test_chronic_visit_settles_on_the_qualification_filed_through_2503(rea
 
     chronic = await env.filing.FileChronic(filing_pb2.FileChronicRequest(
         caller=common_pb2.Caller(fixmedins_code=H_R3, msgid=f"{H_R3}C{uid}", infno="2503"), psn_no=psn,
-        insutype="390", opsp_dise_code="M07803", opsp_dise_name="血液透析", begndate="2026-01-01"))
+        insutype="390", opsp_dise_code="M07803", opsp_dise_name="血液透析", begndate=day("01-01")))
     assert chronic.status == "active" and chronic.ide_fixmedins_no == H_R3
     snap = await env.eligibility.GetSnapshot(eligibility_pb2.GetSnapshotRequest(psn_no=psn, insutype="390",
-                                                                                on_date="2026-05-10"))
+                                                                                on_date=day("05-10")))
     assert [c.code for c in snap.chronic] == ["M07803"]
 
     r = await env.settlement.Settle(settle_request(H_R3, v, 300_000))
@@ -120,25 +121,25 @@ async def test_chronic_visit_settles_on_the_qualification_filed_through_2503(rea
         ("14", "0.90", 0, 270_000, 30_000)
     acc, _ = await accumulators(env.settlement, psn)
     assert acc["fund:group:main"] == 270_000
-    assert acc["fund:month:chronic:M07803:2026-05"] == 270_000
+    assert acc[f"fund:month:chronic:M07803:{month(5)}"] == 270_000
 
 
 async def test_an_enrollment_lapsed_through_terminate_enrollment_is_refused_at_the_next_settlement(real_env, uid):
     """The first settlement caches the person's snapshot (Redis); TerminateEnrollment on the real
-    eligibility service then ends the enrollment on 2026-05-31. A June visit, registered while
+    eligibility service then ends the enrollment on 31 May. A June visit, registered while
     the person was still enrolled, is refused at settlement: the settlement does not see the
     stale cached status."""
     env = real_env
     psn = await env.person(f"RT{uid}", pool=POOL_R)
     first = await open_visit(env.settlement, hospital=H_R3, psn_no=psn, fees=[fee("1", "DIAL", "1", 200_000)])
     await env.settlement.Settle(settle_request(H_R3, first, 200_000))
-    june = await open_visit(env.settlement, hospital=H_R3, psn_no=psn, begntime="2026-06-10 09:00:00",
+    june = await open_visit(env.settlement, hospital=H_R3, psn_no=psn, begntime=day("06-10 09:00:00"),
                             fees=[fee("1", "DIAL", "1", 200_000)])
     before, _ = await accumulators(env.settlement, psn)
     assert await env.cached(psn), "the eligibility cache is warm: a missed invalidation would show"
 
     ended = await env.eligibility.TerminateEnrollment(eligibility_pb2.TerminateEnrollmentRequest(
-        psn_no=psn, pool=POOL_R, insutype="390", year=2026, end_date="2026-05-31", status="lapsed"))
+        psn_no=psn, pool=POOL_R, insutype="390", year=THIS_YEAR, end_date=day("05-31"), status="lapsed"))
     assert ended.status == "lapsed"
 
     with pytest.raises(grpc.RpcError) as e:

@@ -10,6 +10,7 @@ import pytest
 
 from medsettle.settlement.v1 import settlement_pb2 as pb
 from services.settlement import repository as repo
+from tests.dates import THIS_YEAR, day
 
 from .helpers import caller, fee, open_visit, outcome, settle_request
 from .reference import H_A1, H_A3
@@ -22,7 +23,7 @@ async def test_worked_example_a_replayed_through_the_service(stub, upstream, db_
     psn = upstream.person(f"PA{uid}", identities=("dibao",))
     fees = [fee("1", "SURG", "1", 6_000_000), fee("2", "BED", "10", 6_500), fee("3", "STENT", "1", 900_000)]
     v = await stub.Register(pb.RegisterRequest(caller=caller(H_A3, "2401"), psn_no=psn, insutype="390",
-                                               kind="inpatient", med_type="21", begntime="2026-05-10 09:00:00"))
+                                               kind="inpatient", med_type="21", begntime=day("05-10 09:00:00")))
     up = await stub.UploadFees(pb.UploadFeesRequest(caller=caller(H_A3, "2301"), mdtrt_id=v.mdtrt_id, psn_no=psn,
                                                     feedetail=fees))
     split = {r.feedetl_sn: r for r in up.result}
@@ -30,10 +31,10 @@ async def test_worked_example_a_replayed_through_the_service(stub, upstream, db_
     assert (split["2"].overlmt_amt_fen, split["2"].inscp_scp_amt_fen, split["2"].pric_uplmt_amt_fen) == (15_000, 50_000, 5_000)
     assert split["3"].fulamt_ownpay_amt_fen == 900_000 and split["3"].chrgitm_lv == "03"
     await stub.Discharge(pb.DischargeRequest(caller=caller(H_A3, "2402"), mdtrt_id=v.mdtrt_id, psn_no=psn,
-                                             endtime="2026-05-20 10:00:00"))
+                                             endtime=day("05-20 10:00:00")))
 
     pre = await stub.PreSettle(settle_request(H_A3, v, 6_965_000, infno="2303"))
-    acc = await stub.GetAccumulators(pb.GetAccumulatorsRequest(psn_no=psn, insutype="390", year=2026))
+    acc = await stub.GetAccumulators(pb.GetAccumulatorsRequest(psn_no=psn, insutype="390", year=THIS_YEAR))
     assert list(acc.accumulators) == [], "pre-settlement must not move accumulators"
 
     r = await stub.Settle(settle_request(H_A3, v, 6_965_000))
@@ -55,7 +56,7 @@ async def test_worked_example_a_replayed_through_the_service(stub, upstream, db_
     assert pre.setlinfo.fund_pay_sumamt_fen == s.fund_pay_sumamt_fen and pre.setlinfo.setl_id == ""
 
     acc = {a.key: (a.amount, a.cap) for a in
-           (await stub.GetAccumulators(pb.GetAccumulatorsRequest(psn_no=psn, insutype="390", year=2026))).accumulators}
+           (await stub.GetAccumulators(pb.GetAccumulatorsRequest(psn_no=psn, insutype="390", year=THIS_YEAR))).accumulators}
     assert acc["admissions:inpatient"] == (1, -1)
     assert acc["fund:group:main"] == (3_759_000, 28_000_000)
     assert acc["ci:paid"][0] == 449_150 and acc["maf:dibao:paid"] == (848_295, 3_000_000)
@@ -139,9 +140,9 @@ async def test_visit_state_rules(stub, upstream, uid):
     with pytest.raises(grpc.RpcError) as e:
         await stub.Settle(settle_request(H_A3, v, 100_000))
     assert outcome(e.value)[0] == "NOT_DISCHARGED"
-    d = pb.DischargeRequest(caller=caller(H_A3, "2402"), mdtrt_id=v.mdtrt_id, psn_no=psn, endtime="2026-05-12 10:00:00")
+    d = pb.DischargeRequest(caller=caller(H_A3, "2402"), mdtrt_id=v.mdtrt_id, psn_no=psn, endtime=day("05-12 10:00:00"))
     await stub.Discharge(d)
-    d2 = pb.DischargeRequest(caller=caller(H_A3, "2402"), mdtrt_id=v.mdtrt_id, psn_no=psn, endtime="2026-05-12 10:00:00")
+    d2 = pb.DischargeRequest(caller=caller(H_A3, "2402"), mdtrt_id=v.mdtrt_id, psn_no=psn, endtime=day("05-12 10:00:00"))
     with pytest.raises(grpc.RpcError) as e:
         await stub.Discharge(d2)
     assert outcome(e.value)[0] == "ALREADY_DISCHARGED"

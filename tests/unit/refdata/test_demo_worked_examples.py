@@ -1,26 +1,25 @@
 """The worked examples (WORKED_EXAMPLES.md), replayed on the demo data through the engine."""
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 
 from services.engine.model import (Bill, ChronicQualification, FeeItem, Identity, PersonSnapshot,
                                    SettlementContext)
-from services.refdata.cli import DEMO_PATH
-from services.refdata.schema import read_document
+from services.refdata.cli import demo_document
+from tests.dates import THIS_YEAR, date, month
 
 settle = pytest.importorskip("services.engine.settle").settle
 
-DOC = read_document(DEMO_PATH)
+DOC = demo_document()
 POOLS = {p.code: p for p in DOC.pools}
 HOSP = {h.code: h for h in DOC.hospitals}
 CATS = {c.pool: c for c in DOC.catalogues}
-POL = {(p.pool, p.insutype): p for p in DOC.policies}
+POL = {(p.pool, p.insutype): p for p in DOC.policies if p.year == THIS_YEAR}
 CODE = {"SURG": "003307020030000", "BED": "001104000010000", "STENT": "C03010101001001123456",
         "DIAL": "003105000010000", "DRUG": "XC10AAA089A001010104327"}
 HSX3, HSX1, HXJ3 = HOSP["H33060200001"], HOSP["H33060200003"], HOSP["H65010200001"]
-DAY = dt.date(2026, 6, 15)
+DAY = date(6, 15)
 
 
 def fen(yuan: str) -> int:
@@ -35,7 +34,7 @@ def item(alias, cnt, price, n=[0]):
 
 def person(psn_no, insutype):
     p = next(p for p in DOC.persons if p.psn_no == psn_no)
-    e = next(e for e in p.enrollments if e.insutype == insutype)
+    e = next(e for e in p.enrollments if e.insutype == insutype and e.year == THIS_YEAR)
     return PersonSnapshot(p.psn_no, p.name, insutype, e.psn_type, e.pool, p.identities, p.chronic,
                           p.account_balance_fen, p.cvlserv)
 
@@ -65,9 +64,9 @@ def test_b_retiree():
 
 def test_c_long_term_dialysis_in_xinjiang():
     paid = fen("4860.00")
-    r = settle(Bill("14", dt.date(2026, 5, 20), HXJ3, (item("DIAL", "6", "450.00"),), disease_code="M07803"),
+    r = settle(Bill("14", date(5, 20), HXJ3, (item("DIAL", "6", "450.00"),), disease_code="M07803"),
                ctx(person("330600000000000006", "390"), HXJ3, filing="long_term",
-                   acc={"fund:month:chronic:M07803:2026-05": paid, "fund:group:main": paid}))
+                   acc={f"fund:month:chronic:M07803:{month(5)}": paid, "fund:group:main": paid}))
     assert r.region_class == "inter_province"
     assert (r.hifp_pay, r.psn_cash_pay) == (fen("1140.00"), fen("1560.00"))
 

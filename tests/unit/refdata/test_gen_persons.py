@@ -5,8 +5,8 @@ import pytest
 
 from services.common.ids import valid_certno
 from services.refdata.cli import CSV_HEADER, gen_persons
-from services.refdata.schema import read_document
-from services.refdata.cli import DEMO_PATH
+from services.refdata.cli import demo_document
+from tests.dates import THIS_YEAR
 
 
 def read(path):
@@ -21,7 +21,7 @@ def test_rows_are_valid_and_spread_over_the_demo_pools(tmp_path):
     assert tuple(rows[0]) == CSV_HEADER
     body = [dict(zip(CSV_HEADER, r)) for r in rows[1:]]
     assert len(body) == 5000
-    pools = {p.code: p for p in read_document(DEMO_PATH).pools}
+    pools = {p.code: p for p in demo_document().pools}
     assert len({r["psn_no"] for r in body}) == 5000
     assert len({r["certno"] for r in body}) == 5000
     assert {r["pool"] for r in body} == set(pools)
@@ -35,9 +35,9 @@ def test_rows_are_valid_and_spread_over_the_demo_pools(tmp_path):
         assert (r["psn_type"] == "resident") == (r["insutype"] == "390")
         assert dt.date.fromisoformat(r["benefit_start"]) <= dt.date.fromisoformat(r["benefit_end"])
         assert r["status"] in ("active", "paused", "lapsed")
-        assert len(r["psn_no"]) == 18 and r["year"] == "2026"
+        assert len(r["psn_no"]) == 18 and r["year"] == str(THIS_YEAR)
     # never collides with the demo persons (their serial tag is 000)
-    demo = {p.psn_no for p in read_document(DEMO_PATH).persons}
+    demo = {p.psn_no for p in demo_document().persons}
     assert not demo & {r["psn_no"] for r in body}
 
 

@@ -3,7 +3,6 @@
 import copy
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -16,10 +15,9 @@ from services.refdata.schema import (
     parse_policy,
     policy_body_text,
     policy_to_json,
-    read_document,
 )
-
-DEMO = Path(__file__).resolve().parents[3] / "infra" / "reference" / "demo.json"
+from services.refdata.cli import demo_document
+from tests.dates import THIS_YEAR, date, day
 
 BASE = {
     "format": "medsettle.reference/v1",
@@ -38,7 +36,7 @@ BASE = {
         ]},
     ],
     "policies": [
-        {"pool": "330600", "insutype": "390", "year": 2026, "waiting_days": 90,
+        {"pool": "330600", "insutype": "390", "year": THIS_YEAR, "waiting_days": 90,
          "intra_province_requires_filing": False,
          "lines": {
              "inpatient": {"deductible": {"1": "200.00", "2": "500.00", "3": "800.00", "out_of_province": "2500.00"},
@@ -66,11 +64,11 @@ BASE = {
     "persons": [
         {"psn_no": "330600000000000001", "certno": "330602199001011231", "name": "张三", "gender": "1",
          "birthdate": "1990-01-01",
-         "enrollments": [{"pool": "330600", "insutype": "390", "year": 2026, "psn_type": "resident",
-                          "benefit_start": "2026-01-01", "benefit_end": "2026-12-31", "status": "active"}],
-         "identities": [{"type": "dibao", "begin": "2026-01-01", "end": "2026-12-31"}],
-         "chronic": [{"code": "M07803", "begin": "2026-01-01", "end": "2026-12-31", "hospital": "H33060200001"}],
-         "filings": [{"type": "long_term_residence", "destination": "65", "begin": "2026-01-10", "end": None}],
+         "enrollments": [{"pool": "330600", "insutype": "390", "year": THIS_YEAR, "psn_type": "resident",
+                          "benefit_start": day("01-01"), "benefit_end": day("12-31"), "status": "active"}],
+         "identities": [{"type": "dibao", "begin": day("01-01"), "end": day("12-31")}],
+         "chronic": [{"code": "M07803", "begin": day("01-01"), "end": day("12-31"), "hospital": "H33060200001"}],
+         "filings": [{"type": "long_term_residence", "destination": "65", "begin": day("01-10"), "end": None}],
          "account_balance": "0.00", "social_card": None, "cvlserv": False},
     ],
 }
@@ -114,7 +112,7 @@ def test_base_document_parses_into_engine_types():
                             AssistanceRule("dibao", 30000, Decimal("0.70"), 3000000))
     person = parsed.persons[0]
     assert person.filings[0].end is None and person.chronic[0].hospital == "H33060200001"
-    assert person.enrollments[0].benefit_start.isoformat() == "2026-01-01"
+    assert person.enrollments[0].benefit_start.isoformat() == day("01-01")
 
 
 def test_the_spec_example_error_message():
@@ -170,7 +168,7 @@ def test_all_errors_are_collected_with_their_paths():
     (lambda d: d["catalogues"][0]["items"][0].update(selfpay_prop="1.5"), "catalogues[0].items[0].selfpay_prop",
      "ratio in [0, 1]"),
     (lambda d: d["policies"][0].update(pool="999999"), "policies[0].pool", "not defined in pools"),
-    (lambda d: d["policies"][0].update(year="2026"), "policies[0].year", "integer"),
+    (lambda d: d["policies"][0].update(year=str(THIS_YEAR)), "policies[0].year", "integer"),
     (lambda d: d["policies"][0].update(version=1), "policies[0].version", "unknown key"),
     (lambda d: d["policies"][0].update(large_amount={"ratio": "0.80", "annual_cap": "300000.00"}),
      "policies[0].large_amount", "310"),
@@ -198,13 +196,13 @@ def test_all_errors_are_collected_with_their_paths():
     (lambda d: d["persons"][0].update(birthdate="1990-01-02"), "persons[0].certno", "birth date"),
     (lambda d: d["persons"][0]["enrollments"][0].update(status="dead"), "persons[0].enrollments[0].status",
      "active, paused, lapsed, terminated"),
-    (lambda d: d["persons"][0]["enrollments"][0].update(benefit_end="2025-12-31"),
+    (lambda d: d["persons"][0]["enrollments"][0].update(benefit_end=day("12-31", -1)),
      "persons[0].enrollments[0].benefit_end", "before benefit_start"),
     (lambda d: d["persons"][0]["enrollments"][0].update(psn_type="employee"),
      "persons[0].enrollments[0].psn_type", "310"),
     (lambda d: d["persons"][0]["enrollments"].append(copy.deepcopy(d["persons"][0]["enrollments"][0])),
      "persons[0].enrollments[1]", "duplicate enrollment"),
-    (lambda d: d["persons"][0]["filings"][0].update(end="2026-12-31"), "persons[0].filings[0].end", "long-term"),
+    (lambda d: d["persons"][0]["filings"][0].update(end=day("12-31")), "persons[0].filings[0].end", "long-term"),
     (lambda d: d["persons"][0]["filings"][0].update(type="emergency"), "persons[0].filings[0].type", "no filing record"),
     (lambda d: d["persons"][0]["filings"][0].update(type="referral"), "persons[0].filings[0].end", "temporary"),
     (lambda d: d["persons"][0]["filings"][0].update(destination="6"), "persons[0].filings[0].destination", "province"),
@@ -316,7 +314,7 @@ def test_canonical_json_ignores_formatting_but_not_values():
 
 
 def test_demo_document_validates_without_warnings():
-    parsed = read_document(DEMO)
+    parsed = demo_document()
     assert parsed.warnings == ()
     assert {p.code for p in parsed.pools} == {"330600", "650000", "650100", "43CZT", "450100", "150500"}
     assert len(parsed.persons) >= 20
@@ -327,7 +325,7 @@ def test_demo_document_validates_without_warnings():
     assert {h.level for h in parsed.hospitals} == {1, 2, 3}
     for pool in parsed.pools:
         for t in pool.insutypes:
-            assert any(p.pool == pool.code and p.insutype == t and p.year == 2026 for p in parsed.policies)
+            assert any(p.pool == pool.code and p.insutype == t and p.year == THIS_YEAR for p in parsed.policies)
     for p in parsed.policies:
         for code in ("M03900", "M01600", "M00503", "M07803", "M07804", "M08300"):
             assert f"chronic:{code}" in p.lines
@@ -337,8 +335,8 @@ def test_demo_document_validates_without_warnings():
 
 
 def test_demo_330600_policies_are_the_worked_examples():
-    parsed = read_document(DEMO)
-    pol = {(p.pool, p.insutype): p for p in parsed.policies}
+    parsed = demo_document()
+    pol = {(p.pool, p.insutype): p for p in parsed.policies if p.year == THIS_YEAR}
     r = pol[("330600", "390")]
     inp = r.lines["inpatient"]
     assert inp.deductible_fen == {"1": 30000, "2": 60000, "3": 80000, "out_of_province": 120000}
@@ -377,7 +375,7 @@ def test_demo_330600_policies_are_the_worked_examples():
 
 
 def test_demo_persons_cover_the_rules():
-    parsed = read_document(DEMO)
+    parsed = demo_document()
     people = {p.psn_no: p for p in parsed.persons}
     dialysis = people["330600000000000006"]
     assert dialysis.filings[0].type == "long_term_residence" and dialysis.filings[0].end is None
@@ -386,11 +384,10 @@ def test_demo_persons_cover_the_rules():
     assert any(e.psn_type == "retired" for p in parsed.persons for e in p.enrollments)
     assert any(e.status == "lapsed" for p in parsed.persons for e in p.enrollments)
     assert any(p.cvlserv for p in parsed.persons)
-    dup = people["330600000000000010"].enrollments
+    dup = [e for e in people["330600000000000010"].enrollments if e.year == THIS_YEAR]
     assert len({(e.insutype, e.year) for e in dup}) == 1 and len({e.pool for e in dup}) == 2
     assert len({e.benefit_start for e in dup}) == 2
-    import datetime as dt
-    assert any(e.benefit_start > dt.date(2026, 7, 1) for p in parsed.persons for e in p.enrollments)
+    assert any(e.benefit_start > date(7, 1) for p in parsed.persons for e in p.enrollments if e.year == THIS_YEAR)
     idents = {i.type for p in parsed.persons for i in p.identities}
     assert {"tekun", "dibao"} <= idents
     assert {f.type for p in parsed.persons for f in p.filings} >= {"long_term_residence", "referral"}
