@@ -42,10 +42,10 @@ faketime:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq faketime >/dev/null; }
 
-# The e2e tier at two faked dates: a Beijing working day in January, and 23:30 UTC on 31 December
-# (already 1 January in Beijing). Each faked date gets test servers of its own (tests/conftest.py).
+# The e2e tier at two faked dates: 10:00 Beijing (POSIX TZ CST-8) on a working day in January, and
+# 23:30 UTC on 31 December (already 1 January in Beijing). Each faked date gets test servers of its own (tests/conftest.py).
 e2e-faked: $(STAMP) faketime
-	faketime '2027-01-05 10:00:00' $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
+	TZ=CST-8 faketime '2027-01-05 10:00:00' $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
 	TZ=UTC faketime '2028-12-31 23:30:00' $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
 
 bench: $(STAMP)
