@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncContextManager, Callable
+from collections.abc import Callable
+from typing import AsyncContextManager
 
 import grpc
 from aiohttp import web

@@ -82,7 +82,7 @@ class HisClient:
         self._own_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
-    async def __aenter__(self) -> "HisClient":
+    async def __aenter__(self) -> HisClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self

@@ -12,17 +12,17 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from grpc_health.v1 import health_pb2_grpc
-from medsettle.eligibility.v1 import eligibility_pb2_grpc
-from medsettle.filing.v1 import filing_pb2_grpc
-from medsettle.settlement.v1 import settlement_pb2_grpc
 
 from gateway.app import init_app
 from gateway.deps import Deps
 from gateway.his.dispatch import Stubs
+from medsettle.eligibility.v1 import eligibility_pb2_grpc
+from medsettle.filing.v1 import filing_pb2_grpc
+from medsettle.settlement.v1 import settlement_pb2_grpc
 from services.common import telemetry
 from services.common.clock import system_clock
 from services.common.config import Settings

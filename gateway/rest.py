@@ -13,15 +13,15 @@ import re
 
 import grpc
 from aiohttp import web
-from medsettle.eligibility.v1 import eligibility_pb2 as epb
-from medsettle.filing.v1 import filing_pb2 as fpb
-from medsettle.settlement.v1 import settlement_pb2 as spb
 
 from gateway.deps import runtime
 from gateway.his import envelope as f
 from gateway.his.convert import proto_to_his
 from gateway.his.endpoint import parse_json
 from gateway.his.errors import RETRY_HINT
+from medsettle.eligibility.v1 import eligibility_pb2 as epb
+from medsettle.filing.v1 import filing_pb2 as fpb
+from medsettle.settlement.v1 import settlement_pb2 as spb
 from services.common.grpcutil import outcome_of
 
 PREFIX = "/api/v1"

@@ -18,8 +18,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from services.common.clock import Clock  # noqa: E402
 from services.engine import settle  # noqa: E402
 from services.engine.model import (  # noqa: E402
-    Bill, Catalogue, CatalogueItem, FeeItem, Hospital, LinePolicy, PersonSnapshot, Policy, Pool,
-    RatioCap, SettlementContext, SupplementaryPlan,
+    Bill,
+    Catalogue,
+    CatalogueItem,
+    FeeItem,
+    Hospital,
+    LinePolicy,
+    PersonSnapshot,
+    Policy,
+    Pool,
+    RatioCap,
+    SettlementContext,
+    SupplementaryPlan,
 )
 from services.engine.money import round_half_up  # noqa: E402
 

@@ -27,7 +27,7 @@ import time
 class _Conn(asyncio.Protocol):
     """One keep-alive connection: send, wait for one complete response (Content-Length), repeat."""
 
-    def __init__(self, run: "_Run"):
+    def __init__(self, run: _Run):
         self.run = run
         self.buf = bytearray()
         self.need = -1

@@ -15,9 +15,9 @@ grpc.aio's _invoke look far more expensive than they are; CPU time says what the
 from __future__ import annotations
 
 import cProfile
+import os
 import runpy
 import signal
-import os
 import sys
 import time
 

@@ -14,10 +14,10 @@ import datetime as dt
 import json
 import random
 from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from gateway.hisclient import CALL_SERVICE_PATH, HisClient, yuan
 from services.common.clock import Clock

@@ -19,9 +19,8 @@ import argparse
 import asyncio
 import sys
 
-from services.common.config import REPO_ROOT, Settings
+from services.common.config import Settings
 from services.refdata.cli import DEMO  # `medsettle load --demo`: the demo document for this Beijing year
-
 
 
 def _endpoints(settings: Settings):
@@ -44,8 +43,8 @@ def cmd_up(args, settings: Settings) -> int:
 
 
 def cmd_demo(args, settings: Settings) -> int:
-    from services import launcher
     from gateway import demo
+    from services import launcher
 
     suite = launcher.prepare(settings)
     if _load(suite.database_url, DEMO, suite.redis_url) != 0:

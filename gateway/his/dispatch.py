@@ -8,13 +8,13 @@ errors are NOT caught in handlers: the HIS endpoint maps them in one place (erro
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
-
-from medsettle.common.v1 import common_pb2
+from typing import Any
 
 from gateway.his.envelope import Envelope
 from gateway.his.security import Guard, Principal
+from medsettle.common.v1 import common_pb2
 from services.common.clock import Clock
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
-from typing import Any, Container, Iterable
+from typing import Any
 
 from gateway.his.convert import AmountError, decimal_text, yuan_to_fen
 from services.common.ids import valid_certno

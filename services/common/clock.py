@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Callable
+from collections.abc import Callable
 
 BEIJING = dt.timezone(dt.timedelta(hours=8), "CST")
 

@@ -7,9 +7,9 @@ Nothing here is a region's number: those are reference data.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +51,7 @@ class Settings:
     reuse_port: bool
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """From the process environment, or from `environ` (e.g. `{**os.environ, **overrides}`)."""
         environ = os.environ if environ is None else environ
         env = environ.get

@@ -133,7 +133,7 @@ class PipelinedRedis:
         self._connecting: asyncio.Future | None = None
 
     @classmethod
-    def like(cls, client) -> "PipelinedRedis | None":
+    def like(cls, client) -> PipelinedRedis | None:
         """One reaching the same server as a redis.asyncio client (None for TLS or anything
         unusual: the caller then keeps using redis-py)."""
         try:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import signal
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc

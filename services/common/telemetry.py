@@ -19,7 +19,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import asyncpg
 import grpc
@@ -98,7 +99,7 @@ def shutdown() -> None:
         _provider.shutdown()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tracer(name: str = "medsettle") -> trace.Tracer:
     # Once per name: get_tracer builds a Tracer and passes the warnings filter on every call. The
     # cached ProxyTracer still resolves to the real provider once setup() has run.

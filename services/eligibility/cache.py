@@ -53,7 +53,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from typing import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import asyncpg
 

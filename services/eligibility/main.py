@@ -47,11 +47,11 @@ def redis_client(url: str, timeout_s: float = REDIS_TIMEOUT_S):
 
 async def build(settings: Settings):
     """Everything the servicer needs; returns (service, closers) for tests and main alike."""
+    from services.common.clock import Clock
     from services.eligibility.cache import ChangeListener, PersonCache
     from services.eligibility.repository import EligibilityRepository
     from services.eligibility.service import EligibilityService
     from services.eligibility.tokens import EvoucherSigner
-    from services.common.clock import Clock
     from services.refdata.cache import ReferenceCache
 
     if not settings.database_url or not settings.redis_url:

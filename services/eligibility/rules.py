@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from services.common.ids import valid_certno  # noqa: F401  (re-exported: the check digit lives there)
 from services.engine.model import ChronicQualification, Identity, PersonSnapshot
@@ -112,7 +113,7 @@ class PersonData:
         }
 
     @classmethod
-    def from_json(cls, o: dict[str, Any]) -> "PersonData":
+    def from_json(cls, o: dict[str, Any]) -> PersonData:
         return cls(
             psn_no=o["psn_no"], certno=o["certno"], name=o["name"], gender=o["gender"],
             birthdate=_date(o["birthdate"]), social_card=o.get("social_card"), card_sn=o.get("card_sn"),

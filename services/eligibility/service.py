@@ -12,19 +12,19 @@ import datetime as dt
 import functools
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import asyncpg
 
-from services.common.clock import BEIJING, Clock
+from services.common.clock import Clock
 from services.common.grpcutil import Refusal, conflict, invalid, not_found, refused
 from services.common.ids import valid_certno
 from services.eligibility import rules
 from services.eligibility.cache import PersonCache
 from services.eligibility.repository import EligibilityRepository
-from services.eligibility.rules import ChronicRow, Choice, EnrollmentRow, IdentityRow, PersonData
-from services.eligibility.tokens import (EVOUCHER_MALFORMED, Evoucher, EvoucherRefused, EvoucherSigner, redeem)
+from services.eligibility.rules import Choice, ChronicRow, EnrollmentRow, IdentityRow, PersonData
+from services.eligibility.tokens import EVOUCHER_MALFORMED, Evoucher, EvoucherRefused, EvoucherSigner, redeem
 
 _PSN_NO_RE = re.compile(r"^[0-9A-Za-z]{1,30}$")
 _IDENTITY_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")

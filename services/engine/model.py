@@ -12,9 +12,9 @@ and Accumulators from storage) and the engine (which computes SettlementResult).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from dataclasses import FrozenInstanceError, dataclass, field
 from decimal import Decimal
-from typing import Callable, Mapping
 
 Fen = int
 

@@ -7,8 +7,8 @@ Every multiplication by a ratio is rounded half-up to the fen at the step where 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 Fen = int
 

@@ -14,14 +14,32 @@ from decimal import Decimal
 
 from .items import split_with_totals
 from .model import (
-    Bill, CriticalIllness, DeferredStep, ExplainStep, FundLine, ItemResult, LinePolicy,
-    SettlementContext, SettlementResult, fast_builder,
+    Bill,
+    CriticalIllness,
+    DeferredStep,
+    ExplainStep,
+    FundLine,
+    ItemResult,
+    LinePolicy,
+    SettlementContext,
+    SettlementResult,
+    fast_builder,
 )
-from .money import apply_ratio, fen_to_yuan as yuan, percent, round_half_up
+from .money import apply_ratio, percent, round_half_up
+from .money import fen_to_yuan as yuan
 from .outcomes import InvariantViolated, Outcome, SettlementRefused
 from .rules import (
-    INPATIENT_STYLE_LINES, INTER_PROVINCE, check_chronic, filing_group_for, line_for,
-    month_of, policy_line, ratio_for, ratio_text, region_class, region_text,
+    INPATIENT_STYLE_LINES,
+    INTER_PROVINCE,
+    check_chronic,
+    filing_group_for,
+    line_for,
+    month_of,
+    policy_line,
+    ratio_for,
+    ratio_text,
+    region_class,
+    region_text,
 )
 
 _ZERO = Decimal(0)

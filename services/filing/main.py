@@ -16,12 +16,12 @@ log = logging.getLogger(__name__)
 async def serve() -> None:
     from medsettle.eligibility.v1 import eligibility_pb2_grpc
     from services.common import telemetry
+    from services.common.clock import Clock
     from services.common.config import Settings
     from services.common.db import create_pool
     from services.common.server import run_grpc_service
     from services.filing import server as filing_server
     from services.filing.service import EligibilityClient, FilingService
-    from services.common.clock import Clock
     from services.refdata.cache import ReferenceCache
 
     settings = Settings.from_env()

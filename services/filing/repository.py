@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
 from services.filing.rules import (
-    ACTIVE, LONG_TERM, REVOKED, SUPERSEDED, ChronicFiling, Filing, dest_prefix, group_of,
+    ACTIVE,
+    LONG_TERM,
+    REVOKED,
+    SUPERSEDED,
+    ChronicFiling,
+    Filing,
+    dest_prefix,
+    group_of,
 )
 from services.refdata.records import EnrollmentRecord, PersonRecord
 

@@ -7,7 +7,8 @@ RefusalInterceptor turns those into gRPC errors with the outcome and field in tr
 from __future__ import annotations
 
 import functools
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 

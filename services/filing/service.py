@@ -15,8 +15,9 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 import asyncpg
 import grpc
@@ -27,9 +28,25 @@ from services.common.grpcutil import Refusal, refusal_from_rpc_error
 from services.engine.model import Policy, Pool
 from services.filing import repository as repo
 from services.filing.rules import (
-    ACTIVE, LONG_TERM, REVOKED, SUPERSEDED, ChronicFiling, Filing, FilingRefused, Resolution,
-    check_change_allowed, check_disease_code, check_insutype, check_validity, dest_prefix,
-    destination_inside_pool, destination_known, group_of, parse_date, required, resolve,
+    ACTIVE,
+    LONG_TERM,
+    REVOKED,
+    SUPERSEDED,
+    ChronicFiling,
+    Filing,
+    FilingRefused,
+    Resolution,
+    check_change_allowed,
+    check_disease_code,
+    check_insutype,
+    check_validity,
+    dest_prefix,
+    destination_inside_pool,
+    destination_known,
+    group_of,
+    parse_date,
+    required,
+    resolve,
 )
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Mapping
 
 import asyncpg
 
@@ -95,7 +95,7 @@ class ReferenceCache:
         self.reloads = 0  # how many reloads ran (for tests and metrics)
 
     @classmethod
-    async def load(cls, pool: asyncpg.Pool) -> "ReferenceCache":
+    async def load(cls, pool: asyncpg.Pool) -> ReferenceCache:
         cache = cls()
         cache._pool = pool
         await cache.reload()

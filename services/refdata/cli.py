@@ -13,8 +13,9 @@ import datetime as dt
 import json
 import random
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from services.common.ids import gb11643_check_digit
 from services.refdata.schema import ReferenceError, read_document

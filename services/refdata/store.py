@@ -15,9 +15,10 @@ makes every ReferenceCache reload.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import asyncpg
 

@@ -14,8 +14,8 @@ the person's account directly, never advanced: acct → receivable in every case
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from services.engine.model import FundLine
 

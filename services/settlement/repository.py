@@ -7,7 +7,8 @@ Conflicts that the service must react to are raised as the exceptions right belo
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import asyncpg
 

@@ -27,9 +27,10 @@ import hashlib
 import logging
 import random
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import grpc
@@ -37,10 +38,9 @@ import grpc
 from medsettle.settlement.v1 import settlement_pb2 as pb
 from services.common.clock import BEIJING, Clock
 from services.common.grpcutil import Refusal, conflict, forbidden, invalid, not_found, refused
-from services.engine import InvariantViolated, Outcome, SettlementRefused
+from services.engine import InvariantViolated, Outcome, SettlementRefused, split_items
 from services.engine import reverse as engine_reverse
 from services.engine import settle as engine_settle
-from services.engine import split_items
 from services.engine.model import Bill, FeeItem, SettlementContext, SettlementResult
 from services.settlement import clearing, reconciliation
 from services.settlement import repository as repo

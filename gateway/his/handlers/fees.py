@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from medsettle.settlement.v1 import settlement_pb2 as pb
-
 from gateway.his import envelope as f
 from gateway.his.convert import proto_to_his
 from gateway.his.dispatch import Call, transaction
+from medsettle.settlement.v1 import settlement_pb2 as pb
 
 
 async def _upload(call: Call) -> dict:

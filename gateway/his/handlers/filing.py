@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-from medsettle.filing.v1 import filing_pb2 as pb
-
 from gateway.his import envelope as f
 from gateway.his.dispatch import Call, transaction
+from medsettle.filing.v1 import filing_pb2 as pb
 
 OPSP_CODE_RE = re.compile(r"^M[0-9]{5}$")
 

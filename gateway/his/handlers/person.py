@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from medsettle.eligibility.v1 import eligibility_pb2 as pb
-
 from gateway.his import envelope as f
 from gateway.his.convert import proto_to_his
 from gateway.his.dispatch import Call, transaction
+from medsettle.eligibility.v1 import eligibility_pb2 as pb
 
 
 @transaction("1101", "人员信息获取 person info")

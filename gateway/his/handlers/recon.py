@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-from medsettle.settlement.v1 import settlement_pb2 as pb
-
 from gateway.his import envelope as f
 from gateway.his.convert import AmountError, proto_to_his, yuan_to_fen
 from gateway.his.dispatch import Call, transaction
+from medsettle.settlement.v1 import settlement_pb2 as pb
 
 CLR_TYPES = ("11", "21", "41")
 SETLYM_RE = re.compile(r"^20[0-9]{2}(0[1-9]|1[0-2])$")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import re
 
-from medsettle.filing.v1 import filing_pb2 as fpb
-from medsettle.settlement.v1 import settlement_pb2 as pb
-
 from gateway.his import envelope as f
 from gateway.his.convert import fen_to_yuan, proto_to_his
 from gateway.his.dispatch import Call, transaction
+from medsettle.filing.v1 import filing_pb2 as fpb
+from medsettle.settlement.v1 import settlement_pb2 as pb
 
 # 2601 of a filing transaction is the filing service's; everything else is the settlement's.
 FILING_INFNOS = ("2501", "2503")

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from medsettle.settlement.v1 import settlement_pb2 as pb
-
 from gateway.his import envelope as f
 from gateway.his.dispatch import Call, transaction
+from medsettle.settlement.v1 import settlement_pb2 as pb
 
 
 def _diseinfo(call: Call, required: bool = False) -> list[dict]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-import pytest
 import pytest_asyncio
 
 from services.common.ids import make_certno

@@ -157,7 +157,7 @@ async def test_find_person_by_certificate_types(service, db_pool, uid):
 
 
 async def test_check_benefit_chronic_and_assistance(service, db_pool, uid):
-    from services.engine.model import ChronicQualification, Identity
+    from services.engine.model import Identity
 
     psn = f"C{uid}"
     await store_persons(db_pool, [person_record(psn, enrollments=[enrollment()],

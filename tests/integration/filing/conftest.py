@@ -18,9 +18,9 @@ import grpc
 import pytest_asyncio
 from grpc import aio
 
+from infra.reference.make_demo import document_for_today
 from medsettle.eligibility.v1 import eligibility_pb2_grpc
 from medsettle.filing.v1 import filing_pb2_grpc
-from infra.reference.make_demo import document_for_today
 from services.common.config import Settings
 from services.common.grpcutil import RefusalInterceptor
 from services.common.ids import make_certno

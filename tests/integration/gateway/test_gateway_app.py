@@ -12,18 +12,17 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 from grpc_health.v1 import health_pb2_grpc
-from medsettle.eligibility.v1 import eligibility_pb2_grpc
-from medsettle.filing.v1 import filing_pb2_grpc
-from medsettle.settlement.v1 import settlement_pb2_grpc
 
 from gateway.app import init_app
 from gateway.deps import Deps
 from gateway.his.dispatch import Stubs
-from gateway.hisclient import tif_headers
+from medsettle.eligibility.v1 import eligibility_pb2_grpc
+from medsettle.filing.v1 import filing_pb2_grpc
+from medsettle.settlement.v1 import settlement_pb2_grpc
 from services.common.config import Settings
 from services.common.telemetry import traced_channel, traced_redis
 from tests.dates import THIS_YEAR, day
-from tests.e2e.demo import client_for, hospital
+from tests.e2e.demo import client_for
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,6 @@ The database is shared by the whole suite, so tests that change data use their o
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import dataclasses
 import json

@@ -35,7 +35,6 @@ from services.common.grpcutil import RefusalInterceptor
 from services.settlement.clients import EligibilityClient, FilingClient
 from services.settlement.server import register
 from services.settlement.service import SettlementService
-
 from tests.dates import date, day
 
 from .helpers import Clock

@@ -25,7 +25,7 @@ class Clock:
         self.fixed: dt.datetime | None = None
 
     def __call__(self) -> dt.datetime:
-        return self.fixed or dt.datetime.now(dt.timezone.utc)
+        return self.fixed or dt.datetime.now(dt.UTC)
 
     def set(self, day: dt.date, hour: int = 10) -> None:
         self.fixed = dt.datetime(day.year, day.month, day.day, hour, tzinfo=CST)

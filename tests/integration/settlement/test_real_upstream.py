@@ -17,7 +17,7 @@ from medsettle.filing.v1 import filing_pb2
 from medsettle.settlement.v1 import settlement_pb2 as pb
 from tests.dates import THIS_YEAR, day, month
 
-from .helpers import accumulators, caller, fee, open_visit, outcome, settle_request
+from .helpers import accumulators, fee, open_visit, outcome, settle_request
 from .reference import H_R3, H_S3, POOL_R, POOL_S
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,6 @@ import grpc
 import pytest
 
 from medsettle.settlement.v1 import settlement_pb2 as pb
-from services.settlement import repository as repo
 from tests.dates import THIS_YEAR, day
 
 from .helpers import caller, fee, open_visit, outcome, settle_request

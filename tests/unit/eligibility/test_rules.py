@@ -7,7 +7,7 @@ import pytest
 
 from services.common.ids import make_certno, valid_certno
 from services.eligibility import rules
-from services.eligibility.rules import EnrollmentRow, PersonData, ChronicRow, IdentityRow
+from services.eligibility.rules import ChronicRow, EnrollmentRow, IdentityRow, PersonData
 
 D = dt.date
 

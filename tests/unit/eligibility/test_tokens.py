@@ -3,8 +3,7 @@ tests/integration/eligibility)."""
 
 import pytest
 
-from services.eligibility.tokens import (EVOUCHER_EXPIRED, EVOUCHER_MALFORMED, EvoucherRefused, EvoucherSigner,
-                                         clamp_ttl)
+from services.eligibility.tokens import EVOUCHER_EXPIRED, EVOUCHER_MALFORMED, EvoucherRefused, EvoucherSigner, clamp_ttl
 
 SECRET = "unit-test-secret-of-at-least-32-bytes"
 

@@ -7,11 +7,26 @@ from dataclasses import replace
 from decimal import Decimal as D
 
 from services.engine.model import (
-    AssistanceRule, Band, Bill, Catalogue, CatalogueItem, ChronicQualification,
-    CriticalIllness, FeeItem, Hospital, Identity, LinePolicy, PersonSnapshot, Policy, Pool,
-    RatioCap, SettlementContext, Tilt,
+    AssistanceRule,
+    Band,
+    Bill,
+    Catalogue,
+    CatalogueItem,
+    ChronicQualification,
+    CriticalIllness,
+    FeeItem,
+    Hospital,
+    Identity,
+    LinePolicy,
+    PersonSnapshot,
+    Policy,
+    Pool,
+    RatioCap,
+    SettlementContext,
+    Tilt,
 )
-from services.engine.money import round_half_up, yuan_to_fen as fen
+from services.engine.money import round_half_up
+from services.engine.money import yuan_to_fen as fen
 
 YEAR = 2026
 DAY = dt.date(2026, 5, 20)

@@ -12,14 +12,21 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
-from decimal import ROUND_HALF_UP, Decimal as D
+from decimal import ROUND_HALF_UP
+from decimal import Decimal as D
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.engine import reverse, settle
 from services.engine.model import (
-    DeferredStep, ExplainStep, FundLine, ItemResult, SettlementResult, fast_builder,
+    DeferredStep,
+    ExplainStep,
+    FundLine,
+    ItemResult,
+    SettlementResult,
+    fast_builder,
 )
 from services.engine.money import apply_ratio, times_half_up
 

@@ -13,17 +13,32 @@ import datetime as dt
 from dataclasses import replace
 from decimal import Decimal as D
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from services.engine import SettlementRefused, reverse, settle
 from services.engine.model import (
-    AssistanceRule, Band, Bill, Catalogue, CatalogueItem, ChronicQualification,
-    CriticalIllness, FeeItem, Hospital, Identity, LinePolicy, PersonSnapshot, Policy, RatioCap,
-    SettlementContext, SupplementaryPlan, Tilt,
+    AssistanceRule,
+    Band,
+    Bill,
+    Catalogue,
+    CatalogueItem,
+    ChronicQualification,
+    CriticalIllness,
+    FeeItem,
+    Hospital,
+    Identity,
+    LinePolicy,
+    PersonSnapshot,
+    Policy,
+    RatioCap,
+    SettlementContext,
+    SupplementaryPlan,
+    Tilt,
 )
 from services.engine.money import round_half_up
 
-from .fixtures import POOL_SX, POOL_XJ
+from .fixtures import POOL_SX
 
 SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -9,17 +9,47 @@ from decimal import Decimal as D
 import pytest
 
 from services.engine import (
-    Outcome, SettlementRefused, fen_to_yuan, line_for, region_class, reverse, round_half_up,
-    settle, split_items, yuan_to_fen,
+    Outcome,
+    SettlementRefused,
+    fen_to_yuan,
+    line_for,
+    region_class,
+    reverse,
+    round_half_up,
+    settle,
+    split_items,
+    yuan_to_fen,
 )
 from services.engine.model import (
-    AssistanceRule, Band, CriticalIllness, Identity, LinePolicy, RatioCap, SupplementaryPlan,
+    AssistanceRule,
+    Band,
+    CriticalIllness,
+    Identity,
+    LinePolicy,
+    RatioCap,
+    SupplementaryPlan,
 )
 from services.engine.money import yuan_to_fen as fen
 
 from .fixtures import (
-    CAT_SX, CAT_XJ, HHZ3, HSX1, HSX3, HXJ3, INPATIENT, POLICY_EMPLOYEE, POLICY_RESIDENT,
-    POOL_CZT, POOL_SX, POOL_XJ, bill, context, employee, held, item, qualified, resident,
+    CAT_SX,
+    CAT_XJ,
+    HHZ3,
+    HSX1,
+    HSX3,
+    HXJ3,
+    POLICY_EMPLOYEE,
+    POLICY_RESIDENT,
+    POOL_CZT,
+    POOL_SX,
+    POOL_XJ,
+    bill,
+    context,
+    employee,
+    held,
+    item,
+    qualified,
+    resident,
     with_lines,
 )
 

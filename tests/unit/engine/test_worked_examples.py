@@ -10,12 +10,24 @@ import pytest
 
 from services.engine import settle
 from services.engine.model import LinePolicy
+from services.engine.money import yuan_to_fen as fen
 
 from .fixtures import (
-    CAT_XJ, HSX1, HSX3, HXJ3, POLICY_EMPLOYEE, POLICY_RESIDENT, POOL_XJ, bill, context,
-    employee, held, item, qualified, resident,
+    CAT_XJ,
+    HSX1,
+    HSX3,
+    HXJ3,
+    POLICY_EMPLOYEE,
+    POLICY_RESIDENT,
+    POOL_XJ,
+    bill,
+    context,
+    employee,
+    held,
+    item,
+    qualified,
+    resident,
 )
-from services.engine.money import yuan_to_fen as fen
 
 
 def _domain_check_policy():

@@ -261,7 +261,7 @@ def test_response_envelope_shape():
 
 def test_response_envelope_times_are_beijing_for_aware_instants():
     # 16:30 UTC on 31 December is already 00:30 on 1 January in Beijing.
-    at = dt.datetime(2028, 12, 31, 16, 30, 0, 5000, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2028, 12, 31, 16, 30, 0, 5000, tzinfo=dt.UTC)
     env = envelope(ok=True, output={}, admdvs="330602", received_at=at, responded_at=at)
     assert env["refmsg_time"] == "20290101003000005" == env["respond_time"]
     assert env["inf_refmsgid"].startswith("33060220290101003000")

@@ -4,8 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.engine.model import (Bill, ChronicQualification, FeeItem, Identity, PersonSnapshot,
-                                   SettlementContext)
+from services.engine.model import Bill, FeeItem, PersonSnapshot, SettlementContext
 from services.refdata.cli import demo_document
 from tests.dates import THIS_YEAR, date, month
 

@@ -4,8 +4,7 @@ import datetime as dt
 import pytest
 
 from services.common.ids import valid_certno
-from services.refdata.cli import CSV_HEADER, gen_persons
-from services.refdata.cli import demo_document
+from services.refdata.cli import CSV_HEADER, demo_document, gen_persons
 from tests.dates import THIS_YEAR
 
 

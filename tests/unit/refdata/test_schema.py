@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from services.engine.model import AssistanceRule, Band, Policy
+from services.refdata.cli import demo_document
 from services.refdata.schema import (
     ReferenceDocument,
     ReferenceError,
@@ -16,7 +17,6 @@ from services.refdata.schema import (
     policy_body_text,
     policy_to_json,
 )
-from services.refdata.cli import demo_document
 from tests.dates import THIS_YEAR, date, day
 
 BASE = {
