@@ -151,8 +151,11 @@ class SettlementService:
         return code, msgid, caller.infno.strip() or DEFAULT_INFNO[effect]
 
     @staticmethod
-    def _replay(stored, digest: bytes, reply_cls):
-        if bytes(stored["digest"]) != digest:
+    def _replay(stored, digest: bytes, reply_cls, effect: str):
+        """The stored reply of a retried request; a conflict when the msgid was used for another
+        request. Both the effect and the digest must match: two request types (CancelVisit and
+        UndoDischarge, say) can serialize to the same bytes."""
+        if bytes(stored["digest"]) != digest or stored["effect"] != effect:
             raise conflict(
                 "MSGID_CONFLICT",
                 f"同一 msgid {stored['msgid']} 请求内容不同：该报文 ID 已用于交易 {stored['infno']}，请使用新的 msgid。"
@@ -174,7 +177,7 @@ class SettlementService:
         async with self.pool.acquire() as conn:
             stored = await repo.get_transaction(conn, code, msgid)
             if stored is not None:
-                return self._replay(stored, digest, reply_cls)
+                return self._replay(stored, digest, reply_cls, effect)
             try:
                 async with conn.transaction():
                     # Claim first: a concurrent duplicate waits here, then replays our reply.
@@ -186,7 +189,7 @@ class SettlementService:
                 return reply
             except repo.MsgidTaken:
                 stored = await repo.get_transaction(conn, code, msgid)
-                return self._replay(stored, digest, reply_cls)
+                return self._replay(stored, digest, reply_cls, effect)
 
     def _hospital(self, code: str):
         h = self.refs.hospital(code)
@@ -455,7 +458,8 @@ class SettlementService:
             # the booking each take one from the pool for one round trip.
             state = await repo.settle_state(self.pool, req.mdtrt_id, code, msgid)
             if state["txn_digest"] is not None:
-                return self._replay(await repo.get_transaction(self.pool, code, msgid), digest, pb.SettleResponse)
+                return self._replay(await repo.get_transaction(self.pool, code, msgid), digest, pb.SettleResponse,
+                                    "settle")
             if prep is None or state["fees_version"] != prep.visit["fees_version"]:
                 prep = await self._prepare(req, state, code)
             else:
@@ -466,7 +470,8 @@ class SettlementService:
                 async with self.pool.acquire() as conn:
                     return await self._book_locked(conn, prep, code, msgid, infno, digest)
             except repo.MsgidTaken:
-                return self._replay(await repo.get_transaction(self.pool, code, msgid), digest, pb.SettleResponse)
+                return self._replay(await repo.get_transaction(self.pool, code, msgid), digest, pb.SettleResponse,
+                                    "settle")
             except (repo.StaleAccumulators, repo.StaleVisit):
                 log.info("settlement retry after a concurrent change", extra={"attempt": attempt + 1})
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
@@ -498,8 +503,9 @@ class SettlementService:
             acc_data=new_data, acc_caps=new_caps, acc_version=state["acc_version"] or 0,
             visit_status=v["status"] if prep.mid_settle else "settled", fees_version=v["fees_version"],
             fee_sns=prep.fee_sns, row=row, funds=funds, entries=entries)
-        if taken is not None:
-            return self._replay(taken, digest, pb.SettleResponse)
+        if taken is not None:  # the msgid was claimed first by another request: read its whole journal row
+            return self._replay(await repo.get_transaction(self.pool, code, msgid), digest, pb.SettleResponse,
+                                "settle")
         return reply
 
     async def _book_locked(self, conn, prep: _Prepared, code, msgid, infno, digest) -> pb.SettleResponse:
