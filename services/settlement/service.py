@@ -88,7 +88,7 @@ def parse_time(text: str, field: str) -> dt.datetime:
     try:
         if len(text) == 10:
             return dt.datetime.fromisoformat(text)
-        return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+        return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007 - naive Beijing wall-clock time (HIS field)
     except ValueError:
         raise invalid("BAD_TIME", f"{field} 时间格式应为 yyyy-MM-dd HH:mm:ss，收到 {text!r}。 / {field} must be "
                       f"'yyyy-MM-dd HH:mm:ss', got {text!r}.", field) from None
@@ -395,7 +395,7 @@ class SettlementService:
                                   f"{f.feedetl_sn} is already settled.", f"feedetail[{i}].feedetl_sn")
             seq = await repo.next_fee_seq(conn, v["mdtrt_id"])
             rows = []
-            for k, (f, s) in enumerate(zip(req.feedetail, split)):
+            for k, (f, s) in enumerate(zip(req.feedetail, split, strict=True)):
                 rows.append(dict(
                     mdtrt_id=v["mdtrt_id"], feedetl_sn=f.feedetl_sn, chrg_bchno=f.chrg_bchno,
                     fee_ocur_time=f.fee_ocur_time, med_list_codg=f.med_list_codg,
