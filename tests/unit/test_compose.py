@@ -74,3 +74,15 @@ def test_ports_and_environment_agree_with_the_code(monkeypatch):
         if line.startswith("COPY "):
             for src in line.split()[1:-1]:
                 assert (REPO_ROOT / src).exists(), f"Dockerfile copies {src}, which does not exist"
+
+
+def test_no_container_assumes_a_time_zone():
+    """Business time is Beijing time by the code's own clock (services/common/clock.py), whatever
+    the host's zone: neither compose nor the Dockerfile sets or installs one."""
+    for name, svc in _compose()["services"].items():
+        env = svc.get("environment") or {}
+        assert "TZ" not in env, f"{name} sets TZ"
+        for volume in svc.get("volumes") or []:
+            assert "localtime" not in str(volume) and "zoneinfo" not in str(volume), f"{name} mounts {volume}"
+    dockerfile = (REPO_ROOT / "infra" / "Dockerfile").read_text()
+    assert not re.search(r"\bTZ\b|zoneinfo|localtime|tzdata", dockerfile), "the Dockerfile sets a time zone"
