@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration e2e e2e-faked faketime protos check-protos clean-data venv bench loadtest audit clean
+.PHONY: run test lint unit integration e2e e2e-faked faketime protos check-protos clean-data venv bench loadtest audit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# ruff, as configured in pyproject.toml ([tool.ruff]).
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import AsyncContextManager
 
 import grpc
 from aiohttp import web
@@ -107,7 +106,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if not bad else 503)
 
 
-def init_app(settings: Settings, deps: Deps | Callable[[], AsyncContextManager[Deps]], *,
+def init_app(settings: Settings, deps: Deps | Callable[[], contextlib.AbstractAsyncContextManager[Deps]], *,
              clock: Clock | None = None) -> web.Application:
     """`clock`: the business clock (Beijing time); the composition root passes the process's one."""
     app = web.Application(middlewares=[tracing_middleware, errors_middleware], client_max_size=CLIENT_MAX_SIZE)

@@ -159,7 +159,7 @@ def bare_phase(seconds: float, concurrency: int) -> tuple[dict, dict | None]:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise SystemExit("the bare aiohttp server did not start")
+                    raise SystemExit("the bare aiohttp server did not start") from None
                 time.sleep(0.1)
         body = json.dumps({"infno": "1101", "msgid": "H33060200001" + "0" * 18, "input": {"data": {
             "mdtrt_cert_type": "02", "mdtrt_cert_no": "330602196804120112"}}}).encode()
@@ -409,7 +409,8 @@ def render(results: dict) -> str:
         ratio = peak["per_s"] / s2207["per_s"] if s2207["per_s"] else 0.0
         lines += [
             f"- 2207 beside a bulk import (`medsettle import-enrollments`, {peak['import_rows']:,} new persons, "
-            f"{'default splits' if not peak.get('import_splits') else str(peak['import_splits']) + ' split(s)'}): {peak['per_s']:,.0f}/s, p50 {peak['p50_ms']:.1f} ms, p99 {peak['p99_ms']:.1f} ms, "
+            f"{'default splits' if not peak.get('import_splits') else str(peak['import_splits']) + ' split(s)'}): "
+            f"{peak['per_s']:,.0f}/s, p50 {peak['p50_ms']:.1f} ms, p99 {peak['p99_ms']:.1f} ms, "
             f"{peak['errors']} errors, {peak['settlements_written']:,} written for {peak['completed']:,} answered "
             f"= **{ratio:.2f}** × the 2207 phase alone (target ≥ 0.80: {ok(ratio >= 0.8)}); the import "
             f"{peak['import_rows_per_s']:,.0f} rows/s (target ≥ 50,000: {ok(peak['import_rows_per_s'] >= 50_000)})"

@@ -91,7 +91,7 @@ def make_csv(path: Path, rows: int, seed: int, dsn: str, year: int) -> str:
         if asyncio.run(load_file(dsn, DEMO)) == 0:
             gen_persons(rows, path, seed=seed, year=year)
             return "services.refdata.cli.gen_persons (demo pools)"
-    except Exception as exc:  # not available yet: use our own
+    except Exception as exc:  # noqa: BLE001 - not available yet: use our own
         print(f"(gen_persons unavailable: {exc!r}; using the bench's own generator)", file=sys.stderr)
     own_generator(path, rows, seed, year)
     return "loadtest.bench_eligibility.own_generator"

@@ -75,7 +75,7 @@ def settle_and_read(bill: Bill, context: SettlementContext) -> None:
     """A settlement whose explanation is also read, as the HIS response does: the engine
     formats explanation texts only when they are read, so this is the cost a caller sees."""
     for step in settle(bill, context).explanation:
-        step.text
+        _ = step.text
 
 
 def rate(n_items: int, seconds: float, run=settle) -> float:

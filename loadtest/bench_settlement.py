@@ -45,9 +45,12 @@ INSERT INTO acc SELECT g, '{"fund_group_main": 0}'::jsonb, 0 FROM generate_serie
 PGBENCH_SCRIPT = r"""
 \set id random(1, 100000)
 BEGIN;
-UPDATE acc SET data = jsonb_set(data, '{fund_group_main}', to_jsonb((data->>'fund_group_main')::bigint + 100)), version = version + 1 WHERE id = :id;
-INSERT INTO setl (acc_id, medfee, fund, cash, result) VALUES (:id, 1000, 700, 300, '{"line": "inpatient"}') RETURNING id \gset
-INSERT INTO setl_line VALUES (:id, 1, 'fund', 700), (:id, 2, 'receivable', -700), (:id, 3, 'fund', 0), (:id, 4, 'acct', 0), (:id, 5, 'receivable', 0);
+UPDATE acc SET data = jsonb_set(data, '{fund_group_main}', to_jsonb((data->>'fund_group_main')::bigint + 100)),
+              version = version + 1 WHERE id = :id;
+INSERT INTO setl (acc_id, medfee, fund, cash, result) VALUES (:id, 1000, 700, 300, '{"line": "inpatient"}')
+    RETURNING id \gset
+INSERT INTO setl_line VALUES (:id, 1, 'fund', 700), (:id, 2, 'receivable', -700), (:id, 3, 'fund', 0), (:id, 4, 'acct', 0),
+                             (:id, 5, 'receivable', 0);
 END;
 """
 
@@ -88,7 +91,7 @@ def _child(dsn: str, port_file: str) -> None:
         register(server, service)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
-        Path(port_file).write_text(str(port))
+        await asyncio.to_thread(Path(port_file).write_text, str(port))
         await server.wait_for_termination()
 
     asyncio.run(main())

@@ -110,9 +110,13 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))]
 
 
+def _load_requests(path: str) -> list[bytes]:
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
 async def _main(args) -> dict:
-    with open(args.requests, "rb") as f:
-        requests = pickle.load(f)
+    requests = await asyncio.to_thread(_load_requests, args.requests)
     run = _Run(requests, 0.0, args.expect.encode() if args.expect else None)
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()

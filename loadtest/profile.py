@@ -58,11 +58,11 @@ def main(argv: list[str] | None = None) -> int:
             p = suite.procs[name]
             p.send_signal(signal.SIGTERM)
             p.wait(30)
-            out = open(REPORTS / "profile-logs" / f"{name}.log", "ab")
             prof = str(REPORTS / f"profile-{name}.prof")
             cmd = (["-m", "loadtest.profiled", prof, PROFILED[name]] if args.phase else
                    ["-m", "cProfile", "-o", prof, "-m", PROFILED[name]])
-            suite.procs[name] = subprocess.Popen([sys.executable, *cmd], env=env, stdout=out, stderr=out)
+            with open(REPORTS / "profile-logs" / f"{name}.log", "ab") as out:  # the child keeps its own copy
+                suite.procs[name] = subprocess.Popen([sys.executable, *cmd], env=env, stdout=out, stderr=out)
         suite.wait_healthy(120)
         time.sleep(1.0)
         csv_path = prepare.population(REPORTS / "bench-population.csv", 20_000, bench.BENCH_SEED)

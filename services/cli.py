@@ -33,9 +33,8 @@ def cmd_up(args, settings: Settings) -> int:
     from services import launcher
 
     suite = launcher.prepare(settings)
-    if args.demo_data:
-        if _load(suite.database_url, DEMO, suite.redis_url) != 0:
-            return 1
+    if args.demo_data and _load(suite.database_url, DEMO, suite.redis_url) != 0:
+        return 1
     suite.start()
     suite.wait_healthy()
     print(f"medsettle is up: gateway {suite.gateway_url} (Ctrl-C stops everything)", flush=True)

@@ -10,6 +10,7 @@ every process closes its pools and channels.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -49,15 +50,15 @@ class Suite:
 
     def start(self, extra_env: dict[str, str] | None = None, log_dir: str | None = None) -> None:
         env = self.env(extra_env)
+        if log_dir:
+            os.makedirs(log_dir, exist_ok=True)
         for name, module in PROCESSES:
-            out = None
-            if log_dir:
-                os.makedirs(log_dir, exist_ok=True)
-                out = open(os.path.join(log_dir, f"{name}.log"), "ab")
             # Own session: a terminal's Ctrl-C reaches only the launcher, which forwards one SIGTERM
             # to each process in order (a second signal would cut a graceful shutdown short).
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=out,
-                                                start_new_session=True)
+            # The log file is closed here once the child has its own copy of the descriptor.
+            with open(os.path.join(log_dir, f"{name}.log"), "ab") if log_dir else contextlib.nullcontext() as out:
+                self.procs[name] = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=out,
+                                                    start_new_session=True)
 
     def wait_healthy(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -70,7 +71,7 @@ class Suite:
                 with urllib.request.urlopen(self.gateway_url + "/healthz", timeout=2) as r:
                     if r.status == 200:
                         return
-            except Exception as e:  # not up yet
+            except Exception as e:  # noqa: BLE001 - not up yet, however it fails
                 last = str(e)
             time.sleep(0.2)
         raise RuntimeError(f"the suite did not become healthy within {timeout_s}s: {last}")

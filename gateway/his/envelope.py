@@ -143,7 +143,8 @@ def _datetime(v: str) -> dt.datetime | None:
     m = DATETIME_RE.match(v)
     if m is None:
         return None
-    return dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
+    return dt.datetime(  # noqa: DTZ001 - naive Beijing wall-clock time (HIS field)
+        int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
 
 
 def timestamp(o: dict, key: str, path: str, *, required: bool = True) -> str:
@@ -285,7 +286,8 @@ def check_msgid(msgid: str, fixmedins_code: str, path: str = "msgid") -> None:
         raise FieldError(path, "报文ID第13-30位应为数字: yyyyMMddHHmmss + 4 位序号 (msgid characters 13-30 must be digits)")
     try:
         m = COMPACT_TIME_RE.match(tail[:14])
-        dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
+        dt.datetime(  # noqa: DTZ001 - naive Beijing wall-clock time (HIS field)
+            int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
     except ValueError:
         raise FieldError(path, f"报文ID中的时间无效 (msgid carries an invalid time {tail[:14]!r})") from None
 

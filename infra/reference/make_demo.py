@@ -269,11 +269,11 @@ def enroll(pool, insutype, psn_type, *, years=YEARS, start=None, status="active"
 
 
 def year_start(offset: int) -> str:
-    return ("{Y%+d}" % offset if offset else "{Y}") + "-01-01"
+    return (f"{{Y{offset:+d}}}" if offset else "{Y}") + "-01-01"
 
 
 def year_end(offset: int) -> str:
-    return ("{Y%+d}" % offset if offset else "{Y}") + "-12-31"
+    return (f"{{Y{offset:+d}}}" if offset else "{Y}") + "-12-31"
 
 
 FIRST_DAY, LAST_DAY = year_start(YEARS[0]), year_end(YEARS[-1])
@@ -285,8 +285,8 @@ def person(psn_no, admdvs, birth, seq, gender, name, purpose, enrollments, *, id
     seq = f"{seq:02d}{1 if gender == '1' else 2}"
     certno = make_certno(admdvs + birth.replace("-", "") + seq)
     return {"doc": {"psn_no": psn_no, "certno": certno, "name": name, "gender": gender, "birthdate": birth,
-                    "enrollments": [e for group in enrollments for e in group], "identities": list(identities), "chronic": list(chronic),
-                    "filings": list(filings), "account_balance": balance,
+                    "enrollments": [e for group in enrollments for e in group], "identities": list(identities),
+                    "chronic": list(chronic), "filings": list(filings), "account_balance": balance,
                     "social_card": f"SC{psn_no}", "cvlserv": cvlserv},
             "purpose": purpose, "demo": demo}
 
@@ -301,7 +301,8 @@ def qual(code, hospital, begin=FIRST_DAY, end=LAST_DAY):
 
 PERSONS = [
     person("330600000000000001", "330602", "1968-04-12", 1, "1", "王建国",
-           "Local resident (390, Shaoxing), no identities: inpatient stay at 绍兴市人民医院 (level 3), the DOMAIN.md §5 worked check.",
+           "Local resident (390, Shaoxing), no identities: inpatient stay at 绍兴市人民医院 (level 3), "
+           "the DOMAIN.md §5 worked check.",
            [enroll("330600", "390", "resident")], demo="inpatient"),
     person("330600000000000002", "330602", "1961-09-03", 2, "2", "李秀英",
            "Resident on 低保 (dibao): critical-illness tilt then medical assistance (worked example A).",
@@ -313,31 +314,38 @@ PERSONS = [
            "Employee (310) with a personal account of 1500.00: ordinary outpatient visit paid partly from the account.",
            [enroll("330600", "310", "employee")], balance="1500.00", demo="outpatient"),
     person("330600000000000005", "330602", "1958-11-30", 5, "1", "刘振华",
-           "Employee retiree (310, retired_bonus +0.05), account 1200.00: second admission, cap group nearly used, large-amount subsidy (worked example B).",
+           "Employee retiree (310, retired_bonus +0.05), account 1200.00: second admission, cap group nearly used, "
+           "large-amount subsidy (worked example B).",
            [enroll("330600", "310", "retired")], balance="1200.00"),
     person("330600000000000006", "330602", "1957-07-08", 6, "2", "赵玉梅",
-           "Shaoxing resident living in Xinjiang: long_term_residence filing to 65 since 10 January last year, uraemia haemodialysis M07803, dialysis at 新疆医科大学第一附属医院 under the monthly cap (worked example C).",
+           "Shaoxing resident living in Xinjiang: long_term_residence filing to 65 since 10 January last year, "
+           "uraemia haemodialysis M07803, dialysis at 新疆医科大学第一附属医院 under the monthly cap (worked example C).",
            [enroll("330600", "390", "resident")], chronic=[qual("M07803", "H33060200001")],
            filings=[{"type": "long_term_residence", "destination": "65", "begin": "{Y-1}-01-10", "end": None}],
            demo="dialysis"),
     person("330600000000000007", "330604", "1972-03-25", 7, "1", "孙海峰",
-           "Resident with a referral filing to Changsha (430100) from 1 March to 31 August this year: referral ratio −0.10 at 湘雅医院.",
+           "Resident with a referral filing to Changsha (430100) from 1 March to 31 August this year: "
+           "referral ratio −0.10 at 湘雅医院.",
            [enroll("330600", "390", "resident")],
            filings=[{"type": "referral", "destination": "430100", "begin": "{Y}-03-01", "end": "{Y}-08-31"}]),
     person("330600000000000008", "330624", "1990-12-01", 8, "2", "周晓燕",
-           "Resident travelling to Nanning without any filing: inter-province settlement refused unless emergency (then −0.10), or after a retro-filing (temporary −0.20).",
+           "Resident travelling to Nanning without any filing: inter-province settlement refused unless emergency (then −0.10), "
+           "or after a retro-filing (temporary −0.20).",
            [enroll("330600", "390", "resident")]),
     person("330600000000000009", "330681", "1955-05-16", 9, "1", "吴国平",
            "Resident with the hypertension qualification M03900 (outpatient chronic line, annual cap 3000.00).",
            [enroll("330600", "390", "resident")], chronic=[qual("M03900", "H33060200003")]),
     person("330600000000000010", "330602", "1983-08-09", 10, "2", "郑丽华",
-           "Duplicate enrollment (重复参保): 390 in Shaoxing every year and 390 in Nanning from 1 March this year; settlement must use Shaoxing (earlier benefit_start).",
+           "Duplicate enrollment (重复参保): 390 in Shaoxing every year and 390 in Nanning from 1 March this year; "
+           "settlement must use Shaoxing (earlier benefit_start).",
            [enroll("330600", "390", "resident"), enroll("450100", "390", "resident", years=(0, 1), start={0: "{Y}-03-01"})]),
     person("330600000000000011", "330603", "1979-01-14", 11, "1", "冯伟",
-           "Employee (310) with account 50.00, at 越城区城南社区 (level 1): worked example D once 200.00 of this year's outpatient deductible is paid (the demo data starts every year with nothing paid).",
+           "Employee (310) with account 50.00, at 越城区城南社区 (level 1): worked example D once 200.00 of this year's "
+           "outpatient deductible is paid (the demo data starts every year with nothing paid).",
            [enroll("330600", "310", "employee")], balance="50.00"),
     person("330600000000000012", "330683", "2000-10-10", 12, "1", "何小军",
-           "Enrolled mid-year outside the payment period: benefit_start 1 September this year (90-day waiting period), so no benefits before then this year; enrolled for all of next year.",
+           "Enrolled mid-year outside the payment period: benefit_start 1 September this year (90-day waiting period), "
+           "so no benefits before then this year; enrolled for all of next year.",
            [enroll("330600", "390", "resident", years=(0, 1), start={0: "{Y}-09-01"})]),
     person("330600000000000013", "330602", "1995-04-04", 13, "2", "许文",
            "Lapsed enrollment (status lapsed): not insured, every settlement refused.",
@@ -347,26 +355,31 @@ PERSONS = [
            [enroll("330600", "310", "employee")], balance="800.00",
            filings=[{"type": "stationed_work", "destination": "43", "begin": "{Y-1}-02-01", "end": None}]),
     person("430100000000000001", "430102", "1970-06-06", 1, "1", "黄志明",
-           "Civil servant (310, cvlserv true) in the 长株潭 union: civil-servant subsidy after the basic fund and large-amount subsidy.",
+           "Civil servant (310, cvlserv true) in the 长株潭 union: "
+           "civil-servant subsidy after the basic fund and large-amount subsidy.",
            [enroll("43CZT", "310", "employee")], balance="2000.00", cvlserv=True),
     person("430100000000000002", "430102", "1966-12-12", 2, "2", "罗美玲",
            "长株潭 resident from Changsha treated at 株洲市中心医院 (another union city): local settlement, no filing needed.",
            [enroll("43CZT", "390", "resident")], identities=[ident("dibao_edge")]),
     person("650000000000000001", "650102", "1980-03-15", 1, "2", "古丽娜",
-           "Xinjiang resident (region-level pool 650000) monitored against poverty relapse (fanpin): tilt and assistance in 650000.",
+           "Xinjiang resident (region-level pool 650000) monitored against poverty relapse (fanpin): "
+           "tilt and assistance in 650000.",
            [enroll("650000", "390", "resident")], identities=[ident("fanpin")]),
     person("650000000000000002", "650202", "1963-09-09", 2, "1", "买买提明",
            "Xinjiang resident in Karamay on peritoneal dialysis M07804, treated in Urumqi: same region-level pool, so local.",
            [enroll("650000", "390", "resident")], chronic=[qual("M07804", "H65020200001")]),
     person("650100000000000001", "650103", "1982-11-11", 1, "1", "艾力江",
-           "Urumqi employee (pool 650100, 310 only) with account 600.00; civil-servant subsidy configured in the pool but he is not one.",
+           "Urumqi employee (pool 650100, 310 only) with account 600.00; "
+           "civil-servant subsidy configured in the pool but he is not one.",
            [enroll("650100", "310", "employee")], balance="600.00"),
     person("450100000000000001", "450103", "1959-01-20", 1, "2", "覃海燕",
-           "Nanning resident on dibao_edge with diabetes M01600; the 惠桂保 supplementary plan (390300) applies after critical illness.",
+           "Nanning resident on dibao_edge with diabetes M01600; "
+           "the 惠桂保 supplementary plan (390300) applies after critical illness.",
            [enroll("450100", "390", "resident")], identities=[ident("dibao_edge")],
            chronic=[qual("M01600", "H45010300001")]),
     person("450100000000000002", "450102", "1988-07-07", 2, "1", "韦小宝",
-           "Nanning employee with the enterprise supplementary plan (370100, reported in hifes_pay) and a malignant-tumour qualification M00503.",
+           "Nanning employee with the enterprise supplementary plan (370100, "
+           "reported in hifes_pay) and a malignant-tumour qualification M00503.",
            [enroll("450100", "310", "employee")], balance="300.00", chronic=[qual("M00503", "H45010300001")]),
     person("150500000000000001", "150525", "1952-08-18", 1, "1", "包宝音",
            "Naiman banner (150525) resident, 特困 (tekun): tilted critical illness, assistance without a cap (Tongliao pool).",

@@ -8,6 +8,7 @@ them running and reuses them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -91,16 +92,12 @@ def stop(data_dir: Path) -> None:
     pgdata = data_dir / "pg"
     if (pgdata / "postmaster.pid").exists():
         user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs postgres as this user under root
-        try:
+        with contextlib.suppress(Exception):  # best-effort cleanup: already stopped
             _pg_ctl_stop(pgdata, user)
-        except Exception:  # already stopped
-            pass
     pidfile = data_dir / "redis" / "redis.pid"
     if pidfile.exists():
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pidfile.read_text().strip()), 15)
-        except (ProcessLookupError, ValueError):
-            pass
 
 
 def wipe(data_dir: Path) -> None:

@@ -77,7 +77,8 @@ def with_refusals(inner: Callable[[Any, aio.ServicerContext], Awaitable[Any]], m
         except Exception:  # a bug or an outage: the caller gets a retriable, clean error
             log.exception("unhandled error in %s", method)
             context.set_trailing_metadata(((OUTCOME_KEY, "INTERNAL"),))
-            await context.abort(grpc.StatusCode.INTERNAL, "内部错误, 请稍后重试或用 5203 查询结果 (internal error; retry, or query with 5203)")
+            await context.abort(grpc.StatusCode.INTERNAL,
+                                "内部错误, 请稍后重试或用 5203 查询结果 (internal error; retry, or query with 5203)")
 
     return wrapped
 
@@ -101,7 +102,7 @@ def outcome_of(err: grpc.RpcError) -> tuple[str | None, str | None]:
     outcome = field = None
     try:
         md = err.trailing_metadata() or ()
-    except Exception:
+    except Exception:  # noqa: BLE001 - an error without readable metadata carries no outcome
         md = ()
     for key, value in md:
         if key == OUTCOME_KEY:

@@ -14,7 +14,7 @@ def gb11643_check_digit(first17: str) -> str:
     """The check character ("0".."9" or "X") for 17 leading digits."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise ValueError(f"expected 17 digits, got {first17!r}")
-    total = sum(int(c) * w for c, w in zip(first17, _WEIGHTS))
+    total = sum(int(c) * w for c, w in zip(first17, _WEIGHTS, strict=True))
     return _CHECK[total % 11]
 
 

@@ -9,6 +9,7 @@ cleanup closes pools and channels.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -57,10 +58,8 @@ async def run_grpc_service(
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
     await stop.wait()
     log.info("shutting down", extra={"service_name": name})
     for svc in ("", service_full_name):

@@ -68,13 +68,11 @@ def build_provider(service_name: str, env: Mapping[str, str] = os.environ) -> Tr
     otlp = bool(endpoint) and exporter_choice != "none"
     trace_file = env.get("MEDSETTLE_TRACE_FILE")
     resource = Resource.create({"service.name": service_name})
-    if otlp or trace_file:
-        # Sampler from the standard OTEL_TRACES_SAMPLER / _ARG variables (default: always on).
-        provider = TracerProvider(resource=resource)
-    else:
-        # Nothing would be exported: record nothing (spans cost ~10% of a process's CPU), but keep
-        # real trace and span ids so logs carry trace ids and traceparent still crosses every hop.
-        provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    # Something is exported: the sampler comes from the standard OTEL_TRACES_SAMPLER / _ARG variables
+    # (default: always on). Nothing would be: record nothing (spans cost ~10% of a process's CPU), but
+    # keep real trace and span ids so logs carry trace ids and traceparent still crosses every hop.
+    provider = (TracerProvider(resource=resource) if otlp or trace_file
+                else TracerProvider(resource=resource, sampler=ALWAYS_OFF))
     if otlp:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 

@@ -68,9 +68,9 @@ APPLICATION_NAME = "medsettle-import-enrollments"  # pg_stat_activity; the bench
 
 Q_CREATE_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS elig_stage (
-    line bigint NOT NULL, psn_no text COLLATE "C" NOT NULL, certno text COLLATE "C" NOT NULL, name text NOT NULL, gender text NOT NULL,
-    birthdate date NOT NULL, pool text COLLATE "C" NOT NULL, insutype text COLLATE "C" NOT NULL, year integer NOT NULL,
-    psn_type text NOT NULL, benefit_start date NOT NULL, benefit_end date NOT NULL, status text NOT NULL
+    line bigint NOT NULL, psn_no text COLLATE "C" NOT NULL, certno text COLLATE "C" NOT NULL, name text NOT NULL,
+    gender text NOT NULL, birthdate date NOT NULL, pool text COLLATE "C" NOT NULL, insutype text COLLATE "C" NOT NULL,
+    year integer NOT NULL, psn_type text NOT NULL, benefit_start date NOT NULL, benefit_end date NOT NULL, status text NOT NULL
 ) ON COMMIT DELETE ROWS
 """
 # A certno held by a different person already stored: that row is rejected, not applied.
@@ -185,8 +185,8 @@ SELECT split, last_line, rows_ok, rows_rejected FROM eligibility.import_split_pr
  WHERE file_sha256 = $1 ORDER BY split
 """
 Q_PROGRESS_SPLIT = """
-UPDATE eligibility.import_split_progress SET last_line = greatest(last_line, $3), rows_ok = rows_ok + $4, rows_rejected = rows_rejected + $5,
-       updated_at = now() WHERE file_sha256 = $1 AND split = $2
+UPDATE eligibility.import_split_progress SET last_line = greatest(last_line, $3), rows_ok = rows_ok + $4,
+       rows_rejected = rows_rejected + $5, updated_at = now() WHERE file_sha256 = $1 AND split = $2
 """
 Q_PROGRESS_DONE = "UPDATE eligibility.import_progress SET finished_at = now(), updated_at = now() WHERE file_sha256 = $1"
 Q_ERRORS = "SELECT line, field, reason FROM eligibility.import_errors WHERE file_sha256 = $1 ORDER BY line, field"
@@ -453,7 +453,7 @@ async def _invalidate(redis, changed: list[str], say) -> bool:
         try:
             await invalidate_persons(redis, changed)
             return True
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - Redis down: fall back to invalidating everything
             say(f"import-enrollments: redis unreachable ({exc!r}); asking the eligibility service to invalidate all")
     return False
 
@@ -472,6 +472,6 @@ async def _finish(conn: asyncpg.Connection, sha: str, report: Path, bad_total: i
     w = csv.writer(buf)
     w.writerow(("line", "field", "reason"))
     w.writerows((r["line"], r["field"], r["reason"]) for r in rows)
-    report.write_text(buf.getvalue(), encoding="utf-8")
+    await asyncio.to_thread(report.write_text, buf.getvalue(), encoding="utf-8")
     say(f"import-enrollments: {bad_total} rows rejected; error report: {report}")
     return 2

@@ -48,6 +48,7 @@ outage is never served after a write made during it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -197,7 +198,7 @@ class PersonCache:
             return await self._db(psn_no)
         try:
             epoch, ver, raw = await self._read(psn_no)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - Redis down: answer from PostgreSQL
             self._failed(exc)
             self.stats["fallbacks"] += 1
             return await self._db(psn_no)
@@ -227,7 +228,7 @@ class PersonCache:
             try:
                 async with asyncio.timeout(self._timeout):
                     psn_no = _opt(await self._read_redis.get(key))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - Redis down: find the alias in PostgreSQL
                 self._failed(exc)
         if psn_no is not None:
             p = await self.get(psn_no)
@@ -255,7 +256,7 @@ class PersonCache:
         if not self._down:
             try:
                 await self._call(self._redis.set(key, psn_no, ex=self.ttl_s))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - Redis down: the alias is just not cached
                 self._failed(exc)
         return p
 
@@ -298,7 +299,7 @@ class PersonCache:
         lk = lock_key(psn_no)
         try:
             got = await self._call(self._redis.set(lk, self._token, nx=True, px=self._lock_ms))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - Redis down: read PostgreSQL without the lock
             self._failed(exc)
             return await self._db(psn_no)
         if not got:
@@ -309,7 +310,7 @@ class PersonCache:
                 await asyncio.sleep(0.005)
                 try:
                     e2, v2, raw = await self._call(self._redis.mget(EPOCH_KEY, version_key(psn_no), entry_key(psn_no)))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - Redis down: read PostgreSQL ourselves
                     self._failed(exc)
                     return await self._db(psn_no)
                 found = self._decode_memo(psn_no, raw, _s(e2), _s(v2))
@@ -327,7 +328,7 @@ class PersonCache:
         finally:
             try:
                 await self._call(self._redis.eval(_UNLOCK_LUA, 1, lk, self._token))
-            except Exception as exc:  # the lock expires by itself
+            except Exception as exc:  # noqa: BLE001 - the lock expires by itself
                 self._failed(exc)
 
     async def _store(self, psn_no: str, epoch: str, ver: str, data: PersonData | None) -> None:
@@ -337,7 +338,7 @@ class PersonCache:
         try:
             stored = await self._call(self._redis.eval(_FILL_LUA, 3, EPOCH_KEY, version_key(psn_no), entry_key(psn_no),
                                                        epoch, ver, blob, self.ttl_s))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - Redis down: the entry is just not cached
             self._failed(exc)
             return
         if int(stored):
@@ -361,7 +362,7 @@ class PersonCache:
             if not self._down:
                 await self._call(invalidate_persons(self._redis, psn_nos, version_ttl_s=self._version_ttl))
                 return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - Redis down: remembered until it is back
             self._failed(exc)
         self._remember(psn_nos)
 
@@ -370,7 +371,7 @@ class PersonCache:
             if not self._down:
                 await self._call(invalidate_everyone(self._redis))
                 return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - Redis down: remembered until it is back
             self._failed(exc)
         self._pending_all = True
 
@@ -410,7 +411,7 @@ class PersonCache:
                 await self._call(invalidate_persons(self._redis, pending, version_ttl_s=self._version_ttl))
             else:
                 await self._call(self._redis.ping())
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - Redis still down: stay on PostgreSQL
             self.stats["redis_errors"] += 1
             self._down_until = time.monotonic() + self._retry_after
             log.debug("redis still unavailable: %r", exc)
@@ -490,8 +491,6 @@ class ChangeListener:
             await asyncio.gather(t, return_exceptions=True)
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # best-effort cleanup: the connection may be gone
                 await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-            except Exception:
-                pass
             await self._pool.release(conn)

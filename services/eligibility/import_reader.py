@@ -140,7 +140,7 @@ def validate_row(line: int, row: list[str], pools: dict[str, frozenset[str]]) ->
     if len(row) != len(COLUMNS):
         return None, [(line, "*", f"expected {len(COLUMNS)} columns, got {len(row)}")]
     fields = [c.strip() for c in row]
-    undecodable = [(line, f, f"not valid UTF-8: {_shown(v)}") for f, v in zip(COLUMNS, fields) if _SURROGATE(v)]
+    undecodable = [(line, f, f"not valid UTF-8: {_shown(v)}") for f, v in zip(COLUMNS, fields, strict=True) if _SURROGATE(v)]
     if undecodable:
         return None, undecodable
     psn_no, certno, name, gender, birthdate, pool, insutype, year, psn_type, start, end, status = fields
@@ -205,7 +205,7 @@ class CsvBatches:
     module when it has quotes."""
 
     def __init__(self, path: Path, pools: dict[str, frozenset[str]], *, batch_size: int, after: list[int]):
-        self._f = open(path, "rb")
+        self._f = open(path, "rb")  # noqa: SIM115 - held until close(), across batches
         self._pools = pools
         self._pools_b = {k.encode(): frozenset(v.encode() for v in vs) for k, vs in pools.items()}
         self._dates = _fast_dates()
@@ -366,7 +366,7 @@ def read_batches(pipe, path: str, pools: dict[str, frozenset[str]], batch_size: 
         pipe.send(("end", None))
     except BrokenPipeError:
         pass  # the importer stopped
-    except Exception as exc:  # reported by the importer
+    except Exception as exc:  # noqa: BLE001 - reported by the importer
         pipe.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         batches.close()

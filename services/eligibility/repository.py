@@ -80,7 +80,8 @@ ON CONFLICT (psn_no, type, begin_date) DO UPDATE SET end_date = excluded.end_dat
        psn_type_lv = excluded.psn_type_lv, source = excluded.source, updated_at = now()
 """
 Q_DELETE_IDENTITY = "DELETE FROM eligibility.identities WHERE psn_no = $1 AND type = $2 AND begin_date = $3 RETURNING type"
-Q_DELETE_REFERENCE_CHRONIC = "DELETE FROM eligibility.chronic_qualifications WHERE psn_no = any($1::text[]) AND source = 'reference'"
+Q_DELETE_REFERENCE_CHRONIC = ("DELETE FROM eligibility.chronic_qualifications WHERE psn_no = any($1::text[]) "
+                              "AND source = 'reference'")
 Q_INSERT_CHRONIC = """
 INSERT INTO eligibility.chronic_qualifications (psn_no, code, begin_date, end_date, hospital, source)
 VALUES ($1, $2, $3, $4, $5, $6)

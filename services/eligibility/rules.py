@@ -148,7 +148,8 @@ def benefit_start(*, kind: str, year: int, paid_date: dt.date, waiting_days: int
     Never before 1 January of the covered year (paying early does not start benefits early).
     """
     if kind not in ENROLLMENT_KINDS:
-        raise RuleError("enrollment_kind", f"参保类别无效 (enrollment_kind must be one of {', '.join(ENROLLMENT_KINDS)}; got {kind!r})")
+        raise RuleError("enrollment_kind",
+                        f"参保类别无效 (enrollment_kind must be one of {', '.join(ENROLLMENT_KINDS)}; got {kind!r})")
     if waiting_days < 0:
         raise RuleError("waiting_days", f"waiting_days must be >= 0, got {waiting_days}")
     year_start = dt.date(year, 1, 1)
@@ -160,10 +161,7 @@ def benefit_start(*, kind: str, year: int, paid_date: dt.date, waiting_days: int
                                      f"参保类别不能为 in_period (the contribution was paid after the centralized payment "
                                      f"period ended on {period_end.isoformat()}; use enrollment_kind other, newborn, "
                                      f"low_income or switcher)")
-    if kind in NO_WAITING_KINDS:
-        start = paid_date.replace(day=1)
-    else:
-        start = paid_date + dt.timedelta(days=waiting_days)
+    start = paid_date.replace(day=1) if kind in NO_WAITING_KINDS else paid_date + dt.timedelta(days=waiting_days)
     return max(start, year_start)
 
 
@@ -207,7 +205,8 @@ def choose_enrollment(enrollments: Iterable[EnrollmentRow], insutype: str, day: 
     d = day.isoformat()
     if not this_year:
         return Choice(None, dup, NOT_ENROLLED,
-                      f"未参保: {day.year} 年无 {insutype} 险种参保记录 (not enrolled in insurance type {insutype} for {day.year})")
+                      f"未参保: {day.year} 年无 {insutype} 险种参保记录 "
+                      f"(not enrolled in insurance type {insutype} for {day.year})")
     in_range = [e for e in this_year if e.benefit_start <= day <= e.benefit_end]
     if in_range:  # the range holds the date but the status does not allow benefits
         e = in_range[0]

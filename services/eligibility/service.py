@@ -254,7 +254,8 @@ class EligibilityService:
             out.append(Treatment(POOLED_FUND[insutype], False, near.benefit_start if near else None,
                                  near.benefit_end if near else None, choice.message))
             return out
-        dup_note = " (重复参保: 按最早生效的参保记录结算 / duplicate enrollment: the earliest one is used)" if choice.duplicate else ""
+        dup_note = (" (重复参保: 按最早生效的参保记录结算 / duplicate enrollment: the earliest one is used)"
+                    if choice.duplicate else "")
         out.append(Treatment(POOLED_FUND[insutype], True, e.benefit_start, e.benefit_end,
                              f"可享受待遇, 参保地 {e.pool} (may receive benefits; insured pool {e.pool}){dup_note}"))
         policy = self.reference.policy(e.pool, insutype, day.year)

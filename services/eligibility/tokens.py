@@ -104,7 +104,7 @@ async def redeem(redis, signer: EvoucherSigner, token: str, now: float, *, timeo
     try:
         first = await asyncio.wait_for(
             redis.set(used_key(claims.nonce), "1", nx=True, ex=max(1, claims.expires_at - int(now)) + 60), timeout_s)
-    except Exception:
+    except Exception:  # noqa: BLE001 - Redis unreachable: refused, with what to do instead
         # Without the single-use record a replay could not be told apart: refuse, say what to do.
         raise EvoucherRefused(EVOUCHER_UNVERIFIABLE, "电子凭证暂时无法核验, 请改用身份证 (02) 或社保卡 (03) "
                                                      "(e-voucher cannot be verified right now; use the ID number or "

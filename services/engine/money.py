@@ -104,8 +104,10 @@ def yuan_to_fen(text: str) -> Fen:
 def fen_to_yuan(fen: Fen) -> str:
     """80000 -> "800.00"; -1 -> "-0.01"."""
     if fen >= 0:
-        return "%d.%02d" % divmod(fen, 100)
-    return "-%d.%02d" % divmod(-fen, 100)
+        yuan, cents = divmod(fen, 100)
+        return f"{yuan}.{cents:02d}"
+    yuan, cents = divmod(-fen, 100)
+    return f"-{yuan}.{cents:02d}"
 
 
 @lru_cache(maxsize=4096)  # a policy has few distinct ratios; explanations reuse them

@@ -58,7 +58,7 @@ async def load_file(dsn: str, path: str | Path, *, redis_url: str | None = None,
 
     try:
         pool = await create_pool(dsn, min_size=1, max_size=2)
-    except Exception as exc:  # asyncpg raises many kinds; all mean "cannot connect"
+    except Exception as exc:  # noqa: BLE001 - asyncpg raises many kinds; all mean "cannot connect"
         print(f"cannot connect to the database: {exc}", file=err)
         return EXIT_FAILED
     try:
@@ -66,7 +66,7 @@ async def load_file(dsn: str, path: str | Path, *, redis_url: str | None = None,
     except PersonsStoreUnavailable as exc:
         print(str(exc), file=err)
         return EXIT_FAILED
-    except Exception as exc:  # the transaction rolled back: nothing applied
+    except Exception as exc:  # noqa: BLE001 - the transaction rolled back: nothing applied
         print(f"{path}: load failed, nothing applied: {type(exc).__name__}: {exc}", file=err)
         return EXIT_FAILED
     finally:
@@ -78,7 +78,7 @@ async def load_file(dsn: str, path: str | Path, *, redis_url: str | None = None,
         redis = traced_redis(redis_url)
         try:
             await invalidate_loaded_persons(redis, doc)
-        except Exception as exc:  # the data is committed; say the cache may lag by its TTL
+        except Exception as exc:  # noqa: BLE001 - the data is committed; say the cache may lag by its TTL
             print(f"warning: loaded, but the eligibility cache could not be invalidated ({exc}); cached "
                   "statuses expire within ELIGIBILITY_CACHE_TTL_S", file=err)
         finally:
@@ -90,7 +90,8 @@ async def load_file(dsn: str, path: str | Path, *, redis_url: str | None = None,
 
 # ----------------------------------------------------------------------------- synthetic persons
 
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟"
+             "谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
 _GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国志红玉梅海燕文辉林斌婷雪飞鹏浩宇晨欣怡子涵佳琪梓轩俊杰思远雨萱"
 
 
@@ -107,9 +108,10 @@ def gen_persons(count: int, out_path: str | Path, seed: int = 1, pools: Sequence
                 year: int | None = None, demo_path: str | Path | None = None) -> int:
     """Write `count` synthetic enrollments as CSV; return the number of rows written.
 
-    `year` defaults to this year in Beijing. Deterministic for a given (count, seed, pools, year). psn_no is 18 digits: the pool's first
-    admdvs + a 3-digit seed tag + a 9-digit serial, so populations generated with different seeds
-    (up to 1000) do not collide with each other or with the demo persons (tag 000 is never used).
+    `year` defaults to this year in Beijing. Deterministic for a given (count, seed, pools, year).
+    psn_no is 18 digits: the pool's first admdvs + a 3-digit seed tag + a 9-digit serial, so populations
+    generated with different seeds (up to 1000) do not collide with each other or with the demo persons
+    (tag 000 is never used).
     certno carries a valid GB 11643 check digit and agrees with birthdate and gender; its two
     sequence digits are the seed tag mod 100, so populations of seeds 1..99 never share a certno.
     Mix: 390 residents and 310 employees/retirees by what each pool carries; about 6% benefit

@@ -246,7 +246,8 @@ def _unique(ctx: _Ctx, path: str, items: Iterable[tuple[int, Any]], what: str) -
         if key is BAD or key is None:
             continue
         if key in seen:
-            ctx.err(f"{path}[{i}]", f"duplicate {what} {_show(key) if isinstance(key, str) else key} (also at {path}[{seen[key]}])")
+            ctx.err(f"{path}[{i}]",
+                    f"duplicate {what} {_show(key) if isinstance(key, str) else key} (also at {path}[{seen[key]}])")
         else:
             seen[key] = i
 
@@ -557,7 +558,8 @@ def _parse_policy(ctx: _Ctx, path: str, v: Any, version: int = 0) -> Policy | No
             for name, body in lv.items():
                 p = _join(lpath, name)
                 if not _line_name_ok(name):
-                    ctx.err(p, "unknown line name (expected inpatient, outpatient, day_surgery or chronic:<code> like chronic:M03900)")
+                    ctx.err(p, "unknown line name "
+                               "(expected inpatient, outpatient, day_surgery or chronic:<code> like chronic:M03900)")
                     continue
                 line = _parse_line(ctx, p, name, body)
                 if line is None:
@@ -612,9 +614,11 @@ def _parse_person(ctx: _Ctx, path: str, v: Any) -> PersonRecord | None:
     gender = ctx.enum(_join(path, "gender"), o.get("gender"), ("1", "2"))
     birthdate = ctx.date(_join(path, "birthdate"), o.get("birthdate"))
     if isinstance(certno, str) and isinstance(birthdate, dt.date) and certno[6:14] != birthdate.strftime("%Y%m%d"):
-        ctx.err(_join(path, "certno"), f"the birth date in certno ({certno[6:14]}) does not match birthdate {birthdate.isoformat()}")
+        ctx.err(_join(path, "certno"),
+                f"the birth date in certno ({certno[6:14]}) does not match birthdate {birthdate.isoformat()}")
     if isinstance(certno, str) and isinstance(gender, str) and (int(certno[16]) % 2 == 1) != (gender == "1"):
-        ctx.err(_join(path, "certno"), f"the sex digit in certno ({certno[16]}) does not match gender {gender} (odd = 1 male, even = 2 female)")
+        ctx.err(_join(path, "certno"),
+                f"the sex digit in certno ({certno[16]}) does not match gender {gender} (odd = 1 male, even = 2 female)")
 
     enrollments = []
     epath = _join(path, "enrollments")

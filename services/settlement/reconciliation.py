@@ -29,7 +29,8 @@ WHERE fixmedins_code = $1 AND setl_date BETWEEN $2 AND $3 AND reverses_setl_id I
   AND ($4 = '' OR insutype = $4) AND ($5 = '' OR clr_type = $5)
 ORDER BY setl_id
 """
-Q_ANYWHERE = "SELECT setl_id, fixmedins_code, setl_date, reverses_setl_id FROM settlement.settlements WHERE setl_id = any($1::text[])"
+Q_ANYWHERE = ("SELECT setl_id, fixmedins_code, setl_date, reverses_setl_id FROM settlement.settlements "
+              "WHERE setl_id = any($1::text[])")
 
 
 def yuan(fen: int) -> str:

@@ -112,7 +112,8 @@ TEMPLATES = {
                       "medfee_sumamt": "10.00", "psn_setlway": "01", "mdtrt_cert_type": "02",
                       "mdtrt_cert_no": "330602196804120112"}},
     "2208": {"data": {"setl_id": "NO-SUCH", "mdtrt_id": "NO-SUCH", "psn_no": "FUZZ0000000000001"}},
-    "2601": {"data": {"psn_no": "FUZZ0000000000001", "omsgid": FUZZ_HOSPITAL + TODAY.replace("-", "") + "0000009999", "oinfno": "2207"}},
+    "2601": {"data": {"psn_no": "FUZZ0000000000001", "omsgid": FUZZ_HOSPITAL + TODAY.replace("-", "") + "0000009999",
+                      "oinfno": "2207"}},
     "2501": {"refmedin": {"psn_no": "FUZZ0000000000001", "insutype": "390", "diag_code": "C34", "begndate":
                           MONTH_START, "enddate": NEXT_YEAR, "mdtrtarea_admdvs": "430100"}},
     "3202": {"data": {"stmt_begndate": MONTH_START, "stmt_enddate": TODAY},

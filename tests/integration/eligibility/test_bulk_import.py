@@ -31,6 +31,11 @@ def write_csv(path, rows):
         w.writerows(rows)
 
 
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 @pytest.mark.parametrize("splits", [1, 2])
 async def test_bad_rows_crash_and_resume_without_duplicates(tmp_path, database_url, redis_url, db_pool, service, uid,
                                                             splits):
@@ -44,15 +49,20 @@ async def test_bad_rows_crash_and_resume_without_duplicates(tmp_path, database_u
         r = good_row(f"BI{uid}{i:03d}", pool=POOL_B if i % 7 == 0 else POOL_A)
         line = i + 2  # header is line 1
         if i == 5:
-            r[1] = r[1][:17] + ("0" if r[1][17] != "0" else "1"); bad_lines[line] = "certno"
+            r[1] = r[1][:17] + ("0" if r[1][17] != "0" else "1")
+            bad_lines[line] = "certno"
         elif i == 17:
-            r[5] = "NOPOOL"; bad_lines[line] = "pool"
+            r[5] = "NOPOOL"
+            bad_lines[line] = "pool"
         elif i == 33:
-            r[9] = day("02-30"); bad_lines[line] = "benefit_start"
+            r[9] = day("02-30")
+            bad_lines[line] = "benefit_start"
         elif i == 41:
-            r[8] = "employee"; bad_lines[line] = "psn_type"
+            r[8] = "employee"
+            bad_lines[line] = "psn_type"
         elif i == 52:
-            r = r[:5]; bad_lines[line] = "*"
+            r = r[:5]
+            bad_lines[line] = "*"
         rows.append(r)
     path = tmp_path / "enrollments.csv"
     write_csv(path, rows)
@@ -95,8 +105,7 @@ async def test_bad_rows_crash_and_resume_without_duplicates(tmp_path, database_u
     assert p["splits"] == splits
     assert n == 60 - len(bad_lines)
     assert (p["rows_ok"], p["rows_rejected"]) == (60 - len(bad_lines), len(bad_lines)) and p["finished_at"]
-    with open(errors, newline="", encoding="utf-8") as f:
-        report = list(csv.DictReader(f))
+    report = read_csv(errors)
     assert {int(r["line"]): r["field"] for r in report} == bad_lines  # each bad row exactly once
     assert all(r["reason"] for r in report)
 

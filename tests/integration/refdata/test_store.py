@@ -123,7 +123,7 @@ async def test_the_cache_reads_back_equal_engine_objects(db_pool):
     assert cache.pool_for_admdvs("650102", "390").code == "650000"
     assert cache.pool_for_admdvs("650102", "310").code == "650100"
     assert cache.pool_for_admdvs("310101", "390") is None
-    for h, c in zip(doc.hospitals, doc.credentials):
+    for h, c in zip(doc.hospitals, doc.credentials, strict=True):
         assert cache.hospital(h.code) == h
         assert cache.hospital_by_paasid(c.paasid) == h
         assert cache.credentials(h.code) == c

@@ -82,7 +82,8 @@ def test_random_generated_rows_agree():
     rng = random.Random(5)
     for _ in range(2_000):
         row = list(GOOD)
-        row[1] = make_certno(f"330602{1940 + rng.randrange(80)}0{rng.randrange(1, 10)}1{rng.randrange(10)}{rng.randrange(100):02d}{rng.randrange(10)}")
+        row[1] = make_certno(f"330602{1940 + rng.randrange(80)}0{rng.randrange(1, 10)}1{rng.randrange(10)}"
+                             f"{rng.randrange(100):02d}{rng.randrange(10)}")
         row[4] = f"{row[1][6:10]}-{row[1][10:12]}-{row[1][12:14]}"
         row[3] = "1" if int(row[1][16]) % 2 else "2"
         fast = _fast_row(2, line(row))

@@ -225,7 +225,8 @@ def test_locustfile_imports_and_defines_the_users(tmp_path):
             "print(m.HisUser.__name__, m.GrpcUser.__name__, m.EnrollmentUser.__name__, len(w.general) > 0, "
             "len(w.churn) > 0, len(w.chronic))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
-                         env={**_FAKED_CLOCK, "PATH": "/usr/bin:/bin", "LOADTEST_POPULATION": str(path), "PYTHONPATH": str(REPO_ROOT)})
+                         env={**_FAKED_CLOCK, "PATH": "/usr/bin:/bin", "LOADTEST_POPULATION": str(path),
+                              "PYTHONPATH": str(REPO_ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-6:] == ["HisUser", "GrpcUser", "EnrollmentUser", "True", "True", "1"]
 

@@ -1,5 +1,6 @@
 """The worked examples (WORKED_EXAMPLES.md), replayed on the demo data through the engine."""
 
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -25,10 +26,13 @@ def fen(yuan: str) -> int:
     return int(Decimal(yuan) * 100)
 
 
-def item(alias, cnt, price, n=[0]):
-    n[0] += 1
+_ITEM_NO = itertools.count(1)  # fee item numbers, unique across the module
+
+
+def item(alias, cnt, price):
+    n = next(_ITEM_NO)
     amount = int((Decimal(cnt) * fen(price)).to_integral_value())
-    return FeeItem(str(n[0]), CODE[alias], Decimal(cnt), fen(price), amount)
+    return FeeItem(str(n), CODE[alias], Decimal(cnt), fen(price), amount)
 
 
 def person(psn_no, insutype):

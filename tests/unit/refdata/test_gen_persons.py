@@ -18,7 +18,7 @@ def test_rows_are_valid_and_spread_over_the_demo_pools(tmp_path):
     assert gen_persons(5000, out, seed=3) == 5000
     rows = read(out)
     assert tuple(rows[0]) == CSV_HEADER
-    body = [dict(zip(CSV_HEADER, r)) for r in rows[1:]]
+    body = [dict(zip(CSV_HEADER, r, strict=True)) for r in rows[1:]]
     assert len(body) == 5000
     pools = {p.code: p for p in demo_document().pools}
     assert len({r["psn_no"] for r in body}) == 5000
