@@ -22,17 +22,18 @@ from gateway.his.errors import RETRY_HINT
 from medsettle.eligibility.v1 import eligibility_pb2 as epb
 from medsettle.filing.v1 import filing_pb2 as fpb
 from medsettle.settlement.v1 import settlement_pb2 as spb
-from services.common.grpcutil import outcome_of
+from services.common.grpcutil import STATUS_KIND, outcome_of
+from services.common.outcomes import CATALOGUE, RETRIABLE_KINDS, Kind
 
 PREFIX = "/api/v1"
 FILING_TYPES = ("retired_relocated", "long_term_residence", "stationed_work", "referral", "temporary")
 DESTINATION_RE = re.compile(r"^[0-9]{2}([0-9]{4})?$")
 SETLYM_RE = re.compile(r"^20[0-9]{2}(0[1-9]|1[0-2])$")
 
-_STATUS = {
-    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.FAILED_PRECONDITION: 409, grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.PERMISSION_DENIED: 403,
+# The one table from an outcome's kind (services/common/outcomes.py) to a REST status code.
+KIND_HTTP_STATUS: dict[Kind, int] = {
+    Kind.INVALID: 400, Kind.REFUSED: 409, Kind.NOT_FOUND: 404, Kind.FORBIDDEN: 403, Kind.CONFLICT: 409,
+    Kind.RETRY: 503, Kind.UNAVAILABLE: 503, Kind.INTERNAL: 503,
 }
 
 
@@ -92,10 +93,11 @@ def endpoint(admin: bool = False, body: bool = False):
                 return error(400, e.outcome, e.message, e.field)
             except grpc.RpcError as e:
                 outcome, field = outcome_of(e)
-                status = _STATUS.get(e.code())
-                if status is None:
-                    return error(503, "SERVICE_UNAVAILABLE", RETRY_HINT)
-                return error(status, outcome or e.code().name, e.details() or e.code().name, field)
+                kind = CATALOGUE.kind_of(outcome or "", STATUS_KIND.get(e.code(), Kind.UNAVAILABLE))
+                if kind in RETRIABLE_KINDS:
+                    return error(503, "SERVICE_UNAVAILABLE" if kind is not Kind.RETRY else outcome or "BUSY",
+                                 RETRY_HINT if kind is not Kind.RETRY else e.details() or RETRY_HINT)
+                return error(KIND_HTTP_STATUS[kind], outcome or e.code().name, e.details() or e.code().name, field)
         handler.__name__ = fn.__name__
         return handler
     return wrap

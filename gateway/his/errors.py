@@ -1,10 +1,12 @@
 """Every failure the HIS can see, mapped in ONE place to (outcome, field, message, retriable).
 
-Refusals from the services (INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND, ALREADY_EXISTS,
-PERMISSION_DENIED) carry the service's clerk-readable message and the outcome/field trailing
-metadata (`grpcutil.outcome_of`). Outages (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL and the
-rest) are retriable: the transaction's outcome is unknown to the hospital, so the message says
-how to find out (5203) or undo it (2601) — never a stack trace.
+The outcome's kind comes from the catalogue (services/common/outcomes.py). Refusals (invalid,
+refused, not found, forbidden, conflict) carry the service's clerk-readable message and the
+outcome/field trailing metadata (`grpcutil.outcome_of`). Transient clashes (retry) say to send
+the same msgid again; outages (unavailable, internal) are retriable too: the transaction's
+outcome is unknown to the hospital, so the message says how to find out (5203) or undo it
+(2601) — never a stack trace. On HIS paths every one is an HTTP 200 failure envelope unless
+the transport itself failed.
 """
 
 from __future__ import annotations
@@ -13,16 +15,8 @@ from dataclasses import dataclass
 
 import grpc
 
-from services.common.grpcutil import outcome_of
-
-REFUSAL_CODES = {
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.ALREADY_EXISTS,
-    grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.OUT_OF_RANGE,
-}
+from services.common.grpcutil import STATUS_KIND, outcome_of
+from services.common.outcomes import CATALOGUE, RETRIABLE_KINDS, Kind
 
 RETRY_HINT = ("医保服务暂不可用或超时, 本笔交易结果未知: 请稍后重试, 或用 5203 查询结算结果, 或用 2601 按原报文ID冲正 "
               "(the insurance service is unavailable or timed out and the outcome of this transaction is unknown: "
@@ -51,12 +45,12 @@ class Failure:
 def from_rpc_error(err: grpc.RpcError) -> Failure:
     code = err.code() if callable(getattr(err, "code", None)) else grpc.StatusCode.UNKNOWN
     outcome, field = outcome_of(err)
-    if code in REFUSAL_CODES:
-        details = (err.details() if callable(getattr(err, "details", None)) else "") or code.name
+    details = (err.details() if callable(getattr(err, "details", None)) else "") or code.name
+    kind = CATALOGUE.kind_of(outcome or "", STATUS_KIND.get(code, Kind.INTERNAL))
+    if kind not in RETRIABLE_KINDS:
         return Failure(outcome=outcome or code.name, message=details, field=field)
-    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return Failure(outcome=outcome or "BUSY", message="医保服务繁忙, 请稍后重试 (the service is busy; retry shortly) — "
-                       + RETRY_HINT, retriable=True)
-    kind = {grpc.StatusCode.UNAVAILABLE: "SERVICE_UNAVAILABLE",
-            grpc.StatusCode.DEADLINE_EXCEEDED: "TIMEOUT"}.get(code, "INTERNAL")
-    return Failure(outcome=kind, message=RETRY_HINT, retriable=True)
+    if kind is Kind.RETRY:  # a clash that clears by itself: the same msgid again
+        return Failure(outcome=outcome or "BUSY", message=f"{details} — {RETRY_HINT}", retriable=True)
+    name = {grpc.StatusCode.DEADLINE_EXCEEDED: "TIMEOUT", grpc.StatusCode.INTERNAL: "INTERNAL",
+            grpc.StatusCode.UNKNOWN: "INTERNAL"}.get(code, "SERVICE_UNAVAILABLE")
+    return Failure(outcome=name, message=RETRY_HINT, retriable=True)

@@ -1,11 +1,13 @@
 """gRPC conventions shared by every service and client.
 
-Refusals travel as gRPC errors: the status code says what kind (INVALID_ARGUMENT for a caller's
-malformed input, FAILED_PRECONDITION for a rule that says no, NOT_FOUND, ALREADY_EXISTS,
-PERMISSION_DENIED), trailing metadata names the outcome and the offending field, and the details
-string is the clerk-readable message. `Refusal` is the one exception servicers raise;
-`with_refusals` (applied to every method by telemetry.InstrumentedServer, or as the
-RefusalInterceptor in tests) turns it into that error, so servicers stay thin translators.
+Refusals travel as gRPC errors the standard way (Google AIP-193): the status code comes from the
+outcome's kind in the one catalogue (services/common/outcomes.py) through KIND_STATUS below; the
+details carry `google.rpc.ErrorInfo(reason=OUTCOME, domain="medsettle")` and, when a field is
+named, `google.rpc.BadRequest.FieldViolation`; the status message is the clerk-readable
+message. Trailing metadata also names the outcome and field (`medsettle-outcome`,
+`medsettle-field`) for clients that do not decode the details. `Refusal` is the one exception
+servicers raise; `with_refusals` (applied to every method by services/common/server.py, or as
+the RefusalInterceptor in tests) turns it into that error, so servicers stay thin translators.
 """
 
 from __future__ import annotations
@@ -16,51 +18,89 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc import aio
+
+from services.common.outcomes import Kind, Refusal
 
 log = logging.getLogger(__name__)
 
 OUTCOME_KEY = "medsettle-outcome"
 FIELD_KEY = "medsettle-field"
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+ERROR_DOMAIN = "medsettle"
+
+# The one table from an outcome's kind to its gRPC status code.
+KIND_STATUS: dict[Kind, grpc.StatusCode] = {
+    Kind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    Kind.REFUSED: grpc.StatusCode.FAILED_PRECONDITION,
+    Kind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Kind.FORBIDDEN: grpc.StatusCode.PERMISSION_DENIED,
+    Kind.CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+    Kind.RETRY: grpc.StatusCode.ABORTED,
+    Kind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    Kind.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+STATUS_KIND: dict[grpc.StatusCode, Kind] = {code: kind for kind, code in KIND_STATUS.items()}
+STATUS_KIND.update({grpc.StatusCode.OUT_OF_RANGE: Kind.INVALID, grpc.StatusCode.RESOURCE_EXHAUSTED: Kind.RETRY,
+                    grpc.StatusCode.DEADLINE_EXCEEDED: Kind.UNAVAILABLE})
+# Status codes that are an answer (the caller's input or a rule), not a failure of the service:
+# spans stay OK, clients pass them on unchanged.
+REFUSAL_STATUS_CODES = frozenset(KIND_STATUS[k] for k in (Kind.INVALID, Kind.REFUSED, Kind.NOT_FOUND,
+                                                          Kind.FORBIDDEN, Kind.CONFLICT)) | {grpc.StatusCode.OUT_OF_RANGE}
 
 
-class Refusal(Exception):
-    """A named outcome that ends a call with a clear message (never a stack trace)."""
-
-    def __init__(self, code: grpc.StatusCode, outcome: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.outcome = outcome
-        self.message = message
-        self.field = field
+def is_refusal(code: grpc.StatusCode) -> bool:
+    return code in REFUSAL_STATUS_CODES
 
 
-def invalid(outcome: str, message: str, field: str | None = None) -> Refusal:
-    return Refusal(grpc.StatusCode.INVALID_ARGUMENT, outcome, message, field)
+def status_code_of(refusal: Refusal) -> grpc.StatusCode:
+    return KIND_STATUS[refusal.kind]
 
 
-def refused(outcome: str, message: str, field: str | None = None) -> Refusal:
-    return Refusal(grpc.StatusCode.FAILED_PRECONDITION, outcome, message, field)
+def _refusal(kind: Kind) -> Callable[..., Refusal]:
+    def make(outcome: str, message: str | None = None, field: str | None = None) -> Refusal:
+        # The catalogue decides the kind; the helper's name is checked against it by
+        # tests/unit/test_outcomes.py, and is the kind only of an outcome not catalogued yet.
+        return Refusal(outcome, message, field, fallback=kind)
+
+    make.__name__ = kind.value
+    return make
 
 
-def not_found(outcome: str, message: str, field: str | None = None) -> Refusal:
-    return Refusal(grpc.StatusCode.NOT_FOUND, outcome, message, field)
+invalid = _refusal(Kind.INVALID)
+refused = _refusal(Kind.REFUSED)
+not_found = _refusal(Kind.NOT_FOUND)
+forbidden = _refusal(Kind.FORBIDDEN)
+conflict = _refusal(Kind.CONFLICT)
+retry = _refusal(Kind.RETRY)
+unavailable = _refusal(Kind.UNAVAILABLE)
 
 
-def forbidden(outcome: str, message: str, field: str | None = None) -> Refusal:
-    return Refusal(grpc.StatusCode.PERMISSION_DENIED, outcome, message, field)
-
-
-def conflict(outcome: str, message: str, field: str | None = None) -> Refusal:
-    return Refusal(grpc.StatusCode.ALREADY_EXISTS, outcome, message, field)
+def status_details(refusal: Refusal, code: grpc.StatusCode) -> bytes:
+    """google.rpc.Status with ErrorInfo (and BadRequest when a field is named), serialized."""
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=refusal.outcome, domain=ERROR_DOMAIN,
+                                          metadata={"kind": refusal.kind.value, **({"field": refusal.field}
+                                                                                   if refusal.field else {})}))
+    details = [info]
+    if refusal.field:
+        bad = any_pb2.Any()
+        bad.Pack(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=refusal.field, description=refusal.message)]))
+        details.append(bad)
+    return status_pb2.Status(code=getattr(code_pb2, code.name, code_pb2.UNKNOWN), message=refusal.message,
+                             details=details).SerializeToString()
 
 
 async def abort(context: aio.ServicerContext, refusal: Refusal) -> None:
-    md = [(OUTCOME_KEY, refusal.outcome)]
+    code = status_code_of(refusal)
+    md = [(OUTCOME_KEY, refusal.outcome), (STATUS_DETAILS_KEY, status_details(refusal, code))]
     if refusal.field:
         md.append((FIELD_KEY, refusal.field))
     context.set_trailing_metadata(tuple(md))
-    await context.abort(refusal.code, refusal.message)
+    await context.abort(code, refusal.message)
 
 
 def with_refusals(inner: Callable[[Any, aio.ServicerContext], Awaitable[Any]], method: str):
@@ -76,9 +116,7 @@ def with_refusals(inner: Callable[[Any, aio.ServicerContext], Awaitable[Any]], m
             raise
         except Exception:  # a bug or an outage: the caller gets a retriable, clean error
             log.exception("unhandled error in %s", method)
-            context.set_trailing_metadata(((OUTCOME_KEY, "INTERNAL"),))
-            await context.abort(grpc.StatusCode.INTERNAL,
-                                "内部错误, 请稍后重试或用 5203 查询结果 (internal error; retry, or query with 5203)")
+            await abort(context, Refusal("INTERNAL"))
 
     return wrapped
 
@@ -113,9 +151,10 @@ def outcome_of(err: grpc.RpcError) -> tuple[str | None, str | None]:
 
 
 def refusal_from_rpc_error(err: grpc.RpcError) -> Refusal:
-    """Re-raise a downstream service's refusal unchanged (e.g. eligibility's NOT_ELIGIBLE from settlement)."""
+    """Re-raise a downstream service's refusal unchanged (e.g. eligibility's NOT_ENROLLED from settlement)."""
     outcome, field = outcome_of(err)
-    return Refusal(err.code(), outcome or err.code().name, err.details() or "", field)
+    code = err.code()
+    return Refusal(outcome or code.name, err.details() or "", field, fallback=STATUS_KIND.get(code, Kind.INTERNAL))
 
 
 CHANNEL_OPTIONS = (

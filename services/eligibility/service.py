@@ -24,7 +24,7 @@ from services.eligibility import rules
 from services.eligibility.cache import PersonCache
 from services.eligibility.repository import EligibilityRepository
 from services.eligibility.rules import Choice, ChronicRow, EnrollmentRow, IdentityRow, PersonData
-from services.eligibility.tokens import EVOUCHER_MALFORMED, Evoucher, EvoucherRefused, EvoucherSigner, redeem
+from services.eligibility.tokens import Evoucher, EvoucherRefused, EvoucherSigner, redeem
 
 _PSN_NO_RE = re.compile(r"^[0-9A-Za-z]{1,30}$")
 _IDENTITY_RE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
@@ -165,8 +165,7 @@ class EligibilityService:
             try:
                 found = await redeem(self.redis, self.signer, cert_no, self.clock())
             except EvoucherRefused as r:
-                make = invalid if r.outcome == EVOUCHER_MALFORMED else refused
-                raise make(r.outcome, r.message, "mdtrt_cert_no") from None
+                raise Refusal(r.outcome, r.message, "mdtrt_cert_no") from None  # kind: the catalogue's
             p = await self._person(found, "mdtrt_cert_no")
         elif cert_type == "02":
             if not _valid_certno(cert_no):

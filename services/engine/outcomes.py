@@ -22,7 +22,7 @@ class Outcome(str, Enum):
     DISEASE_NOT_CROSS_PROVINCE = "DISEASE_NOT_CROSS_PROVINCE"  # not one of the five diseases
     HOSPITAL_NOT_CROSS_PROVINCE = "HOSPITAL_NOT_CROSS_PROVINCE"  # hospital not connected
     NOT_FILED = "NOT_FILED"  # cross-region visit needing a filing, none active
-    ALREADY_REVERSED = "ALREADY_REVERSED"  # a reversal cannot itself be reversed
+    REVERSAL_OF_REVERSAL = "REVERSAL_OF_REVERSAL"  # a reversal cannot itself be reversed
 
 
 class SettlementRefused(Exception):

@@ -496,7 +496,7 @@ def reverse(result: SettlementResult) -> SettlementResult:
     kept, so storage books it with the same conditional updates. Never a deletion."""
     if getattr(result, "reversal", False):
         raise SettlementRefused(
-            Outcome.ALREADY_REVERSED,
+            Outcome.REVERSAL_OF_REVERSAL,
             "该结算本身是冲销记录，不能再次冲销。 / This settlement is itself a reversal and "
             "cannot be reversed.",
             "setl_id",

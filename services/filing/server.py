@@ -10,22 +10,14 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
-
 from medsettle.filing.v1 import filing_pb2, filing_pb2_grpc
 from services.common.grpcutil import Refusal
+from services.common.outcomes import Kind
 from services.filing.rules import ChronicFiling, Filing, FilingRefused
 from services.filing.service import CHINA, Caller, FilingService, FilingSpec
 
 SERVICE_FULL_NAME = "medsettle.filing.v1.FilingService"
 
-_CODES = {
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
-    "refused": grpc.StatusCode.FAILED_PRECONDITION,
-    "conflict": grpc.StatusCode.ALREADY_EXISTS,
-    "forbidden": grpc.StatusCode.PERMISSION_DENIED,
-    "not_found": grpc.StatusCode.NOT_FOUND,
-}
 
 
 def _refusals(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -34,7 +26,9 @@ def _refusals(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[
         try:
             return await method(self, request, context)
         except FilingRefused as r:
-            raise Refusal(_CODES[r.kind], r.outcome, r.message, r.field) from None
+            # The catalogue decides the kind (and so the status code); FilingRefused's kind only
+            # stands for an outcome not catalogued yet (tests/unit/test_outcomes.py fails then).
+            raise Refusal(r.outcome, r.message, r.field, fallback=Kind(r.kind)) from None
 
     return wrapped
 

@@ -24,7 +24,7 @@ import grpc
 
 from medsettle.eligibility.v1 import eligibility_pb2
 from services.common.clock import BEIJING, Clock
-from services.common.grpcutil import Refusal, refusal_from_rpc_error
+from services.common.grpcutil import Refusal, is_refusal, refusal_from_rpc_error
 from services.engine.model import Policy, Pool
 from services.filing import repository as repo
 from services.filing.rules import (
@@ -210,8 +210,8 @@ class FilingService:
         invalidates again."""
         try:
             await self._elig.invalidate_person(psn_no)
-        except Refusal as r:
-            raise Refusal(r.code, "ELIGIBILITY_UNAVAILABLE",
+        except Refusal:
+            raise Refusal("ELIGIBILITY_UNAVAILABLE",
                           "备案已保存，但通知参保资格服务失败；请稍后用同一 msgid 重试以确认。 / The filing was saved "
                           "but the eligibility service could not be notified; retry with the same msgid to "
                           "confirm.") from None
@@ -374,7 +374,7 @@ class FilingService:
             dest = destination or old.destination
             insured = self._ref.pool(old.insured_pool)
             if insured is None:
-                raise FilingRefused("refused", "UNKNOWN_POOL", f"参保地统筹区 {old.insured_pool} 已不存在。 / The "
+                raise FilingRefused("refused", "POOL_NOT_CONFIGURED", f"参保地统筹区 {old.insured_pool} 已不存在。 / The "
                                     f"insured pool {old.insured_pool} no longer exists.", "filing_id")
             policy = self._policy_for(old.insured_pool, old.insutype, b.year, now.year)
             group = check_validity(old.type, b, e, policy.min_temporary_filing_days, field_prefix="")
@@ -412,7 +412,7 @@ class FilingService:
                                 "数字。 / hospital_admdvs must be 6 digits.", "hospital_admdvs")
         pool = self._ref.pool(insured_pool)
         if pool is None:
-            raise FilingRefused("not_found", "UNKNOWN_POOL", f"参保地统筹区 insured_pool {insured_pool!r} 不存在。 / "
+            raise FilingRefused("invalid", "UNKNOWN_POOL", f"参保地统筹区 insured_pool {insured_pool!r} 不存在。 / "
                                 f"Unknown insured pool {insured_pool!r}.", "insured_pool")
         policy = self._ref.policy(insured_pool, insutype, day.year)
         requires_intra = bool(policy and policy.intra_province_requires_filing)
@@ -599,10 +599,9 @@ class EligibilityClient:
         try:
             return await getattr(self._stub, method)(request, timeout=self._deadline_s)
         except grpc.RpcError as err:
-            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                              grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.UNIMPLEMENTED):
+            if not is_refusal(err.code()):
                 log.warning("eligibility %s failed: %s %s", method, err.code().name, err.details())
-                raise Refusal(grpc.StatusCode.UNAVAILABLE, "ELIGIBILITY_UNAVAILABLE",
+                raise Refusal("ELIGIBILITY_UNAVAILABLE",
                               "参保资格服务暂不可用，本次备案交易未完成；请稍后重试（HIS 交易用同一 msgid）。 / The "
                               "eligibility service is unavailable and this filing transaction was not completed; retry "
                               "later (a HIS transaction with the same msgid).") from None

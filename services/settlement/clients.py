@@ -11,12 +11,9 @@ from grpc import aio
 
 from medsettle.eligibility.v1 import eligibility_pb2, eligibility_pb2_grpc
 from medsettle.filing.v1 import filing_pb2, filing_pb2_grpc
-from services.common.grpcutil import Refusal, refusal_from_rpc_error
+from services.common.grpcutil import Refusal, is_refusal, refusal_from_rpc_error
 from services.engine.model import ChronicQualification, Identity, PersonSnapshot
 
-_REFUSAL_CODES = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
-                  grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED,
-                  grpc.StatusCode.ALREADY_EXISTS}
 FILING_GROUPS = frozenset({"long_term", "referral", "temporary"})
 
 
@@ -26,9 +23,9 @@ def _date(text: str) -> dt.date | None:
 
 
 def _downstream(err: grpc.RpcError, what: str) -> Refusal:
-    if err.code() in _REFUSAL_CODES:
+    if is_refusal(err.code()):
         return refusal_from_rpc_error(err)
-    return Refusal(grpc.StatusCode.UNAVAILABLE, "DOWNSTREAM_UNAVAILABLE",
+    return Refusal("DOWNSTREAM_UNAVAILABLE",
                    f"{what}暂不可用，请稍后重试 (2207 可用同一 msgid 重发)。 / The {what} service is "
                    f"unavailable ({err.code().name}); retry later with the same msgid.")
 

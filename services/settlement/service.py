@@ -33,12 +33,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import asyncpg
-import grpc
 
 from medsettle.settlement.v1 import settlement_pb2 as pb
 from services.common.clock import BEIJING, Clock
 from services.common.grpcutil import Refusal, conflict, forbidden, invalid, not_found, refused
-from services.engine import InvariantViolated, Outcome, SettlementRefused, split_items
+from services.engine import InvariantViolated, SettlementRefused, split_items
 from services.engine import reverse as engine_reverse
 from services.engine import settle as engine_settle
 from services.engine.model import Bill, FeeItem, SettlementContext, SettlementResult
@@ -59,8 +58,6 @@ OPTIMISTIC_ATTEMPTS = 3  # then lock the accumulator row (progress under content
 MAX_ATTEMPTS = 8
 
 INPATIENT_MED_TYPES = frozenset({"21", "22", "23", "24", "28"})
-_ENGINE_INPUT_ERRORS = {Outcome.AMOUNT_MISMATCH, Outcome.INVALID_ITEM, Outcome.MED_TYPE_UNKNOWN,
-                        Outcome.DISEASE_CODE_MISSING}
 
 # infno of each effect when the caller does not name it (the gateway always does).
 DEFAULT_INFNO = {"register": "2201", "cancel_visit": "2202", "diagnosis": "2203", "upload_fees": "2204",
@@ -105,8 +102,7 @@ def yuan(fen: int) -> str:
 
 
 def _refusal_from_engine(e: SettlementRefused) -> Refusal:
-    code = grpc.StatusCode.INVALID_ARGUMENT if e.outcome in _ENGINE_INPUT_ERRORS else grpc.StatusCode.FAILED_PRECONDITION
-    return Refusal(code, e.outcome.value, e.message, e.field)
+    return Refusal(e.outcome.value, e.message, e.field)  # the catalogue knows each engine outcome's kind
 
 
 @dataclass
@@ -194,7 +190,7 @@ class SettlementService:
     def _hospital(self, code: str):
         h = self.refs.hospital(code)
         if h is None:
-            raise forbidden("UNKNOWN_HOSPITAL", f"定点医药机构 {code} 未登记，不能办理结算业务。 / Hospital {code} is "
+            raise forbidden("HOSPITAL_NOT_REGISTERED", f"定点医药机构 {code} 未登记，不能办理结算业务。 / Hospital {code} is "
                             "not a registered designated institution.", "fixmedins_code")
         return h
 
@@ -475,7 +471,7 @@ class SettlementService:
             except (repo.StaleAccumulators, repo.StaleVisit):
                 log.info("settlement retry after a concurrent change", extra={"attempt": attempt + 1})
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-        raise Refusal(grpc.StatusCode.ABORTED, "CONCURRENT_UPDATE",
+        raise Refusal("CONCURRENT_UPDATE",
                       "该参保人正在进行其他结算，请稍后用同一 msgid 重试。 / Another settlement of this person is in "
                       "progress; retry with the same msgid.")
 
@@ -588,7 +584,7 @@ class SettlementService:
                                                insured_pool=snap.insured_pool, hospital_admdvs=hospital.admdvs,
                                                visit_date=visit_date, emergency=v["emergency"])
         if insured is None:
-            raise refused("UNKNOWN_POOL", f"参保地统筹区 {snap.insured_pool} 未配置。 / The insured pool "
+            raise refused("POOL_NOT_CONFIGURED", f"参保地统筹区 {snap.insured_pool} 未配置。 / The insured pool "
                           f"{snap.insured_pool} is not in the reference data.", "psn_no")
         policy = self.refs.policy(insured.code, v["insutype"], visit_date.year)
         if policy is None:

@@ -10,7 +10,7 @@ import datetime as dt
 import grpc
 import pytest
 
-from services.common.grpcutil import Refusal
+from services.common.grpcutil import Refusal, status_code_of
 from services.eligibility import rules
 from services.eligibility.cache import ChangeListener
 from tests.dates import THIS_YEAR, date, day
@@ -73,7 +73,7 @@ async def test_bad_enrollment_input_names_the_field_and_changes_nothing(service,
         kw.update(change)
         with pytest.raises(Refusal) as e:
             await enroll(service, psn, **kw)
-        assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT and e.value.field == field, (change, e.value.message)
+        assert status_code_of(e.value) == grpc.StatusCode.INVALID_ARGUMENT and e.value.field == field, (change, e.value.message)
     assert await service.repo.load_person(psn) is None
 
 
@@ -149,11 +149,11 @@ async def test_find_person_by_certificate_types(service, db_pool, uid):
     bad = rec.certno[:17] + ("0" if rec.certno[17] != "0" else "1")
     with pytest.raises(Refusal) as e:
         await service.find_person(cert_type="02", cert_no=bad, card_sn="", psn_no="", on_date="")
-    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT and e.value.field == "mdtrt_cert_no"
+    assert status_code_of(e.value) == grpc.StatusCode.INVALID_ARGUMENT and e.value.field == "mdtrt_cert_no"
     unknown, _ = new_certno()
     with pytest.raises(Refusal) as e:
         await service.find_person(cert_type="02", cert_no=unknown, card_sn="", psn_no="", on_date="")
-    assert e.value.code == grpc.StatusCode.NOT_FOUND
+    assert status_code_of(e.value) == grpc.StatusCode.NOT_FOUND
 
 
 async def test_check_benefit_chronic_and_assistance(service, db_pool, uid):

@@ -257,7 +257,7 @@ async def test_resolve_refuses_bad_input(harness, sx):
     got = await refusal(resolve(harness, sx, "4301"))
     assert got[:3] == (grpc.StatusCode.INVALID_ARGUMENT, "BAD_ADMDVS", "hospital_admdvs")
     got = await refusal(resolve(harness, sx, "430102", pool="NOPE"))
-    assert got[:3] == (grpc.StatusCode.NOT_FOUND, "UNKNOWN_POOL", "insured_pool")
+    assert got[:3] == (grpc.StatusCode.INVALID_ARGUMENT, "UNKNOWN_POOL", "insured_pool")
     got = await refusal(resolve(harness, sx, "430102", visit=f"{THIS_YEAR}/05/01"))
     assert got[1:3] == ("BAD_DATE", "visit_date")
 

@@ -409,7 +409,7 @@ def test_reverse_negates_everything_and_keeps_caps():
     assert undone.explanation[0].code == "reversal" and undone.reversal
     with pytest.raises(SettlementRefused) as refused:
         reverse(undone)
-    assert refused.value.outcome is Outcome.ALREADY_REVERSED
+    assert refused.value.outcome is Outcome.REVERSAL_OF_REVERSAL
 
 
 def test_explanation_is_readable():
