@@ -21,8 +21,9 @@ from redis.exceptions import RedisError
 
 from gateway.deps import RUNTIME, runtime
 from gateway.his import errors
-from gateway.his.dispatch import HANDLERS, Call, table
+from gateway.his.dispatch import Call
 from gateway.his.envelope import FieldError, parse_envelope, peek_infno
+from gateway.his.handlers import HANDLERS  # the infno table, listed there
 from gateway.his.response import envelope
 from gateway.his.security import SecurityRefusal, authenticate
 from services.common.clock import Clock
@@ -147,8 +148,6 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
 
 
 def routes() -> list[web.RouteDef]:
-    table()  # register every handler module
-
     async def main_path(request: web.Request) -> web.Response:
         return await call_service(request)
 

@@ -35,6 +35,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from redis import exceptions as redis_errors
 
+from services.common import config
 from services.common.clock import BEIJING
 from services.common.fastredis import PipelinedRedis, RedisReplyError
 from services.common.telemetry import tracer
@@ -135,7 +136,9 @@ if fresh then fresh = 1 else fresh = 0 end
 return {fresh, signed, count}
 """
 ADMIT_SHA = hashlib.sha1(ADMIT_SCRIPT.encode()).hexdigest()
-REDIS_TIMEOUT_S = 5.0  # redis-py's default socket timeout, which this path had before
+# The guard script's timeout is the Redis client's socket timeout: the gateway's is
+# Settings.gateway_redis_timeout_s (GATEWAY_REDIS_TIMEOUT_S); this default is for a client without one.
+REDIS_TIMEOUT_S: float = config.default("GATEWAY_REDIS_TIMEOUT_S")
 
 
 class Guard:

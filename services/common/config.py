@@ -1,27 +1,129 @@
-"""Every tuning knob of every process, read from the environment in one place.
+"""Every environment variable every process reads, in one declarative table (`VARS`).
 
-Defaults are documented in README.md; docker-compose.yml sets the same names.
+`Settings.from_env` is built from the table, and so is README.md's settings table (between
+`<!-- settings:begin -->` and `<!-- settings:end -->`; `python -m services.common.config --write`
+regenerates it, `--check` fails when it is stale, and tests/unit/test_settings_table.py runs the
+check). Nothing else in services/ or gateway/ reads os.environ; the standard OTEL_* variables are
+OpenTelemetry's own (services/common/telemetry.py). docker-compose.yml sets the same names.
 Nothing here is a region's number: those are reference data.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+README = REPO_ROOT / "README.md"
+TABLE_BEGIN, TABLE_END = "<!-- settings:begin -->", "<!-- settings:end -->"
 
 
-def _int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
+# ----------------------------------------------------------------------------- parsers
+# (variable name, raw non-empty value) -> value. An unset or empty variable takes the default.
+
+def _str(name: str, raw: str) -> str:
+    return raw
+
+
+def _int(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
         raise SystemExit(f"environment variable {name}={raw!r} is not an integer") from None
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"environment variable {name}={raw!r} is not a number") from None
+
+
+def _flag(name: str, raw: str) -> bool:
+    return raw == "1"
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _log_level(name: str, raw: str) -> str:
+    level = raw.upper()
+    if level not in logging.getLevelNamesMapping():
+        raise SystemExit(f"environment variable {name}={raw!r} is not a log level (DEBUG, INFO, WARNING, ERROR)")
+    return level
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """One environment variable: the Settings field it fills, its default, its parser, one line of doc."""
+    name: str
+    field: str
+    default: Any  # used when unset or empty; a callable gets the fields read so far (table order)
+    parse: Callable[[str, str], Any]
+    doc: str
+    shown: str | None = None  # the default as README shows it, when it is computed
+
+
+def _addr(port_field: str) -> Callable[[Mapping[str, Any]], str]:
+    return lambda read: f"127.0.0.1:{read[port_field]}"
+
+
+VARS: tuple[Var, ...] = (
+    # Servers
+    Var("DATABASE_URL", "database_url", None, _str,
+        "PostgreSQL DSN; unset: the embedded server under `MEDSETTLE_DATA_DIR` (started when needed)", "embedded"),
+    Var("REDIS_URL", "redis_url", None, _str,
+        "Redis URL; unset: the embedded server on `MEDSETTLE_REDIS_PORT` (started when needed)", "embedded"),
+    Var("MEDSETTLE_DATA_DIR", "data_dir", REPO_ROOT / ".data", _path,
+        "where the embedded PostgreSQL and Redis keep their data", "`.data` in the checkout"),
+    Var("MEDSETTLE_REDIS_PORT", "embedded_redis_port", 6390, _int, "TCP port of the embedded Redis"),
+    # Listening and addresses
+    Var("ELIGIBILITY_PORT", "eligibility_port", 50051, _int, "gRPC port of the eligibility service"),
+    Var("FILING_PORT", "filing_port", 50052, _int, "gRPC port of the filing service"),
+    Var("SETTLEMENT_PORT", "settlement_port", 50053, _int, "gRPC port of the settlement service"),
+    Var("ELIGIBILITY_ADDR", "eligibility_addr", _addr("eligibility_port"), _str,
+        "where clients (filing, settlement, gateway) reach eligibility", "`127.0.0.1:$ELIGIBILITY_PORT`"),
+    Var("FILING_ADDR", "filing_addr", _addr("filing_port"), _str,
+        "where clients (settlement, gateway) reach filing", "`127.0.0.1:$FILING_PORT`"),
+    Var("SETTLEMENT_ADDR", "settlement_addr", _addr("settlement_port"), _str,
+        "where the gateway reaches settlement", "`127.0.0.1:$SETTLEMENT_PORT`"),
+    Var("GRPC_HOST", "grpc_host", "127.0.0.1", _str,
+        "interface the three gRPC services listen on (`0.0.0.0` in containers)"),
+    Var("GATEWAY_HOST", "gateway_host", "127.0.0.1", _str, "interface the gateway's HTTP server listens on"),
+    Var("GATEWAY_PORT", "gateway_port", 8080, _int, "HTTP port of the gateway (HIS interface, REST API)"),
+    Var("MEDSETTLE_REUSE_PORT", "reuse_port", False, _flag,
+        "`1`: SO_REUSEPORT, several processes of one service share its port; otherwise a busy port fails"),
+    # Pools, deadlines, timeouts
+    Var("DB_POOL_MIN", "db_pool_min", 2, _int, "PostgreSQL connections each gRPC service keeps open (the gateway: 1)"),
+    Var("DB_POOL_MAX", "db_pool_max", 10, _int,
+        "PostgreSQL connections per gRPC service at most (the gateway: this, clamped to 2..4)"),
+    Var("GRPC_DEADLINE_S", "grpc_deadline_s", 5.0, _float, "deadline of each gRPC call between processes, seconds"),
+    Var("SHUTDOWN_GRACE_S", "shutdown_grace_s", 10.0, _float,
+        "on SIGTERM/SIGINT, how long in-flight calls and requests get to finish, seconds"),
+    Var("ELIGIBILITY_REDIS_TIMEOUT_S", "eligibility_redis_timeout_s", 0.25, _float,
+        "eligibility's timeout of each Redis operation, connect and pool wait, seconds (fail fast: PostgreSQL answers)"),
+    Var("GATEWAY_REDIS_TIMEOUT_S", "gateway_redis_timeout_s", 5.0, _float,
+        "the gateway's Redis socket and connect timeout (nonce, sign-in, rate limit), seconds"),
+    Var("ELIGIBILITY_CACHE_TTL_S", "eligibility_cache_ttl_s", 300, _int, "lifetime of a cached insured status, seconds"),
+    # Security
+    Var("MEDSETTLE_ADMIN_TOKEN", "admin_token", "dev-admin-token-change-me", _str,
+        "bearer token of the admin REST API (a development default: set it)"),
+    Var("EVOUCHER_TTL_S", "evoucher_ttl_s", 90, _int, "lifetime of an e-voucher (scan-to-pay code), seconds"),
+    Var("EVOUCHER_SECRET", "evoucher_secret", "dev-evoucher-secret-change-me-32b", _str,
+        "HMAC key signing e-vouchers (a development default: set it)"),
+    Var("TIF_WINDOW_S", "tif_window_s", 300, _int, "accepted clock skew of a HIS request's TIF timestamp, ± seconds"),
+    Var("RATE_LIMIT_PER_S", "rate_limit_per_s", 2000, _int, "HIS requests per second per hospital (0: no limit)"),
+    # Logs and traces
+    Var("LOG_LEVEL", "log_level", "INFO", _log_level, "level of every process's JSON logs"),
+    Var("MEDSETTLE_TRACE_FILE", "trace_file", None, _str,
+        "also write finished spans to this file as JSON lines (records every span; the trace test reads it)"),
+)
 
 
 @dataclass(frozen=True)
@@ -49,39 +151,94 @@ class Settings:
     rate_limit_per_s: int
     shutdown_grace_s: float
     reuse_port: bool
+    grpc_host: str
+    eligibility_redis_timeout_s: float
+    gateway_redis_timeout_s: float
+    log_level: str
+    trace_file: str | None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """From the process environment, or from `environ` (e.g. `{**os.environ, **overrides}`)."""
         environ = os.environ if environ is None else environ
-        env = environ.get
-        elig_port = _int(environ, "ELIGIBILITY_PORT", 50051)
-        filing_port = _int(environ, "FILING_PORT", 50052)
-        setl_port = _int(environ, "SETTLEMENT_PORT", 50053)
-        return cls(
-            database_url=env("DATABASE_URL") or None,
-            redis_url=env("REDIS_URL") or None,
-            data_dir=Path(env("MEDSETTLE_DATA_DIR") or REPO_ROOT / ".data"),
-            eligibility_addr=env("ELIGIBILITY_ADDR") or f"127.0.0.1:{elig_port}",
-            filing_addr=env("FILING_ADDR") or f"127.0.0.1:{filing_port}",
-            settlement_addr=env("SETTLEMENT_ADDR") or f"127.0.0.1:{setl_port}",
-            eligibility_port=elig_port,
-            filing_port=filing_port,
-            settlement_port=setl_port,
-            gateway_host=env("GATEWAY_HOST") or "127.0.0.1",
-            gateway_port=_int(environ, "GATEWAY_PORT", 8080),
-            embedded_redis_port=_int(environ, "MEDSETTLE_REDIS_PORT", 6390),
-            admin_token=env("MEDSETTLE_ADMIN_TOKEN") or "dev-admin-token-change-me",
-            db_pool_min=_int(environ, "DB_POOL_MIN", 2),
-            db_pool_max=_int(environ, "DB_POOL_MAX", 10),
-            grpc_deadline_s=float(env("GRPC_DEADLINE_S") or 5.0),
-            eligibility_cache_ttl_s=_int(environ, "ELIGIBILITY_CACHE_TTL_S", 300),
-            evoucher_ttl_s=_int(environ, "EVOUCHER_TTL_S", 90),
-            evoucher_secret=env("EVOUCHER_SECRET") or "dev-evoucher-secret-change-me-32b",
-            tif_window_s=_int(environ, "TIF_WINDOW_S", 300),
-            rate_limit_per_s=_int(environ, "RATE_LIMIT_PER_S", 2000),
-            shutdown_grace_s=float(env("SHUTDOWN_GRACE_S") or 10.0),
-            # SO_REUSEPORT lets several processes of one service share a port (scale out on one
-            # host); off by default so a second suite on the same ports fails instead of sharing.
-            reuse_port=(env("MEDSETTLE_REUSE_PORT") or "0") == "1",
-        )
+        read: dict[str, Any] = {}
+        for var in VARS:
+            raw = environ.get(var.name)
+            if raw is None or raw == "":
+                read[var.field] = var.default(read) if callable(var.default) else var.default
+            else:
+                read[var.field] = var.parse(var.name, raw)
+        return cls(**read)
+
+
+if {f.name for f in fields(Settings)} != {v.field for v in VARS} or len(VARS) != len(fields(Settings)):
+    raise RuntimeError("services/common/config.py: Settings fields and VARS disagree")
+
+
+def default(name: str) -> Any:
+    """The default of one variable (for code that needs it without a Settings, e.g. a test helper)."""
+    for var in VARS:
+        if var.name == name:
+            return var.default
+    raise KeyError(name)
+
+
+# ----------------------------------------------------------------------------- README table
+
+def _shown(var: Var) -> str:
+    if var.shown is not None:
+        return var.shown
+    value = var.default
+    if isinstance(value, bool):
+        return f"`{int(value)}`"
+    if value is None:
+        return "unset"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    return f"`{value}`"
+
+
+def markdown_table() -> str:
+    """README.md's settings table, generated from VARS."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{v.name}` | {_shown(v)} | {v.doc} |" for v in VARS]
+    return "\n".join(rows)
+
+
+def readme_with_table(text: str) -> str:
+    """`text` (README.md) with the generated table between the markers."""
+    if TABLE_BEGIN not in text or TABLE_END not in text:
+        raise ValueError(f"README.md has no {TABLE_BEGIN} ... {TABLE_END} section")
+    head, rest = text.split(TABLE_BEGIN, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    return f"{head}{TABLE_BEGIN}\n{markdown_table()}\n{TABLE_END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m services.common.config [--table | --check | --write]`: print the settings table
+    (default), check README.md's copy (exit 1 when stale), or rewrite it."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m services.common.config", description=main.__doc__)
+    group = ap.add_mutually_exclusive_group()
+    group.add_argument("--table", action="store_true", help="print the Markdown table (the default)")
+    group.add_argument("--check", action="store_true", help="exit 1 when README.md's table differs")
+    group.add_argument("--write", action="store_true", help="rewrite README.md's table")
+    args = ap.parse_args(argv)
+    if not (args.check or args.write):
+        print(markdown_table())
+        return 0
+    text = README.read_text(encoding="utf-8")
+    wanted = readme_with_table(text)
+    if args.write:
+        if wanted != text:
+            README.write_text(wanted, encoding="utf-8")
+        return 0
+    if wanted != text:
+        print("README.md's settings table is stale: python -m services.common.config --write", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

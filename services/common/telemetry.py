@@ -2,12 +2,13 @@
 
 Exporter choice follows the standard variables: OTEL_EXPORTER_OTLP_ENDPOINT (or
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) selects OTLP over gRPC; OTEL_TRACES_EXPORTER=none turns it
-off; nothing is exported by default. MEDSETTLE_TRACE_FILE=path additionally writes finished spans
-as JSON lines (the trace test reads them from every process).
+off; nothing is exported by default. MEDSETTLE_TRACE_FILE=path (Settings.trace_file)
+additionally writes finished spans as JSON lines (the trace test reads them from every process).
+The log level is Settings.log_level (LOG_LEVEL).
 
 W3C trace context crosses every hop: the gateway's aiohttp middleware extracts it from the HIS
-request, gRPC client/server interceptors carry it in metadata, and asyncpg and Redis calls get
-child spans through TracedConnection and TracedRedis.
+request, gRPC client stubs (TracedChannel) and server methods (server_span) carry it in metadata,
+and asyncpg and Redis calls get child spans through TracedConnection and TracedRedis.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -32,6 +33,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from services.common.config import Settings
+from services.common.grpcutil import CHANNEL_OPTIONS, REFUSAL_STATUS_CODES
 
 _provider: TracerProvider | None = None
 
@@ -61,12 +65,14 @@ class JsonLinesExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def build_provider(service_name: str, env: Mapping[str, str] = os.environ) -> TracerProvider:
-    """The process's TracerProvider, chosen by the standard OTEL_* variables (see module doc)."""
+def build_provider(service_name: str, env: Mapping[str, str] = os.environ,
+                   settings: Settings | None = None) -> TracerProvider:
+    """The process's TracerProvider, chosen by the standard OTEL_* variables in `env` (see module
+    doc) and the trace file of `settings` (by default read from `env` too)."""
     exporter_choice = env.get("OTEL_TRACES_EXPORTER", "")
     endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     otlp = bool(endpoint) and exporter_choice != "none"
-    trace_file = env.get("MEDSETTLE_TRACE_FILE")
+    trace_file = (settings if settings is not None else Settings.from_env(env)).trace_file
     resource = Resource.create({"service.name": service_name})
     # Something is exported: the sampler comes from the standard OTEL_TRACES_SAMPLER / _ARG variables
     # (default: always on). Nothing would be: record nothing (spans cost ~10% of a process's CPU), but
@@ -82,13 +88,14 @@ def build_provider(service_name: str, env: Mapping[str, str] = os.environ) -> Tr
     return provider
 
 
-def setup(service_name: str) -> TracerProvider:
-    """Tracing + JSON logs for this process. Called once by the composition root."""
+def setup(service_name: str, settings: Settings | None = None) -> TracerProvider:
+    """Tracing + JSON logs for this process. Called once, by services/common/bootstrap.py."""
     global _provider
-    provider = build_provider(service_name)
+    settings = settings if settings is not None else Settings.from_env()
+    provider = build_provider(service_name, settings=settings)
     trace.set_tracer_provider(provider)
     _provider = provider
-    setup_logging(service_name)
+    setup_logging(service_name, settings.log_level)
     return provider
 
 
@@ -140,12 +147,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-def setup_logging(service: str) -> None:
+def setup_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(level.upper())
     logging.getLogger("asyncio").setLevel(logging.WARNING)
 
 
@@ -162,15 +169,15 @@ def mask(value: str | None) -> str:
 
 # ----------------------------------------------------------------------------- gRPC
 #
-# Tracing wraps the stubs' multicallables and the servers' method handlers once, at construction,
-# instead of using grpc.aio interceptors: an aio interceptor costs ~100-200 µs of CPU per call on
-# these machines (measured), a plain wrapper a few µs.
+# Tracing wraps the stubs' multicallables and the servers' method behaviours once, at
+# construction, instead of using grpc.aio interceptors: an aio interceptor costs ~100-200 µs of
+# CPU per call on these machines (measured), a plain wrapper a few µs. On the server side this is
+# only the SERVER span (server_span); services/common/server.py composes it with the refusal
+# mapping (grpcutil.with_refusals) in one place.
 
 _TRACE_KEYS = ("traceparent", "tracestate")
-# A refusal is an answer, not a failure of the span.
-_REFUSAL_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
-                            grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS,
-                            grpc.StatusCode.PERMISSION_DENIED})
+# A refusal is an answer, not a failure of the span (grpcutil's one list of refusal codes).
+_REFUSAL_CODES = REFUSAL_STATUS_CODES
 
 
 def _with_context(metadata) -> tuple:
@@ -228,23 +235,20 @@ class TracedChannel:
 
 
 def traced_channel(addr: str) -> TracedChannel:
-    from services.common.grpcutil import CHANNEL_OPTIONS
-
     return TracedChannel(aio.insecure_channel(addr, options=CHANNEL_OPTIONS))
 
 
-def traced_handler(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """A unary method handler with a SERVER span (child of the caller's context) and the refusal
-    mapping of services.common.grpcutil."""
-    if handler is None or handler.unary_unary is None:
-        return handler
-    from services.common.grpcutil import with_refusals
+Behaviour = Callable[[Any, aio.ServicerContext], Awaitable[Any]]
 
-    inner = with_refusals(handler.unary_unary, method)
+
+def server_span(inner: Behaviour, method: str) -> Behaviour:
+    """A unary method behaviour inside a SERVER span, child of the caller's W3C context (from the
+    call's metadata). Only tracing: refusal mapping is grpcutil.with_refusals, composed with this
+    by services/common/server.py."""
     name = method.lstrip("/")
     attributes = {"rpc.system": "grpc", "rpc.method": method}
 
-    async def wrapped(request, context):
+    async def traced(request, context):
         carrier = {k: v for k, v in (context.invocation_metadata() or ()) if k in _TRACE_KEYS}
         token = otel_context.attach(propagate.extract(carrier)) if carrier else None
         try:
@@ -255,41 +259,7 @@ def traced_handler(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMetho
             if token is not None:
                 otel_context.detach(token)
 
-    return grpc.unary_unary_rpc_method_handler(wrapped, request_deserializer=handler.request_deserializer,
-                                               response_serializer=handler.response_serializer)
-
-
-class _TracedGenericHandler(grpc.GenericRpcHandler):
-    def __init__(self, inner: grpc.GenericRpcHandler):
-        self._inner = inner
-        self._cache: dict[str, grpc.RpcMethodHandler] = {}
-
-    def service(self, handler_call_details):
-        method = handler_call_details.method
-        handler = self._cache.get(method)
-        if handler is None:
-            handler = traced_handler(method, self._inner.service(handler_call_details))
-            if handler is not None:
-                self._cache[method] = handler
-        return handler
-
-
-class InstrumentedServer:
-    """What a composition root's `register(server)` sees: every servicer added through it gets
-    tracing and refusal mapping, wrapped once per method."""
-
-    def __init__(self, server: aio.Server):
-        self._server = server
-
-    def add_generic_rpc_handlers(self, handlers) -> None:
-        self._server.add_generic_rpc_handlers(tuple(_TracedGenericHandler(h) for h in handlers))
-
-    def add_registered_method_handlers(self, service_name: str, method_handlers: dict) -> None:
-        self._server.add_registered_method_handlers(
-            service_name, {m: traced_handler(f"/{service_name}/{m}", h) for m, h in method_handlers.items()})
-
-    def __getattr__(self, name):
-        return getattr(self._server, name)
+    return traced
 
 
 # ----------------------------------------------------------------------------- asyncpg and Redis

@@ -1,30 +1,28 @@
-"""Composition root of the eligibility process: `python -m services.eligibility.main`.
+"""Composition root of the eligibility process (`python -m services.eligibility.main`).
 
-Builds settings, telemetry, the PostgreSQL pool, Redis, the reference cache, the person cache
-and its change listener, the service and its servicer; serves gRPC on
-settings.eligibility_port; closes everything on shutdown. Nothing is built at import time.
+Opens, on the process's one exit stack (services/common/bootstrap.py): the PostgreSQL pool,
+Redis (fail fast), the reference cache, the person cache and its change listener, the metrics
+reporter; builds the service with the process's one business clock and serves gRPC on
+ELIGIBILITY_PORT. Everything is closed in reverse order on shutdown. Nothing is built at import
+time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from services.common import telemetry
+from services.common import bootstrap, config, telemetry
 from services.common.config import Settings
-from services.common.db import create_pool
-from services.common.server import run_grpc_service
-
-log = logging.getLogger("services.eligibility")
 
 # Redis must fail fast: a slow cache is worse than none (the service answers from PostgreSQL).
-REDIS_TIMEOUT_S = 0.25
+# The process uses Settings.eligibility_redis_timeout_s (ELIGIBILITY_REDIS_TIMEOUT_S); this is
+# its default, for clients built without Settings (tests).
+REDIS_TIMEOUT_S: float = config.default("ELIGIBILITY_REDIS_TIMEOUT_S")
 METRICS_EVERY_S = 60.0
-
-
 REDIS_CONNECTIONS = 32
 
 
@@ -45,67 +43,57 @@ def redis_client(url: str, timeout_s: float = REDIS_TIMEOUT_S):
     return client
 
 
-async def build(settings: Settings):
-    """Everything the servicer needs; returns (service, closers) for tests and main alike."""
-    from services.common.clock import Clock
+async def open_service(proc: bootstrap.Process):
+    """The service, everything it needs opened on `proc`'s exit stack."""
     from services.eligibility.cache import ChangeListener, PersonCache
     from services.eligibility.repository import EligibilityRepository
     from services.eligibility.service import EligibilityService
     from services.eligibility.tokens import EvoucherSigner
-    from services.refdata.cache import ReferenceCache
 
-    if not settings.database_url or not settings.redis_url:
-        raise SystemExit("eligibility: DATABASE_URL and REDIS_URL must be set (services/launcher.py sets them)")
-    pool = await create_pool(settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-    redis = redis_client(settings.redis_url)
-    reference = await ReferenceCache.load(pool)
-    await reference.listen(pool)
+    s = proc.settings
+    timeout_s = s.eligibility_redis_timeout_s
+    pool = await proc.pool()
+    redis = proc.redis(lambda url: redis_client(url, timeout_s))
+    reference = await proc.reference_cache(pool)
     repo = EligibilityRepository(pool)
-    cache = PersonCache(redis, repo.load_person, ttl_s=settings.eligibility_cache_ttl_s, op_timeout_s=REDIS_TIMEOUT_S)
+    cache = PersonCache(redis, repo.load_person, ttl_s=s.eligibility_cache_ttl_s, op_timeout_s=timeout_s)
+    proc.stack.callback(cache.close)
     listener = ChangeListener(pool, cache)
     await listener.start()
-    clock = Clock()  # the process's one business clock (Beijing time)
-    service = EligibilityService(repo=repo, cache=cache, reference=reference, redis=redis,
-                                 signer=EvoucherSigner(settings.evoucher_secret, settings.evoucher_ttl_s),
-                                 today=clock.today, clock=clock.timestamp)
-
-    async def close() -> None:
-        await listener.close()
-        cache.close()
-        await reference.close()
-        await redis.aclose()
-        await pool.close()
-
-    return service, close
+    proc.stack.push_async_callback(listener.close)
+    return EligibilityService(repo=repo, cache=cache, reference=reference, redis=redis,
+                              signer=EvoucherSigner(s.evoucher_secret, s.evoucher_ttl_s),
+                              today=proc.clock.today, clock=proc.clock.timestamp)
 
 
-async def serve() -> None:
+async def build(settings: Settings):
+    """(service, close) built as the process builds it, for tests that serve it themselves."""
+    stack = contextlib.AsyncExitStack()
+    try:
+        service = await open_service(bootstrap.Process("eligibility", settings, stack))
+    except BaseException:
+        await stack.aclose()
+        raise
+    return service, stack.aclose
+
+
+async def compose(proc: bootstrap.Process) -> None:
     from services.eligibility.server import SERVICE_FULL_NAME, register
 
-    settings = Settings.from_env()
-    telemetry.setup("eligibility")
-    service, close = await build(settings)
+    service = await open_service(proc)
 
     async def report_metrics() -> None:
         while True:
             await asyncio.sleep(METRICS_EVERY_S)
             service.cache.log_metrics()
 
-    metrics_task = asyncio.get_running_loop().create_task(report_metrics())
-
-    async def cleanup() -> None:
-        metrics_task.cancel()
-        service.cache.log_metrics()
-        await close()
-        telemetry.shutdown()
-
-    await run_grpc_service(name="eligibility", service_full_name=SERVICE_FULL_NAME, port=settings.eligibility_port,
-                           register=lambda server: register(server, service), cleanup=cleanup,
-                           grace_s=settings.shutdown_grace_s)
+    proc.stack.callback(service.cache.log_metrics)  # once more at shutdown, after the reporter stops
+    proc.background(report_metrics(), name="eligibility-metrics")
+    await proc.serve_grpc(SERVICE_FULL_NAME, proc.settings.eligibility_port, lambda server: register(server, service))
 
 
 def main() -> None:
-    asyncio.run(serve())
+    bootstrap.run("eligibility", compose)
 
 
 if __name__ == "__main__":

@@ -1,58 +1,33 @@
 """Composition root of the settlement process (`python -m services.settlement.main`).
 
-Builds settings, telemetry, the asyncpg pool, the reference cache (following changes), the
-eligibility and filing channels, the service and its servicer; serves gRPC on
-settings.settlement_port; closes everything on shutdown. Nothing is built at import time.
+Opens, on the process's one exit stack (services/common/bootstrap.py): the asyncpg pool, the
+reference cache (following changes), the eligibility and filing channels; builds the service
+with the process's one business clock and serves gRPC on SETTLEMENT_PORT. Everything is closed
+in reverse order on shutdown. Nothing is built at import time.
 """
 
 from __future__ import annotations
 
-import asyncio
-
-from services.common import telemetry
-from services.common.clock import Clock
-from services.common.config import Settings
-from services.common.db import create_pool
-from services.common.server import run_grpc_service
-from services.refdata.cache import ReferenceCache
-from services.settlement.clients import EligibilityClient, FilingClient
-from services.settlement.repository import keep_session
-from services.settlement.server import SERVICE_FULL_NAME, register
-from services.settlement.service import SettlementService
+from services.common import bootstrap
 
 
-async def serve(settings: Settings) -> None:
-    telemetry.setup("settlement")
-    if settings.database_url is None:
-        from services.common import embedded
+async def compose(proc: bootstrap.Process) -> None:
+    from services.settlement.clients import EligibilityClient, FilingClient
+    from services.settlement.repository import keep_session
+    from services.settlement.server import SERVICE_FULL_NAME, register
+    from services.settlement.service import SettlementService
 
-        database_url = embedded.resolve(settings).database_url
-    else:
-        database_url = settings.database_url
-    pool = await create_pool(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
-                             reset=keep_session)
-    refs = await ReferenceCache.load(pool)
-    await refs.listen(pool)
-    eligibility_channel = telemetry.traced_channel(settings.eligibility_addr)
-    filing_channel = telemetry.traced_channel(settings.filing_addr)
-    service = SettlementService(pool, refs, EligibilityClient(eligibility_channel, settings.grpc_deadline_s),
-                                FilingClient(filing_channel, settings.grpc_deadline_s),
-                                clock=Clock().now)  # the process's one business clock (Beijing time)
-
-    async def cleanup() -> None:
-        await refs.close()
-        await eligibility_channel.close()
-        await filing_channel.close()
-        await pool.close()
-        telemetry.shutdown()
-
-    await run_grpc_service(name="settlement", service_full_name=SERVICE_FULL_NAME, port=settings.settlement_port,
-                           register=lambda server: register(server, service), cleanup=cleanup,
-                           grace_s=settings.shutdown_grace_s)
+    s = proc.settings
+    pool = await proc.pool(reset=keep_session)
+    reference = await proc.reference_cache(pool)
+    eligibility = EligibilityClient(proc.channel(s.eligibility_addr), s.grpc_deadline_s)
+    filing = FilingClient(proc.channel(s.filing_addr), s.grpc_deadline_s)
+    service = SettlementService(pool, reference, eligibility, filing, clock=proc.clock.now)
+    await proc.serve_grpc(SERVICE_FULL_NAME, s.settlement_port, lambda server: register(server, service))
 
 
 def main() -> None:
-    asyncio.run(serve(Settings.from_env()))
+    bootstrap.run("settlement", compose)
 
 
 if __name__ == "__main__":

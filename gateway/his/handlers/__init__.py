@@ -1,1 +1,62 @@
-"""HIS transaction handlers, one module per family; each registers itself in dispatch.HANDLERS."""
+"""HIS transaction handlers, one module per family, and THE infno table: `HANDLERS` below lists
+every transaction the gateway serves and the function that serves it. Nothing registers itself
+on import; `@dispatch.transaction(infno, name)` only labels a handler, and the table is checked
+against those labels when it is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from gateway.his.dispatch import Handler
+from gateway.his.handlers import fees, filing, person, recon, settle, signin, visits
+
+_TABLE: dict[str, Handler] = {
+    # sign-in
+    "9001": signin.sign_in,
+    # person and benefits
+    "1101": person.person_info,
+    "2001": person.benefit_check,
+    # outpatient visits
+    "2201": visits.register_outpatient,
+    "2202": visits.cancel_outpatient,
+    "2203": visits.diagnosis,
+    "2204": fees.outpatient_fees,
+    "2205": fees.cancel_outpatient_fees,
+    "2206": settle.outpatient_presettle,
+    "2207": settle.outpatient_settle,
+    "2208": settle.outpatient_cancel,
+    # inpatient stays
+    "2401": visits.admission,
+    "2404": visits.cancel_admission,
+    "2301": fees.inpatient_fees,
+    "2302": fees.cancel_inpatient_fees,
+    "2402": visits.discharge,
+    "2405": visits.undo_discharge,
+    "2303": settle.inpatient_presettle,
+    "2304": settle.inpatient_settle,
+    "2305": settle.inpatient_cancel,
+    # filings
+    "2501": filing.referral,
+    "2502": filing.cancel_referral,
+    "2503": filing.chronic_filing,
+    "2504": filing.cancel_chronic,
+    "5301": filing.chronic_query,
+    # reversal and queries
+    "2601": settle.reversal,
+    "5203": settle.settlement_query,
+    "5206": settle.accumulators,
+    # reconciliation and clearing
+    "3201": recon.reconcile_totals,
+    "3202": recon.reconcile_detail,
+    "3203": recon.apply_clearing,
+}
+
+for _infno, _handler in _TABLE.items():
+    if getattr(_handler, "infno", None) != _infno:
+        raise RuntimeError(f"HIS table: {_infno} -> {_handler.__qualname__}, which is labelled "
+                           f"{getattr(_handler, 'infno', None)!r}")
+
+HANDLERS: Mapping[str, Handler] = MappingProxyType(_TABLE)
+NAMES: Mapping[str, str] = MappingProxyType({infno: h.transaction_name for infno, h in _TABLE.items()})
