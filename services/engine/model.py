@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import FrozenInstanceError, dataclass, field
 from decimal import Decimal
+from typing import Any, TypeVar, cast
 
 Fen = int
 
@@ -317,7 +318,7 @@ class ExplainStep:
     def deferred(code: str, label: str, render: Callable[..., str],
                  *args: object) -> ExplainStep:
         """A step whose text is `render(*args)`, formatted when first read."""
-        return DeferredStep(code, label, (render, *args))
+        return cast(ExplainStep, DeferredStep(code, label, (render, *args)))  # it is one once built
 
     code = property(lambda self: self._code, _frozen("code"), _frozen("code"))
     label = property(lambda self: self._label, _frozen("label"), _frozen("label"))
@@ -345,7 +346,7 @@ class ExplainStep:
     def __repr__(self) -> str:
         return f"ExplainStep(code={self._code!r}, label={self._label!r}, text={self.text!r})"
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[type[ExplainStep], tuple[str, str, str]]:
         # Pickle and copy as the finished text, never as a render function.
         return (ExplainStep, (self._code, self._label, self.text))
 
@@ -358,12 +359,12 @@ class DeferredStep:
 
     __slots__ = ExplainStep.__slots__
 
-    def __init__(self, code: str, label: str, pending: tuple) -> None:
+    def __init__(self, code: str, label: str, pending: tuple[object, ...]) -> None:
         self._code = code
         self._label = label
         self._text = None
         self._pending = pending
-        self.__class__ = ExplainStep
+        self.__class__ = ExplainStep  # type: ignore[assignment]  # the same slots: see the class doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,15 +410,19 @@ class SettlementResult:
 # by `cls(...)`. tests/unit/engine/test_fast_paths.py checks this for every class it is used on.
 
 
-def fast_builder(cls: type) -> type:
+T = TypeVar("T")
+
+
+def fast_builder(cls: type[T]) -> Callable[..., T]:
     """A constructor for frozen slots dataclass `cls`: call it like `cls` itself."""
     from dataclasses import MISSING, fields
 
-    names = tuple(f.name for f in fields(cls))
+    dc = cast(Any, cls)  # a dataclass: checked just below
+    names = tuple(f.name for f in fields(dc))
     if getattr(cls, "__slots__", None) != names or hasattr(cls, "__post_init__"):
         raise TypeError(f"fast_builder needs a slots dataclass without __post_init__: {cls}")
     params, namespace = [], {"_sealed": cls}
-    for f in fields(cls):
+    for f in fields(dc):
         if f.default_factory is not MISSING:
             raise TypeError(f"fast_builder does not support default_factory ({cls}.{f.name})")
         if f.default is MISSING:

@@ -164,7 +164,8 @@ def _not_filed(bill: Bill, where: str) -> SettlementRefused:
 
 class Ratio(NamedTuple):
     value: Decimal  # the ratio applied, clamped to [0, 1]
-    parts: tuple  # how it was built: the arguments of ratio_text after the value
+    # How it was built: the arguments of ratio_text after the value.
+    parts: tuple[int, Decimal, Decimal | None, str | None, Decimal | None, Decimal]
 
     @property
     def text(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import cast, overload
 
 from .items import split_with_totals
 from .model import (
@@ -71,6 +72,13 @@ class _Run:
         self.inscp_paid = 0  # fund payments whose base was the in-policy amount
         self.all_paid = 0  # every fund payment so far
 
+    @overload
+    def left(self, key: str, cap: int) -> int: ...
+    @overload
+    def left(self, key: str, cap: None) -> None: ...
+    @overload
+    def left(self, key: str, cap: int | None) -> int | None: ...
+
     def left(self, key: str, cap: int | None) -> int | None:
         """What is left under `cap` for accumulator `key`; None means no cap. Floored at 0."""
         if cap is None:
@@ -86,7 +94,7 @@ class _Run:
     def say(self, code: str, label: str, *pending: object) -> None:
         """Add an explanation step; pending = (render, *args), and its text is render(*args),
         formatted only when someone reads it (see ExplainStep)."""
-        self.steps.append(DeferredStep(code, label, pending))
+        self.steps.append(cast(ExplainStep, DeferredStep(code, label, pending)))  # one once built
 
 
 def settle(bill: Bill, ctx: SettlementContext) -> SettlementResult:
@@ -292,11 +300,12 @@ def _critical_illness(run: _Run, ctx: SettlementContext, bill: Bill, inscp: int,
     before = run.acc.get("ci:base", 0)
     run.add("ci:base", share)
     tilt = ci.tilt
-    tilted = tilt is not None and any(
-        i.type in tilt.groups and i.holds_on(bill.visit_date) for i in ctx.person.identities)
-    threshold = apply_ratio(ci.threshold_fen, tilt.threshold_factor) if tilted else ci.threshold_fen
-    bonus = tilt.ratio_bonus if tilted else _ZERO
-    cap = tilt.cap_fen if tilted else ci.annual_cap_fen
+    if tilt is not None and not any(
+            i.type in tilt.groups and i.holds_on(bill.visit_date) for i in ctx.person.identities):
+        tilt = None  # the tilt applies only to a person in one of its groups on the visit date
+    threshold = apply_ratio(ci.threshold_fen, tilt.threshold_factor) if tilt is not None else ci.threshold_fen
+    bonus = tilt.ratio_bonus if tilt is not None else _ZERO
+    cap = tilt.cap_fen if tilt is not None else ci.annual_cap_fen
     excess_before = max(0, before - threshold)
     excess_after = max(0, before + share - threshold)
     amount = _band_amount(ci, excess_before, excess_after, bonus)
@@ -308,7 +317,7 @@ def _critical_illness(run: _Run, ctx: SettlementContext, bill: Bill, inscp: int,
     base = excess_after - excess_before
     _record(run, "390200", "城乡居民大病保险", base, cap_left, pay, True)
     run.say("hifmi", "Critical illness", _critical_illness_text, before, share, threshold,
-            tilt.threshold_factor if tilted else None, bonus, base, pay, cap_left)
+            tilt.threshold_factor if tilt is not None else None, bonus, base, pay, cap_left)
     return pay
 
 
@@ -427,6 +436,7 @@ def _pooled_fund_text(inscp: int, dedc: int, r: Decimal, raw: int, capped: bool,
                       cap_left: int | None, hifp: int, eligible: int, above_cap: int) -> str:
     text = f"统筹基金支付 ({yuan(inscp)} − {yuan(dedc)}) × {percent(r)} = {yuan(raw)} 元"
     if capped:
+        assert cap_left is not None  # capped means there was a cap
         text += (f"；封顶线剩余 {yuan(cap_left)} 元，实付 {yuan(hifp)} 元；超封顶线部分 "
                  f"{yuan(eligible)} − {yuan(hifp)} ÷ {percent(r)} = {yuan(above_cap)} 元")
     return text + " (hifp)"
