@@ -88,9 +88,11 @@ async def healthz(request: web.Request) -> web.Response:
     if rt.deps is None or rt.stopping:
         return web.json_response({"status": "stopping"}, status=503)
 
+    deps = rt.deps
+
     async def check(name: str) -> tuple[str, str]:
         try:
-            resp = await rt.deps.health[name].Check(health_pb2.HealthCheckRequest(service=SERVICE_NAMES[name]),
+            resp = await deps.health[name].Check(health_pb2.HealthCheckRequest(service=SERVICE_NAMES[name]),
                                                     timeout=HEALTH_TIMEOUT_S)
             return name, health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
         except grpc.RpcError as e:
@@ -100,7 +102,7 @@ async def healthz(request: web.Request) -> web.Response:
 
     results = dict(await asyncio.gather(*(check(n) for n in SERVICE_NAMES)))
     bad = {n: s for n, s in results.items() if s != "SERVING"}
-    body = {"status": "ok" if not bad else "unavailable", "services": results}
+    body: dict[str, object] = {"status": "ok" if not bad else "unavailable", "services": results}
     if bad:
         body["not_serving"] = sorted(bad)
     return web.json_response(body, status=200 if not bad else 503)

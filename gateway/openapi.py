@@ -22,7 +22,7 @@ def _body(props: dict[str, dict], required: list[str]) -> dict:
 
 _S = {"type": "string"}
 _DATE = {"type": "string", "format": "date", "example": "2026-06-01"}
-_ADMIN = [{"bearer": []}]
+_ADMIN: list[dict[str, list[str]]] = [{"bearer": []}]
 _PSN = {"name": "psn_no", "in": "path", "required": True, "schema": _S}
 
 

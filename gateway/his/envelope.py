@@ -286,6 +286,8 @@ def check_msgid(msgid: str, fixmedins_code: str, path: str = "msgid") -> None:
         raise FieldError(path, "报文ID第13-30位应为数字: yyyyMMddHHmmss + 4 位序号 (msgid characters 13-30 must be digits)")
     try:
         m = COMPACT_TIME_RE.match(tail[:14])
+        if m is None:
+            raise ValueError(tail[:14])
         dt.datetime(  # noqa: DTZ001 - naive Beijing wall-clock time (HIS field)
             int(m[1]), int(m[2]), int(m[3]), int(m[4]), int(m[5]), int(m[6]))
     except ValueError:

@@ -172,6 +172,7 @@ class Guard:
         return await self._fast_admit(keys)
 
     async def _fast_admit(self, keys: list[str]) -> list:
+        assert self._fast is not None  # _run_admit calls this only with the fast connection
         try:
             async with asyncio.timeout(self._timeout_s):
                 return await self._fast.evalsha(ADMIT_SHA, ADMIT_SCRIPT, 3, *keys, self._nonce_ttl_s)

@@ -30,7 +30,7 @@ import dataclasses
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from services.common import telemetry
 from services.common.clock import Clock
@@ -38,7 +38,11 @@ from services.common.config import Settings
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+T = TypeVar("T", bound=_Closable)
 
 
 @dataclasses.dataclass
@@ -56,12 +60,14 @@ class Process:
     def database_url(self) -> str:
         if self.settings.database_url is None:
             self._resolve(database=True)
+        assert self.settings.database_url is not None  # _resolve sets it (or exits)
         return self.settings.database_url
 
     @property
     def redis_url(self) -> str:
         if self.settings.redis_url is None:
             self._resolve(redis=True)
+        assert self.settings.redis_url is not None  # _resolve sets it (or exits)
         return self.settings.redis_url
 
     def _resolve(self, *, database: bool = False, redis: bool = False) -> None:

@@ -47,7 +47,7 @@ def _pg_start(data_dir: Path) -> str:
 
 
 def _pg_ctl_stop(pgdata: Path, user: str | None) -> None:
-    from pgserver._commands import pg_ctl
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # built at import by pgserver
 
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
 

@@ -106,7 +106,8 @@ class _Protocol(asyncio.Protocol):
                         fut.set_result(value)
         except ValueError as exc:  # not RESP: this connection is unusable
             self.buf = b""
-            self.transport.close()
+            if self.transport is not None:
+                self.transport.close()
             self._fail(ConnectionError(f"redis protocol error: {exc}"))
             return
         self.buf = buf[pos:]
@@ -171,20 +172,21 @@ class PipelinedRedis:
             self._connecting = asyncio.ensure_future(self._connect())
         connecting = self._connecting
         try:
-            proto = await asyncio.shield(connecting)
+            fresh = await asyncio.shield(connecting)
         finally:
             if connecting.done() and self._connecting is connecting:
                 self._connecting = None
-        if self._proto is not proto:
-            old, self._proto = self._proto, proto
+        if self._proto is not fresh:
+            old, self._proto = self._proto, fresh
             if old is not None and old.transport is not None:
                 old.transport.close()
-        return proto
+        return fresh
 
     @staticmethod
     def _send(proto: _Protocol, payload: bytes) -> asyncio.Future:
         fut = asyncio.get_running_loop().create_future()
         proto.waiters.append(fut)
+        assert proto.transport is not None  # _connected() returns only a connected protocol
         proto.transport.write(payload)
         return fut
 

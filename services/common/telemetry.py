@@ -51,6 +51,8 @@ class JsonLinesExporter(SpanExporter):
         lines = []
         for s in spans:
             ctx = s.get_span_context()
+            if ctx is None:  # a finished SDK span always has one
+                continue
             lines.append(json.dumps({
                 "service": s.resource.attributes.get("service.name"),
                 "name": s.name,

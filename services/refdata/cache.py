@@ -115,6 +115,7 @@ class ReferenceCache:
             self._pool = pool
         if self._listen_conn is not None:
             return
+        assert self._pool is not None, "listen() needs the pool it reloads from"
         self._listen_conn = await self._pool.acquire()
         await self._listen_conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
         await self.reload()  # a load that committed between load() and LISTEN is not missed
@@ -150,7 +151,8 @@ class ReferenceCache:
             try:
                 await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
             finally:
-                await self._pool.release(conn)
+                if self._pool is not None:
+                    await self._pool.release(conn)
 
     # ------------------------------------------------------------------------- lookups
 

@@ -712,7 +712,8 @@ def _parse_person(ctx: _Ctx, path: str, v: Any) -> PersonRecord | None:
     if social is not None:
         social = ctx.string(_join(path, "social_card"), social)
     return PersonRecord(
-        psn_no=psn_no, certno=certno, name=name, gender=gender, birthdate=birthdate,
+        psn_no=psn_no, certno=certno or "",  # None only beside an error: the document is then refused
+        name=name, gender=gender, birthdate=birthdate,
         enrollments=tuple(enrollments), identities=tuple(identities), chronic=tuple(chronic),
         filings=tuple(filings),
         account_balance_fen=ctx.money(_join(path, "account_balance"), o.get("account_balance", "0.00")),
@@ -724,7 +725,7 @@ def _parse_person(ctx: _Ctx, path: str, v: Any) -> PersonRecord | None:
 
 
 def _each(ctx: _Ctx, o: dict, key: str, parse: Callable[[_Ctx, str, Any], Any]) -> list[tuple[int, Any]]:
-    out = []
+    out: list[tuple[int, Any]] = []
     if key not in o:
         return out
     for i, v in enumerate(ctx.lst(key, o[key])):
@@ -831,6 +832,7 @@ class _JsonObject(dict):
     """A JSON object that remembers keys it saw twice (json.loads keeps only the last)."""
 
     __slots__ = ("duplicate_keys",)
+    duplicate_keys: tuple[str, ...]
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> _JsonObject:
@@ -907,7 +909,7 @@ def _ratio_cap_json(rc: RatioCap | None) -> dict | None:
 def policy_to_json(p: Policy) -> dict:
     """The canonical JSON of a policy (without version): equal policies give equal JSON, so the
     store can tell a changed policy from a reformatted one."""
-    ci = None
+    ci: dict[str, Any] | None = None
     if p.critical_illness is not None:
         c = p.critical_illness
         ci = {
