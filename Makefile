@@ -27,6 +27,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # ruff, as configured in pyproject.toml ([tool.ruff]).
+# mypy as configured in pyproject.toml: strict for the engine, rules, domain modules and
+# repositories; every other module checked.
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
