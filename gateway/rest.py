@@ -169,7 +169,7 @@ async def get_settlement(request, deps, timeout):
 
 @endpoint(admin=True)
 async def load_reference(request, deps, timeout):
-    """Load a reference document (REFERENCE_DATA.md): all of it or, on any error, nothing."""
+    """Load a reference document (docs/REFERENCE_DATA.md): all of it or, on any error, nothing."""
     from services.refdata.schema import ReferenceError, loads, parse_document
     from services.refdata.store import PersonsStoreUnavailable, invalidate_loaded_persons, load_document
 

@@ -3,7 +3,7 @@
     medsettle up                 start the suite (embedded PostgreSQL/Redis unless configured)
     medsettle demo               up + demo data + a scripted HIS demo, then keep running
     medsettle migrate            apply pending SQL migrations
-    medsettle load FILE.json     load reference data (REFERENCE_DATA.md); nothing applied on error
+    medsettle load FILE.json     load reference data (docs/REFERENCE_DATA.md); nothing applied on error
     medsettle load --demo        load the demo data for this year (infra/reference/make_demo.py)
     medsettle gen-persons        write a synthetic population as bulk-enrollment CSV
     medsettle import-enrollments FILE.csv   streaming bulk enrollment import

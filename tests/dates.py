@@ -1,4 +1,4 @@
-"""Dates for tests, relative to this year in Beijing (DOMAIN §9: nothing assumes one year).
+"""Dates for tests, relative to this year in Beijing (docs/RULES.md §9: nothing assumes one year).
 
 The demo document (infra/reference/make_demo.py) holds last year, this year and next year for the
 Beijing year it is built in; tests that read it, or that meet the real clock, take their dates

@@ -1,4 +1,4 @@
-"""The NHSA response envelope. Every time in it is Beijing wall-clock time (DOMAIN §9): the
+"""The NHSA response envelope. Every time in it is Beijing wall-clock time (docs/RULES.md §9): the
 endpoint reads both instants from the process's one business clock and passes them in."""
 
 from __future__ import annotations

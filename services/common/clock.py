@@ -1,4 +1,4 @@
-"""The business clock: Beijing time (Asia/Shanghai), whatever the host's zone (DOMAIN §9).
+"""The business clock: Beijing time (Asia/Shanghai), whatever the host's zone (docs/RULES.md §9).
 
 Every field, id, date rule and month boundary is in Beijing time. China has kept UTC+8 without
 daylight saving since 1991, so a fixed offset is exact and needs no tz database on the host.

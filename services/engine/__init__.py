@@ -1,4 +1,4 @@
-"""The settlement rules engine (DOMAIN.md §5): plain data in, plain data out.
+"""The settlement rules engine (docs/RULES.md §5): plain data in, plain data out.
 
 No I/O, no asyncio, no protobuf, no clock, no float. Money is integer fen, ratios Decimal,
 every ratio step rounded half-up to the fen.

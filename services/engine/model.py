@@ -5,7 +5,7 @@ Decimal. Everything that varies by region and year (ratios, caps, deductibles, c
 filing adjustments) arrives here as data, never as a constant.
 
 This module is the contract between the reference-data loader (which builds Policy, Catalogue,
-Pool and Hospital from the JSON of REFERENCE_DATA.md), the services (which build PersonSnapshot
+Pool and Hospital from the JSON of docs/REFERENCE_DATA.md), the services (which build PersonSnapshot
 and Accumulators from storage) and the engine (which computes SettlementResult).
 """
 

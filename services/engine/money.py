@@ -1,7 +1,7 @@
 """Money: integer fen inside, yuan strings with two decimals at the edge.
 
 Every multiplication by a ratio is rounded half-up to the fen at the step where it happens
-(DOMAIN.md §5), so two careful implementations agree to the fen. No float ever touches money.
+(docs/RULES.md §5), so two careful implementations agree to the fen. No float ever touches money.
 """
 
 from __future__ import annotations

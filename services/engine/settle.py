@@ -1,4 +1,4 @@
-"""Steps 5–9 of DOMAIN.md §5: deductible, pooled fund, second tier, supplementary plans,
+"""Steps 5–9 of docs/RULES.md §5: deductible, pooled fund, second tier, supplementary plans,
 medical assistance, the patient's share, and the reversal of a settlement.
 
 The order of funds is fixed by policy: pooled fund → large-amount (employees) / critical

@@ -3,7 +3,7 @@
 load_file: validate the whole file first, then apply it in one transaction; on any error print
 every problem with its path and apply nothing.
 gen_persons: a synthetic, deterministic population in the bulk enrollment CSV of
-REFERENCE_DATA.md, spread over the pools of the demo data.
+docs/REFERENCE_DATA.md, spread over the pools of the demo data.
 """
 
 from __future__ import annotations

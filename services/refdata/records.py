@@ -1,4 +1,4 @@
-"""Parsed records of the reference document (REFERENCE_DATA.md) that are not engine data.
+"""Parsed records of the reference document (docs/REFERENCE_DATA.md) that are not engine data.
 
 Pools, hospitals, catalogues and policies parse straight into `services.engine.model` types.
 Persons parse into these records; the eligibility service stores enrollments, identities,

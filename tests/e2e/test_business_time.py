@@ -1,4 +1,4 @@
-"""Business time is Beijing time whatever the host's zone (DOMAIN §9), on any date.
+"""Business time is Beijing time whatever the host's zone (docs/RULES.md §9), on any date.
 
 The suite's processes run with a host zone five hours west of UTC (tests/conftest.py sets TZ for
 them), thirteen hours from Beijing: any time read from the host's zone shows up here. `make

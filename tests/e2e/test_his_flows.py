@@ -100,7 +100,7 @@ async def test_outpatient_flow_1101_to_2208(his_factory):
 
 
 async def test_inpatient_stay_worked_check(his_factory, admin):
-    """DOMAIN.md §5 worked check: resident, city level-3, deductible 800, ratio 70%: in-policy 17,500.00 of a
+    """docs/RULES.md §5 worked check: resident, city level-3, deductible 800, ratio 70%: in-policy 17,500.00 of a
     20,000.00 bill -> act_pay_dedc 800.00, hifp_pay 11,690.00, patient 8,310.00."""
     his = await his_factory(SX3)
     psn_no = await fresh_person(admin)
@@ -120,7 +120,7 @@ async def test_inpatient_stay_worked_check(his_factory, admin):
     cert = {"mdtrt_cert_type": "02", "mdtrt_cert_no": await _certno(admin, psn_no)}
     data = {"psn_no": psn_no, "mdtrt_id": mdtrt_id, "insutype": "390", "medfee_sumamt": "20000.00",
             "psn_setlway": "01", "acct_used_flag": "0", "mid_setl_flag": "0", **cert}
-    # Pre-settlement before discharge (DOMAIN.md §4 order): it computes and writes nothing that moves money.
+    # Pre-settlement before discharge (docs/RULES.md §4 order): it computes and writes nothing that moves money.
     pre = ok(await his.call("2303", {"data": data}, **kw))["setlinfo"]
     # Settlement itself needs the discharge first (or an interim mid_setl_flag).
     early = await his.call("2304", {"data": data}, **kw)

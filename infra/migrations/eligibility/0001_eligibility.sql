@@ -1,4 +1,4 @@
--- Eligibility (DOMAIN.md §2): insured persons, their enrollments per pool/insutype/year,
+-- Eligibility (docs/RULES.md §2): insured persons, their enrollments per pool/insutype/year,
 -- identity groups, chronic-disease qualifications, and the bookkeeping of bulk imports.
 -- Reads are served from Redis (services/eligibility/cache.py); every write that affects a
 -- person invalidates that person's cache entry after commit. Writes made by other processes

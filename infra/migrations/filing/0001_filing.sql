@@ -1,4 +1,4 @@
--- Filing service (DOMAIN.md §3): cross-region filings (异地就医备案), chronic-disease filings
+-- Filing service (docs/RULES.md §3): cross-region filings (异地就医备案), chronic-disease filings
 -- (门慢特病备案, 2503/2504) and the HIS messages that made them (idempotency and 2601 reversal).
 -- Filings are never deleted: revoking or changing one sets its status, so a settlement can
 -- always be explained by the filing it used.

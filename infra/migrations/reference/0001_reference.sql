@@ -1,4 +1,4 @@
--- Reference data (REFERENCE_DATA.md): pools, hospitals, catalogues, versioned policies.
+-- Reference data (docs/REFERENCE_DATA.md): pools, hospitals, catalogues, versioned policies.
 -- Read-mostly; every process caches it (services/refdata/cache.py) and reloads on
 -- NOTIFY reference_changed, which services/refdata/store.py sends after a load that changed
 -- anything (pg_notify inside the load transaction: delivered only if it commits).

@@ -1,4 +1,4 @@
--- Settlement (DOMAIN.md §4–§6): visits and their fees, the transaction journal that makes every
+-- Settlement (docs/RULES.md §4–§6): visits and their fees, the transaction journal that makes every
 -- mutating HIS call exactly-once, settlements and their fund lines, the double-entry ledger,
 -- per-person accumulators, reconciliation and monthly clearing.
 --

@@ -1,4 +1,4 @@
-"""The reference data of WORKED_EXAMPLES.md, built as engine data, plus small builders."""
+"""The reference data of docs/RULES.md (worked examples), built as engine data, plus small builders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One hand-computed case per rule of DOMAIN.md §5, and one per refusal outcome."""
+"""One hand-computed case per rule of docs/RULES.md §5, and one per refusal outcome."""
 
 from __future__ import annotations
 

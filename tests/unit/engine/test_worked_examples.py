@@ -1,4 +1,4 @@
-"""DOMAIN.md's worked check and WORKED_EXAMPLES.md A–D, every figure given there."""
+"""docs/RULES.md's worked check and docs/RULES.md (worked examples) A–D, every figure given there."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The worked examples (WORKED_EXAMPLES.md), replayed on the demo data through the engine."""
+"""The worked examples (docs/RULES.md (worked examples)), replayed on the demo data through the engine."""
 
 import itertools
 from decimal import Decimal
