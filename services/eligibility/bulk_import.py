@@ -14,7 +14,8 @@ How it works
   is checked on its bytes by one regular expression and a few comparisons and staged as it is.
 - Each batch is divided into splits by a hash of psn_no (default 2: one PostgreSQL backend per
   core), applied side by side over one connection each; every row of one person goes through
-  the same split, in file order. A split is COPY'd (csv) into a temporary staging table, then:
+  the same split, in file order. A split is COPY'd (csv) into a temporary staging table, then
+  (the statements are import_repository.py's):
   - while every batch of the split has been new persons only, persons and enrollments are
     inserted as they are (Q_STAGE_INSERT_NEW); the first batch a unique index refuses is rolled
     back to a savepoint and the split upserts from then on;
@@ -55,141 +56,15 @@ from pathlib import Path
 import asyncpg
 
 from services.eligibility.cache import invalidate_persons
-from services.eligibility.import_reader import COLUMNS, Batch, ImportFailed, Part, file_sha256, read_batches
-from services.eligibility.repository import NOTIFY_CHANNEL
+from services.eligibility.import_reader import Batch, ImportFailed, Part, file_sha256, read_batches
+from services.eligibility.import_repository import ImportRepository
 
 log = logging.getLogger(__name__)
 
-STAGE_COLUMNS = ("line",) + COLUMNS
 DEFAULT_BATCH = 20_000
 DEFAULT_SPLITS = 2  # connections side by side; PostgreSQL gets a core each on a 2-core machine
 MAX_SPLITS = 64
 APPLICATION_NAME = "medsettle-import-enrollments"  # pg_stat_activity; the bench finds its backend by it
-
-Q_CREATE_STAGE = """
-CREATE TEMP TABLE IF NOT EXISTS elig_stage (
-    line bigint NOT NULL, psn_no text COLLATE "C" NOT NULL, certno text COLLATE "C" NOT NULL, name text NOT NULL,
-    gender text NOT NULL, birthdate date NOT NULL, pool text COLLATE "C" NOT NULL, insutype text COLLATE "C" NOT NULL,
-    year integer NOT NULL, psn_type text NOT NULL, benefit_start date NOT NULL, benefit_end date NOT NULL, status text NOT NULL
-) ON COMMIT DELETE ROWS
-"""
-# A certno held by a different person already stored: that row is rejected, not applied.
-# Written as a correlated scalar subquery so that it is always one persons_certno_key probe per
-# staged row: as a join, the planner hash-joined a sequential scan of every stored person (over a
-# second per batch at 1.4 million persons, growing with the table) unless the staging table was
-# ANALYZEd, which itself cost ~25 µs a row. Read-only: the few rows it finds are then deleted
-# from the stage by line (Q_STAGE_DROP).
-Q_STAGE_CERTNO_TAKEN = """
-SELECT line, certno, owner AS psn_no FROM (
-  SELECT s.line, s.psn_no, s.certno, (SELECT p.psn_no FROM eligibility.persons p WHERE p.certno = s.certno) AS owner
-    FROM elig_stage s) t
- WHERE owner <> psn_no
-"""
-Q_STAGE_DROP = "DELETE FROM elig_stage WHERE line = ANY($1::bigint[])"
-# One statement: persons then enrollments, writing only rows that differ. Returns the number of
-# new persons (the row without a psn_no), and the persons that existed and changed: only those can have a cache
-# entry to drop (a person unknown to PostgreSQL is never cached, see cache.py, and persons are
-# never deleted). Each staged person is looked up once (persons_pkey): a new one is inserted plainly, a
-# changed one goes through ON CONFLICT DO UPDATE, an unchanged one is not touched at all (ON
-# CONFLICT would still lock it: a WAL record and a dirtied page per person of a renewal file).
-# Enrollments likewise, except that a new person's enrollments are new without looking.
-# A concurrent writer that inserts the same person or enrollment between the look-up and the
-# insert makes the statement fail with unique_violation; _apply_split then does the split again.
-# (The enrollments' person check runs at the end of the statement, after every CTE.)
-# The writes, from `c` (staged persons; same: NULL new, true unchanged, false changed) and `e`
-# (staged enrollments, likewise; existed: their person was stored before).
-_STAGE_WRITES = """
-p_new AS (
-  INSERT INTO eligibility.persons (psn_no, certno, name, gender, birthdate)
-  SELECT psn_no, certno, name, gender, birthdate FROM c WHERE same IS NULL
-), p_changed AS (
-  INSERT INTO eligibility.persons AS t (psn_no, certno, name, gender, birthdate)
-  SELECT psn_no, certno, name, gender, birthdate FROM c WHERE NOT same
-  ON CONFLICT (psn_no) DO UPDATE SET certno = excluded.certno, name = excluded.name, gender = excluded.gender,
-         birthdate = excluded.birthdate, updated_at = now()
-), e_new AS (
-  INSERT INTO eligibility.enrollments (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status)
-  SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status FROM e WHERE same IS NULL
-), e_changed AS (
-  INSERT INTO eligibility.enrollments AS t (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end,
-                                            status, status_from)
-  SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status, NULL FROM e WHERE NOT same
-  ON CONFLICT (psn_no, pool, insutype, year) DO UPDATE SET psn_type = excluded.psn_type,
-         benefit_start = excluded.benefit_start, benefit_end = excluded.benefit_end, status = excluded.status,
-         status_from = NULL, updated_at = now()
-)"""
-# Is the stored enrollment the staged one (s)? NULL: there is none.
-_ENROLLMENT_SAME = """(SELECT (x.psn_type, x.benefit_start, x.benefit_end, x.status, x.status_from)
-                 IS NOT DISTINCT FROM (s.psn_type, s.benefit_start, s.benefit_end, s.status, NULL::date)
-            FROM eligibility.enrollments x
-           WHERE x.psn_no = s.psn_no AND x.pool = s.pool AND x.insutype = s.insutype AND x.year = s.year)"""
-# Is the stored person the staged one (s)? NULL: there is none.
-_PERSON_SAME = """(SELECT (p.certno, p.name, p.gender, p.birthdate) = (s.certno, s.name, s.gender, s.birthdate)
-            FROM eligibility.persons p WHERE p.psn_no = s.psn_no)"""
-Q_STAGE_UPSERT = f"""
-WITH c AS MATERIALIZED (
-  SELECT s.psn_no, s.certno, s.name, s.gender, s.birthdate, {_PERSON_SAME} AS same
-    FROM (SELECT DISTINCT ON (psn_no) psn_no, certno, name, gender, birthdate FROM elig_stage
-           ORDER BY psn_no, line DESC) s
-), e AS MATERIALIZED (
-  SELECT s.*, c.same IS NOT NULL AS existed, CASE WHEN c.same IS NOT NULL THEN {_ENROLLMENT_SAME} END AS same
-    FROM (SELECT DISTINCT ON (psn_no, pool, insutype, year) psn_no, pool, insutype, year, psn_type, benefit_start,
-                 benefit_end, status FROM elig_stage ORDER BY psn_no, pool, insutype, year, line DESC) s
-    JOIN c USING (psn_no)
-), {_STAGE_WRITES}
-SELECT NULL::text AS psn_no, count(*) AS new_persons FROM c WHERE same IS NULL
-UNION ALL
-(SELECT psn_no, NULL::bigint FROM c WHERE NOT same
- UNION
- SELECT psn_no, NULL::bigint FROM e WHERE e.same IS NOT TRUE AND e.existed)
-"""
-# The same when no psn_no comes twice in the split (the usual file: one row per person): no
-# DISTINCT ON sorts, and each staged row is a person and its enrollment at once (`e` is a view
-# of `c`).
-Q_STAGE_UPSERT_ONCE = f"""
-WITH c AS MATERIALIZED (
-  SELECT s.*, CASE WHEN s.same IS NOT NULL THEN {_ENROLLMENT_SAME} END AS e_same
-    FROM (SELECT s.*, {_PERSON_SAME} AS same FROM elig_stage s OFFSET 0) s
-), e AS NOT MATERIALIZED (
-  SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status, e_same AS same FROM c
-), {_STAGE_WRITES}
-SELECT NULL::text AS psn_no, count(*) AS new_persons FROM c WHERE same IS NULL
-UNION ALL
-SELECT psn_no, NULL::bigint FROM c WHERE same IS NOT NULL AND (NOT same OR e_same IS NOT TRUE)
-"""
-# A file of new enrollees (newborns, people insured for the first time): each staged row is a
-# new person and their first enrollment, so both are inserted as they are, without looking
-# anything up. If any of them is not new (its psn_no, certno or enrollment is already stored),
-# a unique index refuses the statement; the split then rolls it back to a savepoint and goes the
-# way above (and keeps going that way for the rest of the file). Only for splits where no psn_no
-# comes twice.
-Q_STAGE_INSERT_NEW = """
-WITH p AS (
-  INSERT INTO eligibility.persons (psn_no, certno, name, gender, birthdate)
-  SELECT psn_no, certno, name, gender, birthdate FROM elig_stage
-)
-INSERT INTO eligibility.enrollments (psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status)
-SELECT psn_no, pool, insutype, year, psn_type, benefit_start, benefit_end, status FROM elig_stage
-"""
-Q_PROGRESS_START = """
-INSERT INTO eligibility.import_progress (file_sha256, path, splits) VALUES ($1, $2, $3)
-ON CONFLICT (file_sha256) DO UPDATE SET path = excluded.path
-RETURNING splits, finished_at
-"""
-Q_SPLITS_START = """
-INSERT INTO eligibility.import_split_progress (file_sha256, split) SELECT $1, generate_series(0, $2 - 1)
-ON CONFLICT DO NOTHING
-"""
-Q_SPLITS = """
-SELECT split, last_line, rows_ok, rows_rejected FROM eligibility.import_split_progress
- WHERE file_sha256 = $1 ORDER BY split
-"""
-Q_PROGRESS_SPLIT = """
-UPDATE eligibility.import_split_progress SET last_line = greatest(last_line, $3), rows_ok = rows_ok + $4,
-       rows_rejected = rows_rejected + $5, updated_at = now() WHERE file_sha256 = $1 AND split = $2
-"""
-Q_PROGRESS_DONE = "UPDATE eligibility.import_progress SET finished_at = now(), updated_at = now() WHERE file_sha256 = $1"
-Q_ERRORS = "SELECT line, field, reason FROM eligibility.import_errors WHERE file_sha256 = $1 ORDER BY line, field"
 
 
 class _Reader:
@@ -268,21 +143,18 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
     reader: _Reader | None = None
     pending: asyncio.Future | None = None
     previous: list[asyncio.Future] = []  # the last batch's cache invalidations
-    conn = conns[0]
+    repo = ImportRepository(conns[0])
     try:
-        pools = {r["code"]: frozenset(r["insutypes"]) for r in await conn.fetch("SELECT code, insutypes FROM reference.pools")}
-        async with conn.transaction():
-            start = await conn.fetchrow(Q_PROGRESS_START, sha, str(path), splits or DEFAULT_SPLITS)
-            n_splits = start["splits"]
-            await conn.execute(Q_SPLITS_START, sha, n_splits)
-            done = await conn.fetch(Q_SPLITS, sha)
-        after = [r["last_line"] for r in done]
-        ok_total = sum(r["rows_ok"] for r in done)
-        bad_total = sum(r["rows_rejected"] for r in done)
-        if start["finished_at"] is not None:
+        pools = await repo.pools()
+        start = await repo.start(sha, str(path), splits or DEFAULT_SPLITS)
+        n_splits = start.splits
+        after = [r.last_line for r in start.split_progress]
+        ok_total = sum(r.rows_ok for r in start.split_progress)
+        bad_total = sum(r.rows_rejected for r in start.split_progress)
+        if start.finished:
             say(f"import-enrollments: {path} (sha256 {sha[:12]}) was already imported: "
                 f"{ok_total} rows ok, {bad_total} rejected; nothing to do")
-            return await _finish(conn, sha, report, bad_total, say)
+            return await _finish(repo, sha, report, bad_total, say)
         if max(after) > 1:
             say(f"import-enrollments: resuming {path} after line {min(after)} "
                 f"({ok_total} rows ok, {bad_total} rejected so far)")
@@ -294,8 +166,9 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
         for c in more:
             if isinstance(c, BaseException):
                 raise c
-        await asyncio.gather(*(c.execute(Q_CREATE_STAGE) for c in conns))
-        states = [SplitState() for _ in conns]
+        repos = [ImportRepository(c) for c in conns]
+        await asyncio.gather(*(r.create_stage() for r in repos))
+        states = [SplitState() for _ in repos]
         t0 = time.perf_counter()
         done_rows = 0
         n = 0
@@ -308,14 +181,14 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
             n += 1
             crash = n_splits - 1 if crash_in_batch == n else None
             results = await asyncio.gather(
-                *(_apply_split(conns[k], sha, k, part, batch.last_line, states[k], crash=(crash == k))
+                *(_apply_split(repos[k], sha, k, part, batch.last_line, states[k], crash=(crash == k))
                   for k, part in enumerate(batch.parts)),
                 return_exceptions=True)
             # Invalidate what committed while the next batch is applied (and before a failure is
             # reported); what the previous batch's invalidation could not reach, the service drops.
             invalidating = [asyncio.ensure_future(_invalidate(redis, r[2], say)) for r in results
                             if not isinstance(r, BaseException) and r[2]]
-            await _invalidated(conn, previous)
+            await _invalidated(repo, previous)
             previous = invalidating
             for r in results:  # every split that could commit has committed
                 if isinstance(r, BaseException):
@@ -328,13 +201,13 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
             rate = done_rows / max(1e-9, time.perf_counter() - t0)
             say(f"import-enrollments: line {batch.last_line}: {ok_total} ok, {bad_total} rejected, "
                 f"{added} new and {changed} changed persons in this batch, {rate:,.0f} rows/s")
-        await _invalidated(conn, previous)
+        await _invalidated(repo, previous)
         previous = []
-        await conn.execute(Q_PROGRESS_DONE, sha)
+        await repo.finish(sha)
         elapsed = time.perf_counter() - t0
         say(f"import-enrollments: done: {ok_total} rows ok, {bad_total} rejected, {done_rows} rows read in this run "
             f"in {elapsed:.1f} s ({done_rows / max(1e-9, elapsed):,.0f} rows/s, {n_splits} splits)")
-        return await _finish(conn, sha, report, bad_total, say)
+        return await _finish(repo, sha, report, bad_total, say)
     except ImportFailed as exc:
         print(f"import-enrollments: {path}: {exc}", file=sys.stderr)
         return 1
@@ -343,7 +216,7 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
         return 1
     finally:
         if previous:  # committed rows: invalidate them whatever went wrong after
-            await asyncio.gather(_invalidated(conn, previous), return_exceptions=True)
+            await asyncio.gather(_invalidated(repo, previous), return_exceptions=True)
         if reader is not None:  # stopping it ends the thread that waits for its next batch
             await asyncio.to_thread(reader.stop)
         if pending is not None:
@@ -361,7 +234,7 @@ class SplitState:
     all_new: bool = True  # every batch so far was only new persons (Q_STAGE_INSERT_NEW went through)
 
 
-async def _apply_split(conn: asyncpg.Connection, sha: str, split: int, part: Part, last_line: int,
+async def _apply_split(repo: ImportRepository, sha: str, split: int, part: Part, last_line: int,
                        state: SplitState, *, crash: bool) -> tuple[int, int, list[str], int]:
     """One split of a batch in one transaction: stage, reject clashes, upsert, errors, the split's
     progress. (ok, rejected, stored persons changed, new persons.)
@@ -377,7 +250,7 @@ async def _apply_split(conn: asyncpg.Connection, sha: str, split: int, part: Par
     look_first = part.certno_varies
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            return await _apply_split_once(conn, sha, split, part, last_line, state, look_first=look_first,
+            return await _apply_split_once(repo, sha, split, part, last_line, state, look_first=look_first,
                                            crash=crash)
         except asyncpg.UniqueViolationError as exc:
             if attempt == _ATTEMPTS:
@@ -391,53 +264,37 @@ async def _apply_split(conn: asyncpg.Connection, sha: str, split: int, part: Par
 _ATTEMPTS = 3
 
 
-async def _stage_source(payload: bytes):
-    yield payload
-
-
-async def _apply_split_once(conn: asyncpg.Connection, sha: str, split: int, part: Part, last_line: int,
+async def _apply_split_once(repo: ImportRepository, sha: str, split: int, part: Part, last_line: int,
                             state: SplitState, *, look_first: bool, crash: bool) -> tuple[int, int, list[str], int]:
     errors = list(part.errors)
-    async with conn.transaction():
-        # Not waiting for the WAL flush is safe here: a batch lost in a PostgreSQL crash is lost
-        # together with its progress row, so the resumed import simply applies it again.
-        # The upsert finds or inserts every person in the statement that writes their
-        # enrollments, so the enrollments' person check would only repeat its look-ups
-        # (migration 0005).
-        await conn.execute("SET LOCAL synchronous_commit = off; "
-                           "SET LOCAL medsettle.enrollment_persons = 'found_in_statement'")
+    async with repo.transaction():
+        await repo.begin_split()  # (import_repository.Q_SPLIT_SETTINGS: why that is safe)
         ok = part.staged
         changed: list[str] = []
         new_persons = 0
         if part.staged:
-            await conn.copy_to_table("elig_stage", source=_stage_source(part.payload), columns=STAGE_COLUMNS,
-                                     format="csv")
-            taken = await conn.fetch(Q_STAGE_CERTNO_TAKEN) if look_first else ()
+            await repo.stage(part.payload)
+            taken = await repo.certnos_taken() if look_first else ()
             if taken:
-                await conn.execute(Q_STAGE_DROP, [r["line"] for r in taken])
-                for r in taken:
-                    errors.append((r["line"], "certno", f"certno already belongs to psn_no {r['psn_no']}"))
+                await repo.drop_staged([t.line for t in taken])
+                for t in taken:
+                    errors.append((t.line, "certno", f"certno already belongs to psn_no {t.owner}"))
                 ok -= len(taken)
             inserted = False
             if state.all_new and not part.repeats and not look_first:
                 try:
-                    async with conn.transaction():  # a savepoint: a refusal keeps the stage
-                        await conn.execute(Q_STAGE_INSERT_NEW)
+                    await repo.insert_new()  # a savepoint: a refusal keeps the stage
                     inserted, new_persons = True, ok
                 except asyncpg.UniqueViolationError as exc:
                     state.all_new = False  # for the rest of the file: most likely renewals or a mix
                     log.info("import split %d, batch ending on line %d: not only new persons (%s); upserting "
                              "from here on", split, last_line, exc.constraint_name)
             if not inserted:
-                written = await conn.fetch(Q_STAGE_UPSERT if part.repeats else Q_STAGE_UPSERT_ONCE)
-                new_persons = sum(r["new_persons"] for r in written if r["psn_no"] is None)
-                changed = [r["psn_no"] for r in written if r["psn_no"] is not None]
+                new_persons, changed = await repo.upsert(repeats=part.repeats)
         if errors:
-            await conn.copy_records_to_table("import_errors", schema_name="eligibility",
-                                             records=[(sha, line, f, reason) for line, f, reason in errors],
-                                             columns=("file_sha256", "line", "field", "reason"))
+            await repo.record_errors(sha, errors)
         bad_lines = len({line for line, _, _ in errors})
-        await conn.execute(Q_PROGRESS_SPLIT, sha, split, last_line, ok, bad_lines)
+        await repo.record_split_progress(sha, split, last_line, ok, bad_lines)
         if crash:
             raise SimulatedCrash(f"simulated crash before committing split {split} of the batch ending on "
                                  f"line {last_line}")
@@ -458,20 +315,20 @@ async def _invalidate(redis, changed: list[str], say) -> bool:
     return False
 
 
-async def _invalidated(conn: asyncpg.Connection, tasks: list[asyncio.Future]) -> None:
+async def _invalidated(repo: ImportRepository, tasks: list[asyncio.Future]) -> None:
     """Wait for invalidations; if any could not reach Redis, NOTIFY eligibility_changed "*"."""
     if tasks and not all(await asyncio.gather(*tasks)):
-        await conn.execute("SELECT pg_notify($1, '*')", NOTIFY_CHANNEL)
+        await repo.notify_everyone()
 
 
-async def _finish(conn: asyncpg.Connection, sha: str, report: Path, bad_total: int, say) -> int:
+async def _finish(repo: ImportRepository, sha: str, report: Path, bad_total: int, say) -> int:
     if bad_total == 0:
         return 0
-    rows = await conn.fetch(Q_ERRORS, sha)
+    rows = await repo.errors(sha)
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(("line", "field", "reason"))
-    w.writerows((r["line"], r["field"], r["reason"]) for r in rows)
+    w.writerows(rows)
     await asyncio.to_thread(report.write_text, buf.getvalue(), encoding="utf-8")
     say(f"import-enrollments: {bad_total} rows rejected; error report: {report}")
     return 2

@@ -1,18 +1,23 @@
 """Redis cache of persons for the eligibility service: correct to the second, never an outage.
 
 What is cached: one entry per person holding everything needed to answer any date and
-insurance type (`PersonData`: person row, enrollments, identities, chronic qualifications).
+insurance type (domain.Person: person row, enrollments, identities, chronic qualifications).
 Choosing the enrollment for a date is a pure function over it (rules.py), so one entry serves
 every (insutype, date) and one invalidation covers them all.
 
 Keys
-- `elig:p:{psn_no}`   the entry: JSON {"e": epoch, "v": version, "d": PersonData}, TTL ttl_s
+- `elig:p:{psn_no}`   the entry: JSON {"e": epoch, "v": version, "d": Person}, TTL ttl_s
 - `elig:v:{psn_no}`   the person's version, a new random token at every invalidation (long TTL)
 - `elig:epoch`        a global epoch, INCR'd to invalidate everyone (reference loads of many
                       persons, recovery after an outage during which invalidations were lost)
 - `elig:lock:{psn_no}` a short fill lock across processes
 - `elig:a:{kind}:{value}` an alias → psn_no hint (kind "c": ID number / certno, "s": social
                       security card), TTL ttl_s; also remembered in-process
+- `elig:ev:{nonce}`   an e-voucher already redeemed (tokens.py signs them; `claim_evoucher`)
+
+This module is the only code that knows these keys (tests/unit/test_schema_ownership.py): every
+other writer — the bulk import, the reference loader's caller — invalidates through
+`invalidate_persons` / `invalidate_everyone`.
 
 Aliases (FindPerson by ID number or social card): the alias is a HINT, never trusted alone. The
 person it names is read through the version-checked entry above, and the hint is used only if
@@ -49,18 +54,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import asyncpg
 
 from services.common.fastredis import PipelinedRedis
+from services.eligibility.domain import ChronicQualification, Enrollment, Identity, Person
 from services.eligibility.repository import NOTIFY_CHANNEL
-from services.eligibility.rules import PersonData
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +101,61 @@ def version_key(psn_no: str) -> str:
 
 def lock_key(psn_no: str) -> str:
     return f"elig:lock:{psn_no}"
+
+
+def alias_key(kind: str, value: str) -> str:
+    return f"elig:a:{kind}:{value}"
+
+
+def evoucher_key(nonce: str) -> str:
+    return f"elig:ev:{nonce}"
+
+
+async def claim_evoucher(redis, nonce: str, ttl_s: int, *, timeout_s: float) -> bool:
+    """Record an e-voucher's nonce as redeemed; False if it already was. Raises when Redis
+    cannot be reached (the caller refuses the token: a replay could not be told apart)."""
+    return bool(await asyncio.wait_for(redis.set(evoucher_key(nonce), "1", nx=True, ex=ttl_s), timeout_s))
+
+
+# ----------------------------------------------------------------------------- the entry's JSON
+# (dates as ISO strings; compact keys are not worth the obscurity)
+
+
+def _iso(x: dt.date | None) -> str | None:
+    return x.isoformat() if x is not None else None
+
+
+def _date(v) -> dt.date | None:
+    if v is None or isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(v)
+
+
+def person_to_json(p: Person) -> dict[str, Any]:
+    d = _iso
+    return {
+        "psn_no": p.psn_no, "certno": p.certno, "name": p.name, "gender": p.gender,
+        "birthdate": d(p.birthdate), "social_card": p.social_card, "card_sn": p.card_sn,
+        "cvlserv": p.cvlserv, "account_balance_fen": p.account_balance_fen,
+        "enrollments": [[e.pool, e.insutype, e.year, e.psn_type, d(e.benefit_start), d(e.benefit_end),
+                         e.status, d(e.status_from)] for e in p.enrollments],
+        "identities": [[i.type, d(i.begin), d(i.end), i.level, i.source] for i in p.identities],
+        "chronic": [[c.id, c.code, d(c.begin), d(c.end), c.hospital, c.source] for c in p.chronic],
+    }
+
+
+def person_from_json(o: dict[str, Any]) -> Person:
+    return Person(
+        psn_no=o["psn_no"], certno=o["certno"], name=o["name"], gender=o["gender"],
+        birthdate=_date(o["birthdate"]), social_card=o.get("social_card"), card_sn=o.get("card_sn"),
+        cvlserv=bool(o["cvlserv"]), account_balance_fen=int(o["account_balance_fen"]),
+        enrollments=tuple(Enrollment(e[0], e[1], int(e[2]), e[3], _date(e[4]), _date(e[5]), e[6], _date(e[7]))
+                          for e in o.get("enrollments") or ()),
+        identities=tuple(Identity(i[0], _date(i[1]), _date(i[2]), i[3] or "", i[4])
+                         for i in o.get("identities") or ()),
+        chronic=tuple(ChronicQualification(int(c[0]), c[1], _date(c[2]), _date(c[3]), c[4], c[5])
+                      for c in o.get("chronic") or ()),
+    )
 
 
 def _untraced(redis):
@@ -159,7 +221,7 @@ async def invalidate_everyone(redis) -> None:
 class PersonCache:
     """Person entries in Redis over a loader that reads PostgreSQL (`load(psn_no)`)."""
 
-    def __init__(self, redis, load: Callable[[str], Awaitable[PersonData | None]], *, ttl_s: int,
+    def __init__(self, redis, load: Callable[[str], Awaitable[Person | None]], *, ttl_s: int,
                  op_timeout_s: float = 0.25, retry_after_s: float = 1.0, lock_ms: int = 2_000,
                  lock_wait_s: float = 0.5, version_ttl_s: int | None = None,
                  memo_size: int = 10_000) -> None:
@@ -169,7 +231,7 @@ class PersonCache:
         # cached lookup), or an untraced redis-py client over the same pool if that cannot
         # reach the same server.
         self._read_redis = PipelinedRedis.like(redis) or _untraced(redis)
-        self._memo: OrderedDict[str, tuple[bytes, str, str, PersonData]] = OrderedDict()
+        self._memo: OrderedDict[str, tuple[bytes, str, str, Person]] = OrderedDict()
         self._memo_max = memo_size
         self._aliases: OrderedDict[str, str] = OrderedDict()  # alias key -> psn_no (hints, see module doc)
         self._load = load
@@ -192,7 +254,7 @@ class PersonCache:
 
     # ------------------------------------------------------------------------- reads
 
-    async def get(self, psn_no: str) -> PersonData | None:
+    async def get(self, psn_no: str) -> Person | None:
         if not await self._redis_ready():
             self.stats["fallbacks"] += 1
             return await self._db(psn_no)
@@ -217,12 +279,12 @@ class PersonCache:
         return await asyncio.shield(fut)
 
     async def get_by_alias(self, kind: str, value: str, lookup: Callable[[str], Awaitable[str | None]],
-                           holds: Callable[[PersonData], bool]) -> PersonData | None:
+                           holds: Callable[[Person], bool]) -> Person | None:
         """The person holding `value` (an ID number when kind is "c", a social card when "s"), or
         None. `lookup` finds the psn_no in PostgreSQL; `holds(person)` says whether a person's
         current entry carries `value`. A cached alias is used only when `holds` confirms it on
         the version-checked entry (module doc: why that is never stale)."""
-        key = f"elig:a:{kind}:{value}"
+        key = alias_key(kind, value)
         psn_no = self._aliases.get(key)
         if psn_no is None and not self._down:
             try:
@@ -273,7 +335,7 @@ class PersonCache:
         async with asyncio.timeout(self._timeout):
             return await self._read_redis.mget(EPOCH_KEY, version_key(psn_no), entry_key(psn_no))
 
-    def _decode_memo(self, psn_no: str, raw, epoch: str, ver: str) -> PersonData | None:
+    def _decode_memo(self, psn_no: str, raw, epoch: str, ver: str) -> Person | None:
         """The entry if it is current (its (e, v) equal the ones read with it). Bytes equal to
         those decoded last time for this person are not decoded again. Redis stays the only
         judge of freshness: the memo is consulted with the bytes Redis just returned, never
@@ -287,7 +349,7 @@ class PersonCache:
         else:
             o = json.loads(raw)
             e, v = o.get("e"), o.get("v")
-            data = PersonData.from_json(o["d"])
+            data = person_from_json(o["d"])
             self._memo[psn_no] = (raw, e, v, data)
             if len(self._memo) > self._memo_max:
                 self._memo.popitem(last=False)
@@ -295,7 +357,7 @@ class PersonCache:
             return None
         return data
 
-    async def _fill(self, psn_no: str, epoch: str, ver: str) -> PersonData | None:
+    async def _fill(self, psn_no: str, epoch: str, ver: str) -> Person | None:
         lk = lock_key(psn_no)
         try:
             got = await self._call(self._redis.set(lk, self._token, nx=True, px=self._lock_ms))
@@ -331,10 +393,10 @@ class PersonCache:
             except Exception as exc:  # noqa: BLE001 - the lock expires by itself
                 self._failed(exc)
 
-    async def _store(self, psn_no: str, epoch: str, ver: str, data: PersonData | None) -> None:
+    async def _store(self, psn_no: str, epoch: str, ver: str, data: Person | None) -> None:
         if data is None:
             return  # unknown persons are not cached: creating one must be visible at once
-        blob = json.dumps({"e": epoch, "v": ver, "d": data.to_json()}, ensure_ascii=False, separators=(",", ":"))
+        blob = json.dumps({"e": epoch, "v": ver, "d": person_to_json(data)}, ensure_ascii=False, separators=(",", ":"))
         try:
             stored = await self._call(self._redis.eval(_FILL_LUA, 3, EPOCH_KEY, version_key(psn_no), entry_key(psn_no),
                                                        epoch, ver, blob, self.ttl_s))
@@ -346,7 +408,7 @@ class PersonCache:
         else:
             self.stats["fills_dropped_stale"] += 1
 
-    async def _db(self, psn_no: str) -> PersonData | None:
+    async def _db(self, psn_no: str) -> Person | None:
         self.stats["db_reads"] += 1
         return await self._load(psn_no)
 

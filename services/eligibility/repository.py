@@ -1,23 +1,29 @@
 """Storage of persons, enrollments, identities and chronic qualifications (schema `eligibility`).
 
-The SQL is here as named queries; the tables are in infra/migrations/eligibility/. Nothing in
-this module touches Redis: callers invalidate the cache after their transaction commits
-(services/eligibility/service.py), and `upsert_persons`, which runs inside the reference
-loader's transaction, announces the persons it changed with NOTIFY eligibility_changed — a
-notification PostgreSQL delivers only when (and if) that transaction commits; the eligibility
-service listens and invalidates those persons (cache.py, `ChangeListener`).
+`EligibilityRepository` is the one place the service's SQL lives (as named queries; the tables
+are in infra/migrations/eligibility/), and it speaks domain types (domain.py). It works over a
+connection pool (the service: each method one statement or one transaction of its own) or over
+one connection (the reference loader's, inside that loader's transaction: reference_load.py).
+The bulk import has its own repository over its own connections (import_repository.py).
+
+Nothing here touches Redis: the use cases invalidate the cache after their write commits, and
+the reference loader's writes announce the persons they changed with NOTIFY
+eligibility_changed — a notification PostgreSQL delivers only when (and if) that transaction
+commits; the eligibility service listens and invalidates those persons (cache.py,
+`ChangeListener`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
 
-from services.eligibility.rules import ChronicRow, EnrollmentRow, IdentityRow, PersonData
+from services.eligibility.domain import ChronicQualification, Enrollment, Identity, NewPerson, Person
 
 NOTIFY_CHANNEL = "eligibility_changed"
 # NOTIFY payloads are limited to 8000 bytes; past this, the payload is "*" (invalidate everyone).
@@ -44,6 +50,7 @@ SELECT p.psn_no, p.certno, p.name, p.gender, p.birthdate, p.social_card, p.card_
 """
 Q_PERSON_BY_PSN_NO = Q_PERSONS + " WHERE p.psn_no = $1"
 Q_PERSONS_BY_PSN_NOS = Q_PERSONS + " WHERE p.psn_no = any($1::text[])"
+Q_NOTIFY = "SELECT pg_notify($1, $2)"
 Q_PSN_NO_BY_CERTNO = "SELECT psn_no FROM eligibility.persons WHERE certno = $1"
 Q_BY_SOCIAL_CARD = "SELECT psn_no, card_sn FROM eligibility.persons WHERE social_card = $1"
 
@@ -114,171 +121,150 @@ def _d(v: Any) -> dt.date | None:
     return dt.date.fromisoformat(v)
 
 
-def person_from_row(r: asyncpg.Record) -> PersonData:
-    return PersonData(
+def person_from_row(r: asyncpg.Record) -> Person:
+    return Person(
         psn_no=r["psn_no"], certno=r["certno"], name=r["name"], gender=r["gender"], birthdate=r["birthdate"],
         social_card=r["social_card"], card_sn=r["card_sn"], cvlserv=r["cvlserv"],
         account_balance_fen=r["account_balance_fen"],
-        enrollments=tuple(EnrollmentRow(e[0], e[1], int(e[2]), e[3], _d(e[4]), _d(e[5]), e[6], _d(e[7]))
+        enrollments=tuple(Enrollment(e[0], e[1], int(e[2]), e[3], _d(e[4]), _d(e[5]), e[6], _d(e[7]))
                           for e in _json(r["enrollments"])),
-        identities=tuple(IdentityRow(i[0], _d(i[1]), _d(i[2]), i[3] or "", i[4]) for i in _json(r["identities"])),
-        chronic=tuple(ChronicRow(int(c[0]), c[1], _d(c[2]), _d(c[3]), c[4], c[5]) for c in _json(r["chronic"])),
+        identities=tuple(Identity(i[0], _d(i[1]), _d(i[2]), i[3] or "", i[4]) for i in _json(r["identities"])),
+        chronic=tuple(ChronicQualification(int(c[0]), c[1], _d(c[2]), _d(c[3]), c[4], c[5])
+                      for c in _json(r["chronic"])),
     )
 
 
-def enrollment_from_row(r: asyncpg.Record) -> EnrollmentRow:
-    return EnrollmentRow(r["pool"], r["insutype"], r["year"], r["psn_type"], r["benefit_start"], r["benefit_end"],
-                         r["status"], r["status_from"])
+def enrollment_from_row(r: asyncpg.Record) -> Enrollment:
+    return Enrollment(r["pool"], r["insutype"], r["year"], r["psn_type"], r["benefit_start"], r["benefit_end"],
+                      r["status"], r["status_from"])
 
 
-def chronic_from_row(r: asyncpg.Record) -> ChronicRow:
-    return ChronicRow(r["id"], r["code"], r["begin_date"], r["end_date"], r["hospital"], r["source"])
+def chronic_from_row(r: asyncpg.Record) -> ChronicQualification:
+    return ChronicQualification(r["id"], r["code"], r["begin_date"], r["end_date"], r["hospital"], r["source"])
 
 
-# ----------------------------------------------------------------------------- reference loader entry point
-
-
-async def upsert_persons(conn: asyncpg.Connection, persons: Sequence[Any]) -> int:
-    """Store the persons of a reference document; return how many were inserted or changed.
-
-    Runs inside the caller's transaction (the reference loader's): no transaction of its own and
-    no Redis. The document is authoritative for what it lists: the person row, each listed
-    enrollment (unlisted enrollments, e.g. from a bulk import, stay), and the person's
-    reference-sourced identities and chronic qualifications (replaced as a set; manual ones stay).
-    Idempotent: a person whose stored state already equals the document is not written, so
-    loading the same persons twice returns 0.
-
-    Cache: the changed persons are announced with NOTIFY eligibility_changed, delivered when the
-    caller's transaction commits; the eligibility service invalidates them on receipt. Callers
-    that need the invalidation done before they reply can also call
-    `services.eligibility.cache.invalidate_persons(redis, psn_nos)` after their commit.
-    """
-    if not persons:
-        return 0
-    stored = {r["psn_no"]: person_from_row(r)
-              for r in await conn.fetch(Q_PERSONS_BY_PSN_NOS, [p.psn_no for p in persons])}
-    changed: list[str] = []
-    person_rows, enrollment_rows, identity_rows, chronic_rows = [], [], [], []
-    replace_sets: list[str] = []
-    for p in persons:
-        old = stored.get(p.psn_no)
-        row = (p.psn_no, p.certno, p.name, p.gender, p.birthdate, p.social_card, bool(p.cvlserv),
-               int(p.account_balance_fen))
-        person_changed = old is None or (old.certno, old.name, old.gender, old.birthdate, old.social_card,
-                                         old.cvlserv, old.account_balance_fen) != row[1:]
-        old_enr = {(e.pool, e.insutype, e.year): e for e in (old.enrollments if old else ())}
-        enr_changed = []
-        for e in p.enrollments:
-            want = EnrollmentRow(e.pool, e.insutype, e.year, e.psn_type, e.benefit_start, e.benefit_end, e.status, None)
-            if old_enr.get((e.pool, e.insutype, e.year)) != want:
-                enr_changed.append((p.psn_no, e.pool, e.insutype, e.year, e.psn_type, e.benefit_start,
-                                    e.benefit_end, e.status, None))
-        want_ids = sorted((i.type, i.begin, i.end) for i in p.identities)
-        have_ids = sorted((i.type, i.begin, i.end) for i in (old.identities if old else ()) if i.source == "reference")
-        want_chr = sorted((c.code, c.begin, c.end or dt.date.max, c.hospital or "") for c in p.chronic)
-        have_chr = sorted((c.code, c.begin, c.end or dt.date.max, c.hospital or "")
-                          for c in (old.chronic if old else ()) if c.source == "reference")
-        sets_changed = want_ids != have_ids or want_chr != have_chr
-        if not (person_changed or enr_changed or sets_changed):
-            continue
-        changed.append(p.psn_no)
-        if person_changed:
-            person_rows.append(row)
-        enrollment_rows.extend(enr_changed)
-        if sets_changed:
-            replace_sets.append(p.psn_no)
-            identity_rows.extend((p.psn_no, i.type, i.begin, i.end, "", "reference") for i in p.identities)
-            chronic_rows.extend((p.psn_no, c.code, c.begin, c.end, c.hospital, "reference") for c in p.chronic)
-    if not changed:
-        return 0
-    if person_rows:
-        await conn.executemany(Q_UPSERT_PERSON, person_rows)
-    if enrollment_rows:
-        await conn.executemany(Q_UPSERT_ENROLLMENT, enrollment_rows)
-    if replace_sets:
-        await conn.execute(Q_DELETE_REFERENCE_IDENTITIES, replace_sets)
-        await conn.execute(Q_DELETE_REFERENCE_CHRONIC, replace_sets)
-        if identity_rows:
-            await conn.executemany(Q_UPSERT_IDENTITY, identity_rows)
-        if chronic_rows:
-            await conn.executemany(Q_INSERT_CHRONIC, chronic_rows)
-    await notify_changed(conn, changed)
-    return len(changed)
-
-
-async def notify_changed(conn: asyncpg.Connection, psn_nos: Sequence[str]) -> None:
-    """NOTIFY eligibility_changed with the persons (or "*" when too many for one payload)."""
-    payload = ",".join(psn_nos)
-    if len(payload.encode()) > _NOTIFY_MAX_BYTES:
-        payload = "*"
-    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload)
-
-
-# ----------------------------------------------------------------------------- the service's repository
+# ----------------------------------------------------------------------------- the repository
 
 
 class EligibilityRepository:
-    """Reads and writes of the eligibility service. Each write is one transaction; the service
-    invalidates the cache after it returns (i.e. after commit)."""
+    """Reads and writes of eligibility's tables, over a pool or one connection (module doc).
 
-    def __init__(self, pool: asyncpg.Pool):
-        self._pool = pool
+    Over a pool, each write is its own transaction and has committed when the method returns
+    (the use case then invalidates the cache). Over a connection, the writes join the caller's
+    transaction."""
 
-    async def load_person(self, psn_no: str) -> PersonData | None:
+    def __init__(self, db: asyncpg.Pool | asyncpg.Connection):
+        self._db = db
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """One transaction: of its own over a pool, a savepoint in the caller's over a connection."""
+        if isinstance(self._db, asyncpg.Pool):
+            async with self._db.acquire() as conn, conn.transaction():
+                yield conn
+        else:
+            async with self._db.transaction():
+                yield self._db
+
+    # ------------------------------------------------------------------------- reads
+
+    async def load_person(self, psn_no: str) -> Person | None:
         """Everything about one person, ONE round trip (the cache's fill query)."""
-        async with self._pool.acquire() as conn:
-            r = await conn.fetchrow(Q_PERSON_BY_PSN_NO, psn_no)
+        r = await self._db.fetchrow(Q_PERSON_BY_PSN_NO, psn_no)
         return None if r is None else person_from_row(r)
 
+    async def load_persons(self, psn_nos: Sequence[str]) -> dict[str, Person]:
+        """The stored ones of these persons, by psn_no (one round trip)."""
+        return {r["psn_no"]: person_from_row(r) for r in await self._db.fetch(Q_PERSONS_BY_PSN_NOS, list(psn_nos))}
+
     async def psn_no_by_certno(self, certno: str) -> str | None:
-        async with self._pool.acquire() as conn:
-            return await conn.fetchval(Q_PSN_NO_BY_CERTNO, certno)
+        return await self._db.fetchval(Q_PSN_NO_BY_CERTNO, certno)
 
     async def psn_no_by_social_card(self, card: str) -> str | None:
         found = await self.by_social_card(card)
         return None if found is None else found[0]
 
     async def by_social_card(self, card: str) -> tuple[str, str | None] | None:
-        async with self._pool.acquire() as conn:
-            r = await conn.fetchrow(Q_BY_SOCIAL_CARD, card)
+        r = await self._db.fetchrow(Q_BY_SOCIAL_CARD, card)
         return None if r is None else (r["psn_no"], r["card_sn"])
 
-    async def upsert_enrollment(self, psn_no: str, e: EnrollmentRow, *,
-                                new_person: tuple[str, str, str, dt.date] | None = None) -> EnrollmentRow:
-        """Insert or replace one enrollment; with `new_person` (certno, name, gender, birthdate)
-        create the person first, in the same transaction."""
-        async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                if new_person is not None:
-                    await conn.execute(Q_INSERT_PERSON_MINIMAL, psn_no, *new_person)
-                r = await conn.fetchrow(Q_UPSERT_ENROLLMENT, psn_no, e.pool, e.insutype, e.year, e.psn_type,
-                                        e.benefit_start, e.benefit_end, e.status, e.status_from)
+    async def list_chronic(self, psn_no: str) -> list[ChronicQualification]:
+        return [chronic_from_row(r) for r in await self._db.fetch(Q_LIST_CHRONIC, psn_no)]
+
+    # ------------------------------------------------------------------------- the service's writes
+
+    async def upsert_enrollment(self, psn_no: str, e: Enrollment, *, new_person: NewPerson | None = None) -> Enrollment:
+        """Insert or replace one enrollment; with `new_person` create the person first, in the
+        same transaction."""
+        async with self._transaction() as conn:
+            if new_person is not None:
+                await conn.execute(Q_INSERT_PERSON_MINIMAL, psn_no, new_person.certno, new_person.name,
+                                   new_person.gender, new_person.birthdate)
+            r = await conn.fetchrow(Q_UPSERT_ENROLLMENT, psn_no, e.pool, e.insutype, e.year, e.psn_type,
+                                    e.benefit_start, e.benefit_end, e.status, e.status_from)
         return enrollment_from_row(r)
 
     async def terminate_enrollment(self, psn_no: str, pool: str, insutype: str, year: int, status: str,
-                                   status_from: dt.date) -> EnrollmentRow | None:
-        async with self._pool.acquire() as conn:
-            r = await conn.fetchrow(Q_TERMINATE_ENROLLMENT, psn_no, pool, insutype, year, status, status_from)
+                                   status_from: dt.date) -> Enrollment | None:
+        r = await self._db.fetchrow(Q_TERMINATE_ENROLLMENT, psn_no, pool, insutype, year, status, status_from)
         return None if r is None else enrollment_from_row(r)
 
-    async def set_identity(self, psn_no: str, ident: IdentityRow) -> None:
-        async with self._pool.acquire() as conn:
-            await conn.execute(Q_UPSERT_IDENTITY, psn_no, ident.type, ident.begin, ident.end, ident.level, "manual")
+    async def set_identity(self, psn_no: str, ident: Identity) -> None:
+        await self._db.execute(Q_UPSERT_IDENTITY, psn_no, ident.type, ident.begin, ident.end, ident.level, "manual")
 
     async def remove_identity(self, psn_no: str, type_: str, begin: dt.date) -> bool:
-        async with self._pool.acquire() as conn:
-            return await conn.fetchval(Q_DELETE_IDENTITY, psn_no, type_, begin) is not None
+        return await self._db.fetchval(Q_DELETE_IDENTITY, psn_no, type_, begin) is not None
 
     async def grant_chronic(self, psn_no: str, code: str, begin: dt.date, end: dt.date | None,
-                            hospital: str | None) -> ChronicRow:
-        async with self._pool.acquire() as conn:
-            r = await conn.fetchrow(Q_INSERT_CHRONIC, psn_no, code, begin, end, hospital, "grant")
+                            hospital: str | None) -> ChronicQualification:
+        r = await self._db.fetchrow(Q_INSERT_CHRONIC, psn_no, code, begin, end, hospital, "grant")
         return chronic_from_row(r)
 
-    async def revoke_chronic(self, psn_no: str, code: str, end: dt.date) -> list[ChronicRow]:
-        async with self._pool.acquire() as conn:
-            return [chronic_from_row(r) for r in await conn.fetch(Q_REVOKE_CHRONIC, psn_no, code, end)]
+    async def revoke_chronic(self, psn_no: str, code: str, end: dt.date) -> list[ChronicQualification]:
+        return [chronic_from_row(r) for r in await self._db.fetch(Q_REVOKE_CHRONIC, psn_no, code, end)]
 
-    async def list_chronic(self, psn_no: str) -> list[ChronicRow]:
-        async with self._pool.acquire() as conn:
-            return [chronic_from_row(r) for r in await conn.fetch(Q_LIST_CHRONIC, psn_no)]
+    # ------------------------------------------------------------------------- the reference loader's writes
+    # (over the loader's connection, inside its transaction: reference_load.py decides what to write)
+
+    async def store_persons(self, persons: Sequence[Person]) -> None:
+        """Insert or replace the person rows (their enrollments, identities, chronic: not here)."""
+        await self._db.executemany(Q_UPSERT_PERSON, [
+            (p.psn_no, p.certno, p.name, p.gender, p.birthdate, p.social_card, p.cvlserv, p.account_balance_fen)
+            for p in persons])
+
+    async def store_enrollments(self, enrollments: Sequence[tuple[str, Enrollment]]) -> None:
+        """Insert or replace each (psn_no, enrollment)."""
+        await self._db.executemany(Q_UPSERT_ENROLLMENT, [
+            (psn_no, e.pool, e.insutype, e.year, e.psn_type, e.benefit_start, e.benefit_end, e.status, e.status_from)
+            for psn_no, e in enrollments])
+
+    async def replace_reference_sets(self, psn_nos: Sequence[str], identities: Sequence[tuple[str, Identity]],
+                                     chronic: Sequence[tuple[str, ChronicQualification]]) -> None:
+        """These persons' reference-sourced identities and chronic qualifications become exactly
+        the ones given (manual and granted ones stay); a new qualification's id is the database's."""
+        await self._db.execute(Q_DELETE_REFERENCE_IDENTITIES, list(psn_nos))
+        await self._db.execute(Q_DELETE_REFERENCE_CHRONIC, list(psn_nos))
+        if identities:
+            await self._db.executemany(Q_UPSERT_IDENTITY, [(psn_no, i.type, i.begin, i.end, i.level, i.source)
+                                                           for psn_no, i in identities])
+        if chronic:
+            await self._db.executemany(Q_INSERT_CHRONIC, [(psn_no, c.code, c.begin, c.end, c.hospital, c.source)
+                                                          for psn_no, c in chronic])
+
+    async def notify_changed(self, psn_nos: Sequence[str]) -> None:
+        """NOTIFY eligibility_changed with the persons (or "*" when too many for one payload);
+        delivered when the transaction commits."""
+        payload = ",".join(psn_nos)
+        if len(payload.encode()) > _NOTIFY_MAX_BYTES:
+            payload = "*"
+        await self._db.execute(Q_NOTIFY, NOTIFY_CHANNEL, payload)
+
+
+# ----------------------------------------------------------------------------- earlier names
+
+
+async def upsert_persons(conn: asyncpg.Connection, persons: Sequence[Any]) -> int:
+    """services.eligibility.reference_load.upsert_persons, under the name callers used before."""
+    from services.eligibility.reference_load import upsert_persons as store
+
+    return await store(conn, persons)

@@ -5,19 +5,18 @@
 - `choose_enrollment`: which enrollment a settlement on a date uses (active, benefit range
   holds the date; duplicates → the earliest benefit_start, flagged), or the named reason why
   there is none;
-- `PersonData`: everything stored about one person, enough to answer any date (this is what
-  the Redis cache holds), with a JSON form for the cache.
+- `age_on`, `insu_status`: what 1101 shows of a person on a date.
+The types they work on are domain.py's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
 
 from services.common.ids import valid_certno  # noqa: F401  (re-exported: the check digit lives there)
-from services.engine.model import ChronicQualification, Identity, PersonSnapshot
+from services.eligibility.domain import Choice, Enrollment, Person
+from services.engine import model as engine_model
 
 ENROLLMENT_KINDS = ("in_period", "newborn", "low_income", "switcher", "other")
 NO_WAITING_KINDS = ("newborn", "low_income", "switcher")
@@ -40,97 +39,6 @@ class RuleError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-# ----------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True, slots=True)
-class EnrollmentRow:
-    pool: str
-    insutype: str
-    year: int
-    psn_type: str
-    benefit_start: dt.date
-    benefit_end: dt.date
-    status: str
-    status_from: dt.date | None = None  # first day a non-active status applies; None: the whole range
-
-    def active_on(self, day: dt.date) -> bool:
-        if not (self.benefit_start <= day <= self.benefit_end):
-            return False
-        return self.status == "active" or (self.status_from is not None and day < self.status_from)
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityRow:
-    type: str
-    begin: dt.date
-    end: dt.date | None
-    level: str = ""
-    source: str = "manual"
-
-
-@dataclass(frozen=True, slots=True)
-class ChronicRow:
-    id: int
-    code: str
-    begin: dt.date
-    end: dt.date | None
-    hospital: str | None
-    source: str = "grant"
-
-    def holds_on(self, day: dt.date) -> bool:
-        return self.begin <= day and (self.end is None or day <= self.end)
-
-
-@dataclass(frozen=True, slots=True)
-class PersonData:
-    psn_no: str
-    certno: str
-    name: str
-    gender: str
-    birthdate: dt.date
-    social_card: str | None
-    card_sn: str | None
-    cvlserv: bool
-    account_balance_fen: int
-    enrollments: tuple[EnrollmentRow, ...] = ()
-    identities: tuple[IdentityRow, ...] = ()
-    chronic: tuple[ChronicRow, ...] = ()
-
-    # -- JSON for the cache (dates as ISO strings; compact keys are not worth the obscurity)
-    def to_json(self) -> dict[str, Any]:
-        d = lambda x: x.isoformat() if x is not None else None  # noqa: E731
-        return {
-            "psn_no": self.psn_no, "certno": self.certno, "name": self.name, "gender": self.gender,
-            "birthdate": d(self.birthdate), "social_card": self.social_card, "card_sn": self.card_sn,
-            "cvlserv": self.cvlserv, "account_balance_fen": self.account_balance_fen,
-            "enrollments": [[e.pool, e.insutype, e.year, e.psn_type, d(e.benefit_start), d(e.benefit_end),
-                             e.status, d(e.status_from)] for e in self.enrollments],
-            "identities": [[i.type, d(i.begin), d(i.end), i.level, i.source] for i in self.identities],
-            "chronic": [[c.id, c.code, d(c.begin), d(c.end), c.hospital, c.source] for c in self.chronic],
-        }
-
-    @classmethod
-    def from_json(cls, o: dict[str, Any]) -> PersonData:
-        return cls(
-            psn_no=o["psn_no"], certno=o["certno"], name=o["name"], gender=o["gender"],
-            birthdate=_date(o["birthdate"]), social_card=o.get("social_card"), card_sn=o.get("card_sn"),
-            cvlserv=bool(o["cvlserv"]), account_balance_fen=int(o["account_balance_fen"]),
-            enrollments=tuple(EnrollmentRow(e[0], e[1], int(e[2]), e[3], _date(e[4]), _date(e[5]), e[6], _date(e[7]))
-                              for e in o.get("enrollments") or ()),
-            identities=tuple(IdentityRow(i[0], _date(i[1]), _date(i[2]), i[3] or "", i[4])
-                             for i in o.get("identities") or ()),
-            chronic=tuple(ChronicRow(int(c[0]), c[1], _date(c[2]), _date(c[3]), c[4], c[5])
-                          for c in o.get("chronic") or ()),
-        )
-
-
-def _date(v: Any) -> dt.date | None:
-    if v is None or isinstance(v, dt.date):
-        return v
-    return dt.date.fromisoformat(v)
 
 
 # ----------------------------------------------------------------------------- benefit start
@@ -168,32 +76,17 @@ def benefit_start(*, kind: str, year: int, paid_date: dt.date, waiting_days: int
 # ----------------------------------------------------------------------------- choosing the enrollment
 
 
-@dataclass(frozen=True, slots=True)
-class Choice:
-    """The enrollment a settlement on `day` uses, or why there is none."""
-
-    enrollment: EnrollmentRow | None
-    duplicate: bool  # 重复参保: more than one active enrollment for this insutype and year
-    outcome: str | None = None  # None when eligible, else NOT_ENROLLED | WAITING_PERIOD | LAPSED | PAUSED | TERMINATED
-    message: str = ""
-    nearest: EnrollmentRow | None = None  # the enrollment the outcome is about (for dates in the reply)
-
-    @property
-    def eligible(self) -> bool:
-        return self.enrollment is not None
-
-
-def _order(e: EnrollmentRow) -> tuple:
+def _order(e: Enrollment) -> tuple:
     return (e.benefit_start, e.pool)
 
 
-def duplicates(enrollments: Iterable[EnrollmentRow], insutype: str, year: int) -> list[EnrollmentRow]:
+def duplicates(enrollments: Iterable[Enrollment], insutype: str, year: int) -> list[Enrollment]:
     """Active enrollments for (insutype, year) when there are two or more (重复参保), else []."""
     same = [e for e in enrollments if e.insutype == insutype and e.year == year and e.status == "active"]
     return sorted(same, key=_order) if len(same) > 1 else []
 
 
-def choose_enrollment(enrollments: Iterable[EnrollmentRow], insutype: str, day: dt.date) -> Choice:
+def choose_enrollment(enrollments: Iterable[Enrollment], insutype: str, day: dt.date) -> Choice:
     rows = [e for e in enrollments if e.insutype == insutype]
     dup = bool(duplicates(rows, insutype, day.year))
     covering = sorted((e for e in rows if e.active_on(day)), key=_order)
@@ -237,7 +130,7 @@ def age_on(birthdate: dt.date, day: dt.date) -> int:
     return day.year - birthdate.year - ((day.month, day.day) < (birthdate.month, birthdate.day))
 
 
-def insu_status(e: EnrollmentRow, day: dt.date) -> str:
+def insu_status(e: Enrollment, day: dt.date) -> str:
     """psn_insu_stas: "1" active, "2" paused, "4" terminated/lapsed (on `day`)."""
     if e.active_on(day) or (e.status == "active" and day < e.benefit_start):
         return "1"
@@ -246,14 +139,14 @@ def insu_status(e: EnrollmentRow, day: dt.date) -> str:
     return "4" if e.status != "active" or day > e.benefit_end else "1"
 
 
-def engine_snapshot(p: PersonData, choice: Choice, insutype: str, day: dt.date) -> PersonSnapshot | None:
+def engine_snapshot(p: Person, choice: Choice, insutype: str, day: dt.date) -> engine_model.PersonSnapshot | None:
     """The engine's PersonSnapshot for an eligible choice (identities/chronic as stored)."""
     e = choice.enrollment
     if e is None:
         return None
-    return PersonSnapshot(
+    return engine_model.PersonSnapshot(
         psn_no=p.psn_no, name=p.name, insutype=insutype, psn_type=e.psn_type, insured_pool=e.pool,
-        identities=tuple(Identity(i.type, i.begin, i.end) for i in p.identities),
-        chronic=tuple(ChronicQualification(c.code, c.begin, c.end, c.hospital) for c in p.chronic),
+        identities=tuple(engine_model.Identity(i.type, i.begin, i.end) for i in p.identities),
+        chronic=tuple(engine_model.ChronicQualification(c.code, c.begin, c.end, c.hospital) for c in p.chronic),
         account_balance_fen=p.account_balance_fen, cvlserv=p.cvlserv,
     )

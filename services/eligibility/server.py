@@ -1,7 +1,9 @@
 """gRPC servicer of medsettle.eligibility.v1.EligibilityService: proto ↔ domain, nothing else.
 
-Validation and rules live in service.py; refusals raised there become gRPC errors with
-outcome metadata in services.common.grpcutil.RefusalInterceptor.
+The only code of the service that knows protobuf. Validation and rules live in the use cases
+(service.py and the modules it names); refusals raised there become gRPC errors with outcome
+metadata where the server wraps every method (services/common/server.py, or
+services.common.grpcutil.RefusalInterceptor in tests).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from medsettle.common.v1 import common_pb2
 from medsettle.eligibility.v1 import eligibility_pb2 as pb
 from medsettle.eligibility.v1 import eligibility_pb2_grpc as pb_grpc
 from services.common.clock import BEIJING
-from services.eligibility.rules import ChronicRow, EnrollmentRow, IdentityRow
-from services.eligibility.service import EligibilityService, PersonView, SnapshotView
+from services.eligibility.domain import ChronicQualification, Enrollment, Identity, PersonView, Snapshot
+from services.eligibility.service import EligibilityService
 
 SERVICE_FULL_NAME = "medsettle.eligibility.v1.EligibilityService"
 
@@ -22,17 +24,17 @@ def _d(v: dt.date | None) -> str:
     return v.isoformat() if v is not None else ""
 
 
-def identity_pb(psn_no: str, i: IdentityRow) -> pb.IdentityInfo:
+def identity_pb(psn_no: str, i: Identity) -> pb.IdentityInfo:
     return pb.IdentityInfo(psn_no=psn_no, psn_idet_type=i.type, psn_type_lv=i.level, begntime=_d(i.begin),
                            endtime=_d(i.end))
 
 
-def chronic_pb(psn_no: str, c: ChronicRow) -> pb.ChronicQualification:
+def chronic_pb(psn_no: str, c: ChronicQualification) -> pb.ChronicQualification:
     return pb.ChronicQualification(psn_no=psn_no, code=c.code, begin=_d(c.begin), end=_d(c.end),
                                    hospital=c.hospital or "", qualification_id=str(c.id))
 
 
-def enrollment_pb(psn_no: str, e: EnrollmentRow) -> pb.Enrollment:
+def enrollment_pb(psn_no: str, e: Enrollment) -> pb.Enrollment:
     return pb.Enrollment(psn_no=psn_no, pool=e.pool, insutype=e.insutype, year=e.year, psn_type=e.psn_type,
                          benefit_start=_d(e.benefit_start), benefit_end=_d(e.benefit_end), status=e.status)
 
@@ -53,7 +55,7 @@ def person_info_pb(v: PersonView) -> pb.PersonInfo:
     )
 
 
-def snapshot_pb(v: SnapshotView) -> pb.Snapshot:
+def snapshot_pb(v: Snapshot) -> pb.Snapshot:
     p, c = v.person, v.choice
     e = c.enrollment or c.nearest
     return pb.Snapshot(
@@ -75,9 +77,9 @@ class EligibilityServicer(pb_grpc.EligibilityServiceServicer):
     def __init__(self, service: EligibilityService):
         self._svc = service
         # Built replies of FindPerson/GetSnapshot, reused while the person cache hands back the
-        # SAME PersonData object (it keeps one per person until that person's entry changes in
+        # SAME Person object (it keeps one per person until that person's entry changes in
         # Redis), for the same date, insutype and reference data. Building the view and the
-        # message was ~100-150 µs of a cached call. The value holds the PersonData itself, so
+        # message was ~100-150 µs of a cached call. The value holds the Person itself, so
         # its id() in the key cannot be reused by another object while the entry lives; a hit
         # is checked with `is`. Freshness stays with the cache: a changed person is a new object.
         self._replies: dict[tuple, tuple[object, object]] = {}

@@ -2,9 +2,8 @@
 
 A token is `EV1.<payload>.<mac>` (base64url, no padding) where payload is
 `psn_no|expires_at_unix|nonce` and mac = HMAC-SHA256(secret, "EV1." + payload). Signing and
-checking are pure (time comes in as an argument); single use is recorded in Redis with
-`SET elig:ev:{nonce} NX` whose TTL outlives the token, so a replay within the validity window
-is refused and after it the token is expired anyway.
+checking are pure (time comes in as an argument); single use — the nonce recorded in Redis —
+is the use case's (evouchers.py).
 """
 
 from __future__ import annotations
@@ -74,7 +73,7 @@ class EvoucherSigner:
         return Evoucher(token=f"{PREFIX}.{payload}.{self._mac(payload)}", expires_at=expires_at, ttl_s=self.ttl_s)
 
     def verify(self, token: str, now: float) -> Claims:
-        """Signature and expiry (not single use: see `redeem`)."""
+        """Signature and expiry (not single use: see evouchers.redeem)."""
         parts = token.split(".") if isinstance(token, str) else []
         if len(parts) != 3 or parts[0] != PREFIX:
             raise EvoucherRefused(EVOUCHER_MALFORMED, "电子凭证无效 (not a medical insurance e-voucher token)")
@@ -90,26 +89,3 @@ class EvoucherSigner:
             raise EvoucherRefused(EVOUCHER_EXPIRED, f"电子凭证已过期, 请患者重新出示医保码 (e-voucher token expired "
                                                     f"{int(now) - expires_at + 1} s ago; ask the patient to show a fresh code)")
         return Claims(psn_no=psn_no, expires_at=expires_at, nonce=nonce)
-
-
-def used_key(nonce: str) -> str:
-    return f"elig:ev:{nonce}"
-
-
-async def redeem(redis, signer: EvoucherSigner, token: str, now: float, *, timeout_s: float = 0.5) -> str:
-    """Verify the token and mark it used; return the psn_no. A second redeem is refused."""
-    import asyncio
-
-    claims = signer.verify(token, now)
-    try:
-        first = await asyncio.wait_for(
-            redis.set(used_key(claims.nonce), "1", nx=True, ex=max(1, claims.expires_at - int(now)) + 60), timeout_s)
-    except Exception:  # noqa: BLE001 - Redis unreachable: refused, with what to do instead
-        # Without the single-use record a replay could not be told apart: refuse, say what to do.
-        raise EvoucherRefused(EVOUCHER_UNVERIFIABLE, "电子凭证暂时无法核验, 请改用身份证 (02) 或社保卡 (03) "
-                                                     "(e-voucher cannot be verified right now; use the ID number or "
-                                                     "the social security card)") from None
-    if not first:
-        raise EvoucherRefused(EVOUCHER_USED, "电子凭证已使用, 请患者重新出示医保码 (e-voucher token already used; "
-                                             "ask the patient to show a fresh code)")
-    return claims.psn_no

@@ -110,8 +110,8 @@ def enrollment(pool=POOL_A, insutype="390", start=date(1, 1), end=date(12, 31), 
 
 
 async def store_persons(db_pool, records) -> int:
-    """As the reference loader does: upsert_persons inside a transaction of ours."""
-    from services.eligibility.repository import upsert_persons
+    """As the reference loader does: eligibility's upsert_persons inside a transaction of ours."""
+    from services.eligibility.reference_load import upsert_persons
 
     async with db_pool.acquire() as conn:
         async with conn.transaction():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.grpcutil import Refusal
-from services.eligibility.repository import upsert_persons
+from services.eligibility.reference_load import upsert_persons
 from tests.dates import THIS_YEAR, day
 
 from .conftest import enrollment, make_service, new_certno, person_record, store_persons

@@ -7,7 +7,8 @@ import pytest
 
 from services.common.ids import make_certno, valid_certno
 from services.eligibility import rules
-from services.eligibility.rules import ChronicRow, EnrollmentRow, IdentityRow, PersonData
+from services.eligibility.cache import person_from_json, person_to_json
+from services.eligibility.domain import ChronicQualification, Enrollment, Identity, Person
 
 D = dt.date
 
@@ -51,7 +52,7 @@ def test_custom_payment_period_end():
 
 
 def enr(pool="P1", start=D(2026, 1, 1), end=D(2026, 12, 31), status="active", status_from=None, insutype="390"):
-    return EnrollmentRow(pool, insutype, 2026, "resident", start, end, status, status_from)
+    return Enrollment(pool, insutype, 2026, "resident", start, end, status, status_from)
 
 
 def test_active_enrollment_holding_the_date_is_chosen():
@@ -96,12 +97,12 @@ def test_paused_lapsed_terminated_from_a_date():
         assert rules.choose_enrollment([enr(status=status)], "390", D(2026, 2, 1)).outcome == outcome
 
 
-def test_person_data_json_round_trip():
-    p = PersonData("P1", make_certno("33060219900101123"), "张三", "1", D(1990, 1, 1), None, None, False, 1234,
+def test_a_person_round_trips_through_the_cache_entry_json():
+    p = Person("P1", make_certno("33060219900101123"), "张三", "1", D(1990, 1, 1), None, None, False, 1234,
                    (enr(status="paused", status_from=D(2026, 7, 1)),),
-                   (IdentityRow("dibao", D(2026, 1, 1), None, "", "reference"),),
-                   (ChronicRow(7, "M03900", D(2026, 1, 1), D(2026, 12, 31), "H33060200001", "grant"),))
-    assert PersonData.from_json(p.to_json()) == p
+                   (Identity("dibao", D(2026, 1, 1), None, "", "reference"),),
+                   (ChronicQualification(7, "M03900", D(2026, 1, 1), D(2026, 12, 31), "H33060200001", "grant"),))
+    assert person_from_json(person_to_json(p)) == p
 
 
 def test_age_on():
