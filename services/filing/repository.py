@@ -1,29 +1,20 @@
 """Storage of filings, chronic filings and HIS messages (schema `filing`, infra/migrations/filing).
 
-Every function takes a connection: the caller owns the transaction (the service layer for RPCs,
-the reference loader for `upsert_filings`). The queries are named constants below.
+`FilingRepository` is the one place the service's SQL lives (named queries below), over ONE
+connection: the caller owns the transaction (the use cases' unit of work, unit_of_work.py, for
+RPCs; the reference loader's for reference_load.py). Row locks are taken here, by the `*_for_update`
+reads and `claim_message`. It returns domain types (domain.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 
-from services.filing.rules import (
-    ACTIVE,
-    LONG_TERM,
-    REVOKED,
-    SUPERSEDED,
-    ChronicFiling,
-    Filing,
-    dest_prefix,
-    group_of,
-)
-from services.refdata.records import EnrollmentRecord, PersonRecord
+from services.filing.domain import ChronicFiling, Filing, Message, ReferenceFiling
+from services.filing.rules import dest_prefix
 
 # ----------------------------------------------------------------------------- named queries
 
@@ -116,183 +107,127 @@ def _chronic(row: asyncpg.Record) -> ChronicFiling:
     )
 
 
-# ----------------------------------------------------------------------------- filings
+def _message(row: asyncpg.Record) -> Message:
+    return Message(fixmedins_code=row["fixmedins_code"], msgid=row["msgid"], infno=row["infno"], kind=row["kind"],
+                   fingerprint=row["fingerprint"], psn_no=row["psn_no"], filing_id=row["filing_id"],
+                   reply=row["reply"], reversed_by=row["reversed_by"])
+
+
+# ----------------------------------------------------------------------------- the repository
 
 
 class FilingRepository:
-    """Cross-region filings. Stateless: methods take the connection of the caller's transaction."""
+    """Filings, chronic filings and HIS messages over one connection (the caller's transaction)."""
 
-    async def active_covering(self, conn: asyncpg.Connection, psn_no: str, insutype: str,
-                              day: dt.date) -> list[Filing]:
-        return [_filing(r) for r in await conn.fetch(SQL_ACTIVE_COVERING, psn_no, insutype, day)]
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
 
-    async def get(self, conn: asyncpg.Connection, filing_id: str, *, for_update: bool = False) -> Filing | None:
-        row = await conn.fetchrow(SQL_GET_FOR_UPDATE if for_update else SQL_GET, filing_id)
+    def savepoint(self):
+        """A savepoint in the caller's transaction: after a unique violation inside it the
+        transaction goes on (to ask who won the race)."""
+        return self._conn.transaction()
+
+    # ------------------------------------------------------------------------- filings
+
+    async def active_covering(self, psn_no: str, insutype: str, day: dt.date) -> list[Filing]:
+        """Active filings whose dates hold `day` (the settlement hot path: one indexed query)."""
+        return [_filing(r) for r in await self._conn.fetch(SQL_ACTIVE_COVERING, psn_no, insutype, day)]
+
+    async def filing(self, filing_id: str, *, for_update: bool = False) -> Filing | None:
+        row = await self._conn.fetchrow(SQL_GET_FOR_UPDATE if for_update else SQL_GET, filing_id)
         return None if row is None else _filing(row)
 
-    async def active_long_term(self, conn: asyncpg.Connection, psn_no: str, insutype: str) -> Filing | None:
-        row = await conn.fetchrow(SQL_ACTIVE_LONG_TERM, psn_no, insutype)
+    async def active_long_term(self, psn_no: str, insutype: str) -> Filing | None:
+        row = await self._conn.fetchrow(SQL_ACTIVE_LONG_TERM, psn_no, insutype)
         return None if row is None else _filing(row)
 
-    async def list_for_person(self, conn: asyncpg.Connection, psn_no: str, *,
-                              include_inactive: bool = False) -> list[Filing]:
-        return [_filing(r) for r in await conn.fetch(SQL_LIST_ALL if include_inactive else SQL_LIST_ACTIVE, psn_no)]
+    async def filings_of(self, psn_no: str, *, include_inactive: bool = False) -> list[Filing]:
+        return [_filing(r) for r in await self._conn.fetch(SQL_LIST_ALL if include_inactive else SQL_LIST_ACTIVE,
+                                                           psn_no)]
 
-    async def insert(self, conn: asyncpg.Connection, f: Filing, *, changed_from: str | None = None) -> Filing:
-        row = await conn.fetchrow(
+    async def insert_filing(self, f: Filing, *, changed_from: str | None = None) -> Filing:
+        row = await self._conn.fetchrow(
             SQL_INSERT, f.filing_id, f.psn_no, f.insutype, f.insured_pool, f.type, f.group, f.destination,
             dest_prefix(f.destination), f.begin, f.end, f.filed_on or f.begin, f.status, f.source,
             f.fixmedins_code, f.diag_code, f.diag_name, f.msgid, changed_from)
         return _filing(row)
 
-    async def set_status(self, conn: asyncpg.Connection, filing_id: str, status: str, reason: str | None,
+    async def set_status(self, filing_id: str, status: str, reason: str | None,
                          superseded_by: str | None = None) -> Filing:
-        return _filing(await conn.fetchrow(SQL_SET_STATUS, filing_id, status, reason, superseded_by))
+        return _filing(await self._conn.fetchrow(SQL_SET_STATUS, filing_id, status, reason, superseded_by))
 
+    # ------------------------------------------------------------------------- chronic filings
 
-class ChronicRepository:
-    async def insert(self, conn: asyncpg.Connection, c: ChronicFiling) -> ChronicFiling:
-        return _chronic(await conn.fetchrow(
+    async def insert_chronic(self, c: ChronicFiling) -> ChronicFiling:
+        return _chronic(await self._conn.fetchrow(
             SQL_CHRONIC_INSERT, c.filing_id, c.psn_no, c.insutype, c.opsp_dise_code, c.opsp_dise_name,
             c.ide_fixmedins_no, c.begndate, c.enddate, c.fixmedins_code, c.msgid, c.qualification_id))
 
-    async def set_qualification(self, conn: asyncpg.Connection, filing_id: str, qualification_id: str) -> ChronicFiling:
-        return _chronic(await conn.fetchrow(SQL_CHRONIC_SET_QUALIFICATION, filing_id, qualification_id))
+    async def set_qualification(self, filing_id: str, qualification_id: str) -> ChronicFiling:
+        return _chronic(await self._conn.fetchrow(SQL_CHRONIC_SET_QUALIFICATION, filing_id, qualification_id))
 
-    async def get_for_update(self, conn: asyncpg.Connection, filing_id: str) -> ChronicFiling | None:
-        row = await conn.fetchrow(SQL_CHRONIC_GET_FOR_UPDATE, filing_id)
+    async def chronic_for_update(self, filing_id: str) -> ChronicFiling | None:
+        row = await self._conn.fetchrow(SQL_CHRONIC_GET_FOR_UPDATE, filing_id)
         return None if row is None else _chronic(row)
 
-    async def active_by_code(self, conn: asyncpg.Connection, psn_no: str, code: str) -> list[ChronicFiling]:
-        return [_chronic(r) for r in await conn.fetch(SQL_CHRONIC_ACTIVE_BY_CODE, psn_no, code)]
+    async def active_chronic_by_code_for_update(self, psn_no: str, code: str) -> list[ChronicFiling]:
+        return [_chronic(r) for r in await self._conn.fetch(SQL_CHRONIC_ACTIVE_BY_CODE, psn_no, code)]
 
-    async def active_one(self, conn: asyncpg.Connection, psn_no: str, insutype: str, code: str) -> ChronicFiling | None:
-        row = await conn.fetchrow(SQL_CHRONIC_ACTIVE_ONE, psn_no, insutype, code)
+    async def active_chronic(self, psn_no: str, insutype: str, code: str) -> ChronicFiling | None:
+        row = await self._conn.fetchrow(SQL_CHRONIC_ACTIVE_ONE, psn_no, insutype, code)
         return None if row is None else _chronic(row)
 
-    async def list_active(self, conn: asyncpg.Connection, psn_no: str, insutype: str = "") -> list[ChronicFiling]:
-        return [_chronic(r) for r in await conn.fetch(SQL_CHRONIC_LIST, psn_no, insutype or "")]
+    async def active_chronic_of(self, psn_no: str, insutype: str = "") -> list[ChronicFiling]:
+        return [_chronic(r) for r in await self._conn.fetch(SQL_CHRONIC_LIST, psn_no, insutype or "")]
 
-    async def cancel(self, conn: asyncpg.Connection, filing_id: str, enddate: dt.date | None,
-                     reason: str) -> ChronicFiling:
-        return _chronic(await conn.fetchrow(SQL_CHRONIC_CANCEL, filing_id, enddate, reason))
+    async def cancel_chronic(self, filing_id: str, enddate: dt.date | None, reason: str) -> ChronicFiling:
+        return _chronic(await self._conn.fetchrow(SQL_CHRONIC_CANCEL, filing_id, enddate, reason))
 
+    # ------------------------------------------------------------------------- HIS messages
 
-class MessageRepository:
-    """HIS messages by (fixmedins_code, msgid): idempotency and what 2601 undoes."""
-
-    async def claim(self, conn: asyncpg.Connection, fixmedins_code: str, msgid: str, infno: str, kind: str,
-                    fingerprint: str, psn_no: str) -> bool:
+    async def claim_message(self, fixmedins_code: str, msgid: str, infno: str, kind: str, fingerprint: str,
+                            psn_no: str) -> bool:
         """Insert the message row; False when it already exists. A concurrent claim of the same
         key waits for the first transaction and then sees its row (or claims it on rollback)."""
-        return await conn.fetchval(SQL_MESSAGE_CLAIM, fixmedins_code, msgid, infno, kind, fingerprint,
-                                   psn_no) is not None
+        return await self._conn.fetchval(SQL_MESSAGE_CLAIM, fixmedins_code, msgid, infno, kind, fingerprint,
+                                         psn_no) is not None
 
-    async def get(self, conn: asyncpg.Connection, fixmedins_code: str, msgid: str, *,
-                  for_update: bool = False) -> dict[str, Any] | None:
-        row = await conn.fetchrow(SQL_MESSAGE_GET_FOR_UPDATE if for_update else SQL_MESSAGE_GET,
-                                  fixmedins_code, msgid)
-        return None if row is None else dict(row)
+    async def message(self, fixmedins_code: str, msgid: str, *, for_update: bool = False) -> Message | None:
+        row = await self._conn.fetchrow(SQL_MESSAGE_GET_FOR_UPDATE if for_update else SQL_MESSAGE_GET,
+                                        fixmedins_code, msgid)
+        return None if row is None else _message(row)
 
-    async def complete(self, conn: asyncpg.Connection, fixmedins_code: str, msgid: str, filing_id: str,
-                       reply_json: str) -> None:
-        await conn.execute(SQL_MESSAGE_COMPLETE, fixmedins_code, msgid, filing_id, reply_json)
+    async def complete_message(self, fixmedins_code: str, msgid: str, filing_id: str, reply_json: str) -> None:
+        await self._conn.execute(SQL_MESSAGE_COMPLETE, fixmedins_code, msgid, filing_id, reply_json)
 
-    async def mark_reversed(self, conn: asyncpg.Connection, fixmedins_code: str, msgid: str, by_msgid: str) -> None:
-        await conn.execute(SQL_MESSAGE_MARK_REVERSED, fixmedins_code, msgid, by_msgid)
+    async def mark_reversed(self, fixmedins_code: str, msgid: str, by_msgid: str) -> None:
+        await self._conn.execute(SQL_MESSAGE_MARK_REVERSED, fixmedins_code, msgid, by_msgid)
 
+    # ------------------------------------------------------------------------- the reference loader's
+    # (reference_load.py decides what to write)
 
-# ----------------------------------------------------------------------------- reference loader
+    async def reference_filings(self, psn_nos: Sequence[str]) -> dict[str, ReferenceFiling]:
+        """The stored reference-sourced filings of these persons, by filing_id."""
+        return {r["filing_id"]: ReferenceFiling(r["filing_id"], r["insured_pool"], r["grp"], r["end"], r["status"],
+                                                r["revoke_reason"])
+                for r in await self._conn.fetch(SQL_REFERENCE_FILINGS, list(psn_nos))}
 
-# Why a filing stopped being active (filings.revoke_reason).
-REASON_REVOKED = "revoked"                        # 2502 / online revocation
-REASON_REVERSED = "reversed"                      # 2601 undid the 2501
-REASON_CHANGED = "changed"                        # ChangeFiling replaced it
-REASON_SUPERSEDED_BY_REFERENCE = "superseded_by_reference"
-REASON_REFERENCE_SUPERSEDED = "reference_superseded"  # a later long-term filing in the same document
-REASON_REFERENCE_REMOVED = "reference_removed"    # no longer in the reference document
-LOADER_REASONS = frozenset({REASON_REFERENCE_SUPERSEDED, REASON_REFERENCE_REMOVED})
+    async def update_reference_filing(self, filing_id: str, insured_pool: str, end: dt.date | None, status: str,
+                                      reason: str | None) -> None:
+        await self._conn.execute(SQL_REFERENCE_UPDATE, filing_id, insured_pool, end, status, reason)
 
-
-def reference_filing_id(psn_no: str, insutype: str, filing_type: str, destination: str, begin: dt.date) -> str:
-    """Deterministic id of a filing from the reference document, so a reload finds its row."""
-    key = f"{psn_no}|{insutype}|{filing_type}|{destination}|{begin.isoformat()}"
-    return "R" + hashlib.sha256(key.encode()).hexdigest()[:23].upper()
-
-
-def _insured_pools(enrollments: Sequence[EnrollmentRecord], begin: dt.date) -> dict[str, str]:
-    """insutype -> the pool a filing beginning on `begin` belongs to: the enrollment whose benefit
-    range holds `begin` (earliest benefit_start first, as with duplicates), else the latest year's."""
-    out: dict[str, str] = {}
-    by_type: dict[str, list[EnrollmentRecord]] = {}
-    for e in enrollments:
-        by_type.setdefault(e.insutype, []).append(e)
-    for insutype, es in by_type.items():
-        holding = sorted((e for e in es if e.benefit_start <= begin <= e.benefit_end), key=lambda e: e.benefit_start)
-        chosen = holding[0] if holding else max(es, key=lambda e: (e.year, e.benefit_start))
-        out[insutype] = chosen.pool
-    return out
+    async def supersede_other_long_term(self, psn_no: str, insutype: str, filing_id: str) -> int:
+        """Every other active long-term filing of the person and type becomes superseded by this
+        one; how many did."""
+        res = await self._conn.execute(SQL_SUPERSEDE_OTHER_LONG_TERM, psn_no, insutype, filing_id)
+        return int(res.split()[-1])
 
 
-async def upsert_filings(conn: asyncpg.Connection, persons: Sequence[PersonRecord]) -> int:
-    """Store the filings of reference-document persons; return how many rows changed.
+# ----------------------------------------------------------------------------- earlier names
 
-    Runs inside the loader's transaction (no transaction of its own). Each filing applies to
-    every insurance type the person is enrolled in. A person's listed filings are their whole
-    set of reference filings: one no longer listed is revoked (reason reference_removed), one
-    listed again comes back. Of several long-term filings for one insurance type the latest
-    begin is active and the others superseded; a reference long-term filing supersedes an
-    active long-term filing from elsewhere (the insured pool's office record wins). Loading the
-    same persons twice changes nothing."""
-    if not persons:
-        return 0
-    stored = {r["filing_id"]: r for r in await conn.fetch(SQL_REFERENCE_FILINGS, [p.psn_no for p in persons])}
-    changed = 0
-    listed: set[str] = set()
-    for person in persons:
-        wanted: dict[str, tuple] = {}  # filing_id -> row
-        for f in person.filings:
-            group = group_of(f.type)
-            for insutype, pool in _insured_pools(person.enrollments, f.begin).items():
-                fid = reference_filing_id(person.psn_no, insutype, f.type, f.destination, f.begin)
-                wanted[fid] = (fid, person.psn_no, insutype, pool, f.type, group, f.destination, f.begin, f.end)
-        # The latest long-term filing per insurance type is the active one.
-        latest_lt: dict[str, tuple] = {}
-        for row in wanted.values():
-            if row[5] == LONG_TERM:
-                cur = latest_lt.get(row[2])
-                if cur is None or (row[7], row[0]) > (cur[7], cur[0]):
-                    latest_lt[row[2]] = row
-        # Superseded ones first, so the partial unique index never sees two active long-term rows.
-        ordered = sorted(wanted.values(), key=lambda r: (r[5] == LONG_TERM and latest_lt.get(r[2]) is r, r[0]))
-        for row in ordered:
-            fid, psn_no, insutype, pool, ftype, group, destination, begin, end = row
-            listed.add(fid)
-            if group == LONG_TERM and latest_lt[insutype] is not row:
-                status, reason = SUPERSEDED, REASON_REFERENCE_SUPERSEDED
-            else:
-                status, reason = ACTIVE, None
-            old = stored.get(fid)
-            # A filing revoked or changed by the person or a hospital stays so; only the
-            # loader's own removals and supersessions follow the document.
-            if old is not None and old["status"] != ACTIVE and old["revoke_reason"] not in LOADER_REASONS:
-                status, reason = old["status"], old["revoke_reason"]
-            if status == ACTIVE and group == LONG_TERM:
-                res = await conn.execute(SQL_SUPERSEDE_OTHER_LONG_TERM, psn_no, insutype, fid)
-                changed += int(res.split()[-1])
-            if old is None:
-                await conn.execute(
-                    SQL_INSERT, fid, psn_no, insutype, pool, ftype, group, destination, dest_prefix(destination),
-                    begin, end, begin, status, "reference", "", "", "", "", None)
-                if reason is not None:
-                    await conn.execute(SQL_REFERENCE_UPDATE, fid, pool, end, status, reason)
-                changed += 1
-            elif (old["insured_pool"], old["end"], old["status"], old["revoke_reason"]) != (pool, end, status, reason):
-                await conn.execute(SQL_REFERENCE_UPDATE, fid, pool, end, status, reason)
-                changed += 1
-    for fid, old in stored.items():
-        if fid not in listed and old["status"] == ACTIVE:
-            await conn.execute(SQL_REFERENCE_UPDATE, fid, old["insured_pool"], old["end"], REVOKED,
-                               REASON_REFERENCE_REMOVED)
-            changed += 1
-    return changed
+
+async def upsert_filings(conn: asyncpg.Connection, persons: Sequence) -> int:
+    """services.filing.reference_load.upsert_filings, under the name callers used before."""
+    from services.filing.reference_load import upsert_filings as store
+
+    return await store(conn, persons)

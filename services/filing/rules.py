@@ -3,7 +3,8 @@
 Which filing types exist and which group each belongs to, what makes a filing valid, when a
 long-term filing may change, which filing covers a hospital's division on a visit date, and what
 the settlement engine is told (region class, filed, filing group). Dates and the policy's numbers
-come in as arguments; nothing here reads a region's number from a constant.
+come in as arguments; nothing here reads a region's number from a constant. The types and
+the vocabulary are domain.py's.
 """
 
 from __future__ import annotations
@@ -12,17 +13,26 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from services.engine import region_class
 from services.engine.model import Pool
+from services.filing.domain import (
+    ACTIVE,
+    EMERGENCY,
+    INTER_PROVINCE,
+    INTRA_PROVINCE,
+    LOCAL,
+    LONG_TERM,
+    REFERRAL,
+    REVOKED,
+    SUPERSEDED,
+    TEMPORARY,
+    Filing,
+    FilingRefused,
+    Resolution,
+)
 
 # ----------------------------------------------------------------------------- vocabulary
-
-LONG_TERM = "long_term"
-REFERRAL = "referral"
-TEMPORARY = "temporary"
-EMERGENCY = "emergency"
 
 FILING_GROUPS: dict[str, str] = {
     "retired_relocated": LONG_TERM,     # 异地安置退休
@@ -38,13 +48,6 @@ FILING_TYPE_NAMES = {
 # Several filings cover the same visit: long-term before referral before temporary.
 GROUP_PRECEDENCE = {LONG_TERM: 0, REFERRAL: 1, TEMPORARY: 2}
 
-LOCAL = "local"
-INTRA_PROVINCE = "intra_province"
-INTER_PROVINCE = "inter_province"
-
-ACTIVE, REVOKED, SUPERSEDED = "active", "revoked", "superseded"
-SOURCES = ("his", "online", "reference")
-
 # Long-term filings may not change within this many months of the filing date (DOMAIN.md §3:
 # the national rule for long-term filings, not a regional parameter).
 LONG_TERM_NO_CHANGE_MONTHS = 6
@@ -53,81 +56,9 @@ _DESTINATION_RE = re.compile(r"^[0-9]{2}(?:[0-9]{4})?$")
 _DISEASE_RE = re.compile(r"^M[0-9]{5}$")
 INSUTYPES = ("310", "390")
 
-# ----------------------------------------------------------------------------- refusals
-
-
-class FilingRefused(Exception):
-    """A named outcome with a clerk-readable message (Chinese, then English) and the field.
-
-    `kind` says what sort of no it is; the servicer maps it to a gRPC status in one place:
-    invalid (malformed input), refused (a rule says no), conflict, forbidden, not_found."""
-
-    def __init__(self, kind: str, outcome: str, message: str, field: str | None = None) -> None:
-        super().__init__(f"{outcome}: {message}")
-        self.kind = kind
-        self.outcome = outcome
-        self.message = message
-        self.field = field
-
 
 def _invalid(outcome: str, message: str, field: str) -> FilingRefused:
     return FilingRefused("invalid", outcome, message, field)
-
-
-# ----------------------------------------------------------------------------- domain types
-
-
-@dataclass(frozen=True, slots=True)
-class Filing:
-    filing_id: str
-    psn_no: str
-    insutype: str
-    insured_pool: str
-    type: str
-    group: str
-    destination: str
-    begin: dt.date
-    end: dt.date | None
-    status: str
-    source: str
-    fixmedins_code: str = ""
-    diag_code: str = ""
-    diag_name: str = ""
-    msgid: str = ""
-    filed_on: dt.date | None = None
-    created_at: dt.datetime | None = None
-    revoked_at: dt.datetime | None = None
-
-    def covers(self, admdvs: str, day: dt.date) -> bool:
-        return (self.status == ACTIVE and self.begin <= day and (self.end is None or day <= self.end)
-                and destination_matches(self.destination, admdvs))
-
-
-@dataclass(frozen=True, slots=True)
-class ChronicFiling:
-    filing_id: str
-    psn_no: str
-    insutype: str
-    opsp_dise_code: str
-    opsp_dise_name: str
-    ide_fixmedins_no: str
-    begndate: dt.date
-    enddate: dt.date | None
-    status: str  # active | cancelled
-    fixmedins_code: str = ""
-    msgid: str = ""
-    qualification_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """What the settlement engine needs to know about filings for one visit."""
-
-    region_class: str  # local | intra_province | inter_province
-    filed: bool  # False: the visit needs a filing and has none (the engine will refuse NOT_FILED)
-    filing_group: str  # long_term | referral | temporary | emergency | "" (none needed)
-    filing_id: str = ""
-    message: str = ""
 
 
 # ----------------------------------------------------------------------------- destinations
@@ -157,6 +88,12 @@ def destination_matches(destination: str, admdvs: str) -> bool:
         return admdvs.startswith(dest_prefix(destination))
     except FilingRefused:
         return False
+
+
+def covers(filing: Filing, admdvs: str, day: dt.date) -> bool:
+    """An active filing whose dates hold `day` and whose destination holds the division `admdvs`."""
+    return (filing.status == ACTIVE and filing.begin <= day and (filing.end is None or day <= filing.end)
+            and destination_matches(filing.destination, admdvs))
 
 
 def destination_known(destination: str, known_admdvs: Iterable[str]) -> bool:
@@ -253,6 +190,16 @@ def check_change_allowed(filing: Filing, today: dt.date) -> None:
 _STATUS_NAMES = {REVOKED: "撤销", SUPERSEDED: "变更失效"}
 
 
+def check_owner(caller_code: str, owner_code: str, filing_id: str) -> None:
+    """A hospital may touch only the filings it sent; online (no caller code) acts for the person."""
+    if caller_code and owner_code != caller_code:
+        raise FilingRefused(
+            "forbidden", "NOT_YOUR_FILING",
+            f"备案 {filing_id} 不是本院（{caller_code}）办理的，不能撤销或变更；请由原备案医院或参保人"
+            f"在线办理。 / Filing {filing_id} was not made by hospital {caller_code}: only the filing "
+            "hospital or the person online can revoke or change it.", "filing_id")
+
+
 def check_disease_code(code: str, field: str = "opsp_dise_code") -> None:
     if not isinstance(code, str) or not _DISEASE_RE.match(code):
         raise _invalid("BAD_DISEASE_CODE",
@@ -274,7 +221,7 @@ def choose_filing(filings: Sequence[Filing], admdvs: str, day: dt.date) -> Filin
     """The filing that applies to a visit at `admdvs` on `day`: among the active ones covering
     both, long-term before referral before temporary; ties go to the latest begin, then the
     latest filing (so a deterministic choice, whatever order storage returns)."""
-    covering = [f for f in filings if f.covers(admdvs, day)]
+    covering = [f for f in filings if covers(f, admdvs, day)]
     if not covering:
         return None
     return min(covering, key=lambda f: (GROUP_PRECEDENCE[f.group], -f.begin.toordinal(),

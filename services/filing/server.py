@@ -1,36 +1,19 @@
 """gRPC servicer of medsettle.filing.v1.FilingService: translates wire ↔ domain, nothing else.
 
-Domain refusals (rules.FilingRefused) become grpcutil refusals here, in one place; the
-RefusalInterceptor turns those into gRPC errors with the outcome and field in trailing metadata.
+The only code of the service that knows its protobuf. Refusals (domain.FilingRefused, a
+services.common.outcomes.Refusal) become gRPC errors with the outcome and field in trailing
+metadata where the server wraps every method (services/common/server.py, or
+services.common.grpcutil.RefusalInterceptor in tests).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 from medsettle.filing.v1 import filing_pb2, filing_pb2_grpc
-from services.common.grpcutil import Refusal
-from services.common.outcomes import Kind
-from services.filing.rules import ChronicFiling, Filing, FilingRefused
-from services.filing.service import CHINA, Caller, FilingService, FilingSpec
+from services.common.clock import BEIJING
+from services.filing.domain import Caller, ChronicFiling, Filing, FilingSpec
+from services.filing.service import FilingService
 
 SERVICE_FULL_NAME = "medsettle.filing.v1.FilingService"
-
-
-
-def _refusals(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    @functools.wraps(method)
-    async def wrapped(self, request, context):
-        try:
-            return await method(self, request, context)
-        except FilingRefused as r:
-            # The catalogue decides the kind (and so the status code); FilingRefused's kind only
-            # stands for an outcome not catalogued yet (tests/unit/test_outcomes.py fails then).
-            raise Refusal(r.outcome, r.message, r.field, fallback=Kind(r.kind)) from None
-
-    return wrapped
 
 
 def _caller(c) -> Caller:
@@ -45,7 +28,7 @@ def filing_to_pb(f: Filing) -> filing_pb2.Filing:
     return filing_pb2.Filing(
         filing_id=f.filing_id, psn_no=f.psn_no, insutype=f.insutype, type=f.type, group=f.group,
         destination=f.destination, begin=_d(f.begin), end=_d(f.end), status=f.status,
-        created_at=f.created_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S") if f.created_at else "",
+        created_at=f.created_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S") if f.created_at else "",
         source=f.source, fixmedins_code=f.fixmedins_code, diag_code=f.diag_code, diag_name=f.diag_name,
         insured_pool=f.insured_pool)
 
@@ -61,7 +44,6 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
     def __init__(self, service: FilingService) -> None:
         self._svc = service
 
-    @_refusals
     async def CreateFiling(self, request, context):
         f = request.filing
         spec = FilingSpec(psn_no=f.psn_no, insutype=f.insutype, type=f.type, destination=f.destination,
@@ -69,23 +51,19 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
                           diag_name=f.diag_name)
         return filing_to_pb(await self._svc.create_filing(_caller(request.caller), spec, request.today))
 
-    @_refusals
     async def RevokeFiling(self, request, context):
         return filing_to_pb(await self._svc.revoke_filing(_caller(request.caller), request.filing_id,
                                                           request.psn_no))
 
-    @_refusals
     async def ChangeFiling(self, request, context):
         return filing_to_pb(await self._svc.change_filing(
             _caller(request.caller), request.filing_id, request.destination, request.begin, request.end,
             request.today))
 
-    @_refusals
     async def ListFilings(self, request, context):
         filings = await self._svc.list_filings(request.psn_no, request.include_inactive)
         return filing_pb2.ListFilingsResponse(filings=[filing_to_pb(f) for f in filings])
 
-    @_refusals
     async def ResolveFiling(self, request, context):
         r = await self._svc.resolve_filing(request.psn_no, request.insutype, request.insured_pool,
                                            request.hospital_admdvs, request.visit_date, request.emergency)
@@ -93,23 +71,19 @@ class FilingServicer(filing_pb2_grpc.FilingServiceServicer):
                                                 filing_group=r.filing_group, filing_id=r.filing_id,
                                                 message=r.message)
 
-    @_refusals
     async def FileChronic(self, request, context):
         return chronic_to_pb(await self._svc.file_chronic(
             _caller(request.caller), request.psn_no, request.insutype, request.opsp_dise_code,
             request.opsp_dise_name, request.ide_fixmedins_no, request.begndate, request.enddate))
 
-    @_refusals
     async def CancelChronic(self, request, context):
         return chronic_to_pb(await self._svc.cancel_chronic(
             _caller(request.caller), request.psn_no, request.filing_id, request.opsp_dise_code))
 
-    @_refusals
     async def QueryChronic(self, request, context):
         filings = await self._svc.query_chronic(request.psn_no, request.insutype)
         return filing_pb2.QueryChronicResponse(filings=[chronic_to_pb(c) for c in filings])
 
-    @_refusals
     async def ReverseByMsgid(self, request, context):
         r = await self._svc.reverse_by_msgid(_caller(request.caller), request.psn_no, request.omsgid,
                                              request.oinfno)

@@ -67,7 +67,8 @@ async def harness(db_pool, database_url, redis_url, demo_loaded):
     from services.eligibility.main import build as build_eligibility
     from services.eligibility.server import register as register_eligibility
     from services.filing import server as filing_server
-    from services.filing.service import EligibilityClient, FilingService
+    from services.filing.eligibility_client import EligibilityClient
+    from services.filing.service import FilingService
     from services.refdata.cache import ReferenceCache
 
     settings = dataclasses.replace(Settings.from_env(), database_url=database_url, redis_url=redis_url,

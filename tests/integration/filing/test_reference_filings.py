@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medsettle.filing.v1 import filing_pb2 as pb
-from services.filing.repository import reference_filing_id
+from services.filing.reference_load import reference_filing_id
 from tests.dates import date, day
 
 from .conftest import load_persons, person

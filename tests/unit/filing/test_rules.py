@@ -9,7 +9,7 @@ import pytest
 
 from services.engine.model import Pool
 from services.filing import rules
-from services.filing.rules import Filing, FilingRefused
+from services.filing.domain import Filing, FilingRefused
 
 D = dt.date
 
