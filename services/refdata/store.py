@@ -7,7 +7,9 @@ twice writes nothing and reports 0 changed. Semantics per kind:
 - catalogues: items upserted by (pool, code); unlisted items stay unless `replace_catalogues`;
 - policies: never updated in place; a canonical body that differs from the latest version is
   inserted as version + 1, effective from the load's commit time;
-- persons: handed to the eligibility and filing repositories (their tables, their rules).
+- persons: handed to the code of the services that own their tables, on this transaction's
+  connection: eligibility's reference_load (persons, enrollments, identities, chronic
+  qualifications) and filing's reference_load (filings). This module writes only `reference`.
 After a load that changed reference data, `NOTIFY reference_changed` (delivered on commit)
 makes every ReferenceCache reload.
 """
@@ -31,7 +33,7 @@ KINDS = ("pools", "hospitals", "catalogue_items", "policies", "persons", "filing
 
 
 class PersonsStoreUnavailable(RuntimeError):
-    """The eligibility/filing repositories that store persons are not importable."""
+    """The eligibility/filing code that stores persons is not importable."""
 
 
 @dataclass(slots=True)
@@ -84,15 +86,15 @@ class LoadReport:
 def _person_writers() -> tuple[Callable, Callable]:
     missing = []
     try:
-        from services.eligibility.repository import upsert_persons
+        from services.eligibility.reference_load import upsert_persons
     except ImportError as exc:
         upsert_persons = None
-        missing.append(f"services.eligibility.repository.upsert_persons ({exc})")
+        missing.append(f"services.eligibility.reference_load.upsert_persons ({exc})")
     try:
-        from services.filing.repository import upsert_filings
+        from services.filing.reference_load import upsert_filings
     except ImportError as exc:
         upsert_filings = None
-        missing.append(f"services.filing.repository.upsert_filings ({exc})")
+        missing.append(f"services.filing.reference_load.upsert_filings ({exc})")
     if missing:
         raise PersonsStoreUnavailable(
             "this document has persons, but the code that stores them is not available: "
@@ -252,7 +254,8 @@ async def _load_policies(conn: asyncpg.Connection, doc: ReferenceDocument, repor
 
 
 async def invalidate_loaded_persons(redis, doc: ReferenceDocument) -> int:
-    """After `load_document` committed: drop the eligibility cache of every person in the document.
+    """After `load_document` committed: drop the eligibility cache of every person in the document
+    (through eligibility's cache module, the only code that knows its Redis keys).
 
     The eligibility service also invalidates on the loader's notification, but that arrives
     asynchronously; a caller that acknowledges a load (the CLI, the admin API) calls this first so
