@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from gateway.his.dispatch import Handler
-from gateway.his.handlers import fees, filing, person, recon, settle, signin, visits
+from gateway.his.handlers import fees, filing, person, queries, recon, settle, signin, visits
 
 _TABLE: dict[str, Handler] = {
     # sign-in
@@ -47,6 +47,9 @@ _TABLE: dict[str, Handler] = {
     "2601": settle.reversal,
     "5203": settle.settlement_query,
     "5206": settle.accumulators,
+    # dictionaries and the catalogue (reference data)
+    "1901": queries.dictionary_query,
+    "1312": queries.catalogue_query,
     # reconciliation and clearing
     "3201": recon.reconcile_totals,
     "3202": recon.reconcile_detail,
