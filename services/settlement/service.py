@@ -158,10 +158,9 @@ class SettlementService:
                 " / Same msgid, different body: this msgid was already used for another request; "
                 "send a new msgid.", "msgid")
         reply = reply_cls.FromString(bytes(stored["reply"]))
-        if hasattr(reply, "replayed"):
-            reply.replayed = True
-        elif reply_cls is pb.ReverseResponse and reply.HasField("settlement"):
-            reply.settlement.replayed = True
+        reply.replayed = True  # every mutating reply says so (settlement.proto)
+        if reply_cls is pb.ReverseResponse and reply.HasField("settlement"):
+            reply.settlement.replayed = True  # the gateway shows the reversal's settlement
         return reply
 
     async def _journaled(self, caller, request, effect: str, reply_cls,

@@ -40,7 +40,7 @@ async def _upload(call: Call) -> dict:
     reply = await call.stubs.settlement.UploadFees(
         pb.UploadFeesRequest(caller=call.caller, mdtrt_id=mdtrt_id, psn_no=psn_no, feedetail=items),
         timeout=call.timeout_s)
-    return proto_to_his(reply)
+    return _fees_output(reply)
 
 
 async def _cancel(call: Call) -> dict:
@@ -51,7 +51,13 @@ async def _cancel(call: Call) -> dict:
     req = pb.CancelFeesRequest(caller=call.caller, mdtrt_id=f.ident(d, "mdtrt_id", p), psn_no=f.psn_no(d, p),
                                feedetl_sn=sn, chrg_bchno=bchno)
     reply = await call.stubs.settlement.CancelFees(req, timeout=call.timeout_s)
-    return proto_to_his(reply)
+    return _fees_output(reply)
+
+
+def _fees_output(reply: pb.UploadFeesResponse) -> dict:
+    out = proto_to_his(reply)
+    del out["replayed"]  # the fee outputs carry no replayed flag (only the settlement outputs do)
+    return out
 
 
 @transaction("2204", "门诊费用明细上传 outpatient fee details")

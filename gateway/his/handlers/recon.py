@@ -87,4 +87,6 @@ async def apply_clearing(call: Call) -> dict:
         fund_appy_sum_fen=_signed_money(d, "fund_appy_sum", p), cash_payamt_fen=_signed_money(d, "cash_payamt", p),
         acct_pay_fen=_signed_money(d, "acct_pay", p), begndate=begin, enddate=end)
     reply = await call.stubs.settlement.ApplyClearing(req, timeout=call.timeout_s)
-    return {"result": proto_to_his(reply)}
+    out = proto_to_his(reply)
+    del out["replayed"]  # the 3203 output carries no replayed flag (only the settlement outputs do)
+    return {"result": out}

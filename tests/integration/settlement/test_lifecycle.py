@@ -53,6 +53,8 @@ async def test_clearing_application_accepted_when_totals_match_and_mismatch_desc
 
     # Idempotent per msgid: a retry gets the same application back; nothing is recorded twice.
     again = await stub.ApplyClearing(request)
+    assert again.replayed and not ok.replayed
+    again.replayed = False
     assert again == ok
     other = pb.ApplyClearingRequest()
     other.CopyFrom(request)

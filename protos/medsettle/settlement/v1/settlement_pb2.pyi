@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Visit(_message.Message):
-    __slots__ = ("mdtrt_id", "psn_no", "insutype", "fixmedins_code", "kind", "med_type", "begntime", "endtime", "status", "ipt_otp_no", "dise_codg", "dise_name", "emergency", "insured_pool")
+    __slots__ = ("mdtrt_id", "psn_no", "insutype", "fixmedins_code", "kind", "med_type", "begntime", "endtime", "status", "ipt_otp_no", "dise_codg", "dise_name", "emergency", "insured_pool", "replayed")
     MDTRT_ID_FIELD_NUMBER: _ClassVar[int]
     PSN_NO_FIELD_NUMBER: _ClassVar[int]
     INSUTYPE_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class Visit(_message.Message):
     DISE_NAME_FIELD_NUMBER: _ClassVar[int]
     EMERGENCY_FIELD_NUMBER: _ClassVar[int]
     INSURED_POOL_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     mdtrt_id: str
     psn_no: str
     insutype: str
@@ -37,7 +38,8 @@ class Visit(_message.Message):
     dise_name: str
     emergency: bool
     insured_pool: str
-    def __init__(self, mdtrt_id: _Optional[str] = ..., psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., fixmedins_code: _Optional[str] = ..., kind: _Optional[str] = ..., med_type: _Optional[str] = ..., begntime: _Optional[str] = ..., endtime: _Optional[str] = ..., status: _Optional[str] = ..., ipt_otp_no: _Optional[str] = ..., dise_codg: _Optional[str] = ..., dise_name: _Optional[str] = ..., emergency: _Optional[bool] = ..., insured_pool: _Optional[str] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, mdtrt_id: _Optional[str] = ..., psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., fixmedins_code: _Optional[str] = ..., kind: _Optional[str] = ..., med_type: _Optional[str] = ..., begntime: _Optional[str] = ..., endtime: _Optional[str] = ..., status: _Optional[str] = ..., ipt_otp_no: _Optional[str] = ..., dise_codg: _Optional[str] = ..., dise_name: _Optional[str] = ..., emergency: _Optional[bool] = ..., insured_pool: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
     __slots__ = ("caller", "psn_no", "insutype", "kind", "med_type", "begntime", "mdtrt_cert_type", "mdtrt_cert_no", "ipt_otp_no", "dise_codg", "dise_name", "dept_code", "dept_name", "atddr_no", "dr_name", "emergency")
@@ -184,10 +186,12 @@ class UploadFeesRequest(_message.Message):
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., mdtrt_id: _Optional[str] = ..., psn_no: _Optional[str] = ..., feedetail: _Optional[_Iterable[_Union[FeeDetail, _Mapping]]] = ...) -> None: ...
 
 class UploadFeesResponse(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("result", "replayed")
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     result: _containers.RepeatedCompositeFieldContainer[FeeResult]
-    def __init__(self, result: _Optional[_Iterable[_Union[FeeResult, _Mapping]]] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, result: _Optional[_Iterable[_Union[FeeResult, _Mapping]]] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class CancelFeesRequest(_message.Message):
     __slots__ = ("caller", "mdtrt_id", "psn_no", "feedetl_sn", "chrg_bchno")
@@ -384,16 +388,18 @@ class ReverseRequest(_message.Message):
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., psn_no: _Optional[str] = ..., omsgid: _Optional[str] = ..., oinfno: _Optional[str] = ...) -> None: ...
 
 class ReverseResponse(_message.Message):
-    __slots__ = ("oinfno", "omsgid", "result", "settlement")
+    __slots__ = ("oinfno", "omsgid", "result", "settlement", "replayed")
     OINFNO_FIELD_NUMBER: _ClassVar[int]
     OMSGID_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     SETTLEMENT_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     oinfno: str
     omsgid: str
     result: str
     settlement: SettleResponse
-    def __init__(self, oinfno: _Optional[str] = ..., omsgid: _Optional[str] = ..., result: _Optional[str] = ..., settlement: _Optional[_Union[SettleResponse, _Mapping]] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, oinfno: _Optional[str] = ..., omsgid: _Optional[str] = ..., result: _Optional[str] = ..., settlement: _Optional[_Union[SettleResponse, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class GetSettlementRequest(_message.Message):
     __slots__ = ("fixmedins_code", "setl_id", "mdtrt_id", "psn_no")
@@ -564,20 +570,22 @@ class ApplyClearingRequest(_message.Message):
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., clr_type: _Optional[str] = ..., clr_way: _Optional[str] = ..., setlym: _Optional[str] = ..., psntime: _Optional[int] = ..., medfee_sumamt_fen: _Optional[int] = ..., fund_appy_sum_fen: _Optional[int] = ..., cash_payamt_fen: _Optional[int] = ..., acct_pay_fen: _Optional[int] = ..., begndate: _Optional[str] = ..., enddate: _Optional[str] = ...) -> None: ...
 
 class ApplyClearingResponse(_message.Message):
-    __slots__ = ("clr_appy_evt_id", "status", "memo", "medfee_sumamt_fen", "fund_appy_sum_fen", "psntime")
+    __slots__ = ("clr_appy_evt_id", "status", "memo", "medfee_sumamt_fen", "fund_appy_sum_fen", "psntime", "replayed")
     CLR_APPY_EVT_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     MEMO_FIELD_NUMBER: _ClassVar[int]
     MEDFEE_SUMAMT_FEN_FIELD_NUMBER: _ClassVar[int]
     FUND_APPY_SUM_FEN_FIELD_NUMBER: _ClassVar[int]
     PSNTIME_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     clr_appy_evt_id: str
     status: str
     memo: str
     medfee_sumamt_fen: int
     fund_appy_sum_fen: int
     psntime: int
-    def __init__(self, clr_appy_evt_id: _Optional[str] = ..., status: _Optional[str] = ..., memo: _Optional[str] = ..., medfee_sumamt_fen: _Optional[int] = ..., fund_appy_sum_fen: _Optional[int] = ..., psntime: _Optional[int] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, clr_appy_evt_id: _Optional[str] = ..., status: _Optional[str] = ..., memo: _Optional[str] = ..., medfee_sumamt_fen: _Optional[int] = ..., fund_appy_sum_fen: _Optional[int] = ..., psntime: _Optional[int] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class RunClearingRequest(_message.Message):
     __slots__ = ("setlym",)
