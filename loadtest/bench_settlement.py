@@ -64,7 +64,8 @@ def _child(dsn: str, port_file: str) -> None:
     from services.common.db import create_pool
     from services.common.grpcutil import RefusalInterceptor
     from services.refdata.cache import ReferenceCache
-    from services.settlement.clients import EligibilityClient, FilingClient
+    from services.settlement.eligibility_client import EligibilityClient
+    from services.settlement.filing_client import FilingClient
     from services.settlement.server import register
     from services.settlement.service import SettlementService
 

@@ -1,42 +1,97 @@
-"""Storage of the settlement service (schema `settlement`, infra/migrations/settlement/).
+"""Storage of the settlement service (schema `settlement`, infra/migrations/settlement/): the one
+place with SQL, speaking domain types.
 
-Named queries at the top, small functions below. Every function takes a connection so the
-service layer decides where the transaction boundaries are; none opens its own transaction.
-Conflicts that the service must react to are raised as the exceptions right below.
+`SettlementRepository` wraps one asyncpg connection, or the pool itself for single statements in
+autocommit (the settle path's read and its booking: each takes a pooled connection for one round
+trip). It opens no transaction of its own: the use cases decide where transactions begin and
+end (`transaction()`), and take row locks through it (FOR UPDATE reads, the accumulator lock,
+the clearing month's advisory lock). Conflicts the use cases react to are raised as the
+exceptions right below.
+
+A settlement is booked by ONE implementation, the SQL function settlement.book_settlement
+(migration 0002): the optimistic path calls it in autocommit, the pessimistic fallback calls it
+inside a transaction after locking the accumulator row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+import datetime as dt
+import operator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
+from services.engine.model import FeeItem
+from services.settlement.codec import result_from_json, result_to_json
+from services.settlement.domain import (
+    AccumulatorRow,
+    ClearingApplicationOrder,
+    ClearingRun,
+    ClearingStatement,
+    Effect,
+    FeeLine,
+    FundPayment,
+    JournalNote,
+    NetPosition,
+    PlatformMonth,
+    PlatformRow,
+    PlatformTotals,
+    Settlement,
+    SettlementWhereabouts,
+    SettleState,
+    Transaction,
+    Visit,
+)
+from services.settlement.journal import JournalRequest, MsgidTaken
 from services.settlement.ledger import LedgerEntry
 
+__all__ = ["Contended", "MsgidTaken", "SettlementRepository", "StaleAccumulators", "StaleVisit", "connection",
+           "keep_session"]
 
-class MsgidTaken(Exception):
-    """The (hospital, msgid) was claimed by another transaction that committed first."""
+
+class Contended(Exception):
+    """What a settlement was computed on changed, or its booking lost a race: recompute and retry."""
 
 
-class StaleAccumulators(Exception):
+class StaleAccumulators(Contended):
     """The accumulator row changed since it was read (a concurrent settlement of this person)."""
 
 
-class StaleVisit(Exception):
+class StaleVisit(Contended):
     """The visit or its fee list changed since it was read."""
 
 
+class Deadlocked(Contended):
+    """PostgreSQL broke a lock cycle by aborting this booking: the pessimistic fallback locks the
+    accumulator row before book_settlement claims the msgid, the optimistic path claims first, so
+    a copy of the same msgid in flight on the other path can close a cycle (a rare race, after
+    deadlock_timeout; the retry then replays the reply of the one that booked)."""
+
+
+def _columns(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+SETTLEMENT_COLUMNS = _columns(Settlement)
+VISIT_COLUMNS = _columns(Visit)
+FEE_COLUMNS = tuple(c for c in _columns(FeeLine) if c != "setl_id")  # what an upload writes
+TRANSACTION_COLUMNS = _columns(Transaction)
+
 # ----------------------------------------------------------------------------- named queries
 
-Q_TRANSACTION = """
-SELECT fixmedins_code, msgid, infno, digest, reply, psn_no, mdtrt_id, setl_id, effect, undo, reversed_by
+Q_TRANSACTION = f"""
+SELECT {', '.join(TRANSACTION_COLUMNS)}
 FROM settlement.transactions WHERE fixmedins_code = $1 AND msgid = $2
 """
+Q_TRANSACTION_FOR_UPDATE = Q_TRANSACTION.strip() + " FOR UPDATE"
 
 Q_CLAIM = """
-INSERT INTO settlement.transactions (fixmedins_code, msgid, infno, digest, reply, psn_no, mdtrt_id, setl_id, effect, undo)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+INSERT INTO settlement.transactions (fixmedins_code, msgid, infno, digest, reply, effect)
+VALUES ($1, $2, $3, $4, ''::bytea, $5)
 ON CONFLICT (fixmedins_code, msgid) DO NOTHING
 RETURNING 1
 """
@@ -53,10 +108,9 @@ WHERE fixmedins_code = $1 AND msgid = $2 AND reversed_by IS NULL
 
 # Everything the settle path reads, in one round trip before BEGIN: the journal row of this
 # msgid (a retry is answered from it), the visit, its unsettled fees and the accumulator row.
-Q_SETTLE_STATE = """
-SELECT t.digest AS txn_digest, t.reply AS txn_reply,
-       v.mdtrt_id, v.fixmedins_code, v.psn_no, v.insutype, v.insured_pool, v.kind, v.med_type,
-       v.begntime, v.endtime, v.status, v.dise_codg, v.emergency, v.fees_version,
+Q_SETTLE_STATE = f"""
+SELECT {', '.join(f't.{c} AS t_{c}' for c in TRANSACTION_COLUMNS)},
+       {', '.join(f'v.{c}' for c in VISIT_COLUMNS)},
        a.data AS acc_data, a.caps AS acc_caps, a.version AS acc_version,
        (SELECT json_agg(json_build_object(
                  'sn', f.feedetl_sn, 'code', f.med_list_codg, 'cnt', f.cnt::text, 'pric', f.pric_fen,
@@ -74,7 +128,7 @@ SELECT data, caps, version FROM settlement.accumulators WHERE psn_no = $1 AND in
 """
 
 # The pessimistic fallback after repeated version conflicts: make sure the row exists (version 0
-# if new, which the conditional upsert below then accepts), then lock it for this transaction.
+# if new, which the version-checked write then accepts), then lock it for this transaction.
 Q_ACCUMULATORS_ENSURE = """
 INSERT INTO settlement.accumulators (psn_no, insutype, year, data, caps, version)
 VALUES ($1, $2, $3, '{}'::jsonb, '{}'::jsonb, 0) ON CONFLICT DO NOTHING
@@ -92,22 +146,31 @@ ON CONFLICT (psn_no, insutype, year) DO UPDATE
 RETURNING a.version
 """
 
-# The optimistic booking in ONE round trip (infra/migrations/settlement/0002_book_settlement.sql):
-# claim, version-checked accumulators, visit, settlement, fund lines, ledger, fees. Called in
-# autocommit, so the call is one implicit transaction. SQLSTATEs it raises for the service to retry:
-Q_BOOK_SETTLEMENT = "SELECT * FROM settlement.book_settlement(" + ", ".join(f"${i}" for i in range(1, 20)) + ")"
+# The booking in ONE call (infra/migrations/settlement/0002_book_settlement.sql): claim,
+# version-checked accumulators, visit, settlement, fund lines, ledger, fees. In autocommit the call
+# is one implicit transaction; inside the fallback's transaction it is part of it. SQLSTATEs that
+# mean "recompute and retry" (_contended):
+Q_BOOK_SETTLEMENT = "SELECT r_booked FROM settlement.book_settlement(" + ", ".join(f"${i}" for i in range(1, 20)) + ")"
 SQLSTATE_STALE_ACCUMULATORS = "MS001"
 SQLSTATE_STALE_VISIT = "MS002"
+SQLSTATE_DEADLOCK = "40P01"
 
-Q_VISIT_SETTLE = """
-UPDATE settlement.visits SET status = $2, updated_at = now()
-WHERE mdtrt_id = $1 AND status IN ('open', 'discharged') AND fees_version = $3
-"""
 
-Q_FEES_TAKE = """
-UPDATE settlement.fee_details SET setl_id = $2
-WHERE mdtrt_id = $1 AND setl_id IS NULL AND feedetl_sn = any($3::text[])
-"""
+@contextmanager
+def _contended() -> Iterator[None]:
+    """The SQLSTATEs of a booking that mean "recompute and retry", as Contended."""
+    try:
+        yield
+    except asyncpg.PostgresError as e:
+        state = getattr(e, "sqlstate", None)
+        if state == SQLSTATE_STALE_ACCUMULATORS:
+            raise StaleAccumulators() from None
+        if state == SQLSTATE_STALE_VISIT:
+            raise StaleVisit() from None
+        if state == SQLSTATE_DEADLOCK:
+            raise Deadlocked() from None
+        raise
+
 
 Q_FEES_RELEASE = "UPDATE settlement.fee_details SET setl_id = NULL WHERE setl_id = $1"
 
@@ -118,15 +181,6 @@ SET status = CASE WHEN kind = 'inpatient' AND endtime IS NOT NULL THEN 'discharg
 WHERE mdtrt_id = $1 AND status = 'settled'
 """
 
-SETTLEMENT_COLUMNS = (
-    "setl_id", "mdtrt_id", "psn_no", "psn_name", "psn_type", "insutype", "year", "fixmedins_code",
-    "insured_pool", "treatment_pool", "med_type", "line", "region_class", "filing_group", "ratio",
-    "clr_type", "clr_way", "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt",
-    "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "cvlserv_pay", "hifes_pay", "hifmi_pay", "hifob_pay",
-    "maf_pay", "oth_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay",
-    "hosp_part_amt", "balc_fen", "status", "reverses_setl_id", "setl_time", "setlym", "setl_date",
-    "deltas", "caps", "result", "msgid",
-)
 _CASTS = {"ratio": "::numeric"}
 Q_INSERT_SETTLEMENT = (
     f"INSERT INTO settlement.settlements ({', '.join(SETTLEMENT_COLUMNS)}) VALUES ("
@@ -146,9 +200,10 @@ INSERT INTO settlement.ledger_entries
 SELECT $1, $2, $3, $4, * FROM unnest($5::smallint[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::bigint[])
 """
 
-Q_SETTLEMENT = "SELECT * FROM settlement.settlements WHERE setl_id = $1"
-Q_SETTLEMENT_OF_VISIT = """
-SELECT * FROM settlement.settlements WHERE mdtrt_id = $1 AND status <> 'reversal'
+_SETTLEMENT_SELECT = f"SELECT {', '.join(SETTLEMENT_COLUMNS)} FROM settlement.settlements"
+Q_SETTLEMENT = _SETTLEMENT_SELECT + " WHERE setl_id = $1"
+Q_SETTLEMENT_OF_VISIT = _SETTLEMENT_SELECT + """
+WHERE mdtrt_id = $1 AND status <> 'reversal'
 ORDER BY setl_time DESC, setl_id DESC LIMIT 1
 """
 Q_SETTLEMENT_FUNDS = """
@@ -162,50 +217,121 @@ SELECT setl_id FROM settlement.settlements WHERE mdtrt_id = $1 AND status = 'set
 Q_CANCEL_ORIGINAL = "UPDATE settlement.settlements SET status = 'cancelled' WHERE setl_id = $1 AND status = 'settled'"
 
 Q_MONTH_CLEARED = "SELECT run_id FROM settlement.clearing_runs WHERE setlym = $1"
+Q_LOCK_MONTH_SHARED = "SELECT pg_advisory_xact_lock_shared($1)"
+Q_LOCK_MONTH = "SELECT pg_advisory_xact_lock($1)"
 
-Q_VISIT = "SELECT * FROM settlement.visits WHERE mdtrt_id = $1"
-Q_VISIT_FOR_UPDATE = "SELECT * FROM settlement.visits WHERE mdtrt_id = $1 FOR UPDATE"
+_VISIT_SELECT = f"SELECT {', '.join(VISIT_COLUMNS)} FROM settlement.visits WHERE mdtrt_id = $1"
+Q_VISIT = _VISIT_SELECT
+Q_VISIT_FOR_UPDATE = _VISIT_SELECT + " FOR UPDATE"
 
-Q_INSERT_VISIT = """
+Q_INSERT_VISIT = f"""
 INSERT INTO settlement.visits (mdtrt_id, fixmedins_code, psn_no, insutype, insured_pool, kind, med_type, begntime,
     status, ipt_otp_no, dise_codg, dise_name, dept_code, dept_name, atddr_no, dr_name, mdtrt_cert_type,
     mdtrt_cert_no, emergency)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-RETURNING *
+RETURNING {', '.join(VISIT_COLUMNS)}
 """
 
-Q_UPDATE_VISIT = """
+Q_UPDATE_VISIT = f"""
 UPDATE settlement.visits SET status = $2, med_type = $3, begntime = $4, endtime = $5, dise_codg = $6,
     dise_name = $7, emergency = $8, dscg_way = $9, updated_at = now()
-WHERE mdtrt_id = $1 RETURNING *
+WHERE mdtrt_id = $1 RETURNING {', '.join(VISIT_COLUMNS)}
 """
 
 Q_BUMP_FEES_VERSION = "UPDATE settlement.visits SET fees_version = fees_version + 1, updated_at = now() WHERE mdtrt_id = $1"
 
-FEE_COLUMNS = (
-    "mdtrt_id", "feedetl_sn", "chrg_bchno", "fee_ocur_time", "med_list_codg", "medins_list_codg", "name",
-    "cnt", "pric_fen", "det_item_fee_sumamt_fen", "chrgitm_lv", "selfpay_prop", "pric_uplmt_amt_fen",
-    "fulamt_ownpay_fen", "overlmt_fen", "preselfpay_fen", "inscp_fen", "seq",
-)
-_FEE_TYPES = ("text", "text", "text", "text", "text", "text", "text", "numeric", "bigint", "bigint", "text",
-              "numeric", "bigint", "bigint", "bigint", "bigint", "bigint", "integer")
+_FEE_TYPES = {"cnt": "numeric", "pric_fen": "bigint", "det_item_fee_sumamt_fen": "bigint", "selfpay_prop": "numeric",
+              "pric_uplmt_amt_fen": "bigint", "fulamt_ownpay_fen": "bigint", "overlmt_fen": "bigint",
+              "preselfpay_fen": "bigint", "inscp_fen": "bigint", "seq": "integer"}  # the rest: text
 Q_UPSERT_FEES = (
     f"INSERT INTO settlement.fee_details ({', '.join(FEE_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_FEE_TYPES)) + ") "
+    + ", ".join(f"${i + 1}::{_FEE_TYPES.get(c, 'text')}[]" for i, c in enumerate(FEE_COLUMNS)) + ") "
     + "ON CONFLICT (mdtrt_id, feedetl_sn) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in FEE_COLUMNS[2:]) + ", uploaded_at = now() "
     + "WHERE settlement.fee_details.setl_id IS NULL"
 )
-Q_FEES_OF_VISIT = """
-SELECT mdtrt_id, feedetl_sn, chrg_bchno, fee_ocur_time, med_list_codg, medins_list_codg, name, cnt::text AS cnt,
-       pric_fen, det_item_fee_sumamt_fen, chrgitm_lv, selfpay_prop::text AS selfpay_prop, pric_uplmt_amt_fen,
-       fulamt_ownpay_fen, overlmt_fen, preselfpay_fen, inscp_fen, seq, setl_id
+Q_FEES_OF_VISIT = f"""
+SELECT {', '.join(_columns(FeeLine))}
 FROM settlement.fee_details WHERE mdtrt_id = $1 ORDER BY seq, feedetl_sn
 """
 Q_DELETE_FEES = """
 DELETE FROM settlement.fee_details WHERE mdtrt_id = $1 AND setl_id IS NULL AND feedetl_sn = any($2::text[])
 """
 Q_MAX_SEQ = "SELECT coalesce(max(seq), 0) FROM settlement.fee_details WHERE mdtrt_id = $1"
+
+# ----------------------------------------------------------------------------- reconciliation (3201/3202)
+
+Q_TOTALS = """
+SELECT count(*) FILTER (WHERE reverses_setl_id IS NULL) - count(*) FILTER (WHERE reverses_setl_id IS NOT NULL) AS setl_cnt,
+       coalesce(sum(medfee_sumamt), 0)::bigint AS medfee, coalesce(sum(fund_pay_sumamt), 0)::bigint AS fund,
+       coalesce(sum(acct_pay), 0)::bigint AS acct
+FROM settlement.settlements
+WHERE fixmedins_code = $1 AND setl_date BETWEEN $2 AND $3
+  AND ($4 = '' OR insutype = $4) AND ($5 = '' OR clr_type = $5) AND ($6 = '' OR insured_pool = $6)
+"""
+
+# Originals only: a cancelled original is reported with its refund flag, as the HIS lists it.
+Q_DETAIL = """
+SELECT setl_id, mdtrt_id, psn_no, medfee_sumamt, fund_pay_sumamt, acct_pay, status, setl_date
+FROM settlement.settlements
+WHERE fixmedins_code = $1 AND setl_date BETWEEN $2 AND $3 AND reverses_setl_id IS NULL
+  AND ($4 = '' OR insutype = $4) AND ($5 = '' OR clr_type = $5)
+ORDER BY setl_id
+"""
+Q_ANYWHERE = ("SELECT setl_id, fixmedins_code, setl_date, reverses_setl_id FROM settlement.settlements "
+              "WHERE setl_id = any($1::text[])")
+
+# ----------------------------------------------------------------------------- clearing (3203, monthly run)
+
+Q_STATEMENTS_FROM_LEDGER = """
+WITH adv AS (
+    SELECT setl_id, insured_pool, treatment_pool, -sum(amount_fen) AS fund
+    FROM settlement.ledger_entries
+    WHERE setlym = $1 AND leg = 'advance' AND account LIKE 'clearing:%'
+    GROUP BY setl_id, insured_pool, treatment_pool)
+SELECT a.insured_pool, a.treatment_pool,
+       sum(CASE WHEN s.reverses_setl_id IS NULL THEN 1 ELSE -1 END)::bigint AS settlement_count,
+       sum(a.fund)::bigint AS fund_fen
+FROM adv a JOIN settlement.settlements s USING (setl_id)
+GROUP BY a.insured_pool, a.treatment_pool
+ORDER BY a.insured_pool, a.treatment_pool
+"""
+Q_RUN = "SELECT run_id, setlym, created_at FROM settlement.clearing_runs WHERE setlym = $1"
+Q_RUN_STATEMENTS = """
+SELECT insured_pool, treatment_pool, settlement_count, fund_fen FROM settlement.clearing_statements
+WHERE run_id = $1 ORDER BY insured_pool, treatment_pool
+"""
+Q_RUN_POSITIONS = """
+SELECT pool, receivable_fen, payable_fen, net_fen FROM settlement.clearing_positions WHERE run_id = $1 ORDER BY pool
+"""
+Q_INSERT_RUN = """
+INSERT INTO settlement.clearing_runs (run_id, setlym, settlement_count, fund_fen, created_at) VALUES ($1, $2, $3, $4, $5)
+"""
+Q_INSERT_STATEMENTS = """
+INSERT INTO settlement.clearing_statements (run_id, setlym, insured_pool, treatment_pool, settlement_count, fund_fen)
+SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[])
+"""
+Q_INSERT_POSITIONS = """
+INSERT INTO settlement.clearing_positions (run_id, setlym, pool, receivable_fen, payable_fen, net_fen)
+SELECT $1, $2, * FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+"""
+Q_HOSPITAL_MONTH = """
+SELECT count(*) FILTER (WHERE reverses_setl_id IS NULL) - count(*) FILTER (WHERE reverses_setl_id IS NOT NULL) AS psntime,
+       coalesce(sum(medfee_sumamt), 0)::bigint AS medfee, coalesce(sum(fund_pay_sumamt), 0)::bigint AS fund,
+       coalesce(sum(psn_cash_pay), 0)::bigint AS cash, coalesce(sum(acct_pay), 0)::bigint AS acct
+FROM settlement.settlements WHERE fixmedins_code = $1 AND setlym = $2 AND ($3 = '' OR clr_type = $3)
+"""
+Q_INSERT_APPLICATION = """
+INSERT INTO settlement.clearing_applications (clr_appy_evt_id, fixmedins_code, msgid, setlym, clr_type, clr_way,
+    psntime, medfee_sumamt_fen, fund_appy_sum_fen, cash_payamt_fen, acct_pay_fen, begndate, enddate,
+    platform_psntime, platform_medfee_fen, platform_fund_fen, status, memo)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+"""
+
+
+def clearing_lock_key(setlym: str) -> int:
+    """One advisory lock per clearing month: cancellations take it shared, the run exclusive."""
+    return 0x636C_0000_0000 + int(setlym)
 
 
 # ----------------------------------------------------------------------------- pool
@@ -219,184 +345,295 @@ async def keep_session(conn) -> None:
     per 2207 (the state read and the booking each take a connection once)."""
 
 
-# ----------------------------------------------------------------------------- journal
-
-async def get_transaction(conn, code: str, msgid: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(Q_TRANSACTION, code, msgid)
-
-
-async def claim(conn, *, code: str, msgid: str, infno: str, digest: bytes, reply: bytes = b"",
-                psn_no: str = "", mdtrt_id: str = "", setl_id: str = "", effect: str = "",
-                undo: dict | None = None) -> None:
-    """Claim the msgid inside the caller's transaction; MsgidTaken if it is already taken.
-    A concurrent claim of the same msgid waits here until the other transaction ends."""
-    got = await conn.fetchval(Q_CLAIM, code, msgid, infno, digest, reply, psn_no, mdtrt_id, setl_id,
-                              effect, undo or {})
-    if got is None:
-        raise MsgidTaken()
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[SettlementRepository]:
+    """A repository over one pooled connection, released on exit."""
+    async with pool.acquire() as conn:
+        yield SettlementRepository(conn)
 
 
-async def set_reply(conn, *, code: str, msgid: str, reply: bytes, setl_id: str = "", mdtrt_id: str = "",
-                    undo: dict | None = None) -> None:
-    await conn.execute(Q_SET_REPLY, code, msgid, reply, setl_id, mdtrt_id, undo or {})
+# ----------------------------------------------------------------------------- rows -> domain
+
+_T_KEYS = tuple(f"t_{c}" for c in TRANSACTION_COLUMNS)  # the journal columns of Q_SETTLE_STATE
+_settlement_values = operator.attrgetter(*SETTLEMENT_COLUMNS)
 
 
-async def mark_reversed(conn, code: str, msgid: str, by_msgid: str) -> bool:
-    return (await conn.execute(Q_MARK_REVERSED, code, msgid, by_msgid)) == "UPDATE 1"
+def _visit(r) -> Visit:
+    return Visit(*map(r.__getitem__, VISIT_COLUMNS))
 
 
-# ----------------------------------------------------------------------------- settle path
-
-async def settle_state(conn, mdtrt_id: str, code: str, msgid: str) -> asyncpg.Record:
-    return await conn.fetchrow(Q_SETTLE_STATE, mdtrt_id, code, msgid)
-
-
-async def read_accumulators(conn, psn_no: str, insutype: str, year: int) -> tuple[dict, dict, int]:
-    row = await conn.fetchrow(Q_ACCUMULATORS, psn_no, insutype, year)
-    if row is None:
-        return {}, {}, 0
-    return dict(row["data"]), dict(row["caps"]), row["version"]
+def _transaction(r, keys: tuple[str, ...] = TRANSACTION_COLUMNS) -> Transaction:
+    t = Transaction(*map(r.__getitem__, keys))
+    return dataclasses.replace(t, digest=bytes(t.digest), reply=bytes(t.reply), undo=t.undo or {})
 
 
-async def lock_accumulators(conn, psn_no: str, insutype: str, year: int) -> tuple[dict, dict, int]:
-    await conn.execute(Q_ACCUMULATORS_ENSURE, psn_no, insutype, year)
-    row = await conn.fetchrow(Q_ACCUMULATORS_LOCK, psn_no, insutype, year)
-    return dict(row["data"]), dict(row["caps"]), row["version"]
+def _settlement(r) -> Settlement:
+    values = dict(zip(SETTLEMENT_COLUMNS, r, strict=True))
+    values["result"] = result_from_json(values["result"])
+    return Settlement(**values)
 
 
-async def write_accumulators(conn, psn_no: str, insutype: str, year: int, data: dict, caps: dict,
-                             read_version: int) -> None:
-    got = await conn.fetchval(Q_ACCUMULATORS_WRITE, psn_no, insutype, year, data, caps, read_version)
-    if got is None:
-        raise StaleAccumulators()
+def _fee(r) -> FeeLine:
+    return FeeLine(*r)
 
 
-async def mark_visit_settled(conn, mdtrt_id: str, status: str, fees_version: int) -> None:
-    if await conn.execute(Q_VISIT_SETTLE, mdtrt_id, status, fees_version) != "UPDATE 1":
-        raise StaleVisit()
+def _settlement_params(s: Settlement) -> list[Any]:
+    out = list(_settlement_values(s))
+    out[SETTLEMENT_COLUMNS.index("result")] = result_to_json(s.result)
+    return out
 
 
-async def take_fees(conn, mdtrt_id: str, setl_id: str, sns: Sequence[str]) -> None:
-    if await conn.execute(Q_FEES_TAKE, mdtrt_id, setl_id, list(sns)) != f"UPDATE {len(sns)}":
-        raise StaleVisit()
+def _settlement_json(s: Settlement) -> dict[str, Any]:
+    """The settlement row as book_settlement's jsonb_populate_record reads it."""
+    out = dict(zip(SETTLEMENT_COLUMNS, _settlement_values(s), strict=True))
+    out.update(ratio=str(s.ratio), setl_time=s.setl_time.isoformat(), setl_date=s.setl_date.isoformat(),
+               result=result_to_json(s.result))
+    return out
 
 
-async def insert_settlement(conn, row: dict[str, Any], funds: Sequence[dict[str, Any]],
-                            entries: Sequence[LedgerEntry]) -> None:
-    await conn.execute(Q_INSERT_SETTLEMENT, *(row[c] for c in SETTLEMENT_COLUMNS))
-    if funds:
-        await conn.execute(
-            Q_INSERT_FUNDS, row["setl_id"], list(range(len(funds))),
-            [f["fund_pay_type"] for f in funds], [f["fund_pay_type_name"] for f in funds],
-            [f["inscp_scp_amt_fen"] for f in funds], [f["crt_payb_lmt_amt_fen"] for f in funds],
-            [f["fund_payamt_fen"] for f in funds], [f["setl_proc_info"] for f in funds])
-    if entries:
-        await conn.execute(
-            Q_INSERT_LEDGER, row["setl_id"], row["insured_pool"], row["treatment_pool"], row["setlym"],
-            [e.entry_no for e in entries], [e.transfer_no for e in entries], [e.leg for e in entries],
-            [e.account for e in entries], [e.fund_pay_type for e in entries], [e.amount_fen for e in entries])
+def _fund_json(i: int, f: FundPayment) -> dict[str, Any]:
+    return {"line_no": i, "fund_pay_type": f.fund_pay_type, "fund_pay_type_name": f.fund_pay_type_name,
+            "inscp_scp_amt_fen": f.inscp_scp_amt_fen, "crt_payb_lmt_amt_fen": f.crt_payb_lmt_amt_fen,
+            "fund_payamt_fen": f.fund_payamt_fen, "setl_proc_info": f.setl_proc_info}
 
 
-async def book_settlement(conn, *, code: str, msgid: str, infno: str, digest: bytes, reply: bytes,
-                          psn_no: str, mdtrt_id: str, setl_id: str, insutype: str, year: int, acc_data: dict,
-                          acc_caps: dict, acc_version: int, visit_status: str, fees_version: int,
-                          fee_sns: Sequence[str], row: dict[str, Any], funds: Sequence[dict[str, Any]],
-                          entries: Sequence[LedgerEntry]) -> dict[str, Any] | None:
-    """Book a computed settlement in one call (conn may be the pool: autocommit). None when booked;
-    the stored journal row (msgid, infno, digest, reply) when the msgid was already taken.
-    StaleAccumulators / StaleVisit when what the engine computed on changed meanwhile."""
-    settlement_json = {c: row[c] for c in SETTLEMENT_COLUMNS}
-    settlement_json["setl_time"] = row["setl_time"].isoformat()
-    settlement_json["setl_date"] = row["setl_date"].isoformat()
-    funds_json = [dict(f, line_no=i) for i, f in enumerate(funds)]
-    ledger_json = [{"entry_no": e.entry_no, "transfer_no": e.transfer_no, "leg": e.leg, "account": e.account,
-                    "fund_pay_type": e.fund_pay_type, "amount_fen": e.amount_fen} for e in entries]
-    try:
-        got = await conn.fetchrow(Q_BOOK_SETTLEMENT, code, msgid, infno, digest, reply, psn_no, mdtrt_id, setl_id,
-                                  insutype, year, acc_data, acc_caps, acc_version, visit_status, fees_version,
-                                  list(fee_sns), settlement_json, funds_json, ledger_json)
-    except asyncpg.PostgresError as e:
-        state = getattr(e, "sqlstate", None)
-        if state == SQLSTATE_STALE_ACCUMULATORS:
-            raise StaleAccumulators() from None
-        if state == SQLSTATE_STALE_VISIT:
-            raise StaleVisit() from None
-        raise
-    if got["r_booked"]:
-        return None
-    return {"msgid": got["r_msgid"], "infno": got["r_infno"], "digest": got["r_digest"], "reply": got["r_reply"]}
+def _entry_json(e: LedgerEntry) -> dict[str, Any]:
+    return {"entry_no": e.entry_no, "transfer_no": e.transfer_no, "leg": e.leg, "account": e.account,
+            "fund_pay_type": e.fund_pay_type, "amount_fen": e.amount_fen}
 
 
-async def settlement(conn, setl_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(Q_SETTLEMENT, setl_id)
+@dataclasses.dataclass(frozen=True, slots=True)
+class Booking:
+    """A computed settlement, ready to book: the row, its fund lines and ledger entries, the
+    accumulators it leaves (with the version they were read at), the visit status it leaves and
+    the visit's fee list it was computed on."""
+
+    settlement: Settlement
+    funds: tuple[FundPayment, ...]
+    entries: tuple[LedgerEntry, ...]
+    accumulators: AccumulatorRow
+    visit_status: str
+    fees_version: int
+    fee_sns: tuple[str, ...]
 
 
-async def settlement_of_visit(conn, mdtrt_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(Q_SETTLEMENT_OF_VISIT, mdtrt_id)
+class SettlementRepository:
+    """The settlement schema over one connection (or the pool: each call its own round trip)."""
 
+    __slots__ = ("_db",)
 
-async def settlement_funds(conn, setl_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch(Q_SETTLEMENT_FUNDS, setl_id)
+    def __init__(self, db: asyncpg.Connection | asyncpg.Pool) -> None:
+        self._db = db
 
+    def transaction(self):
+        return self._db.transaction()
 
-async def active_settlement_of_visit(conn, mdtrt_id: str) -> str | None:
-    """The setl_id of a settlement of the visit that is not cancelled, if any."""
-    return await conn.fetchval(Q_VISIT_HAS_SETTLEMENT, mdtrt_id)
+    # ------------------------------------------------------------------------- journal (journal.JournalStore)
 
+    async def journal_entry(self, hospital: str, msgid: str, *, for_update: bool = False) -> Transaction | None:
+        r = await self._db.fetchrow(Q_TRANSACTION_FOR_UPDATE if for_update else Q_TRANSACTION, hospital, msgid)
+        return None if r is None else _transaction(r)
 
-async def cancel_original(conn, setl_id: str) -> bool:
-    return await conn.execute(Q_CANCEL_ORIGINAL, setl_id) == "UPDATE 1"
+    async def claim(self, request: JournalRequest, effect: Effect) -> None:
+        got = await self._db.fetchval(Q_CLAIM, request.hospital, request.msgid, request.infno_for(effect),
+                                      request.digest, effect.value)
+        if got is None:
+            raise MsgidTaken()
 
+    async def complete(self, request: JournalRequest, reply: bytes, note: JournalNote) -> None:
+        await self._db.execute(Q_SET_REPLY, request.hospital, request.msgid, reply, note.setl_id, note.mdtrt_id,
+                               dict(note.undo or {}))
 
-async def release_fees(conn, setl_id: str) -> None:
-    await conn.execute(Q_FEES_RELEASE, setl_id)
+    async def mark_reversed(self, hospital: str, msgid: str, by_msgid: str) -> bool:
+        return (await self._db.execute(Q_MARK_REVERSED, hospital, msgid, by_msgid)) == "UPDATE 1"
 
+    # ------------------------------------------------------------------------- settle path
 
-async def unsettle_visit(conn, mdtrt_id: str) -> None:
-    await conn.execute(Q_VISIT_UNSETTLE, mdtrt_id)
+    async def settle_state(self, mdtrt_id: str, hospital: str, msgid: str) -> SettleState:
+        r = await self._db.fetchrow(Q_SETTLE_STATE, mdtrt_id, hospital, msgid)
+        fees = tuple(FeeItem(f["sn"], f["code"], Decimal(f["cnt"]), int(f["pric"]), int(f["amt"]), f["name"] or "")
+                     for f in r["fees"] or ())
+        return SettleState(
+            journal=None if r["t_msgid"] is None else _transaction(r, _T_KEYS),
+            visit=None if r["mdtrt_id"] is None else _visit(r),
+            fees=fees,
+            accumulators=AccumulatorRow(dict(r["acc_data"] or {}), dict(r["acc_caps"] or {}), r["acc_version"] or 0))
 
+    async def book_settlement(self, request: JournalRequest, reply: bytes, b: Booking) -> bool:
+        """Book a computed settlement in one call of settlement.book_settlement: claim, version-
+        checked accumulators, visit, row, fund lines, ledger, fees. False when the msgid was
+        already taken (nothing booked); StaleAccumulators / StaleVisit when what the engine
+        computed on changed meanwhile; Deadlocked when PostgreSQL aborted it to break a cycle."""
+        s = b.settlement
+        with _contended():
+            return await self._db.fetchval(
+                Q_BOOK_SETTLEMENT, request.hospital, request.msgid, request.infno_for(Effect.SETTLE), request.digest,
+                reply, s.psn_no, s.mdtrt_id, s.setl_id, s.insutype, s.year, b.accumulators.data, b.accumulators.caps,
+                b.accumulators.version, b.visit_status, b.fees_version, list(b.fee_sns), _settlement_json(s),
+                [_fund_json(i, f) for i, f in enumerate(b.funds)], [_entry_json(e) for e in b.entries])
 
-async def month_cleared(conn, setlym: str) -> str | None:
-    return await conn.fetchval(Q_MONTH_CLEARED, setlym)
+    async def read_accumulators(self, psn_no: str, insutype: str, year: int) -> AccumulatorRow:
+        r = await self._db.fetchrow(Q_ACCUMULATORS, psn_no, insutype, year)
+        if r is None:
+            return AccumulatorRow()
+        return AccumulatorRow(dict(r["data"]), dict(r["caps"]), r["version"])
 
+    async def lock_accumulators(self, psn_no: str, insutype: str, year: int) -> AccumulatorRow:
+        """The accumulator row, created if missing and locked until the transaction ends."""
+        with _contended():
+            await self._db.execute(Q_ACCUMULATORS_ENSURE, psn_no, insutype, year)
+            r = await self._db.fetchrow(Q_ACCUMULATORS_LOCK, psn_no, insutype, year)
+        return AccumulatorRow(dict(r["data"]), dict(r["caps"]), r["version"])
 
-# ----------------------------------------------------------------------------- visits and fees
+    async def write_accumulators(self, psn_no: str, insutype: str, year: int, row: AccumulatorRow) -> None:
+        """Write the row if it is still at the version it was read at (row.version)."""
+        got = await self._db.fetchval(Q_ACCUMULATORS_WRITE, psn_no, insutype, year, dict(row.data), dict(row.caps),
+                                      row.version)
+        if got is None:
+            raise StaleAccumulators()
 
-async def visit(conn, mdtrt_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
-    return await conn.fetchrow(Q_VISIT_FOR_UPDATE if for_update else Q_VISIT, mdtrt_id)
+    # ------------------------------------------------------------------------- settlements
 
+    async def insert_settlement(self, s: Settlement, funds: Sequence[FundPayment],
+                                entries: Sequence[LedgerEntry]) -> None:
+        """A reversal's row, fund lines and ledger entries (a settlement is booked by book_settlement)."""
+        await self._db.execute(Q_INSERT_SETTLEMENT, *_settlement_params(s))
+        if funds:
+            await self._db.execute(
+                Q_INSERT_FUNDS, s.setl_id, list(range(len(funds))),
+                [f.fund_pay_type for f in funds], [f.fund_pay_type_name for f in funds],
+                [f.inscp_scp_amt_fen for f in funds], [f.crt_payb_lmt_amt_fen for f in funds],
+                [f.fund_payamt_fen for f in funds], [f.setl_proc_info for f in funds])
+        if entries:
+            await self._db.execute(
+                Q_INSERT_LEDGER, s.setl_id, s.insured_pool, s.treatment_pool, s.setlym,
+                [e.entry_no for e in entries], [e.transfer_no for e in entries], [e.leg for e in entries],
+                [e.account for e in entries], [e.fund_pay_type for e in entries], [e.amount_fen for e in entries])
 
-async def insert_visit(conn, v: dict[str, Any]) -> asyncpg.Record:
-    return await conn.fetchrow(
-        Q_INSERT_VISIT, v["mdtrt_id"], v["fixmedins_code"], v["psn_no"], v["insutype"], v["insured_pool"],
-        v["kind"], v["med_type"], v["begntime"], v["ipt_otp_no"], v["dise_codg"], v["dise_name"],
-        v["dept_code"], v["dept_name"], v["atddr_no"], v["dr_name"], v["mdtrt_cert_type"],
-        v["mdtrt_cert_no"], v["emergency"])
+    async def settlement(self, setl_id: str) -> Settlement | None:
+        r = await self._db.fetchrow(Q_SETTLEMENT, setl_id)
+        return None if r is None else _settlement(r)
 
+    async def settlement_of_visit(self, mdtrt_id: str) -> Settlement | None:
+        """The visit's latest settlement that is not a reversal."""
+        r = await self._db.fetchrow(Q_SETTLEMENT_OF_VISIT, mdtrt_id)
+        return None if r is None else _settlement(r)
 
-async def update_visit(conn, mdtrt_id: str, **f: Any) -> asyncpg.Record:
-    return await conn.fetchrow(
-        Q_UPDATE_VISIT, mdtrt_id, f["status"], f["med_type"], f["begntime"], f["endtime"], f["dise_codg"],
-        f["dise_name"], f["emergency"], f["dscg_way"])
+    async def settlement_funds(self, setl_id: str) -> tuple[FundPayment, ...]:
+        return tuple(FundPayment(*r) for r in await self._db.fetch(Q_SETTLEMENT_FUNDS, setl_id))
 
+    async def active_settlement_of_visit(self, mdtrt_id: str) -> str | None:
+        """The setl_id of a settlement of the visit that is not cancelled, if any."""
+        return await self._db.fetchval(Q_VISIT_HAS_SETTLEMENT, mdtrt_id)
 
-async def fees_of_visit(conn, mdtrt_id: str) -> list[dict[str, Any]]:
-    return [dict(r) for r in await conn.fetch(Q_FEES_OF_VISIT, mdtrt_id)]
+    async def cancel_original(self, setl_id: str) -> bool:
+        """Mark a settlement in force as cancelled (its row is locked until the transaction ends)."""
+        return await self._db.execute(Q_CANCEL_ORIGINAL, setl_id) == "UPDATE 1"
 
+    async def release_fees(self, setl_id: str) -> None:
+        await self._db.execute(Q_FEES_RELEASE, setl_id)
 
-async def next_fee_seq(conn, mdtrt_id: str) -> int:
-    return int(await conn.fetchval(Q_MAX_SEQ, mdtrt_id)) + 1
+    async def unsettle_visit(self, mdtrt_id: str) -> None:
+        await self._db.execute(Q_VISIT_UNSETTLE, mdtrt_id)
 
+    # ------------------------------------------------------------------------- visits and fees
 
-async def upsert_fees(conn, rows: Iterable[dict[str, Any]]) -> None:
-    rows = list(rows)
-    if not rows:
-        return
-    await conn.execute(Q_UPSERT_FEES, *([r[c] for r in rows] for c in FEE_COLUMNS))
-    await conn.execute(Q_BUMP_FEES_VERSION, rows[0]["mdtrt_id"])
+    async def visit(self, mdtrt_id: str, *, for_update: bool = False) -> Visit | None:
+        r = await self._db.fetchrow(Q_VISIT_FOR_UPDATE if for_update else Q_VISIT, mdtrt_id)
+        return None if r is None else _visit(r)
 
+    async def insert_visit(self, v: Visit) -> Visit:
+        """A new open visit, as stored."""
+        return _visit(await self._db.fetchrow(
+            Q_INSERT_VISIT, v.mdtrt_id, v.fixmedins_code, v.psn_no, v.insutype, v.insured_pool, v.kind, v.med_type,
+            v.begntime, v.ipt_otp_no, v.dise_codg, v.dise_name, v.dept_code, v.dept_name, v.atddr_no, v.dr_name,
+            v.mdtrt_cert_type, v.mdtrt_cert_no, v.emergency))
 
-async def delete_fees(conn, mdtrt_id: str, sns: Sequence[str]) -> int:
-    status = await conn.execute(Q_DELETE_FEES, mdtrt_id, list(sns))
-    await conn.execute(Q_BUMP_FEES_VERSION, mdtrt_id)
-    return int(status.split()[-1])
+    async def update_visit(self, v: Visit) -> Visit:
+        """Write what a visit's calls change (status, med_type, times, diagnosis, emergency, discharge way)."""
+        return _visit(await self._db.fetchrow(
+            Q_UPDATE_VISIT, v.mdtrt_id, v.status, v.med_type, v.begntime, v.endtime, v.dise_codg, v.dise_name,
+            v.emergency, v.dscg_way))
+
+    async def fees_of_visit(self, mdtrt_id: str) -> list[FeeLine]:
+        return [_fee(r) for r in await self._db.fetch(Q_FEES_OF_VISIT, mdtrt_id)]
+
+    async def next_fee_seq(self, mdtrt_id: str) -> int:
+        return int(await self._db.fetchval(Q_MAX_SEQ, mdtrt_id)) + 1
+
+    async def upsert_fees(self, lines: Iterable[FeeLine]) -> None:
+        """Insert or replace unsettled fee lines of one visit; bumps the visit's fees_version."""
+        lines = list(lines)
+        if not lines:
+            return
+        await self._db.execute(Q_UPSERT_FEES, *([getattr(f, c) for f in lines] for c in FEE_COLUMNS))
+        await self._db.execute(Q_BUMP_FEES_VERSION, lines[0].mdtrt_id)
+
+    async def delete_fees(self, mdtrt_id: str, sns: Sequence[str]) -> int:
+        """Delete unsettled fee lines; bumps the visit's fees_version."""
+        status = await self._db.execute(Q_DELETE_FEES, mdtrt_id, list(sns))
+        await self._db.execute(Q_BUMP_FEES_VERSION, mdtrt_id)
+        return int(status.split()[-1])
+
+    # ------------------------------------------------------------------------- reconciliation
+
+    async def platform_totals(self, hospital: str, begin: dt.date, end: dt.date, *, insutype: str, clr_type: str,
+                              insured_pool: str) -> PlatformTotals:
+        return PlatformTotals(*await self._db.fetchrow(Q_TOTALS, hospital, begin, end, insutype, clr_type,
+                                                       insured_pool))
+
+    async def platform_rows(self, hospital: str, begin: dt.date, end: dt.date, *, insutype: str,
+                            clr_type: str) -> list[PlatformRow]:
+        """The hospital's original settlements of the period, by setl_id."""
+        return [PlatformRow(*r) for r in await self._db.fetch(Q_DETAIL, hospital, begin, end, insutype, clr_type)]
+
+    async def whereabouts(self, setl_ids: Iterable[str]) -> dict[str, SettlementWhereabouts]:
+        rows = await self._db.fetch(Q_ANYWHERE, list(setl_ids))
+        return {r["setl_id"]: SettlementWhereabouts(*r) for r in rows}
+
+    # ------------------------------------------------------------------------- clearing
+
+    async def month_cleared(self, setlym: str) -> str | None:
+        return await self._db.fetchval(Q_MONTH_CLEARED, setlym)
+
+    async def lock_month_shared(self, setlym: str) -> None:
+        """Until the transaction ends, the month's clearing run cannot start (a cancellation)."""
+        await self._db.execute(Q_LOCK_MONTH_SHARED, clearing_lock_key(setlym))
+
+    async def lock_month(self, setlym: str) -> None:
+        """Exclusive: waits for in-flight cancellations of the month and for a concurrent run."""
+        await self._db.execute(Q_LOCK_MONTH, clearing_lock_key(setlym))
+
+    async def clearing_run(self, setlym: str) -> ClearingRun | None:
+        run = await self._db.fetchrow(Q_RUN, setlym)
+        if run is None:
+            return None
+        statements = tuple(ClearingStatement(*r) for r in await self._db.fetch(Q_RUN_STATEMENTS, run["run_id"]))
+        positions = tuple(NetPosition(*r) for r in await self._db.fetch(Q_RUN_POSITIONS, run["run_id"]))
+        return ClearingRun(run["run_id"], run["setlym"], statements, positions, run["created_at"])
+
+    async def statements_from_ledger(self, setlym: str) -> list[ClearingStatement]:
+        """Per (insured pool → treatment pool): the month's advanced fund payments, settled minus reversed."""
+        return [ClearingStatement(*r) for r in await self._db.fetch(Q_STATEMENTS_FROM_LEDGER, setlym)]
+
+    async def insert_clearing_run(self, run_id: str, setlym: str, statements: Sequence[ClearingStatement],
+                                  positions: Sequence[NetPosition], created_at: dt.datetime) -> None:
+        await self._db.execute(Q_INSERT_RUN, run_id, setlym, sum(s.settlement_count for s in statements),
+                               sum(s.fund_fen for s in statements), created_at)
+        if statements:
+            await self._db.execute(Q_INSERT_STATEMENTS, run_id, setlym, [s.insured_pool for s in statements],
+                                   [s.treatment_pool for s in statements], [s.settlement_count for s in statements],
+                                   [s.fund_fen for s in statements])
+            await self._db.execute(Q_INSERT_POSITIONS, run_id, setlym, [p.pool for p in positions],
+                                   [p.receivable_fen for p in positions], [p.payable_fen for p in positions],
+                                   [p.net_fen for p in positions])
+
+    async def platform_month(self, hospital: str, setlym: str, clr_type: str) -> PlatformMonth:
+        return PlatformMonth(*await self._db.fetchrow(Q_HOSPITAL_MONTH, hospital, setlym, clr_type))
+
+    async def insert_clearing_application(self, evt_id: str, hospital: str, msgid: str, a: ClearingApplicationOrder,
+                                          platform: PlatformMonth, status: str, memo: str) -> None:
+        await self._db.execute(
+            Q_INSERT_APPLICATION, evt_id, hospital, msgid, a.setlym, a.clr_type, a.clr_way, a.psntime,
+            a.medfee_sumamt_fen, a.fund_appy_sum_fen, a.cash_payamt_fen, a.acct_pay_fen, a.begndate, a.enddate,
+            platform.psntime, platform.medfee, platform.fund, status, memo)

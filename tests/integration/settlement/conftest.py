@@ -32,7 +32,8 @@ from medsettle.eligibility.v1 import eligibility_pb2, eligibility_pb2_grpc
 from medsettle.filing.v1 import filing_pb2, filing_pb2_grpc
 from medsettle.settlement.v1 import settlement_pb2_grpc
 from services.common.grpcutil import RefusalInterceptor
-from services.settlement.clients import EligibilityClient, FilingClient
+from services.settlement.eligibility_client import EligibilityClient
+from services.settlement.filing_client import FilingClient
 from services.settlement.server import register
 from services.settlement.service import SettlementService
 from tests.dates import date, day

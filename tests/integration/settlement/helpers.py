@@ -14,7 +14,7 @@ from medsettle.settlement.v1 import settlement_pb2 as pb
 from services.common.clock import Clock as BeijingClock
 from services.common.grpcutil import outcome_of
 from services.engine import round_half_up
-from services.settlement.service import CST
+from services.settlement.domain import CST
 from tests.dates import THIS_YEAR, day
 
 

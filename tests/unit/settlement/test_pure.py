@@ -10,8 +10,8 @@ from services.engine import InvariantViolated
 from services.engine.model import ExplainStep, FundLine, ItemResult, SettlementResult
 from services.settlement.clearing import net_positions
 from services.settlement.codec import result_from_json, result_to_json
+from services.settlement.domain import apply_deltas
 from services.settlement.ledger import entries_for
-from services.settlement.service import apply_deltas
 
 
 def _result(**kw) -> SettlementResult:
@@ -68,7 +68,7 @@ def test_parse_time_accepts_both_his_formats_and_names_the_field_otherwise():
     import datetime as dt
 
     from services.common.grpcutil import Refusal
-    from services.settlement.service import parse_time
+    from services.settlement.domain import parse_time
 
     assert parse_time("2026-05-10 09:00:00", "begntime") == dt.datetime(2026, 5, 10, 9)
     assert parse_time(" 2026-05-10 ", "begntime") == dt.datetime(2026, 5, 10)
@@ -78,17 +78,15 @@ def test_parse_time_accepts_both_his_formats_and_names_the_field_otherwise():
 
 
 def test_yuan_shows_two_decimals_and_the_sign():
-    from services.settlement.clearing import _yuan
-    from services.settlement.service import yuan
+    from services.settlement.domain import yuan
 
-    for f in (yuan, _yuan):
-        assert [f(x) for x in (0, 5, 100, 294_000, -47_500, -1)] == ["0.00", "0.05", "1.00", "2940.00", "-475.00",
-                                                                      "-0.01"]
+    assert [yuan(x) for x in (0, 5, 100, 294_000, -47_500, -1)] == ["0.00", "0.05", "1.00", "2940.00", "-475.00", "-0.01"]
 
 
 def test_clearing_month_is_yyyymm_and_each_month_has_its_own_lock():
     from services.common.grpcutil import Refusal
-    from services.settlement.clearing import check_month, clearing_lock_key
+    from services.settlement.clearing import check_month
+    from services.settlement.repository import clearing_lock_key
 
     assert check_month("202605") == "202605"
     for bad in ("2026-05", "202613", "202600", "20265", ""):
@@ -99,7 +97,7 @@ def test_clearing_month_is_yyyymm_and_each_month_has_its_own_lock():
 
 
 def test_account_balance_is_the_recorded_credit_minus_what_was_used():
-    from services.settlement.service import account_balance
+    from services.settlement.domain import account_balance
 
     assert account_balance({"acct:used": 47_500}, {"acct:used": 100_000}, 5) == 52_500
     assert account_balance({}, {}, 100_000) == 100_000  # no settlement yet: the snapshot's balance
@@ -109,7 +107,7 @@ def test_account_balance_is_the_recorded_credit_minus_what_was_used():
 def test_digest_is_deterministic_and_changes_with_the_body():
     from medsettle.common.v1 import common_pb2
     from medsettle.settlement.v1 import settlement_pb2 as pb
-    from services.settlement.service import digest_of
+    from services.settlement.server import digest_of
 
     a = pb.SettleRequest(caller=common_pb2.Caller(fixmedins_code="H1", msgid="M1"), mdtrt_id="V", medfee_sumamt_fen=1)
     b = pb.SettleRequest()

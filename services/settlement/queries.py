@@ -1,0 +1,62 @@
+"""Read-only questions: 5203 a settlement (by setl_id, or the visit's latest), 5206 a person's
+accumulators for a year with the personal account balance."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+
+from services.common.grpcutil import Refusal, forbidden, invalid, not_found
+from services.settlement.domain import CST, Accumulator, AccumulatorReport, SettlementLookup, SettlementReply
+from services.settlement.ports import EligibilityService, Now
+from services.settlement.repository import SettlementRepository, connection
+
+
+class Queries:
+    def __init__(self, pool: asyncpg.Pool, eligibility: EligibilityService, clock: Now) -> None:
+        self.pool = pool
+        self.autocommit = SettlementRepository(pool)
+        self.eligibility = eligibility
+        self.clock = clock
+
+    async def get_settlement(self, q: SettlementLookup) -> SettlementReply:
+        async with connection(self.pool) as repo:
+            if q.setl_id:
+                s = await repo.settlement(q.setl_id)
+            elif q.mdtrt_id:
+                s = await repo.settlement_of_visit(q.mdtrt_id)
+            else:
+                raise invalid("FIELD_REQUIRED", "请提供 setl_id 或 mdtrt_id。 / setl_id or mdtrt_id is required.",
+                              "setl_id")
+            if s is None:
+                raise not_found("SETTLEMENT_NOT_FOUND", f"结算 {q.setl_id or q.mdtrt_id} 不存在。 / Settlement not "
+                                "found.", "setl_id" if q.setl_id else "mdtrt_id")
+            if q.fixmedins_code and s.fixmedins_code != q.fixmedins_code:
+                raise forbidden("OTHER_HOSPITAL", "该结算不是本机构办理的，不能查询。 / The settlement belongs to "
+                                "another hospital.", "setl_id")
+            if q.psn_no and s.psn_no != q.psn_no:
+                raise invalid("PSN_MISMATCH", "人员编号与结算不符。 / psn_no does not match the settlement.", "psn_no")
+            return SettlementReply(s, await repo.settlement_funds(s.setl_id))
+
+    async def get_accumulators(self, psn_no: str, insutype: str = "", year: int = 0) -> AccumulatorReport:
+        if not psn_no:
+            raise invalid("FIELD_REQUIRED", "缺少人员编号 psn_no。 / psn_no is required.", "psn_no")
+        this_year = self.clock().astimezone(CST).year
+        year = year or this_year
+        insutype = insutype or "390"
+        acc = await self.autocommit.read_accumulators(psn_no, insutype, year)
+        balance = 0
+        if "acct:used" in acc.caps:
+            balance = acc.account_balance(None)
+        elif insutype == "310":
+            try:
+                on = dt.date(year, 12, 31) if year != this_year else self.clock().astimezone(CST).date()
+                snap = await self.eligibility.snapshot(psn_no, insutype, on)
+                balance = snap.person.account_balance_fen - int(acc.data.get("acct:used", 0))
+            except Refusal:
+                pass  # no enrollment that day: the balance is unknown, reported as 0
+        return AccumulatorReport(
+            psn_no=psn_no, insutype=insutype, year=year, account_balance_fen=balance,
+            accumulators=tuple(Accumulator(key, int(acc.data[key]), int(acc.caps[key]) if key in acc.caps else -1)
+                               for key in sorted(acc.data)))

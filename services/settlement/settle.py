@@ -1,0 +1,285 @@
+"""Pre-settlement (2206/2303) and settlement (2207/2304): exactly once, no cap exceeded.
+
+Exactly once: the booking claims (fixmedins_code, msgid) in the same transaction as its effect.
+A retry with the same request digest gets the stored reply (replayed); the same msgid with a
+different body is refused with MSGID_CONFLICT (journal.py).
+
+No cap exceeded: a settlement reads the person's accumulator row (with its version) before
+BEGIN, the engine computes on it, and the booking writes it back only if the version is
+unchanged; otherwise nothing is booked, and the service re-reads and recomputes. After a few
+conflicts it falls back to locking the row for the transaction and booking on it, so a busy
+person still makes progress.
+
+Round trips of a 2207: one read (SettlementRepository.settle_state), the eligibility (and,
+cross-region, filing) call, and ONE booking call (settlement.book_settlement, migration 0002:
+claim, version-checked accumulators, visit, settlement, fund lines, ledger, fees in one implicit
+transaction). No pooled connection is held across the gRPC hops. The fallback calls the same
+function, inside a transaction that first locks the accumulator row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.common.grpcutil import Refusal, invalid, not_found, refused
+from services.engine import SettlementRefused
+from services.engine import settle as engine_settle
+from services.engine.model import Bill, Catalogue, PersonSnapshot, Policy, Pool, SettlementContext, SettlementResult
+from services.settlement import checks
+from services.settlement.domain import (
+    CST,
+    AccumulatorRow,
+    Effect,
+    Settlement,
+    SettlementReply,
+    SettleOrder,
+    SettleState,
+    Visit,
+    amounts_of,
+    new_id,
+    yuan,
+)
+from services.settlement.journal import Journal, JournalRequest, Replayed, replay, require_key
+from services.settlement.ledger import entries_for
+from services.settlement.ports import EligibilityService, FilingService, Now, Reference
+from services.settlement.repository import Booking, Contended, SettlementRepository, connection
+
+log = logging.getLogger(__name__)
+
+OPTIMISTIC_ATTEMPTS = 3  # then lock the accumulator row (progress under contention)
+MAX_ATTEMPTS = 8
+
+
+class _Taken(Exception):
+    """The msgid was claimed first by another request (inside the fallback's transaction)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything a settlement needs that does not depend on the accumulators."""
+
+    visit: Visit
+    bill: Bill
+    person: PersonSnapshot
+    insured_pool: Pool
+    treatment_pool: Pool
+    policy: Policy
+    catalogue: Catalogue
+    filing_group: str | None
+    province_of: Mapping[str, str]
+    fee_sns: tuple[str, ...]
+    year: int
+    med_type: str
+    mid_settle: bool = False  # 中途结算: the admission stays open
+
+
+class Settlements:
+    def __init__(self, pool: asyncpg.Pool, journal: Journal[SettlementRepository], refs: Reference,
+                 eligibility: EligibilityService, filing: FilingService, clock: Now) -> None:
+        self.pool = pool
+        self.autocommit = SettlementRepository(pool)  # each call one round trip on a connection of its own
+        self.journal = journal
+        self.refs = refs
+        self.eligibility = eligibility
+        self.filing = filing
+        self.clock = clock
+
+    async def pre_settle(self, hospital: str, msgid: str, order: SettleOrder) -> SettlementReply:
+        """2206/2303: the same computation as Settle; writes nothing."""
+        if not hospital:
+            raise invalid("FIELD_REQUIRED", "缺少 fixmedins_code。 / fixmedins_code is required.", "fixmedins_code")
+        state = await self.autocommit.settle_state(order.mdtrt_id, hospital, "")
+        prep = await self._prepare(order, state, hospital, presettle=True)
+        result = self._compute(prep, state.accumulators.data)
+        return SettlementReply.of(self._settlement(prep, result, setl_id="", now=self.clock(), msgid=msgid,
+                                                   code=hospital, accumulators=state.accumulators))
+
+    async def settle(self, request: JournalRequest, order: SettleOrder) -> SettlementReply | Replayed:
+        require_key(request)
+        code = request.hospital
+        prep: Prepared | None = None
+        for attempt in range(MAX_ATTEMPTS):
+            # No connection is held across the eligibility/filing hops in _prepare: the read and
+            # the booking each take one from the pool for one round trip.
+            state = await self.autocommit.settle_state(order.mdtrt_id, code, request.msgid)
+            if state.journal is not None:
+                return replay(state.journal, request, Effect.SETTLE)
+            if prep is None or state.visit is None or state.visit.fees_version != prep.visit.fees_version:
+                prep = await self._prepare(order, state, code)
+            else:
+                self._check_visit_state(state.visit, order)
+            try:
+                if attempt < OPTIMISTIC_ATTEMPTS:
+                    reply = await self._book(self.autocommit, prep, state.accumulators, request)
+                else:
+                    reply = await self._book_locked(prep, request)
+            except Contended:
+                log.info("settlement retry after a concurrent change", extra={"attempt": attempt + 1})
+            else:
+                # None: the msgid was claimed first by another request; read its whole journal row.
+                return reply if reply is not None else await self.journal.replay_stored(request, Effect.SETTLE)
+            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise Refusal("CONCURRENT_UPDATE",
+                      "该参保人正在进行其他结算，请稍后用同一 msgid 重试。 / Another settlement of this person is in "
+                      "progress; retry with the same msgid.")
+
+    # ------------------------------------------------------------------------- booking
+
+    async def _book(self, repo: SettlementRepository, prep: Prepared, acc: AccumulatorRow,
+                    request: JournalRequest) -> SettlementReply | None:
+        """Compute on `acc` and book it with ONE call of settlement.book_settlement (claim +
+        version-checked write + visit + rows + fees). None if another request with this msgid
+        committed first; Contended if what was computed on changed meanwhile."""
+        now = self.clock()
+        result = self._compute(prep, acc.data)
+        after = acc.after(result)
+        s = self._settlement(prep, result, setl_id=new_id("S", now), now=now, msgid=request.msgid,
+                             code=request.hospital, accumulators=after)
+        reply = SettlementReply.of(s)
+        v = prep.visit
+        booking = Booking(
+            settlement=s, funds=reply.funds,
+            entries=tuple(entries_for(result.fund_lines, insured_pool=s.insured_pool, treatment_pool=s.treatment_pool,
+                                      hospital=s.fixmedins_code)),
+            accumulators=after, visit_status=v.status if prep.mid_settle else "settled", fees_version=v.fees_version,
+            fee_sns=prep.fee_sns)
+        booked = await repo.book_settlement(request, request.encode(reply), booking)
+        return reply if booked else None
+
+    async def _book_locked(self, prep: Prepared, request: JournalRequest) -> SettlementReply | None:
+        """The fallback after repeated version conflicts: lock the accumulator row, compute on it
+        and book with the same function inside that transaction (the version check cannot fail:
+        a busy person still makes progress)."""
+        v = prep.visit
+        try:
+            async with connection(self.pool) as repo, repo.transaction():
+                acc = await repo.lock_accumulators(v.psn_no, v.insutype, prep.year)
+                reply = await self._book(repo, prep, acc, request)
+                if reply is None:
+                    raise _Taken()  # roll back: keep nothing of ours (the row the lock created)
+                return reply
+        except _Taken:
+            return None
+
+    # ------------------------------------------------------------------------- checks and computation
+
+    def _check_visit_state(self, v: Visit, order: SettleOrder, presettle: bool = False) -> None:
+        if v.status == "settled":
+            raise refused("ALREADY_SETTLED", f"就诊 {v.mdtrt_id} 已结算；如需重新结算请先撤销 (2208/2305)，查询结果用"
+                          " 5203。 / The visit is already settled; cancel it first (2208/2305) or query it (5203).",
+                          "mdtrt_id")
+        if v.status == "cancelled":
+            raise refused("VISIT_CANCELLED", f"就诊 {v.mdtrt_id} 已撤销，不能结算。 / The visit is cancelled.",
+                          "mdtrt_id")
+        # DOMAIN.md §4: 2303 pre-settles before 2402 discharge; only 2304 needs the discharge.
+        if v.kind == "inpatient" and v.status != "discharged" and not order.mid_setl_flag and not presettle:
+            raise refused("NOT_DISCHARGED", f"住院就诊 {v.mdtrt_id} 尚未办理出院 (2402)；中途结算请置 mid_setl_flag。"
+                          " / The admission is not discharged (2402); set mid_setl_flag for an interim settlement.",
+                          "mdtrt_id")
+
+    async def _prepare(self, order: SettleOrder, state: SettleState, code: str, presettle: bool = False) -> Prepared:
+        """Every check and lookup that does not depend on the accumulators, before BEGIN."""
+        if state.visit is None:
+            raise not_found("VISIT_NOT_FOUND", f"就诊 {order.mdtrt_id} 不存在，请核对 mdtrt_id。 / Visit "
+                            f"{order.mdtrt_id} not found.", "mdtrt_id")
+        v = checks.own_visit(state.visit, code, order.mdtrt_id, order.psn_no)
+        if order.insutype and order.insutype != v.insutype:
+            raise invalid("INSUTYPE_MISMATCH", f"险种 {order.insutype} 与登记时的险种 {v.insutype} 不符。 / insutype "
+                          "differs from the registration's.", "insutype")
+        self._check_visit_state(v, order, presettle)
+        hospital = checks.hospital(self.refs, code)
+        fees = state.fees
+        total = sum(f.amount_fen for f in fees)
+        if order.medfee_sumamt_fen != total:
+            raise invalid("MEDFEE_MISMATCH", f"医疗费总额 medfee_sumamt {yuan(order.medfee_sumamt_fen)} 元与已上传未结算的"
+                          f"费用明细合计 {yuan(total)} 元（{len(fees)} 条）不符，请核对后重新上传或结算。 / "
+                          f"medfee_sumamt {yuan(order.medfee_sumamt_fen)} differs from the uploaded fee details "
+                          f"({yuan(total)}, {len(fees)} items).", "input.data.medfee_sumamt")
+        med_type = order.med_type or v.med_type
+        if not med_type:
+            raise invalid("FIELD_REQUIRED", "缺少医疗类别 med_type（可在 2203 或结算时填写）。 / med_type is required.",
+                          "med_type")
+        visit_date = v.begntime.date()
+        tpool, catalogue = checks.catalogue_for(self.refs, hospital, v.insutype)
+        insured = self.refs.pool(v.insured_pool)
+        local = insured is not None and insured.holds(hospital.admdvs)
+        snap_call = self.eligibility.snapshot(v.psn_no, v.insutype, visit_date)
+        if local:
+            snap, group = await snap_call, None
+        else:
+            snap, group = await asyncio.gather(snap_call, self.filing.filing_group(
+                psn_no=v.psn_no, insutype=v.insutype, insured_pool=v.insured_pool,
+                hospital_admdvs=hospital.admdvs, visit_date=visit_date, emergency=v.emergency))
+        checks.require_eligible(snap)
+        if snap.insured_pool != v.insured_pool:
+            # The enrollment used changed since registration: settle with today's truth.
+            insured = self.refs.pool(snap.insured_pool)
+            group = None if insured is not None and insured.holds(hospital.admdvs) else \
+                await self.filing.filing_group(psn_no=v.psn_no, insutype=v.insutype,
+                                               insured_pool=snap.insured_pool, hospital_admdvs=hospital.admdvs,
+                                               visit_date=visit_date, emergency=v.emergency)
+        if insured is None:
+            raise refused("POOL_NOT_CONFIGURED", f"参保地统筹区 {snap.insured_pool} 未配置。 / The insured pool "
+                          f"{snap.insured_pool} is not in the reference data.", "psn_no")
+        policy = self.refs.policy(insured.code, v.insutype, visit_date.year)
+        if policy is None:
+            raise refused("NO_POLICY", f"参保地 {insured.code} 没有 {visit_date.year} 年险种 {v.insutype} 的待遇政策。"
+                          f" / No {visit_date.year} policy for pool {insured.code}, insutype {v.insutype}.",
+                          "insutype")
+        bill = Bill(med_type=med_type, visit_date=visit_date, hospital=hospital, items=fees,
+                    disease_code=v.dise_codg or None, emergency=v.emergency, acct_used_flag=order.acct_used_flag)
+        prep = Prepared(visit=v, bill=bill, person=snap.person, insured_pool=insured, treatment_pool=tpool,
+                        policy=policy, catalogue=catalogue, filing_group=group, province_of=self.refs.province_of(),
+                        fee_sns=tuple(f.feedetl_sn for f in fees), year=visit_date.year, med_type=med_type,
+                        # mid_setl_flag on a discharged admission settles the stay: it is final.
+                        mid_settle=v.kind == "inpatient" and order.mid_setl_flag and v.status != "discharged")
+        if order.declared is not None:
+            self._check_declared(order, self._compute(prep, state.accumulators.data))
+        return prep
+
+    @staticmethod
+    def _check_declared(order: SettleOrder, result: SettlementResult) -> None:
+        d = order.declared
+        for name, theirs, mine in (("fulamt_ownpay_amt", d.fulamt_ownpay_amt, result.fulamt_ownpay_amt),
+                                   ("overlmt_selfpay", d.overlmt_selfpay, result.overlmt_selfpay),
+                                   ("preselfpay_amt", d.preselfpay_amt, result.preselfpay_amt),
+                                   ("inscp_scp_amt", d.inscp_scp_amt, result.inscp_scp_amt)):
+            if theirs != mine:
+                raise invalid("SPLIT_MISMATCH", f"{name} 申报 {yuan(theirs)} 元，按就医地目录计算为 {yuan(mine)} 元，"
+                              "请以 2204 返回的明细为准。 / The declared "
+                              f"{name} {yuan(theirs)} differs from the catalogue split {yuan(mine)}.",
+                              f"input.data.{name}")
+
+    @staticmethod
+    def _compute(prep: Prepared, accumulators) -> SettlementResult:
+        ctx = SettlementContext(person=prep.person, insured_pool=prep.insured_pool, treatment_pool=prep.treatment_pool,
+                                policy=prep.policy, catalogue=prep.catalogue, filing_group=prep.filing_group,
+                                accumulators=accumulators, province_of=prep.province_of)
+        try:
+            return engine_settle(prep.bill, ctx)
+        except SettlementRefused as e:
+            raise checks.engine_refusal(e) from None
+
+    @staticmethod
+    def _settlement(prep: Prepared, r: SettlementResult, *, setl_id: str, now: dt.datetime, msgid: str, code: str,
+                    accumulators: AccumulatorRow) -> Settlement:
+        """The settlement row of a computation; balc_fen from the given accumulators."""
+        v = prep.visit
+        local = now.astimezone(CST)
+        return Settlement(
+            setl_id=setl_id, mdtrt_id=v.mdtrt_id, psn_no=v.psn_no, psn_name=prep.person.name,
+            psn_type=prep.person.psn_type, insutype=v.insutype, year=prep.year, fixmedins_code=code,
+            insured_pool=prep.insured_pool.code, treatment_pool=prep.treatment_pool.code, med_type=prep.med_type,
+            line=r.line, region_class=r.region_class, filing_group=r.filing_group or "", ratio=r.ratio,
+            clr_type="21" if v.kind == "inpatient" else "11", clr_way="1", **amounts_of(r),
+            balc_fen=accumulators.account_balance(prep.person.account_balance_fen), status="settled",
+            reverses_setl_id=None, setl_time=now, setlym=f"{local:%Y%m}", setl_date=local.date(),
+            deltas=dict(r.deltas), caps=dict(r.caps), result=r, msgid=msgid)
+
