@@ -64,6 +64,19 @@ HOSPITALS = [
     ("H15052500002", "奈曼旗大沁他拉镇中心卫生院", "150525", 1, False, "his-tl-003"),
 ]
 
+# Each demo hospital's `interface` block (docs/REFERENCE_DATA.md §4); a hospital not listed has
+# none, i.e. the defaults (TIF only, lenient msgid, optional sign-in). Both authentication
+# profiles are exercised (tests/e2e/test_his_real_clients.py):
+INTERFACES = {
+    # HSX3, the worked examples' hospital: today's strict HIS (TIF, 30-character msgid, sign-in).
+    "H33060200001": {"auth": ["tif"], "msgid": "strict", "sign_in": "required"},
+    # A hospital whose HIS vendors use either profile (an SDK signing _api_* headers, or TIF).
+    "H33060200002": {"auth": ["tif", "api_hmac_sha1"], "msgid": "lenient", "sign_in": "optional",
+                     "window_s": {"tif": 300, "api_hmac_sha1": 1800}},
+    # HXJ3: both profiles, the defaults otherwise.
+    "H65010200001": {"auth": ["tif", "api_hmac_sha1"]},
+}
+
 # The worked-example items (WORKED_EXAMPLES.md) under realistic codes; same in every pool.
 WORKED_ITEMS = {
     "SURG": {"code": "003307020030000", "name": "经皮冠状动脉内支架置入术", "kind": "service", "class": "02",
@@ -442,7 +455,8 @@ def build() -> dict:
         "format": "medsettle.reference/v1",
         "pools": POOLS,
         "hospitals": [{"code": c, "name": n, "admdvs": a, "level": lv, "cross_province": x, "paasid": pid,
-                       "secret": secret_for(c)} for c, n, a, lv, x, pid in HOSPITALS],
+                       "secret": secret_for(c), **({"interface": INTERFACES[c]} if c in INTERFACES else {})}
+                      for c, n, a, lv, x, pid in HOSPITALS],
         "catalogues": catalogues,
         "policies": [dict(p, year=f"{{Y{y:+d}}}" if y else "{Y}") for y in YEARS for p in POLICIES],
         "persons": [p["doc"] for p in PERSONS],

@@ -16,7 +16,7 @@ from decimal import Decimal
 import asyncpg
 
 from services.engine.model import Catalogue, CatalogueItem, Hospital, Policy, Pool
-from services.refdata.records import HospitalCredentials
+from services.refdata.records import DEFAULT_INTERFACE, HospitalCredentials, HospitalInterface
 from services.refdata.schema import loads, parse_policy
 from services.refdata.store import NOTIFY_CHANNEL
 
@@ -41,7 +41,8 @@ async def _read_snapshot(conn: asyncpg.Connection) -> _Snapshot:
         pool_rows = await conn.fetch("SELECT code, name, insutypes FROM reference.pools")
         admdvs_rows = await conn.fetch("SELECT pool, admdvs FROM reference.pool_admdvs")
         hospital_rows = await conn.fetch(
-            "SELECT code, name, admdvs, level, cross_province, paasid, secret FROM reference.hospitals")
+            "SELECT code, name, admdvs, level, cross_province, paasid, secret, auth, msgid_rule, sign_in, "
+            "tif_window_s, api_window_s FROM reference.hospitals")
         item_rows = await conn.fetch(
             "SELECT pool, code, name, kind, cls, selfpay_prop, price_cap_fen FROM reference.catalogue_items")
         policy_rows = await conn.fetch(
@@ -59,7 +60,8 @@ async def _read_snapshot(conn: asyncpg.Connection) -> _Snapshot:
     for r in hospital_rows:
         hospitals[r["code"]] = Hospital(code=r["code"], name=r["name"], admdvs=r["admdvs"], level=r["level"],
                                         cross_province=r["cross_province"])
-        credentials[r["code"]] = HospitalCredentials(code=r["code"], paasid=r["paasid"], secret=r["secret"])
+        credentials[r["code"]] = HospitalCredentials(code=r["code"], paasid=r["paasid"], secret=r["secret"],
+                                                     interface=_interface(r))
         by_paasid[r["paasid"]] = r["code"]
 
     items: dict[str, dict[str, CatalogueItem]] = {code: {} for code in pools}
@@ -80,6 +82,13 @@ async def _read_snapshot(conn: asyncpg.Connection) -> _Snapshot:
     return _Snapshot(pools=pools, pool_by_admdvs=pool_by_admdvs, hospitals=hospitals, credentials=credentials,
                      by_paasid=by_paasid, catalogues=catalogues, policies=policies, policy_effective=effective,
                      latest=latest)
+
+
+def _interface(r: asyncpg.Record) -> HospitalInterface:
+    """The stored interface columns; the one shared default object when they are the defaults."""
+    found = HospitalInterface(auth=tuple(r["auth"]), msgid=r["msgid_rule"], sign_in=r["sign_in"],
+                              tif_window_s=r["tif_window_s"], api_window_s=r["api_window_s"])
+    return DEFAULT_INTERFACE if found == DEFAULT_INTERFACE else found
 
 
 class ReferenceCache:
@@ -174,7 +183,13 @@ class ReferenceCache:
         return None if code is None else self._snap.hospitals.get(code)
 
     def credentials(self, code: str) -> HospitalCredentials | None:
+        """paasid, secret and the `interface` block (auth profiles, msgid rule, sign-in, windows)."""
         return self._snap.credentials.get(code)
+
+    def interface(self, code: str) -> HospitalInterface | None:
+        """How this hospital's HIS may talk to the gateway (None: no such hospital)."""
+        c = self._snap.credentials.get(code)
+        return None if c is None else c.interface
 
     def catalogue(self, pool: str) -> Catalogue | None:
         return self._snap.catalogues.get(pool)

@@ -33,11 +33,44 @@ class FilingRecord:
     end: dt.date | None  # None for long-term filings
 
 
+# A hospital's `interface` block (docs/REFERENCE_DATA.md §4): how its HIS talks to the gateway.
+AUTH_PROFILES = ("tif", "api_hmac_sha1")
+MSGID_RULES = ("lenient", "strict")
+SIGN_IN_RULES = ("optional", "required")
+WINDOW_MAX_S = 3600  # the longest timestamp window a hospital may be given, either profile
+
+
+@dataclass(frozen=True, slots=True)
+class HospitalInterface:
+    """What the gateway accepts from one hospital's HIS.
+
+    `auth`: the gateway authentication profiles it may use (`tif`, `api_hmac_sha1`; both sign with
+    the hospital's paasid as the access key and its secret as the key). `msgid`: `lenient` (any
+    non-blank id of at most 30 characters) or `strict` (fixmedins_code + yyyyMMddHHmmss + 4
+    digits). `sign_in`: `optional` (sign_no may be empty, absent or "null") or `required`.
+    `tif_window_s` / `api_window_s`: the accepted clock skew of each profile's timestamp, ± seconds;
+    None means the gateway's (TIF_WINDOW_S for tif, 30 minutes for api_hmac_sha1).
+
+    The defaults are what a hospital without the block gets: TIF only (today's authentication:
+    the api_hmac_sha1 profile signs no body and carries no nonce, so it is switched on per hospital,
+    never silently), a lenient msgid and optional sign-in (both only accept more: every request a
+    strict, sign-in-required hospital sends is accepted the same way)."""
+    auth: tuple[str, ...] = ("tif",)
+    msgid: str = "lenient"
+    sign_in: str = "optional"
+    tif_window_s: int | None = None
+    api_window_s: int | None = None
+
+
+DEFAULT_INTERFACE = HospitalInterface()
+
+
 @dataclass(frozen=True, slots=True)
 class HospitalCredentials:
     code: str
     paasid: str
     secret: str
+    interface: HospitalInterface = DEFAULT_INTERFACE
 
 
 @dataclass(frozen=True, slots=True)

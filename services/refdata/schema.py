@@ -16,6 +16,10 @@ Decisions this module makes (REFERENCE_DATA.md leaves them open):
 - `large_amount` and `civil_servant` only on 310 policies, `critical_illness` only on 390.
 - A person's certno must carry a valid GB 11643 check digit and agree with birthdate and gender.
 - Policy `version` is not in the JSON: parsed policies carry version 0; the store assigns it.
+- A hospital's `interface` block: every key optional; `auth` defaults to TIF only, not to both
+  profiles (api_hmac_sha1 signs no body and has no nonce: a hospital opts in), `msgid` to
+  lenient, `sign_in` to optional; `window_s` (± seconds per profile, 1..3600) only for a profile
+  the hospital allows (records.HospitalInterface).
 """
 
 from __future__ import annotations
@@ -47,9 +51,15 @@ from services.engine.model import (
     Tilt,
 )
 from services.refdata.records import (
+    AUTH_PROFILES,
+    DEFAULT_INTERFACE,
+    MSGID_RULES,
+    SIGN_IN_RULES,
+    WINDOW_MAX_S,
     EnrollmentRecord,
     FilingRecord,
     HospitalCredentials,
+    HospitalInterface,
     PersonRecord,
 )
 
@@ -288,8 +298,51 @@ def _parse_pool(ctx: _Ctx, path: str, v: Any) -> Pool | None:
     return Pool(code=code, name=name, insutypes=tuple(insutypes), admdvs=frozenset(admdvs))
 
 
+def _parse_interface(ctx: _Ctx, path: str, v: Any) -> HospitalInterface:
+    """A hospital's `interface` block; every key optional (an omitted key means its default)."""
+    o = ctx.obj(path, v, (), ("auth", "msgid", "sign_in", "window_s"))
+    if o is None:
+        return DEFAULT_INTERFACE
+    auth: tuple[str, ...] = DEFAULT_INTERFACE.auth
+    if "auth" in o:
+        apath = _join(path, "auth")
+        raw = ctx.lst(apath, o["auth"])
+        if isinstance(o["auth"], list) and not raw:
+            ctx.err(apath, f"expected at least one authentication profile ({', '.join(AUTH_PROFILES)})")
+        seen: list[str] = []
+        for i, a in enumerate(raw):
+            a = ctx.enum(f"{apath}[{i}]", a, AUTH_PROFILES)
+            if a is BAD:
+                continue
+            if a in seen:
+                ctx.err(f"{apath}[{i}]", f"duplicate authentication profile {a}")
+            else:
+                seen.append(a)
+        # Canonical order, so that ["api_hmac_sha1", "tif"] and ["tif", "api_hmac_sha1"] store alike.
+        auth = tuple(a for a in AUTH_PROFILES if a in seen) or auth
+    msgid = ctx.enum(_join(path, "msgid"), o["msgid"], MSGID_RULES) if "msgid" in o else DEFAULT_INTERFACE.msgid
+    sign_in = ctx.enum(_join(path, "sign_in"), o["sign_in"], SIGN_IN_RULES) if "sign_in" in o \
+        else DEFAULT_INTERFACE.sign_in
+    windows: dict[str, int] = {}
+    if "window_s" in o:
+        wpath = _join(path, "window_s")
+        w = ctx.obj(wpath, o["window_s"], (), AUTH_PROFILES)
+        for profile in AUTH_PROFILES if w is not None else ():
+            if profile not in w:
+                continue
+            n = ctx.integer(_join(wpath, profile), w[profile], 1, WINDOW_MAX_S)
+            if n is BAD:
+                continue
+            if isinstance(auth, tuple) and profile not in auth:
+                ctx.err(_join(wpath, profile), f"a window for {profile}, which this hospital's auth does not allow "
+                                               f"(auth: {', '.join(auth)})")
+            windows[profile] = n
+    return HospitalInterface(auth=auth, msgid=msgid, sign_in=sign_in, tif_window_s=windows.get("tif"),
+                             api_window_s=windows.get("api_hmac_sha1"))
+
+
 def _parse_hospital(ctx: _Ctx, path: str, v: Any) -> tuple[Hospital, HospitalCredentials] | None:
-    o = ctx.obj(path, v, ("code", "name", "admdvs", "level", "cross_province", "paasid", "secret"))
+    o = ctx.obj(path, v, ("code", "name", "admdvs", "level", "cross_province", "paasid", "secret"), ("interface",))
     if o is None:
         return None
     code = ctx.string(_join(path, "code"), o.get("code"), _HOSPITAL_CODE_RE, 'a 12-character code like "H33060200001"')
@@ -303,8 +356,11 @@ def _parse_hospital(ctx: _Ctx, path: str, v: Any) -> tuple[Hospital, HospitalCre
         secret = ctx.err(_join(path, "secret"), f"expected a string, got {_show(secret)}")
     elif len(secret) < _MIN_SECRET_LEN:
         secret = ctx.err(_join(path, "secret"), f"expected at least {_MIN_SECRET_LEN} characters, got {len(secret)}")
+    raw_interface = o.get("interface")  # absent or null: the defaults
+    interface = DEFAULT_INTERFACE if raw_interface is None else _parse_interface(ctx, _join(path, "interface"),
+                                                                                 raw_interface)
     return (Hospital(code=code, name=name, admdvs=admdvs, level=level, cross_province=cross),
-            HospitalCredentials(code=code, paasid=paasid, secret=secret))
+            HospitalCredentials(code=code, paasid=paasid, secret=secret, interface=interface))
 
 
 def _parse_item(ctx: _Ctx, path: str, v: Any) -> CatalogueItem | None:

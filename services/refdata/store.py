@@ -175,17 +175,20 @@ async def _load_hospitals(conn: asyncpg.Connection, doc: ReferenceDocument, coun
         return
     creds = {c.code: c for c in doc.credentials}
     stored = {r["code"]: tuple(r)[1:] for r in await conn.fetch(
-        "SELECT code, name, admdvs, level, cross_province, paasid, secret FROM reference.hospitals "
-        "WHERE code = any($1::text[])", [h.code for h in doc.hospitals])}
+        "SELECT code, name, admdvs, level, cross_province, paasid, secret, auth, msgid_rule, sign_in, "
+        "tif_window_s, api_window_s FROM reference.hospitals WHERE code = any($1::text[])",
+        [h.code for h in doc.hospitals])}
     changed = []
     for h in doc.hospitals:
         c = creds[h.code]
-        row = (h.name, h.admdvs, h.level, h.cross_province, c.paasid, c.secret)
+        i = c.interface
+        row = (h.name, h.admdvs, h.level, h.cross_province, c.paasid, c.secret,
+               list(i.auth), i.msgid, i.sign_in, i.tif_window_s, i.api_window_s)
         old = stored.get(h.code)
         if old is None:
             count.inserted += 1
             changed.append((h.code, *row))
-        elif tuple(old) != row:
+        elif _hospital_row(old) != _hospital_row(row):
             count.updated += 1
             changed.append((h.code, *row))
         else:
@@ -196,10 +199,19 @@ async def _load_hospitals(conn: asyncpg.Connection, doc: ReferenceDocument, coun
         await conn.execute("UPDATE reference.hospitals SET paasid = '~moving~' || code WHERE code = any($1::text[])",
                            [r[0] for r in changed])
         await conn.executemany(
-            "INSERT INTO reference.hospitals (code, name, admdvs, level, cross_province, paasid, secret) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (code) DO UPDATE SET name = excluded.name, "
+            "INSERT INTO reference.hospitals (code, name, admdvs, level, cross_province, paasid, secret, auth, "
+            "msgid_rule, sign_in, tif_window_s, api_window_s) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9, $10, $11, $12) "
+            "ON CONFLICT (code) DO UPDATE SET name = excluded.name, "
             "admdvs = excluded.admdvs, level = excluded.level, cross_province = excluded.cross_province, "
-            "paasid = excluded.paasid, secret = excluded.secret, updated_at = now()", changed)
+            "paasid = excluded.paasid, secret = excluded.secret, auth = excluded.auth, "
+            "msgid_rule = excluded.msgid_rule, sign_in = excluded.sign_in, tif_window_s = excluded.tif_window_s, "
+            "api_window_s = excluded.api_window_s, updated_at = now()", changed)
+
+
+def _hospital_row(row: tuple) -> tuple:
+    """A stored or loaded hospital row in one comparable form (the auth array as a tuple)."""
+    return tuple(tuple(v) if isinstance(v, list) else v for v in row)
 
 
 async def _load_catalogues(conn: asyncpg.Connection, doc: ReferenceDocument, count, replace: bool) -> None:
