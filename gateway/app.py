@@ -49,8 +49,11 @@ async def tracing_middleware(request: web.Request, handler):
 
 
 def _failure_for(request: web.Request, status: int, outcome: str, message: str, retriable: bool = False) -> web.Response:
+    """Under /fsi (the HIS paths) a failure envelope with HTTP 200, whatever `status` was: HIS
+    HTTP libraries throw on a 4xx/5xx and lose the message. Elsewhere (REST) a REST error with
+    `status`."""
     if request.path.startswith("/fsi"):
-        return endpoint.failure_response(outcome=outcome, message=message, status=status, retriable=retriable,
+        return endpoint.failure_response(outcome=outcome, message=message, retriable=retriable,
                                          clock=request.app[RUNTIME].clock)
     return rest.error(status, outcome, message)
 
@@ -65,8 +68,8 @@ _HTTP_OUTCOMES = {
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler):
-    """Whatever happens, the caller gets JSON it can parse: a failure envelope under /fsi, a REST
-    error elsewhere. Never an HTML page or a stack trace."""
+    """Whatever happens, the caller gets JSON it can parse: a failure envelope (HTTP 200) under /fsi,
+    a REST error with its status elsewhere. Never an HTML page or a stack trace."""
     try:
         return await handler(request)
     except web.HTTPException as e:

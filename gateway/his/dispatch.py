@@ -40,6 +40,12 @@ class Call:
         return self.env.input
 
     @property
+    def msgid_strict(self) -> bool:
+        """The hospital's msgid rule (interface.msgid): for ids the HIS sent earlier, such as 2601's
+        omsgid (`envelope.check_msgid(omsgid, code, path, strict=call.msgid_strict)`)."""
+        return self.principal.interface.msgid == "strict"
+
+    @property
     def caller(self) -> common_pb2.Caller:
         # The authenticated hospital, not whatever the envelope claims (they are checked equal).
         return common_pb2.Caller(fixmedins_code=self.principal.code, msgid=self.env.msgid,

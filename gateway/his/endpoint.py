@@ -1,10 +1,14 @@
-"""`POST /fsi/api/rsfComIfsService/callService` (and per-transaction aliases): one HIS transaction.
+"""The HIS paths: `POST /fsi/api/rsfComIfsService/callService`, the same path followed by
+`/{infno}`, and per-transaction aliases. One HIS transaction per request.
 
-Order of checks: TIF signature and timestamp (no I/O) -> body is JSON -> envelope -> the envelope's
-hospital is the authenticated one -> nonce, sign-in and rate limit (one Redis round trip) ->
-the transaction's handler. Whatever fails becomes a failure envelope here; transport and
-authentication problems get a 4xx status, a transaction the platform refuses gets HTTP 200 with
-infcode -1 (what HIS integrations expect from the national platform).
+Order of checks: authentication (either profile the hospital allows, no I/O) -> the body is JSON,
+whatever its Content-Type -> the envelope, read loosely with the hospital's msgid rule -> the
+envelope's hospital is the authenticated one -> nonce, sign-in and rate limit (one Redis round
+trip) -> the transaction's handler. Whatever fails becomes a failure envelope here, and on the HIS
+paths every failure is HTTP 200 with infcode -1 and an err_msg naming the field: most HIS HTTP
+libraries throw on a 4xx/5xx and the message would be lost (gateway/app.py does the same for
+404/405/413/500 under /fsi). Nothing is written for a refused request: every check that can refuse
+runs before the handler, and handlers validate their whole input before they call a service.
 """
 
 from __future__ import annotations
@@ -12,22 +16,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from decimal import Decimal
 
 import grpc
 from aiohttp import web
 from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from redis.exceptions import RedisError
 
 from gateway.deps import RUNTIME, runtime
 from gateway.his import errors
 from gateway.his.dispatch import Call
-from gateway.his.envelope import FieldError, parse_envelope, peek_infno
+from gateway.his.envelope import INFNO_RE, EnvelopeRules, FieldError, parse_envelope, parse_json, peek_infno
 from gateway.his.handlers import HANDLERS  # the infno table, listed there
 from gateway.his.response import envelope
-from gateway.his.security import SecurityRefusal, authenticate
+from gateway.his.security import Principal, SecurityRefusal, authenticate
 from services.common.clock import Clock
+from services.common.outcomes import CATALOGUE, Kind
 from services.common.telemetry import mask
+
+__all__ = ["ALIASES", "CALL_SERVICE_PATH", "call_service", "failure_response", "parse_json", "routes"]
 
 log = logging.getLogger("gateway.his")
 
@@ -37,30 +44,22 @@ ALIASES = {
     "/fsi/api/outpatientSettleService/saveSettletmentV2": "2207",
     "/fsi/api/outpatientSettleService/preSettletmentA": "2206",
 }
+_OUTAGE_KINDS = frozenset({Kind.UNAVAILABLE, Kind.INTERNAL})
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a number")
-
-
-def parse_json(raw: bytes):
-    """JSON with numbers as Decimal (never float) and NaN/Infinity refused."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise FieldError("(body)", "请求体应为 UTF-8 编码的 JSON (the body must be UTF-8 JSON)", outcome="BAD_JSON") from None
-    try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as e:
-        raise FieldError("(body)", f"请求体不是合法 JSON (the body is not valid JSON: {str(e)[:80]})",
-                         outcome="BAD_JSON") from None
-
-
-def failure_response(*, outcome: str, message: str, clock: Clock, field: str | None = None, status: int = 200,
+def failure_response(*, outcome: str, message: str, clock: Clock, field: str | None = None,
                      admdvs: str = "000000", received_at: dt.datetime | None = None,
-                     retriable: bool = False) -> web.Response:
-    f = errors.Failure(outcome=outcome, message=message, field=field, retriable=retriable, http_status=status)
-    return _failure(f, admdvs, received_at or clock.naive_now(), clock)
+                     retriable: bool | None = None) -> web.Response:
+    """A failure envelope, HTTP 200 (what the HIS paths always answer). `retriable` defaults to
+    the outcome's kind in the catalogue."""
+    return _failure(_failure_of(outcome, message, field, retriable), admdvs, received_at or clock.naive_now(), clock)
+
+
+def _failure_of(outcome: str, message: str, field: str | None = None, retriable: bool | None = None) -> errors.Failure:
+    d = CATALOGUE.get(outcome)
+    if retriable is None:
+        retriable = d.retriable if d is not None else False
+    return errors.Failure(outcome=outcome, message=message, field=field, retriable=retriable)
 
 
 def _failure(f: errors.Failure, admdvs: str, received_at: dt.datetime, clock: Clock) -> web.Response:
@@ -68,9 +67,11 @@ def _failure(f: errors.Failure, admdvs: str, received_at: dt.datetime, clock: Cl
     span.set_attribute("his.outcome", f.outcome)
     if f.field:
         span.set_attribute("his.field", f.field)
+    if f.retriable and CATALOGUE.kind_of(f.outcome) in _OUTAGE_KINDS:
+        span.set_status(Status(StatusCode.ERROR, f.outcome))  # HTTP 200 no longer says it
     body = envelope(ok=False, output=f.output(), admdvs=admdvs, received_at=received_at,
                     responded_at=clock.naive_now(), err_msg=f.err_msg())
-    return web.json_response(body, status=f.http_status, dumps=_dumps)
+    return web.json_response(body, status=200, dumps=_dumps)
 
 
 def _dumps(obj) -> str:
@@ -89,6 +90,22 @@ def _annotate(span, env_input: dict, infno: str) -> None:
         span.set_attribute("his.psn_no", psn[:30])
 
 
+def _rules(principal: Principal) -> EnvelopeRules:
+    return EnvelopeRules.for_hospital(msgid=principal.interface.msgid, admdvs=principal.admdvs)
+
+
+def _force_infno(body, infno: str, where: str) -> None:
+    """A path that names its transaction: a missing or empty infno is filled in, another is refused."""
+    if not isinstance(body, dict):
+        return
+    sent = body.get("infno")
+    if sent in (None, "", "null", "NULL"):
+        body["infno"] = infno
+    elif sent != infno:
+        raise FieldError("infno", f"此地址只受理 {infno} 交易, 报文为 {str(sent)[:8]} ({where} serves {infno} only, "
+                                  f"the envelope's infno is {str(sent)[:8]!r})")
+
+
 async def call_service(request: web.Request, forced_infno: str | None = None) -> web.Response:
     clock = request.app[RUNTIME].clock
     received_at = clock.naive_now()
@@ -100,26 +117,26 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
         principal = authenticate(request.headers, deps.cache, window_s=settings.tif_window_s)
         admdvs = principal.admdvs
         span.set_attribute("his.fixmedins_code", principal.code)
-        ctype = request.content_type
-        if ctype not in ("application/json", "text/json"):
-            raise SecurityRefusal("BAD_CONTENT_TYPE", f"Content-Type 应为 application/json (Content-Type must be "
-                                                      f"application/json, got {ctype[:40]!r})", status=415)
+        span.set_attribute("his.auth", principal.profile)
         body = parse_json(await request.read())
-        if forced_infno and isinstance(body, dict):
-            if body.get("infno") in (None, ""):
-                body["infno"] = forced_infno
-            elif body.get("infno") != forced_infno:
-                raise FieldError("infno", f"此地址只受理 {forced_infno} 交易 (this path serves {forced_infno} only)")
+        path_infno = request.match_info.get("infno")
+        if path_infno is not None:
+            if not INFNO_RE.match(path_infno):
+                raise FieldError("infno", f"地址末段应为交易编号 (the path must end with a 4-digit transaction code, "
+                                          f"got {path_infno[:16]!r})", outcome="UNKNOWN_INFNO")
+            _force_infno(body, path_infno, f"{CALL_SERVICE_PATH}/{path_infno}")
+        elif forced_infno:
+            _force_infno(body, forced_infno, "this path")
         infno = peek_infno(body) or infno
         span.set_attribute("his.infno", infno)
-        env = parse_envelope(body, known_infnos=HANDLERS)
+        env = parse_envelope(body, known_infnos=HANDLERS, rules=_rules(principal))
         if isinstance(env.input, dict):
             _annotate(span, env.input, env.infno)
         span.set_attribute("his.msgid", env.msgid)
         if env.fixmedins_code != principal.code:
             raise SecurityRefusal("HOSPITAL_MISMATCH", "fixmedins_code 与认证的机构不符: 一个 paasid 只能代表一家机构 "
                                                        "(fixmedins_code is not the hospital this paasid is bound to)",
-                                  status=403, field="fixmedins_code")
+                                  field="fixmedins_code")
         await guard.admit(principal, infno=env.infno, sign_no=env.sign_no)
         handler = HANDLERS[env.infno]
         output = await handler(Call(env=env, principal=principal, stubs=deps.stubs, guard=guard,
@@ -129,12 +146,9 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
                                           responded_at=clock.naive_now()), dumps=_dumps)
     except SecurityRefusal as e:
         log.info("refused", extra={"infno": infno, "outcome": e.outcome})
-        return _failure(errors.Failure(outcome=e.outcome, message=e.message, field=e.field, http_status=e.status),
-                        admdvs, received_at, clock)
+        return _failure(_failure_of(e.outcome, e.message, e.field), admdvs, received_at, clock)
     except FieldError as e:
-        status = 400 if e.outcome == "BAD_JSON" else 200
-        return _failure(errors.Failure(outcome=e.outcome, message=e.message, field=e.field, http_status=status),
-                        admdvs, received_at, clock)
+        return _failure(_failure_of(e.outcome, e.message, e.field, retriable=False), admdvs, received_at, clock)
     except grpc.RpcError as e:
         f = errors.from_rpc_error(e)
         if f.retriable:
@@ -143,15 +157,17 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
         return _failure(f, admdvs, received_at, clock)
     except RedisError:
         log.exception("redis unavailable")
-        return _failure(errors.Failure(outcome="GATEWAY_UNAVAILABLE", message=errors.RETRY_HINT, retriable=True,
-                                       http_status=503), admdvs, received_at, clock)
+        return _failure(errors.Failure(outcome="GATEWAY_UNAVAILABLE", message=errors.RETRY_HINT, retriable=True),
+                        admdvs, received_at, clock)
 
 
 def routes() -> list[web.RouteDef]:
+    """The main path, the main path + `/{infno}` (clients that append the transaction code) and
+    the aliases. Other methods and paths under /fsi are failure envelopes too (gateway/app.py)."""
     async def main_path(request: web.Request) -> web.Response:
         return await call_service(request)
 
-    out = [web.post(CALL_SERVICE_PATH, main_path)]
+    out = [web.post(CALL_SERVICE_PATH, main_path), web.post(CALL_SERVICE_PATH + "/{infno}", main_path)]
     for path, infno in ALIASES.items():
         async def alias(request: web.Request, _infno: str = infno) -> web.Response:
             return await call_service(request, forced_infno=_infno)

@@ -7,9 +7,11 @@ with a message a hospital clerk can act on, Chinese then English. Nothing here d
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from gateway.his.convert import AmountError, decimal_text, yuan_to_fen
@@ -247,7 +249,62 @@ def certificate(o: dict, path: str, *, required: bool = True) -> tuple[str, str,
     return ctype, cno, card_sn
 
 
+# ----------------------------------------------------------------------------- JSON
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def parse_json(raw: bytes | str, *, field: str = "(body)", outcome: str = "BAD_JSON") -> Any:
+    """JSON with numbers as Decimal (never float) and NaN/Infinity refused; a UTF-8 BOM is allowed.
+    Whatever the request's Content-Type said: HIS clients label JSON bodies application/json,
+    text/plain or nothing at all."""
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise FieldError(field, "请求体应为 UTF-8 编码的 JSON (the body must be UTF-8 JSON)", outcome=outcome) from None
+    else:
+        text = raw
+    if not text.strip():
+        raise FieldError(field, "请求体为空, 应为 JSON (the body is empty: send the JSON envelope)", outcome=outcome)
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as e:
+        raise FieldError(field, f"不是合法 JSON (not valid JSON: {str(e)[:80]})", outcome=outcome) from None
+
+
 # ----------------------------------------------------------------------------- the envelope
+
+# Texts the real platform reads as "no value" in optional fields (HIS_INTERFACE.md, "Real
+# clients, as they are"). Under the loose reading they count as absent, in the envelope and
+# everywhere in `input`: a required field sent as "null" is then refused as missing, by name.
+PLACEHOLDERS = frozenset({"null", "NULL"})
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeRules:
+    """How strictly `parse_envelope` reads. The default is the strict reading (every field typed
+    as the spec's table, the 30-character msgid). The endpoint reads every request loosely, with
+    the hospital's msgid rule and admdvs (`EnvelopeRules.for_hospital`):
+    - `msgid_strict`: fixmedins_code(12) + yyyyMMddHHmmss(14) + 4 digits; otherwise any non-blank
+      id of at most 30 characters (it is the idempotency key either way, per hospital);
+    - `loose`: what the real platform tolerates — `opter_type` as a JSON number, `input` as a JSON
+      string holding the object, a missing `mdtrtarea_admvs` (the hospital's admdvs is taken), an
+      empty `insuplc_admdvs` (the services look the insured place up), "null"/"NULL" for any
+      empty field, an empty/absent/"null" `sign_no`. Every value that is present is still
+      checked as strictly as before."""
+    msgid_strict: bool = True
+    loose: bool = False
+    hospital_admdvs: str = ""
+
+    @classmethod
+    def for_hospital(cls, *, msgid: str, admdvs: str) -> EnvelopeRules:
+        return cls(msgid_strict=msgid == "strict", loose=True, hospital_admdvs=admdvs)
+
+
+STRICT = EnvelopeRules()
+
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
@@ -274,8 +331,17 @@ def peek_infno(body: Any) -> str:
     return ""
 
 
-def check_msgid(msgid: str, fixmedins_code: str, path: str = "msgid") -> None:
-    """30 chars = fixmedins_code(12) + yyyyMMddHHmmss(14) + 4 digits."""
+def check_msgid(msgid: str, fixmedins_code: str, path: str = "msgid", *, strict: bool = True) -> None:
+    """strict: 30 chars = fixmedins_code(12) + yyyyMMddHHmmss(14) + 4 digits. Otherwise any
+    non-blank id of at most 30 characters (UUID-style hex, 26-character ids, bare sequences)."""
+    if not strict:
+        if not msgid.strip():
+            raise FieldError(path, "报文ID不能为空白 (msgid must not be blank)")
+        if len(msgid) > 30:
+            raise FieldError(path, f"报文ID至多30位 (msgid is at most 30 characters), got {len(msgid)}")
+        if CONTROL_RE.search(msgid) or not msgid.isprintable():
+            raise FieldError(path, "报文ID含控制字符 (msgid contains control characters)")
+        return
     if len(msgid) != 30:
         raise FieldError(path, f"报文ID应为30位: 机构编码(12)+yyyyMMddHHmmss(14)+序号(4) "
                                f"(msgid must be 30 characters: fixmedins_code + yyyyMMddHHmmss + 4 digits), got {len(msgid)}")
@@ -306,21 +372,59 @@ def _has_psn_no(inp: dict) -> bool:
     return False
 
 
-def parse_envelope(body: Any, *, known_infnos: Container[str]) -> Envelope:
+def clear_placeholders(tree: Any) -> None:
+    """Every "null"/"NULL" text inside `tree` (dicts and lists, in place) becomes None, i.e. absent.
+    Iterative: a body nested as deep as json.loads allows cannot exhaust the stack here."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for k, v in items:
+            if isinstance(v, str):
+                if v in PLACEHOLDERS:
+                    node[k] = None
+            elif isinstance(v, (dict, list)):
+                stack.append(v)
+
+
+def _loose_input(body: dict) -> Any:
+    """`input` as sent; a JSON string holding the object is parsed (numbers as Decimal)."""
+    inp = body.get("input")
+    if isinstance(inp, str) and inp.strip() and inp not in PLACEHOLDERS:
+        inp = parse_json(inp, field="input", outcome="INVALID_INPUT")
+        if not isinstance(inp, dict):
+            raise FieldError("input", "input 是字符串时应包含一个 JSON 对象 (input sent as a string must hold a JSON "
+                                      "object)")
+    return inp
+
+
+def parse_envelope(body: Any, *, known_infnos: Container[str], rules: EnvelopeRules = STRICT) -> Envelope:
     if not isinstance(body, dict):
         raise FieldError("(body)", "请求体应为 JSON 对象 (the body must be a JSON object: the NHSA envelope)")
+    inp: Any
+    if rules.loose:
+        inp = _loose_input(body)
+        body = {k: (None if isinstance(v, str) and v in PLACEHOLDERS else v) for k, v in body.items() if k != "input"}
+        if isinstance(inp, (dict, list)):
+            clear_placeholders(inp)
+        ot = body.get("opter_type")
+        if isinstance(ot, int) and not isinstance(ot, bool):  # 1, not "1"
+            body["opter_type"] = str(ot)
+        if body.get("mdtrtarea_admvs") in (None, "") and rules.hospital_admdvs:
+            body["mdtrtarea_admvs"] = rules.hospital_admdvs
+    else:
+        inp = body.get("input")
     infno = text(body, "infno", "", max_len=4, min_len=4, pattern=INFNO_RE, what="4 digits")
     if infno not in known_infnos:
         raise FieldError("infno", f"不支持的交易编号 {infno} (unknown transaction {infno})", outcome="UNKNOWN_INFNO")
     fixmedins_code = text(body, "fixmedins_code", "", max_len=12, min_len=12, pattern=FIXMEDINS_RE,
                           what="12 characters, e.g. H33060200001")
-    msgid = text(body, "msgid", "", max_len=30, min_len=1)
-    check_msgid(msgid, fixmedins_code)
+    msgid = text(body, "msgid", "", max_len=30 if rules.msgid_strict else 10_000, min_len=1)
+    check_msgid(msgid, fixmedins_code, strict=rules.msgid_strict)
     mdtrtarea = admdvs(body, "mdtrtarea_admvs", "")
-    inp = body.get("input")
     if not isinstance(inp, dict):
         raise FieldError("input", "缺少交易输入或不是 JSON 对象 (input is required and must be a JSON object)")
-    insuplc = admdvs(body, "insuplc_admdvs", "", required=_has_psn_no(inp))
+    insuplc = admdvs(body, "insuplc_admdvs", "", required=_has_psn_no(inp) and not rules.loose)
     recer = text(body, "recer_sys_code", "", required=False, max_len=20)
     for k, n in (("dev_no", 100), ("dev_safe_info", 2000), ("cainfo", 4000), ("signtype", 10)):
         text(body, k, "", required=False, max_len=n)

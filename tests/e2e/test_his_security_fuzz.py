@@ -31,14 +31,14 @@ async def test_signature_timestamp_nonce_and_sign_in(his_factory):
     h = his.headers()
     h["x-tif-signature"] = h["x-tif-signature"][::-1]
     status, body = await his.post(PATH, env, h)
-    assert (status, body["infcode"], body["output"]["outcome"]) == (401, -1, "BAD_SIGNATURE")
+    assert (status, body["infcode"], body["output"]["outcome"]) == (200, -1, "BAD_SIGNATURE")
     status, body = await his.post(PATH, env, his.headers(timestamp=int(time.time()) - 3600))
-    assert (status, body["output"]["outcome"]) == (401, "STALE_TIMESTAMP")
+    assert (status, body["output"]["outcome"]) == (200, "STALE_TIMESTAMP")
     h = his.headers()
     status, body = await his.post(PATH, env, h)
     assert status == 200 and body["infcode"] == 0
     status, body = await his.post(PATH, his.envelope("9001", {"signIn": {"opter_no": "op001"}}), h)
-    assert (status, body["output"]["outcome"]) == (401, "NONCE_REUSED")
+    assert (status, body["output"]["outcome"]) == (200, "NONCE_REUSED")
     # not signed in: every transaction but 9001 is refused
     p = person("330600000000000001")
     reply = await his.call("1101", {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": p["certno"]}}, sign_no="")
@@ -220,7 +220,7 @@ def test_fuzz_malformed_requests_always_get_a_failure_envelope_and_change_nothin
         headers = tif_headers(h["paasid"], h["secret"])
         headers["Content-Type"] = ctype
         status, body = _post(url, raw, headers)
-        assert status < 500, (status, body[:300])
+        assert status == 200, (status, body[:300])  # every failure on the HIS paths is an HTTP 200 envelope
         env = json.loads(body)
         assert env["infcode"] in (0, -1)
         if env["infcode"] == 0:

@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from gateway.his.dispatch import Handler
-from gateway.his.handlers import fees, filing, person, queries, recon, settle, signin, visits
+from gateway.his.handlers import fees, filing, person, queries, recon, session, settle, visits
 
 _TABLE: dict[str, Handler] = {
-    # sign-in
-    "9001": signin.sign_in,
+    # the HIS terminal's session
+    "9001": session.sign_in,
+    "9002": session.sign_out,
     # person and benefits
     "1101": person.person_info,
     "2001": person.benefit_check,

@@ -115,19 +115,19 @@ async def test_bad_signature_stale_timestamp_reused_nonce(his):
     bad = his.headers()
     bad["x-tif-signature"] = "0" * 64
     status, body = await his.post("/fsi/api/rsfComIfsService/callService", env, bad)
-    assert status == 401 and body["infcode"] == -1 and body["output"]["outcome"] == "BAD_SIGNATURE"
+    assert status == 200 and body["infcode"] == -1 and body["output"]["outcome"] == "BAD_SIGNATURE"
 
     import time
     stale = his.headers(timestamp=int(time.time()) - 1000)
     status, body = await his.post("/fsi/api/rsfComIfsService/callService", env, stale)
-    assert status == 401 and body["output"]["outcome"] == "STALE_TIMESTAMP"
+    assert status == 200 and body["output"]["outcome"] == "STALE_TIMESTAMP"
 
     h = his.headers()
     status, body = await his.post("/fsi/api/rsfComIfsService/callService", env, h)
     assert status == 200 and body["infcode"] == 0
     status, body = await his.post("/fsi/api/rsfComIfsService/callService",
                                   his.envelope("9001", {"signIn": {"opter_no": "op001"}}), h)
-    assert status == 401 and body["output"]["outcome"] == "NONCE_REUSED"
+    assert status == 200 and body["output"]["outcome"] == "NONCE_REUSED"
 
 
 async def test_envelope_of_another_hospital_is_forbidden(his):
@@ -135,7 +135,7 @@ async def test_envelope_of_another_hospital_is_forbidden(his):
     env = his.envelope("9001", {"signIn": {"opter_no": "op001"}}, fixmedins_code=other,
                        msgid=other + f"{THIS_YEAR}0601101500" + "0001")
     status, body = await his.post("/fsi/api/rsfComIfsService/callService", env)
-    assert status == 403 and body["output"]["outcome"] == "HOSPITAL_MISMATCH"
+    assert status == 200 and body["output"]["outcome"] == "HOSPITAL_MISMATCH"
     assert body["output"]["field"] == "fixmedins_code"
 
 
@@ -153,19 +153,19 @@ async def test_validation_errors_name_the_field_and_never_reach_a_service(his):
 async def test_transport_failures_are_envelopes(his):
     path = "/fsi/api/rsfComIfsService/callService"
     status, body = await his.post(path, b"{not json")
-    assert status == 400 and body["infcode"] == -1 and body["output"]["outcome"] == "BAD_JSON"
+    assert status == 200 and body["infcode"] == -1 and body["output"]["outcome"] == "BAD_JSON"
     h = his.headers()
-    h["Content-Type"] = "text/html"
+    h["Content-Type"] = "text/html"  # JSON is read whatever the label
     status, body = await his.post(path, his.envelope("9001", {"signIn": {"opter_no": "x"}}), h)
-    assert status == 415 and body["infcode"] == -1
+    assert status == 200 and body["infcode"] == 0, body["err_msg"]
     status, body = await his.post(path, b"{" + b" " * (5 * 1024 * 1024) + b"}")
-    assert status == 413 and body["infcode"] == -1 and body["output"]["outcome"] == "BODY_TOO_LARGE"
+    assert status == 200 and body["infcode"] == -1 and body["output"]["outcome"] == "BODY_TOO_LARGE"
     status, body = await his.post("/fsi/api/nothingHere", his.envelope("9001", {}))
-    assert status == 404 and body["infcode"] == -1 and body["err_msg"]
+    assert status == 200 and body["infcode"] == -1 and body["err_msg"]
     status, body = await his.post(path, his.envelope("7777", {}))
     assert status == 200 and body["output"]["outcome"] == "UNKNOWN_INFNO"
     async with his._session.get(his.base_url + path) as r:
-        assert r.status == 405 and (await r.json())["infcode"] == -1
+        assert r.status == 200 and (await r.json())["infcode"] == -1
 
 
 async def test_alias_path_serves_2207_only(his):
