@@ -34,6 +34,7 @@ class Call:
     guard: Guard
     timeout_s: float
     clock: Clock
+    reference: Any = None  # the gateway's ReferenceCache (Deps.cache), for handlers that answer from it
 
     @property
     def input(self) -> dict:
