@@ -326,14 +326,14 @@ def _parse_interface(ctx: _Ctx, path: str, v: Any) -> HospitalInterface:
     windows: dict[str, int] = {}
     if "window_s" in o:
         wpath = _join(path, "window_s")
-        w = ctx.obj(wpath, o["window_s"], (), AUTH_PROFILES)
-        for profile in AUTH_PROFILES if w is not None else ():
+        w = ctx.obj(wpath, o["window_s"], (), AUTH_PROFILES) or {}
+        for profile in AUTH_PROFILES:
             if profile not in w:
                 continue
             n = ctx.integer(_join(wpath, profile), w[profile], 1, WINDOW_MAX_S)
             if n is BAD:
                 continue
-            if isinstance(auth, tuple) and profile not in auth:
+            if profile not in auth:
                 ctx.err(_join(wpath, profile), f"a window for {profile}, which this hospital's auth does not allow "
                                                f"(auth: {', '.join(auth)})")
             windows[profile] = n
