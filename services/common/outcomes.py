@@ -113,6 +113,8 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("EVOUCHER_USED", REF, "医保电子凭证已使用", "the e-voucher was already used"),
     ("EVOUCHER_UNVERIFIABLE", REF, "医保电子凭证暂无法核验", "the e-voucher cannot be verified now"),
     ("VISIT_CANCELLED", REF, "就诊已撤销", "the visit is cancelled"),
+    ("VISIT_OPEN", REF, "就诊尚未出院或结算", "the visit is still open"),
+    ("VISIT_DISCHARGED", REF, "就诊已出院, 不能办理此交易", "the visit is discharged: this transaction no longer applies"),
     ("VISIT_SETTLED", REF, "就诊已结算, 请先撤销结算", "the visit is settled: cancel the settlement first"),
     ("NOT_OPEN", REF, "就诊不在可办理状态", "the visit is not open"),
     ("NOT_INPATIENT", REF, "门诊就诊无需办理出院", "only an admission can be discharged"),

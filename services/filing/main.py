@@ -13,8 +13,9 @@ from services.common import bootstrap
 
 async def compose(proc: bootstrap.Process) -> None:
     from medsettle.eligibility.v1 import eligibility_pb2_grpc
+    from services.filing.eligibility_client import EligibilityClient
     from services.filing.server import SERVICE_FULL_NAME, register
-    from services.filing.service import EligibilityClient, FilingService
+    from services.filing.service import FilingService
 
     s = proc.settings
     pool = await proc.pool()

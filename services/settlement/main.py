@@ -12,7 +12,8 @@ from services.common import bootstrap
 
 
 async def compose(proc: bootstrap.Process) -> None:
-    from services.settlement.clients import EligibilityClient, FilingClient
+    from services.settlement.eligibility_client import EligibilityClient
+    from services.settlement.filing_client import FilingClient
     from services.settlement.repository import keep_session
     from services.settlement.server import SERVICE_FULL_NAME, register
     from services.settlement.service import SettlementService

@@ -192,7 +192,7 @@ async def real_env(db_pool, redis_url):
     from services.eligibility.service import EligibilityService
     from services.eligibility.tokens import EvoucherSigner
     from services.filing import server as filing_server
-    from services.filing.service import EligibilityClient as FilingsEligibilityClient
+    from services.filing.eligibility_client import EligibilityClient as FilingsEligibilityClient
     from services.filing.service import FilingService
     from services.refdata.cache import ReferenceCache
     from services.refdata.schema import parse_document
