@@ -95,7 +95,9 @@ async def run_clearing(pool: asyncpg.Pool, setlym: str, now: dt.datetime) -> Cle
             positions = [NetPosition(*p) for p in net_positions(
                 [(s.insured_pool, s.treatment_pool, s.settlement_count, s.fund_fen) for s in statements])]
             await repo.insert_clearing_run(f"CLR{setlym}{secrets.token_hex(4)}", setlym, statements, positions, now)
-            return await repo.clearing_run(setlym)
+            run = await repo.clearing_run(setlym)
+            assert run is not None  # inserted just above, in this transaction
+            return run
 
 
 async def apply_clearing(repo: SettlementRepository, code: str, msgid: str,

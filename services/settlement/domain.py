@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from services.common.clock import BEIJING
 from services.common.outcomes import Refusal
@@ -228,7 +228,7 @@ class AccumulatorRow:
         return account_balance(self.data, self.caps, fallback)
 
 
-def apply_deltas(data: Mapping[str, int], caps: Mapping[str, int], r: SettlementResult) -> tuple[dict, dict]:
+def apply_deltas(data: Mapping[str, int], caps: Mapping[str, int], r: SettlementResult) -> tuple[dict[str, int], dict[str, int]]:
     """The accumulators after a settlement, with the engine's caps recorded; refuses to produce a
     row that exceeds a cap (the engine should never ask; this is the last line of defence)."""
     new = dict(data)
@@ -334,9 +334,33 @@ AMOUNT_FIELDS = (
 _amounts = operator.attrgetter(*AMOUNT_FIELDS)
 
 
-def amounts_of(r: SettlementResult) -> dict[str, int]:
+class SettlementAmounts(TypedDict):
+    """amounts_of's keys: AMOUNT_FIELDS, each an int field of Settlement and of SettlementResult."""
+
+    medfee_sumamt: int
+    fulamt_ownpay_amt: int
+    overlmt_selfpay: int
+    preselfpay_amt: int
+    inscp_scp_amt: int
+    act_pay_dedc: int
+    hifp_pay: int
+    cvlserv_pay: int
+    hifes_pay: int
+    hifmi_pay: int
+    hifob_pay: int
+    maf_pay: int
+    oth_pay: int
+    fund_pay_sumamt: int
+    psn_part_amt: int
+    acct_pay: int
+    psn_cash_pay: int
+    hosp_part_amt: int
+
+
+def amounts_of(r: SettlementResult) -> SettlementAmounts:
     """The settlement row's amounts, as the engine computed them (same names on both)."""
-    return dict(zip(AMOUNT_FIELDS, _amounts(r), strict=True))
+    # Built from AMOUNT_FIELDS by name; SettlementAmounts spells the same keys out for the type checker.
+    return cast(SettlementAmounts, dict(zip(AMOUNT_FIELDS, _amounts(r), strict=True)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,10 +32,10 @@ def _date(text: str) -> dt.date | None:
 def person_from_snapshot(s: eligibility_pb2.Snapshot) -> PersonSnapshot:
     return PersonSnapshot(
         psn_no=s.psn_no, name=s.name, insutype=s.insutype, psn_type=s.psn_type, insured_pool=s.insured_pool,
-        identities=tuple(Identity(i.psn_idet_type, _date(i.begntime), _date(i.endtime))
-                         for i in s.identities if _date(i.begntime) is not None),
-        chronic=tuple(ChronicQualification(c.code, _date(c.begin), _date(c.end), c.hospital or None)
-                      for c in s.chronic if _date(c.begin) is not None),
+        identities=tuple(Identity(i.psn_idet_type, begin, _date(i.endtime))
+                         for i in s.identities if (begin := _date(i.begntime)) is not None),
+        chronic=tuple(ChronicQualification(c.code, start, _date(c.end), c.hospital or None)
+                      for c in s.chronic if (start := _date(c.begin)) is not None),
         account_balance_fen=s.account_balance_fen, cvlserv=s.cvlserv,
     )
 

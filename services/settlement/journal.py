@@ -148,11 +148,14 @@ class Journal(Generic[S]):
                     await store.complete(request, request.encode(reply), note)
                 return reply
             except MsgidTaken:
-                return replay(await store.journal_entry(request.hospital, request.msgid), request, effect)
+                stored = await store.journal_entry(request.hospital, request.msgid)
+                assert stored is not None  # MsgidTaken: the claim that beat ours committed its row
+                return replay(stored, request, effect)
 
     async def replay_stored(self, request: JournalRequest, effect: JournalEffect) -> Replayed:
         """The msgid was taken (by a booking that committed first): read its whole row back and
         replay it, or refuse a different request under the same msgid."""
         async with self._connect() as store:
             stored = await store.journal_entry(request.hospital, request.msgid)
+        assert stored is not None  # called when the msgid was taken: its row committed
         return replay(stored, request, effect)

@@ -19,7 +19,7 @@ import dataclasses
 import datetime as dt
 import operator
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -46,7 +46,7 @@ from services.settlement.domain import (
     Transaction,
     Visit,
 )
-from services.settlement.journal import JournalRequest, MsgidTaken
+from services.settlement.journal import JournalEffect, JournalRequest, MsgidTaken
 from services.settlement.ledger import LedgerEntry
 
 __all__ = ["Contended", "MsgidTaken", "SettlementRepository", "StaleAccumulators", "StaleVisit", "connection",
@@ -336,7 +336,7 @@ def clearing_lock_key(setlym: str) -> int:
 
 # ----------------------------------------------------------------------------- pool
 
-async def keep_session(conn) -> None:
+async def keep_session(conn: asyncpg.Connection) -> None:
     """The pool's release hook for this process (main.py): nothing to undo. asyncpg has already
     rolled back any open transaction; the settlement code leaves no session state on a pooled
     connection (advisory locks are transaction-scoped, no SET, no cursors WITH HOLD; LISTEN only
@@ -358,22 +358,22 @@ _T_KEYS = tuple(f"t_{c}" for c in TRANSACTION_COLUMNS)  # the journal columns of
 _settlement_values = operator.attrgetter(*SETTLEMENT_COLUMNS)
 
 
-def _visit(r) -> Visit:
+def _visit(r: asyncpg.Record) -> Visit:
     return Visit(*map(r.__getitem__, VISIT_COLUMNS))
 
 
-def _transaction(r, keys: tuple[str, ...] = TRANSACTION_COLUMNS) -> Transaction:
+def _transaction(r: asyncpg.Record, keys: tuple[str, ...] = TRANSACTION_COLUMNS) -> Transaction:
     t = Transaction(*map(r.__getitem__, keys))
     return dataclasses.replace(t, digest=bytes(t.digest), reply=bytes(t.reply), undo=t.undo or {})
 
 
-def _settlement(r) -> Settlement:
+def _settlement(r: asyncpg.Record) -> Settlement:
     values = dict(zip(SETTLEMENT_COLUMNS, r, strict=True))
     values["result"] = result_from_json(values["result"])
     return Settlement(**values)
 
 
-def _fee(r) -> FeeLine:
+def _fee(r: asyncpg.Record) -> FeeLine:
     return FeeLine(*r)
 
 
@@ -425,8 +425,9 @@ class SettlementRepository:
     def __init__(self, db: asyncpg.Connection | asyncpg.Pool) -> None:
         self._db = db
 
-    def transaction(self):
-        return self._db.transaction()
+    def transaction(self) -> AbstractAsyncContextManager[Any]:
+        tx: AbstractAsyncContextManager[Any] = self._db.transaction()  # asyncpg is untyped
+        return tx
 
     # ------------------------------------------------------------------------- journal (journal.JournalStore)
 
@@ -434,7 +435,7 @@ class SettlementRepository:
         r = await self._db.fetchrow(Q_TRANSACTION_FOR_UPDATE if for_update else Q_TRANSACTION, hospital, msgid)
         return None if r is None else _transaction(r)
 
-    async def claim(self, request: JournalRequest, effect: Effect) -> None:
+    async def claim(self, request: JournalRequest, effect: JournalEffect) -> None:
         got = await self._db.fetchval(Q_CLAIM, request.hospital, request.msgid, request.infno_for(effect),
                                       request.digest, effect.value)
         if got is None:
@@ -445,7 +446,8 @@ class SettlementRepository:
                                dict(note.undo or {}))
 
     async def mark_reversed(self, hospital: str, msgid: str, by_msgid: str) -> bool:
-        return (await self._db.execute(Q_MARK_REVERSED, hospital, msgid, by_msgid)) == "UPDATE 1"
+        status: str = await self._db.execute(Q_MARK_REVERSED, hospital, msgid, by_msgid)
+        return status == "UPDATE 1"
 
     # ------------------------------------------------------------------------- settle path
 
@@ -466,11 +468,12 @@ class SettlementRepository:
         computed on changed meanwhile; Deadlocked when PostgreSQL aborted it to break a cycle."""
         s = b.settlement
         with _contended():
-            return await self._db.fetchval(
+            booked: bool = await self._db.fetchval(
                 Q_BOOK_SETTLEMENT, request.hospital, request.msgid, request.infno_for(Effect.SETTLE), request.digest,
                 reply, s.psn_no, s.mdtrt_id, s.setl_id, s.insutype, s.year, b.accumulators.data, b.accumulators.caps,
                 b.accumulators.version, b.visit_status, b.fees_version, list(b.fee_sns), _settlement_json(s),
                 [_fund_json(i, f) for i, f in enumerate(b.funds)], [_entry_json(e) for e in b.entries])
+            return booked
 
     async def read_accumulators(self, psn_no: str, insutype: str, year: int) -> AccumulatorRow:
         r = await self._db.fetchrow(Q_ACCUMULATORS, psn_no, insutype, year)
@@ -524,11 +527,13 @@ class SettlementRepository:
 
     async def active_settlement_of_visit(self, mdtrt_id: str) -> str | None:
         """The setl_id of a settlement of the visit that is not cancelled, if any."""
-        return await self._db.fetchval(Q_VISIT_HAS_SETTLEMENT, mdtrt_id)
+        setl_id: str | None = await self._db.fetchval(Q_VISIT_HAS_SETTLEMENT, mdtrt_id)
+        return setl_id
 
     async def cancel_original(self, setl_id: str) -> bool:
         """Mark a settlement in force as cancelled (its row is locked until the transaction ends)."""
-        return await self._db.execute(Q_CANCEL_ORIGINAL, setl_id) == "UPDATE 1"
+        status: str = await self._db.execute(Q_CANCEL_ORIGINAL, setl_id)
+        return status == "UPDATE 1"
 
     async def release_fees(self, setl_id: str) -> None:
         await self._db.execute(Q_FEES_RELEASE, setl_id)
@@ -594,7 +599,8 @@ class SettlementRepository:
     # ------------------------------------------------------------------------- clearing
 
     async def month_cleared(self, setlym: str) -> str | None:
-        return await self._db.fetchval(Q_MONTH_CLEARED, setlym)
+        run_id: str | None = await self._db.fetchval(Q_MONTH_CLEARED, setlym)
+        return run_id
 
     async def lock_month_shared(self, setlym: str) -> None:
         """Until the transaction ends, the month's clearing run cannot start (a cancellation)."""

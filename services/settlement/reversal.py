@@ -229,7 +229,8 @@ async def _undo_fee_cancellation(repo: SettlementRepository, v: Visit, undo: Map
     return f"已恢复 {len(lines)} 条费用明细 (fee cancellation undone)"
 
 
-UNDO: Mapping[Effect, Undo] = {
+# Keyed by Effect, a str Enum: looked up by the effect value a journal row stores (Transaction.effect).
+UNDO: Mapping[str, Undo] = {
     Effect.SETTLE: _undo_settlement,
     Effect.CANCEL_SETTLEMENT: _refuse_reversal_of_reversal,
     Effect.REVERSE: _refuse_reversal_of_reversal,

@@ -247,6 +247,7 @@ class Settlements:
     @staticmethod
     def _check_declared(order: SettleOrder, result: SettlementResult) -> None:
         d = order.declared
+        assert d is not None  # called only when the order declares a split
         for name, theirs, mine in (("fulamt_ownpay_amt", d.fulamt_ownpay_amt, result.fulamt_ownpay_amt),
                                    ("overlmt_selfpay", d.overlmt_selfpay, result.overlmt_selfpay),
                                    ("preselfpay_amt", d.preselfpay_amt, result.preselfpay_amt),
