@@ -50,8 +50,10 @@ import logging
 import multiprocessing
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 
@@ -142,7 +144,7 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
         redis = aredis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
     reader: _Reader | None = None
     pending: asyncio.Future | None = None
-    previous: list[asyncio.Future] = []  # the last batch's cache invalidations
+    previous: Sequence[asyncio.Future[bool]] = []  # the last batch's cache invalidations
     repo = ImportRepository(conns[0])
     try:
         pools = await repo.pools()
@@ -193,10 +195,12 @@ async def _import_file(dsn: str, path: str | Path, *, redis_url: str | None, err
             for r in results:  # every split that could commit has committed
                 if isinstance(r, BaseException):
                     raise r
-            ok_total += sum(r[0] for r in results)
-            bad_total += sum(r[1] for r in results)
-            changed = sum(len(r[2]) for r in results)
-            added = sum(r[3] for r in results)
+            # No exception is left among the results: the loop above raised the first one.
+            applied = cast("list[tuple[int, int, list[str], int]]", results)
+            ok_total += sum(r[0] for r in applied)
+            bad_total += sum(r[1] for r in applied)
+            changed = sum(len(r[2]) for r in applied)
+            added = sum(r[3] for r in applied)
             done_rows += batch.seen
             rate = done_rows / max(1e-9, time.perf_counter() - t0)
             say(f"import-enrollments: line {batch.last_line}: {ok_total} ok, {bad_total} rejected, "
@@ -315,7 +319,7 @@ async def _invalidate(redis, changed: list[str], say) -> bool:
     return False
 
 
-async def _invalidated(repo: ImportRepository, tasks: list[asyncio.Future]) -> None:
+async def _invalidated(repo: ImportRepository, tasks: Sequence[asyncio.Future[bool]]) -> None:
     """Wait for invalidations; if any could not reach Redis, NOTIFY eligibility_changed "*"."""
     if tasks and not all(await asyncio.gather(*tasks)):
         await repo.notify_everyone()

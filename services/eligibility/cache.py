@@ -131,6 +131,13 @@ def _date(v) -> dt.date | None:
     return dt.date.fromisoformat(v)
 
 
+def _day(v) -> dt.date:
+    """_date of a date the schema holds NOT NULL (birthdate, benefit_start/end, begin dates)."""
+    d = _date(v)
+    assert d is not None  # encoded from a Person, whose field is a date
+    return d
+
+
 def person_to_json(p: Person) -> dict[str, Any]:
     d = _iso
     return {
@@ -147,13 +154,13 @@ def person_to_json(p: Person) -> dict[str, Any]:
 def person_from_json(o: dict[str, Any]) -> Person:
     return Person(
         psn_no=o["psn_no"], certno=o["certno"], name=o["name"], gender=o["gender"],
-        birthdate=_date(o["birthdate"]), social_card=o.get("social_card"), card_sn=o.get("card_sn"),
+        birthdate=_day(o["birthdate"]), social_card=o.get("social_card"), card_sn=o.get("card_sn"),
         cvlserv=bool(o["cvlserv"]), account_balance_fen=int(o["account_balance_fen"]),
-        enrollments=tuple(Enrollment(e[0], e[1], int(e[2]), e[3], _date(e[4]), _date(e[5]), e[6], _date(e[7]))
+        enrollments=tuple(Enrollment(e[0], e[1], int(e[2]), e[3], _day(e[4]), _day(e[5]), e[6], _date(e[7]))
                           for e in o.get("enrollments") or ()),
-        identities=tuple(Identity(i[0], _date(i[1]), _date(i[2]), i[3] or "", i[4])
+        identities=tuple(Identity(i[0], _day(i[1]), _date(i[2]), i[3] or "", i[4])
                          for i in o.get("identities") or ()),
-        chronic=tuple(ChronicQualification(int(c[0]), c[1], _date(c[2]), _date(c[3]), c[4], c[5])
+        chronic=tuple(ChronicQualification(int(c[0]), c[1], _day(c[2]), _date(c[3]), c[4], c[5])
                       for c in o.get("chronic") or ()),
     )
 
@@ -242,7 +249,7 @@ class PersonCache:
         self._lock_wait = lock_wait_s
         # Versions must outlive any entry and any fill in progress by far.
         self._version_ttl = version_ttl_s or max(86_400, 10 * self.ttl_s)
-        self._inflight: dict[tuple[str, str, str], asyncio.Future] = {}
+        self._inflight: dict[tuple[str, str, str], asyncio.Future[Person | None]] = {}
         self._down_until = 0.0
         self._down = False
         self._pending: set[str] = set()
@@ -275,7 +282,11 @@ class PersonCache:
         if fut is None:
             fut = asyncio.ensure_future(self._fill(psn_no, epoch, ver))
             self._inflight[key] = fut
-            fut.add_done_callback(lambda _f, k=key: self._inflight.pop(k, None))
+
+            def forget(_f: asyncio.Future[Person | None], k: tuple[str, str, str] = key) -> None:
+                self._inflight.pop(k, None)
+
+            fut.add_done_callback(forget)
         return await asyncio.shield(fut)
 
     async def get_by_alias(self, kind: str, value: str, lookup: Callable[[str], Awaitable[str | None]],

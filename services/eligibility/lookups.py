@@ -44,6 +44,7 @@ async def find_person_data(svc: EligibilityService, *, cert_type: str, cert_no: 
     """The person and the date asked about; `person_view` makes the 1101 view of them."""
     day = inputs.parse_date(on_date, "on_date", default=svc.today())
     cert_no = (cert_no or "").strip()
+    p: Person | None
     if psn_no:
         p = await inputs.person(svc.cache, inputs.psn_no(psn_no), "psn_no")
     elif cert_type == "01":
@@ -114,7 +115,7 @@ async def snapshot_data(svc: EligibilityService, *, psn_no: str, insutype: str,
 
 def snapshot_view(svc: EligibilityService, p: Person, insutype: str, day: dt.date) -> Snapshot:
     choice = rules.choose_enrollment(p.enrollments, insutype, day)
-    pool = (choice.enrollment or choice.nearest).pool if (choice.enrollment or choice.nearest) else ""
+    pool = e.pool if (e := choice.enrollment or choice.nearest) else ""
     return Snapshot(p, insutype, day, choice, admdvs_of(svc, pool) if pool else "",
                     identities=p.identities, chronic=p.chronic)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -89,7 +90,10 @@ async def compose(proc: bootstrap.Process) -> None:
 
     proc.stack.callback(service.cache.log_metrics)  # once more at shutdown, after the reporter stops
     proc.background(report_metrics(), name="eligibility-metrics")
-    await proc.serve_grpc(SERVICE_FULL_NAME, proc.settings.eligibility_port, lambda server: register(server, service))
+    def add_servicer(server: Any) -> None:
+        register(server, service)  # the servicer it returns is for tests; the server holds it
+
+    await proc.serve_grpc(SERVICE_FULL_NAME, proc.settings.eligibility_port, add_servicer)
 
 
 def main() -> None:

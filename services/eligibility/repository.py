@@ -121,15 +121,22 @@ def _d(v: Any) -> dt.date | None:
     return dt.date.fromisoformat(v)
 
 
+def _day(v: Any) -> dt.date:
+    """_d of a NOT NULL date column (benefit_start/end, begin_date)."""
+    d = _d(v)
+    assert d is not None  # NOT NULL in the schema (migrations/eligibility/0001)
+    return d
+
+
 def person_from_row(r: asyncpg.Record) -> Person:
     return Person(
         psn_no=r["psn_no"], certno=r["certno"], name=r["name"], gender=r["gender"], birthdate=r["birthdate"],
         social_card=r["social_card"], card_sn=r["card_sn"], cvlserv=r["cvlserv"],
         account_balance_fen=r["account_balance_fen"],
-        enrollments=tuple(Enrollment(e[0], e[1], int(e[2]), e[3], _d(e[4]), _d(e[5]), e[6], _d(e[7]))
+        enrollments=tuple(Enrollment(e[0], e[1], int(e[2]), e[3], _day(e[4]), _day(e[5]), e[6], _d(e[7]))
                           for e in _json(r["enrollments"])),
-        identities=tuple(Identity(i[0], _d(i[1]), _d(i[2]), i[3] or "", i[4]) for i in _json(r["identities"])),
-        chronic=tuple(ChronicQualification(int(c[0]), c[1], _d(c[2]), _d(c[3]), c[4], c[5])
+        identities=tuple(Identity(i[0], _day(i[1]), _d(i[2]), i[3] or "", i[4]) for i in _json(r["identities"])),
+        chronic=tuple(ChronicQualification(int(c[0]), c[1], _day(c[2]), _d(c[3]), c[4], c[5])
                       for c in _json(r["chronic"])),
     )
 
@@ -178,7 +185,8 @@ class EligibilityRepository:
         return {r["psn_no"]: person_from_row(r) for r in await self._db.fetch(Q_PERSONS_BY_PSN_NOS, list(psn_nos))}
 
     async def psn_no_by_certno(self, certno: str) -> str | None:
-        return await self._db.fetchval(Q_PSN_NO_BY_CERTNO, certno)
+        psn_no: str | None = await self._db.fetchval(Q_PSN_NO_BY_CERTNO, certno)
+        return psn_no
 
     async def psn_no_by_social_card(self, card: str) -> str | None:
         found = await self.by_social_card(card)

@@ -76,7 +76,7 @@ def benefit_start(*, kind: str, year: int, paid_date: dt.date, waiting_days: int
 # ----------------------------------------------------------------------------- choosing the enrollment
 
 
-def _order(e: Enrollment) -> tuple:
+def _order(e: Enrollment) -> tuple[dt.date, str]:
     return (e.benefit_start, e.pool)
 
 
