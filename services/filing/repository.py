@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from services.filing.domain import ChronicFiling, Filing, Message, ReferenceFiling
 from services.filing.rules import dest_prefix
+
+if TYPE_CHECKING:
+    from services.refdata.records import PersonRecord
 
 # ----------------------------------------------------------------------------- named queries
 
@@ -122,10 +127,11 @@ class FilingRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    def savepoint(self):
+    def savepoint(self) -> AbstractAsyncContextManager[Any]:
         """A savepoint in the caller's transaction: after a unique violation inside it the
         transaction goes on (to ask who won the race)."""
-        return self._conn.transaction()
+        tx: AbstractAsyncContextManager[Any] = self._conn.transaction()  # asyncpg is untyped
+        return tx
 
     # ------------------------------------------------------------------------- filings
 
@@ -226,7 +232,7 @@ class FilingRepository:
 # ----------------------------------------------------------------------------- earlier names
 
 
-async def upsert_filings(conn: asyncpg.Connection, persons: Sequence) -> int:
+async def upsert_filings(conn: asyncpg.Connection, persons: Sequence[PersonRecord]) -> int:
     """services.filing.reference_load.upsert_filings, under the name callers used before."""
     from services.filing.reference_load import upsert_filings as store
 

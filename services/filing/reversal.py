@@ -39,7 +39,9 @@ async def reverse_by_msgid(svc: FilingService, caller: Caller, psn_no: str, omsg
                                 f"原交易 {omsgid} 已被 {original.reversed_by} 冲正。 / Transaction {omsgid} was "
                                 f"already reversed by {original.reversed_by}.", "omsgid")
         if original.kind == "create":
+            assert original.filing_id is not None  # a completed 2501 names the filing it created
             filing = await repo.filing(original.filing_id, for_update=True)
+            assert filing is not None  # filings are never deleted
             if filing.status != ACTIVE:
                 raise FilingRefused(
                     "refused", "FILING_NOT_ACTIVE",
@@ -49,7 +51,9 @@ async def reverse_by_msgid(svc: FilingService, caller: Caller, psn_no: str, omsg
             await repo.set_status(filing.filing_id, REVOKED, REASON_REVERSED)
             reply = Reversal(filing.filing_id, REVOKED, filing.psn_no)
         elif original.kind == "chronic_file":
+            assert original.filing_id is not None  # a completed 2503 names the chronic filing it created
             chronic = await repo.chronic_for_update(original.filing_id)
+            assert chronic is not None  # chronic filings are never deleted
             ended = await end_chronic(svc, repo, chronic, today, "reversed")
             reply = Reversal(ended.filing_id, ended.status, ended.psn_no)
         else:

@@ -38,6 +38,7 @@ async def once(svc: FilingService, caller: Caller, kind: str, psn_no: str, finge
                                                    fingerprint, psn_no)
                 if not claimed:
                     prior = await repo.message(caller.fixmedins_code, caller.msgid)
+                    assert prior is not None  # not claimed: the row exists (the claim waited for its commit)
                     if prior.kind != kind or prior.fingerprint != fingerprint:
                         raise FilingRefused(
                             "conflict", "MSGID_CONFLICT",

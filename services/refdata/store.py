@@ -17,13 +17,14 @@ makes every ReferenceCache reload.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
+from services.refdata.records import PersonRecord
 from services.refdata.schema import ReferenceDocument, policy_body_text
 
 NOTIFY_CHANNEL = "reference_changed"
@@ -83,8 +84,14 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def _person_writers() -> tuple[Callable, Callable]:
+# upsert_persons / upsert_filings: (conn, the document's persons) -> rows changed.
+PersonWriter = Callable[[Any, Sequence[PersonRecord]], Awaitable[int]]
+
+
+def _person_writers() -> tuple[PersonWriter, PersonWriter]:
     missing = []
+    upsert_persons: PersonWriter | None
+    upsert_filings: PersonWriter | None
     try:
         from services.eligibility.reference_load import upsert_persons
     except ImportError as exc:
@@ -100,6 +107,7 @@ def _person_writers() -> tuple[Callable, Callable]:
             "this document has persons, but the code that stores them is not available: "
             + "; ".join(missing) + ". Nothing was loaded."
         )
+    assert upsert_persons is not None and upsert_filings is not None  # else named in `missing`
     return upsert_persons, upsert_filings
 
 
