@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 from gateway.his.envelope import Envelope
 from gateway.his.security import Guard, Principal
@@ -56,14 +56,25 @@ class Call:
 Handler = Callable[[Call], Awaitable[dict]]
 
 
-def transaction(infno: str, name: str) -> Callable[[Handler], Handler]:
+class LabelledHandler(Protocol):
+    """A handler as `transaction` leaves it: labelled with its infno and transaction name."""
+
+    infno: str
+    transaction_name: str
+    __qualname__: str
+
+    def __call__(self, call: Call, /) -> Awaitable[dict]: ...
+
+
+def transaction(infno: str, name: str) -> Callable[[Handler], LabelledHandler]:
     """Labels a handler with the infno it serves and the transaction's name (`handler.infno`,
     `handler.transaction_name`). It registers nothing: gateway/his/handlers/__init__.py lists the
     table and checks each entry against its label."""
-    def label(fn: Handler) -> Handler:
-        fn.infno = infno
-        fn.transaction_name = name
-        return fn
+    def label(fn: Handler) -> LabelledHandler:
+        labelled = cast(LabelledHandler, fn)  # the same function object: the two attributes are set right here
+        labelled.infno = infno
+        labelled.transaction_name = name
+        return labelled
     return label
 
 
