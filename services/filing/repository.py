@@ -3,18 +3,24 @@
 `FilingRepository` is the one place the service's SQL lives (named queries below), over ONE
 connection: the caller owns the transaction (the use cases' unit of work, unit_of_work.py, for
 RPCs; the reference loader's for reference_load.py). Row locks are taken here, by the `*_for_update`
-reads and `claim_message`. It returns domain types (domain.py).
+reads and the message `claim`. It returns domain types (domain.py).
+
+It is also the filing service's store of the exactly-once journal (services.common.journal,
+JournalStore) over filing.messages: a message's `kind` is the journal's effect, its fingerprint
+(hex text) the request digest, and its reply the JSON of the domain object (jsonb, as before).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from services.common.journal import JournalEffect, JournalRequest, MsgidTaken
 from services.filing.domain import ChronicFiling, Filing, Message, ReferenceFiling
 from services.filing.rules import dest_prefix
 
@@ -78,12 +84,15 @@ SQL_CHRONIC_CANCEL = (
     f"cancelled_at = now() WHERE filing_id = $1 RETURNING {_CHRONIC_COLUMNS}")
 
 SQL_MESSAGE_CLAIM = (
-    "INSERT INTO filing.messages (fixmedins_code, msgid, infno, kind, fingerprint, psn_no) "
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (fixmedins_code, msgid) DO NOTHING RETURNING msgid")
+    "INSERT INTO filing.messages (fixmedins_code, msgid, infno, kind, fingerprint) "
+    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (fixmedins_code, msgid) DO NOTHING RETURNING msgid")
 SQL_MESSAGE_GET = ("SELECT fixmedins_code, msgid, infno, kind, fingerprint, psn_no, filing_id, reply, reversed_by "
                    "FROM filing.messages WHERE fixmedins_code = $1 AND msgid = $2")
 SQL_MESSAGE_GET_FOR_UPDATE = SQL_MESSAGE_GET + " FOR UPDATE"
-SQL_MESSAGE_COMPLETE = ("UPDATE filing.messages SET filing_id = $3, reply = $4::text::jsonb "
+# The journal's view of a message: the reply as the JSON text it was stored as.
+SQL_MESSAGE_ENTRY = ("SELECT msgid, infno, kind, fingerprint, reply::text AS reply FROM filing.messages "
+                     "WHERE fixmedins_code = $1 AND msgid = $2")
+SQL_MESSAGE_COMPLETE = ("UPDATE filing.messages SET psn_no = $3, filing_id = $4, reply = $5::text::jsonb "
                         "WHERE fixmedins_code = $1 AND msgid = $2")
 SQL_MESSAGE_MARK_REVERSED = ("UPDATE filing.messages SET reversed_by = $3 "
                              "WHERE fixmedins_code = $1 AND msgid = $2")
@@ -118,6 +127,32 @@ def _message(row: asyncpg.Record) -> Message:
                    reply=row["reply"], reversed_by=row["reversed_by"])
 
 
+@dataclass(frozen=True, slots=True)
+class MessageEntry:
+    """A message as the journal reads it (services.common.journal.JournalEntry): its kind is the
+    effect, its fingerprint the digest, its reply the stored JSON."""
+
+    msgid: str
+    infno: str
+    effect: str
+    digest: bytes
+    reply: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MessageNote:
+    """What a message keeps beside its reply: the person and the filing (or chronic filing) it
+    touched, which 2601 reads to find what the message did."""
+
+    filing_id: str
+    psn_no: str = ""
+
+
+def digest_of(fingerprint: str) -> bytes:
+    """A message's fingerprint (hex text) as the journal's request digest."""
+    return fingerprint.encode()
+
+
 # ----------------------------------------------------------------------------- the repository
 
 
@@ -126,6 +161,11 @@ class FilingRepository:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+
+    def transaction(self) -> AbstractAsyncContextManager[Any]:
+        """A transaction on the connection (the unit of work's, with the message claim in it)."""
+        tx: AbstractAsyncContextManager[Any] = self._conn.transaction()  # asyncpg is untyped
+        return tx
 
     def savepoint(self) -> AbstractAsyncContextManager[Any]:
         """A savepoint in the caller's transaction: after a unique violation inside it the
@@ -191,20 +231,31 @@ class FilingRepository:
 
     # ------------------------------------------------------------------------- HIS messages
 
-    async def claim_message(self, fixmedins_code: str, msgid: str, infno: str, kind: str, fingerprint: str,
-                            psn_no: str) -> bool:
-        """Insert the message row; False when it already exists. A concurrent claim of the same
-        key waits for the first transaction and then sees its row (or claims it on rollback)."""
-        return await self._conn.fetchval(SQL_MESSAGE_CLAIM, fixmedins_code, msgid, infno, kind, fingerprint,
-                                         psn_no) is not None
-
     async def message(self, fixmedins_code: str, msgid: str, *, for_update: bool = False) -> Message | None:
         row = await self._conn.fetchrow(SQL_MESSAGE_GET_FOR_UPDATE if for_update else SQL_MESSAGE_GET,
                                         fixmedins_code, msgid)
         return None if row is None else _message(row)
 
-    async def complete_message(self, fixmedins_code: str, msgid: str, filing_id: str, reply_json: str) -> None:
-        await self._conn.execute(SQL_MESSAGE_COMPLETE, fixmedins_code, msgid, filing_id, reply_json)
+    # ------------------------------------------------------------------------- journal (journal.JournalStore)
+
+    async def journal_entry(self, hospital: str, msgid: str) -> MessageEntry | None:
+        row = await self._conn.fetchrow(SQL_MESSAGE_ENTRY, hospital, msgid)
+        if row is None:
+            return None
+        return MessageEntry(msgid=row["msgid"], infno=row["infno"], effect=row["kind"],
+                            digest=digest_of(row["fingerprint"]), reply=(row["reply"] or "null").encode())
+
+    async def claim(self, request: JournalRequest, effect: JournalEffect) -> None:
+        """Insert the message row; MsgidTaken when it already exists. A concurrent claim of the
+        same key waits for the first transaction, then finds its row (or claims it on rollback)."""
+        got = await self._conn.fetchval(SQL_MESSAGE_CLAIM, request.hospital, request.msgid,
+                                        request.infno_for(effect), effect.value, request.digest.decode())
+        if got is None:
+            raise MsgidTaken()
+
+    async def complete(self, request: JournalRequest, reply: bytes, note: MessageNote) -> None:
+        await self._conn.execute(SQL_MESSAGE_COMPLETE, request.hospital, request.msgid, note.psn_no,
+                                 note.filing_id, reply.decode())
 
     async def mark_reversed(self, fixmedins_code: str, msgid: str, by_msgid: str) -> None:
         await self._conn.execute(SQL_MESSAGE_MARK_REVERSED, fixmedins_code, msgid, by_msgid)
@@ -227,6 +278,13 @@ class FilingRepository:
         one; how many did."""
         res = await self._conn.execute(SQL_SUPERSEDE_OTHER_LONG_TERM, psn_no, insutype, filing_id)
         return int(res.split()[-1])
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[FilingRepository]:
+    """A repository over one pooled connection, released on exit (the journal's `connect`)."""
+    async with pool.acquire() as conn:
+        yield FilingRepository(conn)
 
 
 # ----------------------------------------------------------------------------- earlier names

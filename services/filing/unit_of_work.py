@@ -1,11 +1,14 @@
 """The filing use cases' unit of work: one transaction per HIS message, at most once per
 (fixmedins_code, msgid), and the eligibility notification after it commits.
 
-HIS operations carry a Caller (fixmedins_code, msgid): the message row is claimed first in the
-transaction that does the work, so a retry with the same body gets the stored reply, a
-different body under the same msgid is refused (MSGID_CONFLICT), and a 2601 reversal finds what
-the original message did. Stored replies (filing.messages.reply) are the domain objects as
-JSON, so a replay returns exactly what the first call returned.
+HIS operations carry a Caller (fixmedins_code, msgid) and run in the exactly-once journal the
+settlement service uses too (services.common.journal.Journal), over filing.messages
+(FilingRepository is its store): the message row is claimed first in the transaction that does
+the work, so a retry of the same kind with the same body gets the stored reply, another kind
+or a different body under the same msgid is refused (MSGID_CONFLICT), and a 2601 reversal finds
+what the original message did (its kind, filing_id and psn_no). Stored replies
+(filing.messages.reply) are the domain objects as JSON, so a replay returns exactly what the
+first call returned. A call without a msgid (online self-service) is not journaled.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import hashlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from enum import Enum
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from services.common.grpcutil import Refusal
+from services.common.journal import Journal, JournalEntry, JournalRequest, Replayed
+from services.filing import repository
 from services.filing.domain import Caller, ChronicFiling, Filing, FilingRefused, Reversal
-from services.filing.repository import FilingRepository
+from services.filing.repository import FilingRepository, MessageNote, digest_of
 
 if TYPE_CHECKING:
     from services.filing.service import FilingService
@@ -27,29 +34,57 @@ if TYPE_CHECKING:
 Work = Callable[[FilingRepository], Awaitable[tuple[Any, str]]]  # -> (reply, filing_id)
 
 
+class MessageKind(str, Enum):
+    """What a HIS message did (filing.messages.kind): the journal's effect."""
+
+    CREATE = "create"
+    REVOKE = "revoke"
+    CHANGE = "change"
+    CHRONIC_FILE = "chronic_file"
+    CHRONIC_CANCEL = "chronic_cancel"
+    REVERSE = "reverse"
+
+    @property
+    def infno(self) -> str:
+        """The infno stored when the caller names none: none (the message keeps the caller's)."""
+        return ""
+
+
+def _conflict(stored: JournalEntry) -> FilingRefused:
+    return FilingRefused(
+        "conflict", "MSGID_CONFLICT",
+        f"报文 ID msgid {stored.msgid} 已用于另一笔内容不同的交易（{stored.infno or stored.effect}）；"
+        "新交易请使用新的 msgid。 / msgid already used for a different transaction; send a "
+        "new transaction with a new msgid.", "msgid")
+
+
+def _keyed(request: JournalRequest) -> None:
+    """once() journals only calls with a msgid; their fixmedins_code may be empty (online)."""
+
+
+def journal(svc: FilingService) -> Journal[FilingRepository]:
+    """The exactly-once journal over the service's pool and filing.messages."""
+    return Journal(partial(repository.connection, svc.pool), require=_keyed, conflict=_conflict)
+
+
 async def once(svc: FilingService, caller: Caller, kind: str, psn_no: str, fingerprint: str, work: Work,
                encode: Callable[[Any], Any], decode: Callable[[Any], Any]) -> Any:
     """Run `work` in one transaction, at most once per (fixmedins_code, msgid)."""
-    async with svc.pool.acquire() as conn:
-        async with conn.transaction():
-            repo = FilingRepository(conn)
-            if caller.msgid:
-                claimed = await repo.claim_message(caller.fixmedins_code, caller.msgid, caller.infno, kind,
-                                                   fingerprint, psn_no)
-                if not claimed:
-                    prior = await repo.message(caller.fixmedins_code, caller.msgid)
-                    assert prior is not None  # not claimed: the row exists (the claim waited for its commit)
-                    if prior.kind != kind or prior.fingerprint != fingerprint:
-                        raise FilingRefused(
-                            "conflict", "MSGID_CONFLICT",
-                            f"报文 ID msgid {caller.msgid} 已用于另一笔内容不同的交易（{prior.infno or prior.kind}）；"
-                            "新交易请使用新的 msgid。 / msgid already used for a different transaction; send a "
-                            "new transaction with a new msgid.", "msgid")
-                    return decode(prior.reply)
-            result, filing_id = await work(repo)
-            if caller.msgid:
-                await repo.complete_message(caller.fixmedins_code, caller.msgid, filing_id,
-                                            json.dumps(encode(result), ensure_ascii=False))
+    if not caller.msgid:
+        async with repository.connection(svc.pool) as repo, repo.transaction():
+            result, _ = await work(repo)
+        return result
+
+    async def journaled(repo: FilingRepository) -> tuple[Any, MessageNote]:
+        result, filing_id = await work(repo)
+        return result, MessageNote(filing_id, psn_no)
+
+    request = JournalRequest(hospital=caller.fixmedins_code, msgid=caller.msgid, infno=caller.infno,
+                             digest=digest_of(fingerprint),
+                             encode=lambda reply: json.dumps(encode(reply), ensure_ascii=False).encode())
+    result = await journal(svc).run(request, MessageKind(kind), journaled)
+    if isinstance(result, Replayed):
+        return decode(json.loads(result.reply))
     return result
 
 

@@ -20,6 +20,7 @@ import asyncpg
 
 from services.common.clock import Clock as BusinessClock
 from services.common.grpcutil import Refusal, invalid, refused
+from services.common.journal import Journal, JournalRequest, Replayed
 from services.settlement import checks
 from services.settlement.domain import (
     CST,
@@ -31,7 +32,6 @@ from services.settlement.domain import (
     NetPosition,
     yuan,
 )
-from services.settlement.journal import Journal, JournalRequest, Replayed
 from services.settlement.ports import Now, Reference
 from services.settlement.repository import SettlementRepository, connection
 

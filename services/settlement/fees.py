@@ -7,11 +7,11 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from services.common.grpcutil import invalid, not_found, refused
+from services.common.journal import Journal, JournalRequest, Replayed
 from services.engine import SettlementRefused, split_items
 from services.engine.model import FeeItem
 from services.settlement import checks
 from services.settlement.domain import Effect, FeeCancellation, FeeLine, FeeUpload, JournalNote
-from services.settlement.journal import Journal, JournalRequest, Replayed
 from services.settlement.ports import Reference
 from services.settlement.repository import SettlementRepository
 

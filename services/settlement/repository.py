@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 
+from services.common.journal import JournalEffect, JournalRequest, MsgidTaken
 from services.engine.model import FeeItem
 from services.settlement.codec import result_from_json, result_to_json
 from services.settlement.domain import (
@@ -46,7 +47,6 @@ from services.settlement.domain import (
     Transaction,
     Visit,
 )
-from services.settlement.journal import JournalEffect, JournalRequest, MsgidTaken
 from services.settlement.ledger import LedgerEntry
 
 __all__ = ["Contended", "MsgidTaken", "SettlementRepository", "StaleAccumulators", "StaleVisit", "connection",

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from services.common.grpcutil import forbidden, invalid, not_found, refused
+from services.common.journal import Journal, JournalRequest, Replayed, require_key
 from services.engine import SettlementRefused
 from services.engine import reverse as engine_reverse
 from services.settlement import checks
@@ -34,7 +35,6 @@ from services.settlement.domain import (
     new_id,
     parse_time,
 )
-from services.settlement.journal import Journal, JournalRequest, Replayed, require_key
 from services.settlement.ledger import entries_for
 from services.settlement.ports import Now
 from services.settlement.repository import SettlementRepository

@@ -20,6 +20,7 @@ from grpc import aio
 
 from medsettle.settlement.v1 import settlement_pb2 as pb
 from medsettle.settlement.v1 import settlement_pb2_grpc
+from services.common.journal import JournalRequest, Replayed
 from services.settlement.domain import (
     CST,
     AccumulatorReport,
@@ -47,7 +48,6 @@ from services.settlement.domain import (
     VisitRef,
     fmt_time,
 )
-from services.settlement.journal import JournalRequest, Replayed
 from services.settlement.service import SettlementService
 
 SERVICE_FULL_NAME = pb.DESCRIPTOR.services_by_name["SettlementService"].full_name

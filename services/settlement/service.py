@@ -12,7 +12,7 @@ main.py; the servicer in server.py calls them).
 | reconciliation | reconciliation.py | 3201 totals, 3202 detail |
 | clearing | clearing.py | 3203 clearing application, the monthly clearing run |
 
-Types in domain.py, SQL in repository.py, the exactly-once journal in journal.py, double entry
+Types in domain.py, SQL in repository.py, the exactly-once journal in services/common/journal.py, double entry
 in ledger.py, the rules in services.engine.
 """
 
@@ -24,10 +24,10 @@ from functools import partial
 import asyncpg
 
 from services.common.clock import Clock
+from services.common.journal import Journal
 from services.settlement import repository
 from services.settlement.clearing import Clearing
 from services.settlement.fees import Fees
-from services.settlement.journal import Journal
 from services.settlement.ports import EligibilityService, FilingService, Now, Reference
 from services.settlement.queries import Queries
 from services.settlement.reconciliation import Reconciliation

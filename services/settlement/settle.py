@@ -2,7 +2,7 @@
 
 Exactly once: the booking claims (fixmedins_code, msgid) in the same transaction as its effect.
 A retry with the same request digest gets the stored reply (replayed); the same msgid with a
-different body is refused with MSGID_CONFLICT (journal.py).
+different body is refused with MSGID_CONFLICT (services/common/journal.py).
 
 No cap exceeded: a settlement reads the person's accumulator row (with its version) before
 BEGIN, the engine computes on it, and the booking writes it back only if the version is
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.common.grpcutil import Refusal, invalid, not_found, refused
+from services.common.journal import Journal, JournalRequest, Replayed, replay, require_key
 from services.engine import SettlementRefused
 from services.engine import settle as engine_settle
 from services.engine.model import Bill, Catalogue, PersonSnapshot, Policy, Pool, SettlementContext, SettlementResult
@@ -46,7 +47,6 @@ from services.settlement.domain import (
     new_id,
     yuan,
 )
-from services.settlement.journal import Journal, JournalRequest, Replayed, replay, require_key
 from services.settlement.ledger import entries_for
 from services.settlement.ports import EligibilityService, FilingService, Now, Reference
 from services.settlement.repository import Booking, Contended, SettlementRepository, connection

@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 
 from services.common.grpcutil import invalid, refused
+from services.common.journal import Journal, JournalRequest, Replayed, require_key
 from services.settlement import checks
 from services.settlement.domain import (
     INPATIENT_MED_TYPES,
@@ -22,7 +23,6 @@ from services.settlement.domain import (
     new_id,
     parse_time,
 )
-from services.settlement.journal import Journal, JournalRequest, Replayed, require_key
 from services.settlement.ports import EligibilityService, Now, Reference
 from services.settlement.repository import SettlementRepository
 

@@ -8,10 +8,12 @@ match: two request types (CancelVisit and UndoDischarge, say) can serialize to t
 A concurrent duplicate waits on the claim, then replays the reply of the one that committed.
 
 The class knows no table: its store (the service's repository over one connection) implements
-JournalStore for its own journal table, so another service can use the same class with its own
-(the filing service: its message table, its `kind` as the effect, its fingerprint as the digest). Digest
-and reply are opaque here: the reply is stored as the edge encoded it (`JournalRequest.encode`)
-and handed back as it was stored, so the use cases never see the wire format.
+JournalStore for its own journal table. Settlement and filing share it: settlement over its
+transactions table (services/settlement/repository.py), filing over its message table (its
+`kind` as the effect, its fingerprint as the digest; services/filing/repository.py). Digest and
+reply are opaque here: the reply is stored as the edge encoded it (`JournalRequest.encode`) and
+handed back as it was stored, so the use cases never see the wire format. A service may name
+its own key check (`require`) and its own MSGID_CONFLICT refusal (`conflict`).
 """
 
 from __future__ import annotations
@@ -114,32 +116,44 @@ def require_key(request: JournalRequest) -> None:
                       "msgid")
 
 
-def replay(stored: JournalEntry, request: JournalRequest, effect: JournalEffect) -> Replayed:
+def msgid_conflict(stored: JournalEntry) -> Refusal:
+    """The refusal of a msgid already used for another request (another effect or body)."""
+    return Refusal(
+        "MSGID_CONFLICT",
+        f"同一 msgid {stored.msgid} 请求内容不同：该报文 ID 已用于交易 {stored.infno}，请使用新的 msgid。"
+        " / Same msgid, different body: this msgid was already used for another request; "
+        "send a new msgid.", "msgid")
+
+
+def replay(stored: JournalEntry, request: JournalRequest, effect: JournalEffect,
+           conflict: Callable[[JournalEntry], Refusal] = msgid_conflict) -> Replayed:
     """The stored reply of a retried request; a conflict when the msgid was used for another."""
     if stored.digest != request.digest or stored.effect != effect.value:
-        raise Refusal(
-            "MSGID_CONFLICT",
-            f"同一 msgid {stored.msgid} 请求内容不同：该报文 ID 已用于交易 {stored.infno}，请使用新的 msgid。"
-            " / Same msgid, different body: this msgid was already used for another request; "
-            "send a new msgid.", "msgid")
+        raise conflict(stored)
     return Replayed(stored.reply)
 
 
 class Journal(Generic[S]):
-    """Runs journaled work: `connect()` opens a store over one pooled connection."""
+    """Runs journaled work: `connect()` opens a store over one pooled connection. `require`
+    checks the key before anything is read (default: hospital and msgid); `conflict` builds the
+    MSGID_CONFLICT refusal (default: msgid_conflict)."""
 
-    def __init__(self, connect: Callable[[], AbstractAsyncContextManager[S]]) -> None:
+    def __init__(self, connect: Callable[[], AbstractAsyncContextManager[S]], *,
+                 require: Callable[[JournalRequest], None] = require_key,
+                 conflict: Callable[[JournalEntry], Refusal] = msgid_conflict) -> None:
         self._connect = connect
+        self._require = require
+        self._conflict = conflict
 
     async def run(self, request: JournalRequest, effect: JournalEffect,
                   work: Callable[[S], Awaitable[tuple[R, Any]]]) -> R | Replayed:
         """Run `work(store)` in one transaction together with the msgid claim and store its reply.
         work returns (reply, the note the store keeps beside it)."""
-        require_key(request)
+        self._require(request)
         async with self._connect() as store:
             stored = await store.journal_entry(request.hospital, request.msgid)
             if stored is not None:
-                return replay(stored, request, effect)
+                return replay(stored, request, effect, self._conflict)
             try:
                 async with store.transaction():
                     # Claim first: a concurrent duplicate waits here, then replays our reply.
@@ -150,7 +164,7 @@ class Journal(Generic[S]):
             except MsgidTaken:
                 stored = await store.journal_entry(request.hospital, request.msgid)
                 assert stored is not None  # MsgidTaken: the claim that beat ours committed its row
-                return replay(stored, request, effect)
+                return replay(stored, request, effect, self._conflict)
 
     async def replay_stored(self, request: JournalRequest, effect: JournalEffect) -> Replayed:
         """The msgid was taken (by a booking that committed first): read its whole row back and
@@ -158,4 +172,4 @@ class Journal(Generic[S]):
         async with self._connect() as store:
             stored = await store.journal_entry(request.hospital, request.msgid)
         assert stored is not None  # called when the msgid was taken: its row committed
-        return replay(stored, request, effect)
+        return replay(stored, request, effect, self._conflict)
