@@ -67,13 +67,14 @@ _ROWS = (
 
 def _show(title: str, out: dict) -> None:
     s = out["setlinfo"]
+    ratio = s.get("medsettle", {}).get("pool_ratio", "")
     print(f"\n      {title}: setl_id {s.get('setl_id') or '(pre-settlement, nothing booked)'}"
-          f"  ratio {s.get('pool_prop_selfpay', '')}  {s.get('region_class', '')} {s.get('filing_group', '')}".rstrip())
+          f"  ratio {ratio}  {s.get('region_class', '')} {s.get('filing_group', '')}".rstrip())
     print("      " + "-" * 58)
     for key, zh, en in _ROWS:
-        value = s.get(key, "0.00")
-        if key in ("medfee_sumamt", "inscp_scp_amt", "fund_pay_sumamt", "psn_part_amt") or value not in ("0.00", "", None):
-            print(f"      {zh + ' ' + en:<44}{value:>14}")
+        value = s.get(key, 0)  # a JSON number (Decimal: the client reads with parse_float=Decimal)
+        if key in ("medfee_sumamt", "inscp_scp_amt", "fund_pay_sumamt", "psn_part_amt") or value not in (0, "", None):
+            print(f"      {zh + ' ' + en:<44}{str(value):>14}")
     print("      " + "-" * 58)
     for d in out.get("setldetail", []):
         print(f"      fund {d.get('fund_pay_type')} {d.get('fund_pay_type_name', '')}: {d.get('fund_payamt')}")

@@ -36,6 +36,7 @@ from typing import Any
 
 import aiohttp
 
+from gateway.his import jsonnum
 from services.common.clock import Clock, as_beijing
 
 CALL_SERVICE_PATH = "/fsi/api/rsfComIfsService/callService"
@@ -115,6 +116,7 @@ class HisClient:
         self.api_name = api_name
         self.api_version = api_version
         self.sign_no = ""
+        self.last_text = ""
         self.last_status = 0
         self.last_msgid = ""
         self._session = session
@@ -151,7 +153,7 @@ class HisClient:
             "infver": "V1.0", "opter_type": "1", "opter": self.opter, "opter_name": self.opter_name,
             "inf_time": self.clock.now().strftime("%Y-%m-%d %H:%M:%S"),
             "fixmedins_code": self.fixmedins_code, "fixmedins_name": self.fixmedins_name,
-            "input": json.dumps(input, ensure_ascii=False) if input_as_string else input,
+            "input": jsonnum.dumps(input) if input_as_string else input,
         }
         held = self.sign_no if self.send_sign_no else ""
         chosen = held if sign_no is None else sign_no
@@ -180,7 +182,7 @@ class HisClient:
         """POST anything (tests send malformed bodies); returns (HTTP status, parsed JSON or text).
         `headers` may be a multidict (a header sent twice)."""
         assert self._session is not None, "use `async with HisClient(...)`"
-        data = body if isinstance(body, (bytes, str)) else json.dumps(body, ensure_ascii=False)
+        data = body if isinstance(body, (bytes, str)) else jsonnum.dumps(body)
         if isinstance(data, str):
             data = data.encode("utf-8")  # bytes: aiohttp adds no Content-Type of its own
         headers = self.headers() if headers is None else headers
@@ -188,8 +190,10 @@ class HisClient:
                                       skip_auto_headers=("Content-Type",)) as r:
             text = await r.text()
             self.last_status = r.status
+            self.last_text = text
             try:
-                return r.status, json.loads(text)
+                # 数值型 output fields are JSON numbers (390.00): read them as exact Decimals.
+                return r.status, json.loads(text, parse_float=Decimal)
             except ValueError:
                 return r.status, text
 

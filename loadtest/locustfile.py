@@ -45,6 +45,7 @@ import json
 import os
 import random
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import grpc
@@ -155,7 +156,7 @@ class HisUser(FastHttpUser):
         headers, body, _ = s.request(infno, input, insuplc=insuplc)
         with self.client.post(sc.PATH, data=body, headers=headers, name=name or infno, catch_response=True) as r:
             try:
-                reply = r.json()
+                reply = json.loads(r.content, parse_float=Decimal)  # money: exact JSON numbers (390.00)
             except Exception:  # noqa: BLE001 - any unreadable reply is this request's failure
                 r.failure(f"HTTP {r.status_code}: not JSON")
                 raise FlowStopped from None

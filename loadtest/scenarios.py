@@ -268,4 +268,6 @@ def enrollment_body(p: Person, status: str) -> dict:
 
 
 def split_of(setlinfo: dict) -> dict:
-    return {k: setlinfo[k] for k in ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")}
+    """The pre-settlement's split for 2207, as yuan strings: the output's amounts are JSON numbers
+    (read as Decimal, parse_float=Decimal), str() keeps their two decimals."""
+    return {k: str(setlinfo[k]) for k in ("fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")}

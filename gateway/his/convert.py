@@ -12,6 +12,8 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from gateway.his.jsonnum import yuan
+
 # The largest amount a single field may carry: 10^11 yuan is far beyond any bill and keeps the
 # fen value inside int64 with room for sums.
 MAX_YUAN = Decimal("99999999999.99")
@@ -59,6 +61,43 @@ def fen_to_yuan(fen: int) -> str:
     return f"{sign}{q}.{r:02d}"
 
 
+def number(text: str) -> Decimal:
+    """A count or ratio the services carry as a decimal string ('28', '0.05', '0.70') as the exact
+    Decimal of the same digits (a JSON number through jsonnum.dumps); "" -> 0."""
+    try:
+        d = Decimal(text) if text else Decimal(0)
+    except InvalidOperation:
+        raise AmountError(f"不是数字 (not a number): {text!r}") from None
+    if not d.is_finite():
+        raise AmountError(f"不是数字 (not a number): {text!r}")
+    return d
+
+
+# ----------------------------------------------------------------------------- national codes
+# Our internal words -> the national dictionaries (gateway/his/spec/nhsa_codes.json); the word
+# itself stays in the output under the row's `medsettle` extra.
+
+PSN_TYPE = {"employee": "11", "retired": "12", "resident": "1701"}   # 在职 / 退休 / 城乡居民
+PSN_IDET_TYPE = {"tekun": "2304",        # 特困救助对象
+                 "dibao": "2303",        # 低保救助对象
+                 "dibao_edge": "2305",   # 低收入救助对象
+                 "fanpin": "2302",       # 建档立卡贫困人员 (防返贫监测)
+                 "orphan": "2360",       # 地方扩展医疗救助对象人员
+                 "disabled_1_2": "2308"}  # 残疾人员
+PAY_LOC = {"local": "2", "intra_province": "3", "inter_province": "4"}  # 医疗机构 / 省内异地 / 跨省异地
+HOSP_LV = {3: "12", 2: "13", 1: "14"}   # 三级无等 / 二级无等 / 一级无等 (the reference data holds no 甲乙)
+
+
+def code_of(mapping: dict[str, str], word: str, other: str = "99") -> str:
+    """The national code of an internal word; a value already a code passes; an unknown word is
+    `other` (99 其他 in most dictionaries)."""
+    if word in mapping:
+        return mapping[word]
+    if word.isdigit() or not word:
+        return word
+    return other
+
+
 def decimal_text(value: Any, *, max_places: int = 4) -> str:
     """A count or ratio as a canonical decimal string ('2', '2.5'); raises AmountError."""
     if isinstance(value, bool) or value is None:
@@ -80,22 +119,25 @@ def decimal_text(value: Any, *, max_places: int = 4) -> str:
     return format(d, "f")
 
 
-def proto_to_his(msg: Message) -> dict[str, Any]:
-    """Every field of a reply as HIS JSON: `x_fen` ints become `x` yuan strings, nested messages
-    and repeated fields recurse. Default values are included (a zero amount is "0.00", not absent)."""
+def proto_to_his(msg: Message, *, exact: bool = False) -> dict[str, Any]:
+    """Every field of a reply as HIS JSON: `x_fen` ints become `x` yuan — strings ("12.50", the
+    REST API's form) or, with exact=True, Decimal('12.50') that gateway.his.jsonnum.dumps writes as
+    the JSON number 12.50 (the HIS outputs' 数值型); nested messages and repeated fields recurse.
+    Default values are included (a zero amount is "0.00" / 0.00, not absent)."""
+    money = yuan if exact else fen_to_yuan
     out: dict[str, Any] = {}
     for name, out_name, kind in _plan(msg.DESCRIPTOR):
         value = getattr(msg, name)
         if kind == _MESSAGE:
-            out[out_name] = proto_to_his(value) if msg.HasField(name) else None
+            out[out_name] = proto_to_his(value, exact=exact) if msg.HasField(name) else None
         elif kind == _SCALAR:
             out[out_name] = value
         elif kind == _FEN:
-            out[out_name] = fen_to_yuan(value)
+            out[out_name] = money(value)
         elif kind == _MESSAGES:
-            out[out_name] = [proto_to_his(v) for v in value]
+            out[out_name] = [proto_to_his(v, exact=exact) for v in value]
         elif kind == _FENS:
-            out[out_name] = [fen_to_yuan(v) for v in value]
+            out[out_name] = [money(v) for v in value]
         else:  # _SCALARS
             out[out_name] = list(value)
     return out

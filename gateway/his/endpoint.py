@@ -14,7 +14,6 @@ runs before the handler, and handlers validate their whole input before they cal
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 
 import grpc
@@ -24,7 +23,7 @@ from opentelemetry.trace import Status, StatusCode
 from redis.exceptions import RedisError
 
 from gateway.deps import RUNTIME, runtime
-from gateway.his import errors
+from gateway.his import errors, jsonnum
 from gateway.his.dispatch import Call
 from gateway.his.envelope import INFNO_RE, EnvelopeRules, FieldError, parse_envelope, parse_json, peek_infno
 from gateway.his.handlers import HANDLERS  # the infno table, listed there
@@ -75,7 +74,9 @@ def _failure(f: errors.Failure, admdvs: str, received_at: dt.datetime, clock: Cl
 
 
 def _dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    """Compact UTF-8 JSON; each Decimal of an output (数值型: money from integer fen, ratios,
+    counts) written as an exact JSON number with its own digits (390.00), never through float."""
+    return jsonnum.dumps(obj)
 
 
 def _annotate(span, env_input: dict, infno: str) -> None:

@@ -110,13 +110,14 @@ async def test_a_visit_begun_last_year_settles_in_last_years_year_and_the_deduct
     last_year = this_year - 1
 
     eve = await _outpatient(his, psn_no, cert, f"{last_year}-12-31 23:00:00", "250.00")
-    assert (eve["act_pay_dedc"], eve["hifp_pay"]) == ("100.00", "60.00")  # (250 - 100) x 0.40
+    assert (eve["act_pay_dedc"], eve["hifp_pay"]) == (Decimal("100.00"), Decimal("60.00"))  # (250 - 100) x 0.40
     assert eve["setl_time"][:10] == now_text()[:10]  # settled today, booked for the visit's year
     new_year = await _outpatient(his, psn_no, cert, now_text(-0.5), "250.00")
-    assert (new_year["act_pay_dedc"], new_year["hifp_pay"]) == ("100.00", "60.00"), \
+    assert (new_year["act_pay_dedc"], new_year["hifp_pay"]) == (Decimal("100.00"), Decimal("60.00")), \
         "the deductible paid on 31 December does not count this year"
     again = await _outpatient(his, psn_no, cert, now_text(-0.25), "250.00")
-    assert (again["act_pay_dedc"], again["hifp_pay"]) == ("0.00", "100.00"), "within one year it does count"
+    assert (again["act_pay_dedc"], again["hifp_pay"]) == (Decimal("0.00"), Decimal("100.00")), \
+        "within one year it does count"
 
     last, this = await _accumulated(his, psn_no, last_year), await _accumulated(his, psn_no, this_year)
     paid_last = {k: Decimal(v) for k, v in last.items() if Decimal(v)}

@@ -66,8 +66,8 @@ async def test_outpatient_flow_1101_to_2208(his_factory):
         fee("F1", mdtrt_id, psn_no, DRUG, "12.50", "28", now_text(-1)),
         fee("F2", mdtrt_id, psn_no, STENT, "40.00", "1", now_text(-1))]}, **kw))
     by_sn = {r["feedetl_sn"]: r for r in fees["result"]}
-    assert by_sn["F1"]["preselfpay_amt"] == "17.50" and by_sn["F1"]["inscp_scp_amt"] == "332.50"
-    assert by_sn["F2"]["fulamt_ownpay_amt"] == "40.00" and by_sn["F2"]["chrgitm_lv"] == "03"
+    assert by_sn["F1"]["preselfpay_amt"] == Decimal("17.50") and by_sn["F1"]["inscp_scp_amt"] == Decimal("332.50")
+    assert by_sn["F2"]["fulamt_ownpay_amt"] == Decimal("40.00") and by_sn["F2"]["chrgitm_lv"] == "03"
     data = {"psn_no": psn_no, "mdtrt_id": mdtrt_id, "insutype": "310", "med_type": "11", "medfee_sumamt": "390.00",
             "psn_setlway": "01", "acct_used_flag": "1", "chrg_bchno": "B1", **cert}
     pre = ok(await his.call("2206", {"data": data}, **kw))
@@ -77,7 +77,7 @@ async def test_outpatient_flow_1101_to_2208(his_factory):
     setl = ok(await his.call("2207", settle_input, **kw))
     s = setl["setlinfo"]
     assert_identities(s)
-    assert s["setl_id"] and s["medfee_sumamt"] == "390.00" and s["mdtrt_id"] == mdtrt_id
+    assert s["setl_id"] and s["medfee_sumamt"] == Decimal("390.00") and s["mdtrt_id"] == mdtrt_id
     for k in ("hifp_pay", "act_pay_dedc", "psn_part_amt"):
         assert s[k] == pre["setlinfo"][k], k  # pre-settlement said what settlement did
     assert {d["fund_pay_type"] for d in setl["setldetail"]} >= {"310100"}
@@ -92,7 +92,7 @@ async def test_outpatient_flow_1101_to_2208(his_factory):
     assert q["setlinfo"]["setl_id"] == s["setl_id"] and q["setlinfo"]["hifp_pay"] == s["hifp_pay"]
     cancel = ok(await his.call("2208", {"data": {"setl_id": s["setl_id"], "mdtrt_id": mdtrt_id, "psn_no": psn_no}}, **kw))
     c = cancel["setlinfo"]
-    assert c["medfee_sumamt"] == "-390.00" and y(c["hifp_pay"]) == -y(s["hifp_pay"])
+    assert c["medfee_sumamt"] == Decimal("-390.00") and y(c["hifp_pay"]) == -y(s["hifp_pay"])
     assert y(c["acct_pay"]) == -y(s["acct_pay"])
     # cancelling twice is refused, clearly
     twice = await his.call("2208", {"data": {"setl_id": s["setl_id"], "mdtrt_id": mdtrt_id, "psn_no": psn_no}}, **kw)
@@ -129,8 +129,9 @@ async def test_inpatient_stay_worked_check(his_factory, admin):
                                             "endtime": now_text(-1), "dise_codg": "I21.000", "dscg_way": "1"}}, **kw))
     s = ok(await his.call("2304", {"data": data}, **kw))["setlinfo"]
     assert_identities(s)
-    assert (s["medfee_sumamt"], s["inscp_scp_amt"], s["fulamt_ownpay_amt"]) == ("20000.00", "17500.00", "2500.00")
-    assert (s["act_pay_dedc"], s["hifp_pay"], s["psn_part_amt"]) == ("800.00", "11690.00", "8310.00")
+    assert (s["medfee_sumamt"], s["inscp_scp_amt"], s["fulamt_ownpay_amt"]) == (y("20000.00"), y("17500.00"),
+                                                                                y("2500.00"))
+    assert (s["act_pay_dedc"], s["hifp_pay"], s["psn_part_amt"]) == (y("800.00"), y("11690.00"), y("8310.00"))
     assert pre["hifp_pay"] == s["hifp_pay"]
     assert s["clr_type"] == "21"
 
@@ -160,11 +161,11 @@ async def test_out_of_province_dialysis_for_a_long_term_filer_then_2601_reversal
     msgid = his.last_msgid
     assert_identities(s)
     assert s["region_class"] == "inter_province" and s["filing_group"] == "long_term"
-    assert s["inscp_scp_amt"] == "2700.00" and s["act_pay_dedc"] == "0.00"
-    assert s["hifp_pay"] == "2430.00", "2700.00 x 0.90 under a fresh monthly cap of 6000.00"
+    assert s["inscp_scp_amt"] == Decimal("2700.00") and s["act_pay_dedc"] == Decimal("0.00")
+    assert s["hifp_pay"] == Decimal("2430.00"), "2700.00 x 0.90 under a fresh monthly cap of 6000.00"
     rev = ok(await his.call("2601", {"data": {"psn_no": psn_no, "omsgid": msgid, "oinfno": "2207"}}, **kw))
     assert rev["data"]["omsgid"] == msgid
-    assert rev["setlinfo"]["hifp_pay"] == "-2430.00"
+    assert rev["setlinfo"]["hifp_pay"] == Decimal("-2430.00")
     again = await his.call("2601", {"data": {"psn_no": psn_no, "omsgid": msgid, "oinfno": "2207"}}, **kw)
     assert again["infcode"] == -1 or again["output"]["data"]["omsgid"] == msgid  # refused or the stored reply
 

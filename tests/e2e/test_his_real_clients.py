@@ -108,7 +108,7 @@ async def _outpatient_flow(his, admin) -> dict[str, dict[str, str]]:
     fees = ok(his, await his.call("2204", {"feedetail": [_fee("F1", mdtrt_id, psn_no, DRUG, "12.50", "28"),
                                                          _fee("F2", mdtrt_id, psn_no, STENT, "40.00", "1")]},
                                   path=CALL_SERVICE_PATH + "/2204"))
-    assert {r["feedetl_sn"]: r["inscp_scp_amt"] for r in fees["result"]} == {"F1": "332.50", "F2": "0.00"}
+    assert {r["feedetl_sn"]: r["inscp_scp_amt"] for r in fees["result"]} == {"F1": Decimal("332.50"), "F2": Decimal("0.00")}
     data = {"psn_no": psn_no, "mdtrt_id": mdtrt_id, "insutype": "390", "med_type": "11", "medfee_sumamt": "390.00",
             "psn_setlway": "01", "acct_used_flag": "0", "chrg_bchno": "B1", **cert}
     pre = ok(his, await his.call("2206", {"data": data}, path=PRESETTLE_ALIAS, omit=("infno",)))["setlinfo"]
@@ -138,13 +138,15 @@ async def _outpatient_flow(his, admin) -> dict[str, dict[str, str]]:
 # Resident 390 at a level-3 hospital of 330600: outpatient deductible 100.00, ratio 0.40, cap 800.00.
 # In-policy 332.50 (drug 350.00 less its 5% pre-selfpay 17.50; the stent's 40.00 is class 丙):
 # act_pay_dedc = 100.00, hifp_pay = (332.50 - 100.00) x 0.40 = 93.00, the patient 297.00 in cash.
-EXPECTED = {"medfee_sumamt": "390.00", "fulamt_ownpay_amt": "40.00", "preselfpay_amt": "17.50",
-            "inscp_scp_amt": "332.50", "act_pay_dedc": "100.00", "hifp_pay": "93.00", "fund_pay_sumamt": "93.00",
-            "psn_part_amt": "297.00", "acct_pay": "0.00", "psn_cash_pay": "297.00"}
+# The outputs' amounts are JSON numbers (390.00), read as Decimal (the client's parse_float=Decimal).
+EXPECTED = {k: Decimal(v) for k, v in {
+    "medfee_sumamt": "390.00", "fulamt_ownpay_amt": "40.00", "preselfpay_amt": "17.50",
+    "inscp_scp_amt": "332.50", "act_pay_dedc": "100.00", "hifp_pay": "93.00", "fund_pay_sumamt": "93.00",
+    "psn_part_amt": "297.00", "acct_pay": "0.00", "psn_cash_pay": "297.00"}.items()}
 
 
-def _negated(figures: dict[str, str]) -> dict[str, str]:
-    return {k: ("0.00" if Decimal(v) == 0 else f"{-Decimal(v):.2f}") for k, v in figures.items()}
+def _negated(figures: dict[str, Decimal]) -> dict[str, Decimal]:
+    return {k: -v for k, v in figures.items()}
 
 
 @pytest.mark.parametrize("auth", ["api_hmac_sha1", "tif"])
@@ -153,7 +155,7 @@ async def test_an_sdk_style_client_runs_the_outpatient_flow_unchanged(suite, adm
         figures = await _outpatient_flow(his, admin)
     assert figures["2206"] == figures["2207"] == EXPECTED
     assert figures["5203"] == {k: v for k, v in EXPECTED.items() if k in figures["5203"]}
-    assert figures["5203"]["hifp_pay"] == "93.00"
+    assert figures["5203"]["hifp_pay"] == Decimal("93.00")
     assert figures["2208"] == _negated(EXPECTED)
 
 

@@ -73,13 +73,20 @@ async def test_one_settlement_is_one_trace_across_every_hop(suite, his_factory, 
     assert (client["service"], client["kind"]) == ("gateway", "CLIENT") and client["name"].endswith("/Settle")
     assert parent(client) is roots[0]
 
-    # settlement CLIENT GetSnapshot → eligibility SERVER GetSnapshot
+    # settlement CLIENT GetSnapshot → eligibility SERVER GetSnapshot; and the gateway's own FindPerson
+    # (the setlinfo's person fields, asked for beside Settle) → eligibility SERVER FindPerson
     elig_server = [s for s in spans if s["service"] == "eligibility" and s["kind"] == "SERVER"]
     assert elig_server
-    for s in elig_server:
+    via_settlement = [s for s in elig_server if not s["name"].endswith("/FindPerson")]
+    assert via_settlement
+    for s in via_settlement:
         p = parent(s)
         assert (p["service"], p["kind"]) == ("settlement", "CLIENT")
         assert parent(p)["service"] == "settlement"
+    for s in elig_server:
+        if s["name"].endswith("/FindPerson"):
+            p = parent(s)
+            assert (p["service"], p["kind"]) == ("gateway", "CLIENT") and parent(p) is roots[0]
 
     # The settlement's database work is traced under the settlement service's span.
     db_spans = [s for s in spans if s["attributes"].get("db.system") == "postgresql" and s["service"] == "settlement"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from gateway.his import envelope as f
-from gateway.his.convert import proto_to_his
+from gateway.his.convert import number, proto_to_his
 from gateway.his.dispatch import Call, transaction
+from gateway.his.handlers.queries import _med_chrgitm_type as med_chrgitm_type
+from gateway.his.handlers.queries import treatment_pools
 from medsettle.settlement.v1 import settlement_pb2 as pb
 
 
@@ -40,7 +42,7 @@ async def _upload(call: Call) -> dict:
     reply = await call.stubs.settlement.UploadFees(
         pb.UploadFeesRequest(caller=call.caller, mdtrt_id=mdtrt_id, psn_no=psn_no, feedetail=items),
         timeout=call.timeout_s)
-    return _fees_output(reply)
+    return _fees_output(reply, call)
 
 
 async def _cancel(call: Call) -> dict:
@@ -51,13 +53,45 @@ async def _cancel(call: Call) -> dict:
     req = pb.CancelFeesRequest(caller=call.caller, mdtrt_id=f.ident(d, "mdtrt_id", p), psn_no=f.psn_no(d, p),
                                feedetl_sn=sn, chrg_bchno=bchno)
     reply = await call.stubs.settlement.CancelFees(req, timeout=call.timeout_s)
-    return _fees_output(reply)
+    return _fees_output(reply, call)
 
 
-def _fees_output(reply: pb.UploadFeesResponse) -> dict:
-    out = proto_to_his(reply)
+_NO_FLAGS = ("bas_medn_flag", "hi_nego_drug_flag", "chld_medc_flag", "list_sp_item_flag", "lmt_used_flag",
+             "drt_reim_flag")
+
+
+def _fees_output(reply: pb.UploadFeesResponse, call: Call) -> dict:
+    """result[] as the spec writes it: money exact Decimal yuan, cnt and selfpay_prop Decimals of
+    their own digits, med_chrgitm_type from the catalogue item (or the national code's shape), the
+    flags the reference data does not hold "0"."""
+    out = proto_to_his(reply, exact=True)
     del out["replayed"]  # the fee outputs carry no replayed flag (only the settlement outputs do)
+    items = _catalogue_items(call)
+    for row in out["result"]:
+        row["cnt"] = number(row["cnt"])
+        row["selfpay_prop"] = number(row["selfpay_prop"])
+        item = next((c.get(row["med_list_codg"]) for c in items if row["med_list_codg"] in c), None)
+        row["med_chrgitm_type"] = med_chrgitm_type(item) if item is not None else _type_by_code(row["med_list_codg"])
+        for k in _NO_FLAGS:
+            row[k] = "0"
+        row["memo"] = ""
+        row["exp_content"] = ""
     return out
+
+
+def _catalogue_items(call: Call) -> list:
+    """The item maps of the hospital's treatment pools' catalogues (none without reference data)."""
+    ref = call.reference
+    hospital = ref.hospital(call.principal.code) if ref is not None else None
+    if hospital is None:
+        return []
+    return [c.items for pool in treatment_pools(ref, hospital) if (c := ref.catalogue(pool.code)) is not None]
+
+
+def _type_by_code(code: str) -> str:
+    """医疗收费项目类别 of an item outside the catalogue, by the shape of its national code: a drug
+    (X 西药 09, Z 中成药 11, T 中药饮片 10), a material (C 08), else 14 其他费."""
+    return {"X": "09", "Z": "11", "T": "10", "C": "08"}.get(code[:1], "14")
 
 
 @transaction("2204", "门诊费用明细上传 outpatient fee details")

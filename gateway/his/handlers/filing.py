@@ -62,7 +62,7 @@ async def chronic_filing(call: Call) -> dict:
         ide_fixmedins_no=f.text(d, "ide_fixmedins_no", p, required=False, max_len=30) or call.principal.code,
         begndate=begin, enddate=end)
     reply = await call.stubs.filing.FileChronic(req, timeout=call.timeout_s)
-    return {"result": {"trt_dcla_detl_sn": reply.filing_id, "status": reply.status}}
+    return {"result": {"trt_dcla_detl_sn": reply.filing_id, "status": reply.status, "exp_content": ""}}
 
 
 @transaction("2504", "人员慢特病备案撤销 cancel chronic-disease filing")

@@ -41,7 +41,7 @@ async def reconcile_totals(call: Call) -> dict:
         medfee_sumamt_fen=_signed_money(d, "medfee_sumamt", p), fund_pay_sumamt_fen=_signed_money(d, "fund_pay_sumamt", p),
         acct_pay_fen=_signed_money(d, "acct_pay", p), fixmedins_setl_cnt=f.integer(d, "fixmedins_setl_cnt", p))
     reply = await call.stubs.settlement.ReconcileTotals(req, timeout=call.timeout_s)
-    out = proto_to_his(reply)
+    out = proto_to_his(reply, exact=True)
     return {"stmtinfo": {"setl_optins": reply.setl_optins, "stmt_rslt": reply.stmt_rslt,
                          "stmt_rslt_dscr": reply.stmt_rslt_dscr},
             "platform": {k: out[k] for k in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "setl_cnt")}}
@@ -68,7 +68,10 @@ async def reconcile_detail(call: Call) -> dict:
         caller=call.caller, stmt_begndate=begin, stmt_enddate=end, insutype=f.insutype(d, p, required=False),
         clr_type=f.text(d, "clr_type", p, required=False, max_len=2, choices=CLR_TYPES), rows=detail)
     reply = await call.stubs.settlement.ReconcileDetail(req, timeout=call.timeout_s)
-    return {"result": [{"setl_id": r.setl_id, "stmt_rslt": r.stmt_rslt, "memo": r.memo} for r in reply.results],
+    # The platform's answer is a file (fileinfo, fetched with 9102); here the rows come back inline
+    # under result, and fileinfo names no file.
+    return {"fileinfo": {"file_qury_no": "", "filename": "", "dld_endtime": ""},
+            "result": [{"setl_id": r.setl_id, "stmt_rslt": r.stmt_rslt, "memo": r.memo} for r in reply.results],
             "agreed": reply.agreed, "disagreed": reply.disagreed}
 
 
@@ -87,6 +90,6 @@ async def apply_clearing(call: Call) -> dict:
         fund_appy_sum_fen=_signed_money(d, "fund_appy_sum", p), cash_payamt_fen=_signed_money(d, "cash_payamt", p),
         acct_pay_fen=_signed_money(d, "acct_pay", p), begndate=begin, enddate=end)
     reply = await call.stubs.settlement.ApplyClearing(req, timeout=call.timeout_s)
-    out = proto_to_his(reply)
+    out = proto_to_his(reply, exact=True)
     del out["replayed"]  # the 3203 output carries no replayed flag (only the settlement outputs do)
     return {"result": out}

@@ -3,24 +3,102 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+from decimal import Decimal
 
 from gateway.his import envelope as f
-from gateway.his.convert import fen_to_yuan, proto_to_his
+from gateway.his.convert import HOSP_LV, PAY_LOC, PSN_TYPE, code_of, number, proto_to_his
 from gateway.his.dispatch import Call, transaction
+from gateway.his.jsonnum import yuan
+from medsettle.eligibility.v1 import eligibility_pb2 as epb
 from medsettle.filing.v1 import filing_pb2 as fpb
 from medsettle.settlement.v1 import settlement_pb2 as pb
 
 # 2601 of a filing transaction is the filing service's; everything else is the settlement's.
 FILING_INFNOS = ("2501", "2503")
+log = logging.getLogger("gateway.his")
 SPLIT_FIELDS = (("fulamt_ownpay_amt", "fulamt_ownpay_amt_fen"), ("overlmt_selfpay", "overlmt_selfpay_fen"),
                 ("preselfpay_amt", "preselfpay_amt_fen"), ("inscp_scp_amt", "inscp_scp_amt_fen"))
 
 
-def settlement_output(reply: pb.SettleResponse) -> dict:
-    out = proto_to_his(reply)
-    return {"setlinfo": out["setlinfo"] or {}, "setldetail": out["setldetail"],
-            "explanation": out["explanation"], "replayed": out["replayed"]}
+# The setlinfo of every settlement transaction (2206/2207/2208, 2303/2304/2305, 5203, 2601's):
+# the union of their spec fields (each transaction's extra ones are allowed extras elsewhere).
+_ZERO_MONEY = ("acct_mulaid_pay", "hifdm_pay", "crt_dedc", "pref_fund_pay")
+
+
+async def person_of(call: Call, psn_no: str) -> epb.PersonInfo | None:
+    """The person's 1101 record for the setlinfo's person fields (psn_cert_type, certno, gend,
+    naty, brdy, age, cvlserv_flag, emp_name), asked for beside the settlement call; None when the
+    eligibility service does not answer (then those fields are the spec's empty values: the
+    settlement itself is what the HIS must get)."""
+    try:
+        return await call.stubs.eligibility.FindPerson(epb.FindPersonRequest(psn_no=psn_no), timeout=call.timeout_s)
+    except Exception:  # noqa: BLE001 — any failure only empties the person fields
+        log.warning("person lookup for setlinfo failed", extra={"infno": call.env.infno})
+        return None
+
+
+def settlement_output(reply: pb.SettleResponse, call: Call | None = None, person: epb.PersonInfo | None = None,
+                      *, mdtrt_cert_type: str = "", mdtrt_cert_no: str = "", invono: str = "") -> dict:
+    """setlinfo / setldetail as the spec writes them: money as exact Decimal yuan, codes from the
+    national dictionaries; our explanation and `replayed` under their own keys, our words under
+    setlinfo.medsettle."""
+    out = proto_to_his(reply, exact=True)
+    info = out["setlinfo"] or {}
+    raw = reply.setlinfo
+    if info:
+        info = _setlinfo(info, raw, call, person, mdtrt_cert_type=mdtrt_cert_type, mdtrt_cert_no=mdtrt_cert_no,
+                         invono=invono)
+    return {"setlinfo": info, "setldetail": out["setldetail"], "explanation": out["explanation"],
+            "replayed": out["replayed"]}
+
+
+def _setlinfo(info: dict, raw: pb.SetlInfo, call: Call | None, person: epb.PersonInfo | None, *,
+              mdtrt_cert_type: str, mdtrt_cert_no: str, invono: str) -> dict:
+    ratio = info.pop("pool_prop_selfpay")
+    word = info["psn_type"]
+    info["psn_type"] = code_of(PSN_TYPE, word)
+    setl_time = info["setl_time"] or (call.clock.naive_now().strftime("%Y-%m-%d %H:%M:%S") if call else "")
+    info["setl_time"] = setl_time
+    # 统筹比例自付: the in-policy amount above the deductible that the pool fund did not pay.
+    info["pool_prop_selfpay"] = yuan(raw.inscp_scp_amt_fen - raw.act_pay_dedc_fen - raw.hifp_pay_fen)
+    base = person.baseinfo if person is not None and person.HasField("baseinfo") else None
+    insu = next((i for i in person.insuinfo if i.insutype == raw.insutype), None) if person is not None else None
+    info.update(
+        psn_cert_type=base.psn_cert_type if base else "", certno=base.certno if base else "",
+        gend=base.gend if base else "", naty=base.naty if base else "", brdy=base.brdy if base else "",
+        age=base.age if base else 0, cvlserv_flag=insu.cvlserv_flag if insu else "0",
+        emp_name=insu.emp_name if insu else "", mdtrt_cert_type=mdtrt_cert_type, mdtrt_cert_no=mdtrt_cert_no,
+        medins_setl_id=raw.msgid or (call.env.msgid if call else ""), exp_content="",
+        psn_pay=info["psn_part_amt"], cash_payamt=info["psn_cash_pay"],
+        refd_setl_flag="1" if raw.medfee_sumamt_fen < 0 or raw.status in ("cancelled", "reversal") else "0",
+        insu_optins=raw.clr_optins, insu_admdvs=raw.clr_optins, psn_insu_rlts_id="", setl_type="",
+        flxempe_flag="0", nwb_flag="0", pay_loc=code_of(PAY_LOC, raw.region_class, "2"),
+        year=setl_time[:4], begndate="", enddate="", dise_codg="", dise_name="", invono=invono,
+        opter_id="", opter_name="", opt_time=setl_time,
+        medsettle={"psn_type": word, "pool_ratio": number(ratio)})
+    for k in _ZERO_MONEY:
+        info[k] = yuan(0)
+    hospital = call.reference.hospital(raw.fixmedins_code) if call is not None and call.reference else None
+    info.update(fixmedins_name=hospital.name if hospital else "",
+                hosp_lv=HOSP_LV.get(hospital.level, "11") if hospital else "",
+                fixmedins_poolarea=hospital.admdvs[:4] + "00" if hospital else "",
+                lmtpric_hosp_lv=str(min(hospital.level, 3)) if hospital else "",
+                dedc_hosp_lv=str(min(hospital.level, 3)) if hospital else "")
+    return info
+
+
+async def _with_person(call: Call, psn_no: str, rpc) -> tuple[pb.SettleResponse, epb.PersonInfo | None]:
+    """The settlement call and the person lookup side by side (no added latency)."""
+    person_task = asyncio.ensure_future(person_of(call, psn_no))
+    try:
+        reply = await rpc
+    except BaseException:
+        person_task.cancel()
+        raise
+    return reply, await person_task
 
 
 def _settle_request(call: Call, *, inpatient: bool, final: bool) -> pb.SettleRequest:
@@ -51,33 +129,39 @@ def _settle_request(call: Call, *, inpatient: bool, final: bool) -> pb.SettleReq
 
 @transaction("2206", "门诊预结算 outpatient pre-settlement")
 async def outpatient_presettle(call: Call) -> dict:
-    req = _settle_request(call, inpatient=False, final=False)
-    return settlement_output(await call.stubs.settlement.PreSettle(req, timeout=call.timeout_s))
+    return await _settle(call, inpatient=False, final=False)
 
 
 @transaction("2207", "门诊结算 outpatient settlement")
 async def outpatient_settle(call: Call) -> dict:
-    req = _settle_request(call, inpatient=False, final=True)
-    return settlement_output(await call.stubs.settlement.Settle(req, timeout=call.timeout_s))
+    return await _settle(call, inpatient=False, final=True)
 
 
 @transaction("2303", "住院预结算 inpatient pre-settlement")
 async def inpatient_presettle(call: Call) -> dict:
-    req = _settle_request(call, inpatient=True, final=False)
-    return settlement_output(await call.stubs.settlement.PreSettle(req, timeout=call.timeout_s))
+    return await _settle(call, inpatient=True, final=False)
 
 
 @transaction("2304", "住院结算 inpatient settlement")
 async def inpatient_settle(call: Call) -> dict:
-    req = _settle_request(call, inpatient=True, final=True)
-    return settlement_output(await call.stubs.settlement.Settle(req, timeout=call.timeout_s))
+    return await _settle(call, inpatient=True, final=True)
+
+
+async def _settle(call: Call, *, inpatient: bool, final: bool) -> dict:
+    req = _settle_request(call, inpatient=inpatient, final=final)
+    rpc = (call.stubs.settlement.Settle if final else call.stubs.settlement.PreSettle)(req, timeout=call.timeout_s)
+    reply, person = await _with_person(call, req.psn_no, rpc)
+    return settlement_output(reply, call, person, mdtrt_cert_type=req.mdtrt_cert_type,
+                             mdtrt_cert_no=req.mdtrt_cert_no, invono=req.invono)
 
 
 async def _cancel(call: Call) -> dict:
     d, p = f.data_of(call.input)
     req = pb.CancelSettlementRequest(caller=call.caller, setl_id=f.ident(d, "setl_id", p),
                                      mdtrt_id=f.ident(d, "mdtrt_id", p), psn_no=f.psn_no(d, p))
-    return settlement_output(await call.stubs.settlement.CancelSettlement(req, timeout=call.timeout_s))
+    reply, person = await _with_person(call, req.psn_no,
+                                       call.stubs.settlement.CancelSettlement(req, timeout=call.timeout_s))
+    return settlement_output(reply, call, person)
 
 
 @transaction("2208", "门诊结算撤销 cancel outpatient settlement")
@@ -110,7 +194,7 @@ async def reversal(call: Call) -> dict:
         pb.ReverseRequest(caller=call.caller, psn_no=psn_no, omsgid=omsgid, oinfno=oinfno), timeout=call.timeout_s)
     out: dict = {"data": {"oinfno": reply.oinfno or oinfno, "omsgid": reply.omsgid or omsgid, "result": reply.result}}
     if reply.HasField("settlement"):
-        out.update(settlement_output(reply.settlement))
+        out.update(settlement_output(reply.settlement, call, await person_of(call, psn_no)))
     return out
 
 
@@ -121,7 +205,8 @@ async def settlement_query(call: Call) -> dict:
                                   mdtrt_id=f.ident(d, "mdtrt_id", p, required=False), psn_no=f.psn_no(d, p))
     if not req.setl_id and not req.mdtrt_id:
         raise f.FieldError(f"{p}.setl_id", "须提供 setl_id 或 mdtrt_id (give setl_id or mdtrt_id)")
-    return settlement_output(await call.stubs.settlement.GetSettlement(req, timeout=call.timeout_s))
+    reply, person = await _with_person(call, req.psn_no, call.stubs.settlement.GetSettlement(req, timeout=call.timeout_s))
+    return settlement_output(reply, call, person)
 
 
 @transaction("5206", "人员累计信息查询 year-to-date accumulators")
@@ -137,7 +222,8 @@ async def accumulators(call: Call) -> dict:
     rows = []
     for a in reply.accumulators:
         count = a.key.startswith("admissions")  # counts, not fen
-        rows.append({"cum_type_code": a.key, "cum": str(a.amount) if count else fen_to_yuan(a.amount),
-                     "cap": "" if a.cap < 0 else (str(a.cap) if count else fen_to_yuan(a.cap))})
+        rows.append({"insutype": reply.insutype or insutype, "year": str(reply.year or year), "cum_ym": cum_ym,
+                     "cum_type_code": a.key, "cum": Decimal(a.amount) if count else yuan(a.amount),
+                     "cap": "" if a.cap < 0 else (Decimal(a.cap) if count else yuan(a.cap))})
     return {"psn_no": reply.psn_no or psn_no, "insutype": reply.insutype, "year": reply.year or year,
-            "balc": fen_to_yuan(reply.account_balance_fen), "cuminfo": rows}
+            "balc": yuan(reply.account_balance_fen), "cuminfo": rows}

@@ -42,7 +42,8 @@ async def register_outpatient(call: Call) -> dict:
         emergency=med_type == "13" or f.flag(d, "emg_flag", p))
     f.text(d, "caty", p, required=False, max_len=30)
     visit = await call.stubs.settlement.Register(req, timeout=call.timeout_s)
-    return {"data": {"mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no, "ipt_otp_no": visit.ipt_otp_no}}
+    return {"data": {"mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no, "ipt_otp_no": visit.ipt_otp_no,
+                     "exp_content": ""}}
 
 
 @transaction("2202", "门诊挂号撤销 cancel registration")
@@ -108,7 +109,8 @@ async def admission(call: Call) -> dict:
         atddr_no=f.text(m, "atddr_no", p, required=False, max_len=30),
         emergency=med_type == "24" or f.flag(m, "emg_flag", p))
     visit = await call.stubs.settlement.Register(req, timeout=call.timeout_s)
-    return {"result": {"mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no, "ipt_otp_no": visit.ipt_otp_no}}
+    return {"result": {"mdtrt_id": visit.mdtrt_id, "psn_no": visit.psn_no, "ipt_otp_no": visit.ipt_otp_no,
+                       "exp_content": ""}}
 
 
 @transaction("2402", "出院办理 discharge")
