@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit integration e2e e2e-faked faketime protos check-protos clean-data venv bench loadtest audit clean
+.PHONY: run test lint typecheck unit integration e2e e2e-faked faketime protos check-protos clean-data venv bench loadtest audit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)

@@ -265,7 +265,7 @@ class _Lines:
         return self.i  # 1-based number of the line last read
 
     def skip_blank(self) -> None:
-        while self.peek() is not None and not self.peek().strip():
+        while (line := self.peek()) is not None and not line.strip():
             self.i += 1
 
     def table(self, *, has_dict: bool) -> dict[str, dict[str, Any]]:
@@ -276,7 +276,7 @@ class _Lines:
         if not SEPARATOR.match(self.next().strip()):
             raise SpecError(f"line {self.lineno}: table separator expected after {header!r}")
         rows: dict[str, dict[str, Any]] = {}
-        while self.peek() is not None and "|" in self.peek():
+        while (upcoming := self.peek()) is not None and "|" in upcoming:
             line = self.next()
             cells = _cells(line, ncols, self.lineno, piped=header.startswith("|"))
             name, spec = _field(cells, has_dict=has_dict, lineno=self.lineno)
@@ -314,9 +314,9 @@ def _read_node(lines: _Lines, direction: str, name: str, kind_doc: str, tail: st
         if line == "+ exp_content":
             lines.next()
             node.exp_marker = True
-        elif CERT.match(line):
+        elif cert := CERT.match(line):
             lines.next()
-            node.cert = _mods(CERT.match(line).group(1), lines.lineno)
+            node.cert = _mods(cert.group(1), lines.lineno)
         else:
             break
     if node.ref is None or node.extras:
@@ -385,8 +385,7 @@ def parse(text: str) -> RawDoc:
         elif section.startswith("## 3. ") and s == HEADER_GW:
             lines.i -= 1
             headers = lines.table(has_dict=False)
-        elif section.startswith("## 4. ") and BLOCK.match(s):
-            m = BLOCK.match(s)
+        elif section.startswith("## 4. ") and (m := BLOCK.match(s)):
             kinds = re.findall(r"\((obj|list)\)", m.group(2))
             blocks[m.group(1)] = _read_node(lines, "block", m.group(1), kinds[0] if kinds else "obj", None)
             if not kinds:
@@ -607,7 +606,7 @@ def build(text: str, *, resolutions: bool = True) -> dict[str, Any]:
             _parents(nodes[direction], f"{tx.heading} {direction}")
         prose = _prose_nodes(tx, {}) if tx.prose else {}
         for code in tx.codes:
-            entry = {
+            entry: dict[str, Any] = {
                 "name": tx.names[code],
                 "input": copy.deepcopy(nodes["in"]),
                 "output": copy.deepcopy(nodes["out"]),

@@ -73,7 +73,8 @@ def _from(cls: type, msg: Any, **given: Any) -> Any:
 
 def _to(cls: type, obj: Any, **given: Any) -> Any:
     """A message from the domain object's fields of the same names (`given` for the others)."""
-    return cls(**{n: getattr(obj, n) for n in _names(type(obj)) if n not in given}, **given)
+    source: type = type(obj)
+    return cls(**{n: getattr(obj, n) for n in _names(source) if n not in given}, **given)
 
 
 def _settle_order(r: pb.SettleRequest) -> SettleOrder:
@@ -175,7 +176,7 @@ class _Wire:
         return JournalRequest(hospital=c.fixmedins_code.strip(), msgid=c.msgid.strip(), infno=c.infno.strip(),
                               digest=digest_of(req), encode=self)
 
-    def answer(self, out: Any, reply_cls: type) -> Any:
+    def answer(self, out: Any, reply_cls: type[Any]) -> Any:  # a generated message class
         if isinstance(out, Replayed):
             msg = reply_cls.FromString(out.reply)
             msg.replayed = True

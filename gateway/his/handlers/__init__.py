@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from gateway.his.dispatch import Handler
+from gateway.his.dispatch import Handler, LabelledHandler
 from gateway.his.handlers import fees, filing, person, queries, recon, session, settle, visits
 
-_TABLE: dict[str, Handler] = {
+_TABLE: dict[str, LabelledHandler] = {
     # the HIS terminal's session
     "9001": session.sign_in,
     "9002": session.sign_out,
