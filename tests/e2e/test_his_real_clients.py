@@ -318,3 +318,23 @@ async def test_a_reference_load_changes_a_hospitals_interface(suite, admin):
                         {"api_hmac_sha1": "OK", "tif": "AUTH_PROFILE_NOT_ALLOWED"})
     await load_and_wait({"auth": ["tif"], "msgid": "strict"}, {"tif": "INVALID_INPUT"})  # a UUID msgid, strict now
     assert hospital(BOTH)["interface"]["auth"] == ["tif", "api_hmac_sha1"]
+
+
+async def test_2601_reverses_a_settlement_sent_with_a_uuid_style_msgid(suite, admin):
+    """At a lenient hospital the msgid of a 2207 may be UUID-style; its 2601 names it as omsgid."""
+    psn_no = await fresh_person(admin)
+    cert = {"mdtrt_cert_type": "02", "mdtrt_cert_no": await _certno(admin, psn_no)}
+    kw = {"insuplc_admdvs": "330600"}
+    async with client_for(suite.gateway_url, BOTH, auth="api_hmac_sha1", **SDK) as his:
+        await his.call("9001", {"signIn": {"opter_no": "op001", "mac": "00-00-00-00-00-00", "ip": "127.0.0.1"}})
+        reg = ok(his, await his.call("2201", {"data": {"psn_no": psn_no, "insutype": "390", "begntime": now_text(-1),
+                                                       "ipt_otp_no": "MZ-RC-2601", **cert}}, **kw))
+        mdtrt_id = reg["data"]["mdtrt_id"]
+        ok(his, await his.call("2204", {"feedetail": [_fee("1", mdtrt_id, psn_no, DRUG, "12.50", "4")]}, **kw))
+        setl = ok(his, await his.call("2207", {"data": {"psn_no": psn_no, "mdtrt_id": mdtrt_id, "insutype": "390",
+                                                        "med_type": "11", "medfee_sumamt": "50.00", "psn_setlway": "01",
+                                                        "acct_used_flag": "0", **cert}}, **kw))["setlinfo"]
+        omsgid = his.last_msgid
+        rev = ok(his, await his.call("2601", {"data": {"psn_no": psn_no, "omsgid": omsgid, "oinfno": "2207"}}, **kw))
+        assert rev["data"]["omsgid"] == omsgid
+        assert Decimal(str(rev["setlinfo"]["medfee_sumamt"])) == -Decimal(str(setl["medfee_sumamt"])) == Decimal("-50.00")

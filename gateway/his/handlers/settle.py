@@ -180,7 +180,7 @@ async def reversal(call: Call) -> dict:
     d, p = (f.data_of(call.input) if isinstance(call.input.get("data"), dict) else (call.input, "input"))
     psn_no = f.psn_no(d, p)
     omsgid = f.text(d, "omsgid", p, max_len=30)
-    f.check_msgid(omsgid, call.principal.code, path=f"{p}.omsgid")
+    f.check_msgid(omsgid, call.principal.code, path=f"{p}.omsgid", strict=call.msgid_strict)
     oinfno = f.text(d, "oinfno", p, max_len=4, min_len=4, pattern=f.INFNO_RE, what="4 digits")
     if oinfno == "2601":
         raise f.FieldError(f"{p}.oinfno", "冲正交易不能再冲正 (a reversal cannot be reversed)", outcome="NOT_REVERSIBLE")
