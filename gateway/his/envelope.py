@@ -235,6 +235,19 @@ def ident(o: dict, key: str, path: str, *, required: bool = True, max_len: int =
     return text(o, key, path, required=required, max_len=max_len, pattern=IDENT_RE, what="letters, digits and _.:-")
 
 
+def fee_sn(o: dict, path: str, *, required: bool = True) -> str:
+    """feedetl_sn (数字型 in the spec, which does not say string or number): a digit string, or a
+    JSON integer 1..15 digits long taken as its digits (a number has no leading zeros to lose).
+    Any other id form the HIS chose is accepted as a string, as ident() does."""
+    v = o.get("feedetl_sn")
+    if isinstance(v, int) and not isinstance(v, bool):
+        if v <= 0 or v >= 10**15:
+            raise FieldError(_join(path, "feedetl_sn"), f"明细流水号应为 1 至 15 位正整数 (feedetl_sn as a number must "
+                                                        f"be a positive integer of at most 15 digits), got {v}")
+        return str(v)
+    return ident(o, "feedetl_sn", path, required=required)
+
+
 def certificate(o: dict, path: str, *, required: bool = True) -> tuple[str, str, str]:
     """(mdtrt_cert_type, mdtrt_cert_no, card_sn) with the rules of each certificate type."""
     ctype = text(o, "mdtrt_cert_type", path, required=required, max_len=3, choices=CERT_TYPES)

@@ -283,8 +283,8 @@ async def test_what_a_real_client_still_gets_refused_names_the_field(suite, admi
         refused("input a broken JSON string", his, await his.send(env), "INVALID_INPUT", "input")
         refused("a flag as a JSON number", his, await his.call("2303", {"data": {**data, "acct_used_flag": 0}}),
                 "INVALID_INPUT", "input.data.acct_used_flag")
-        refused("feedetl_sn as a JSON number", his,
-                await his.call("2301", {"feedetail": [{**rows["feedetail"][0], "feedetl_sn": 7}]}),
+        refused("feedetl_sn as the JSON number 0 (a number is taken only as 1..15 digits)", his,
+                await his.call("2301", {"feedetail": [{**rows["feedetail"][0], "feedetl_sn": 0}]}),
                 "INVALID_INPUT", "input.feedetail[0].feedetl_sn")
         refused("money with three decimals", his,
                 await his.call("2303", {"data": {**data, "medfee_sumamt": "100.005"}}), "INVALID_INPUT",

@@ -17,7 +17,7 @@ async def _upload(call: Call) -> dict:
     seen: set[str] = set()
     for i, r in enumerate(rows):
         p = f"input.feedetail[{i}]"
-        sn = f.ident(r, "feedetl_sn", p)
+        sn = f.fee_sn(r, p)
         if sn in seen:
             raise f.FieldError(f"{p}.feedetl_sn", f"明细流水号重复 (duplicate feedetl_sn {sn!r} in this upload)")
         seen.add(sn)
@@ -48,7 +48,7 @@ async def _upload(call: Call) -> dict:
 async def _cancel(call: Call) -> dict:
     d, p = f.data_of(call.input)
     # 2302 names the item ("0000": every unsettled item); 2205 may name the charge batch instead.
-    sn = f.ident(d, "feedetl_sn", p, required=call.env.infno == "2302")
+    sn = f.fee_sn(d, p, required=call.env.infno == "2302")
     bchno = f.ident(d, "chrg_bchno", p, required=not sn)
     req = pb.CancelFeesRequest(caller=call.caller, mdtrt_id=f.ident(d, "mdtrt_id", p), psn_no=f.psn_no(d, p),
                                feedetl_sn=sn, chrg_bchno=bchno)

@@ -288,3 +288,12 @@ def test_openapi_documents_every_rest_route():
         path = route.resource.canonical
         if path.startswith("/api/v1") and route.method != "HEAD":
             assert route.method.lower() in paths.get(path, {}), f"{route.method} {path} missing from openapi.py"
+
+
+def test_feedetl_sn_may_be_a_json_integer_of_1_to_15_digits():
+    assert f.fee_sn({"feedetl_sn": 7}, "input.feedetail[0]") == "7"
+    assert f.fee_sn({"feedetl_sn": "0007"}, "input.feedetail[0]") == "0007"  # a string keeps its digits
+    for bad in (0, -1, 10**15, True):
+        with pytest.raises(f.FieldError) as e:
+            f.fee_sn({"feedetl_sn": bad}, "input.feedetail[0]")
+        assert e.value.field == "input.feedetail[0].feedetl_sn"
