@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.nhsa.render import render
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE = REPO_ROOT.parent / "shared" / "NHSA_CODES.md"
 DEFAULT_OUT = REPO_ROOT / "gateway" / "his" / "spec" / "nhsa_codes.json"
@@ -279,21 +281,6 @@ RESOLUTIONS: list[Callable[[dict[str, Any]], None]] = [
 
 
 # ----------------------------------------------------------------------------- output
-
-def _is_scalar_dict(v: Any) -> bool:
-    return isinstance(v, dict) and all(not isinstance(x, (dict, list)) for x in v.values())
-
-
-def render(obj: Any, indent: int = 0) -> str:
-    """JSON with one line per entry, so a change in the document is a readable diff."""
-    pad, inner = " " * indent, " " * (indent + 2)
-    if isinstance(obj, dict) and obj and not _is_scalar_dict(obj):
-        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {render(v, indent + 2)}" for k, v in obj.items()]
-        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(obj, list) and obj:
-        return "[\n" + ",\n".join(inner + render(v, indent + 2) for v in obj) + "\n" + pad + "]"
-    return json.dumps(obj, ensure_ascii=False)
-
 
 def generate(text: str) -> str:
     return render(build(text)) + "\n"
