@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import asyncpg
 import pytest_asyncio
 
 from services.common.clock import Clock
@@ -70,3 +71,22 @@ def this_year() -> int:
 
 def now_text(delta_h: float = 0) -> str:
     return (beijing_now() + dt.timedelta(hours=delta_h)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+COUNTED_SCHEMAS = ("settlement", "filing")
+
+
+async def row_counts(database_url: str, code: str) -> dict[str, int]:
+    """Rows attributable to one hospital in every settlement/filing table that records the hospital.
+    (Other engineers' tests share this database and write concurrently, so whole-table counts would
+    measure them too; the fuzz uses a hospital no other test uses.)"""
+    conn = await asyncpg.connect(database_url)
+    try:
+        tables = await conn.fetch("SELECT table_schema, table_name FROM information_schema.columns "
+                                  "WHERE table_schema = any($1::text[]) AND column_name = 'fixmedins_code'",
+                                  list(COUNTED_SCHEMAS))
+        return {f"{t['table_schema']}.{t['table_name']}": await conn.fetchval(
+            f'SELECT count(*) FROM "{t["table_schema"]}"."{t["table_name"]}" WHERE fixmedins_code = $1', code)
+            for t in tables}
+    finally:
+        await conn.close()

@@ -15,11 +15,10 @@ import json
 from decimal import Decimal
 from urllib.parse import urlsplit
 
-import asyncpg
 import pytest
 
 from gateway.hisclient import CALL_SERVICE_PATH, api_headers
-from tests.e2e.conftest import fresh_person, now_text
+from tests.e2e.conftest import fresh_person, now_text, row_counts
 from tests.e2e.demo import client_for, hospital
 
 pytestmark = pytest.mark.e2e
@@ -228,20 +227,6 @@ async def test_transport_and_authentication_failures_are_http_200_envelopes(suit
         assert r.status == 404
 
 
-COUNTED_SCHEMAS = ("settlement", "filing")
-
-
-async def _row_counts(database_url: str, code: str) -> dict[str, int]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        tables = await conn.fetch("SELECT table_schema, table_name FROM information_schema.columns "
-                                  "WHERE table_schema = any($1::text[]) AND column_name = 'fixmedins_code'",
-                                  list(COUNTED_SCHEMAS))
-        return {f"{t['table_schema']}.{t['table_name']}": await conn.fetchval(
-            f'SELECT count(*) FROM "{t["table_schema"]}"."{t["table_name"]}" WHERE fixmedins_code = $1', code)
-            for t in tables}
-    finally:
-        await conn.close()
 
 
 async def test_tolerated_shapes_are_still_validated_and_a_refusal_writes_nothing(suite, admin, database_url):
@@ -250,7 +235,7 @@ async def test_tolerated_shapes_are_still_validated_and_a_refusal_writes_nothing
     reg = {"data": {"psn_no": psn_no, "insutype": "390", "begntime": now_text(-1), "ipt_otp_no": "MZ-R",
                     "mdtrt_cert_type": "02", "mdtrt_cert_no": certno}}
     async with client_for(suite.gateway_url, BOTH, auth="api_hmac_sha1", **SDK) as his:
-        before = await _row_counts(database_url, BOTH)
+        before = await row_counts(database_url, BOTH)
         cases = [
             (dict(opter_type=9), "INVALID_INPUT", "opter_type"),
             (dict(opter_type=True), "INVALID_INPUT", "opter_type"),
@@ -275,10 +260,10 @@ async def test_tolerated_shapes_are_still_validated_and_a_refusal_writes_nothing
                                       json.dumps(his.envelope("2201", reg)).encode())
         assert status == 200 and body["output"]["outcome"] == "AUTH_HEADER_REPEATED"
         await asyncio.sleep(0.2)
-        assert await _row_counts(database_url, BOTH) == before
+        assert await row_counts(database_url, BOTH) == before
         # and the same request, well-formed, is accepted and writes
         assert (await his.call("2201", reg))["infcode"] == 0
-        assert await _row_counts(database_url, BOTH) != before
+        assert await row_counts(database_url, BOTH) != before
 
 
 async def test_a_reference_load_changes_a_hospitals_interface(suite, admin):

@@ -9,13 +9,12 @@ import time
 import urllib.error
 import urllib.request
 
-import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.hisclient import new_msgid, tif_headers
-from tests.e2e.conftest import now_text
+from tests.e2e.conftest import now_text, row_counts
 from tests.e2e.demo import client_for, hospital, person
 
 pytestmark = pytest.mark.e2e
@@ -24,6 +23,8 @@ SX3, SX2 = "H33060200001", "H33060200002"
 FUZZ_HOSPITAL = "H15052500002"  # 奈曼旗大沁他拉镇中心卫生院: used by no other test
 PATH = "/fsi/api/rsfComIfsService/callService"
 
+
+READ_ONLY = {"1101", "3202"}  # transactions whose broken optional fields can still make a valid query
 
 async def test_signature_timestamp_nonce_and_sign_in(his_factory):
     his = await his_factory(SX3, sign_in=False)
@@ -171,24 +172,6 @@ def broken_requests(draw):
     return json.dumps(env, ensure_ascii=False).encode(), "application/json"
 
 
-COUNTED_SCHEMAS = ("settlement", "filing")
-READ_ONLY = {"1101", "3202"}
-
-
-async def _row_counts(database_url: str, code: str) -> dict[str, int]:
-    """Rows attributable to one hospital in every settlement/filing table that records the hospital.
-    (Other engineers' tests share this database and write concurrently, so whole-table counts would
-    measure them too; the fuzz uses a hospital no other test uses.)"""
-    conn = await asyncpg.connect(database_url)
-    try:
-        tables = await conn.fetch("SELECT table_schema, table_name FROM information_schema.columns "
-                                  "WHERE table_schema = any($1::text[]) AND column_name = 'fixmedins_code'",
-                                  list(COUNTED_SCHEMAS))
-        return {f"{t['table_schema']}.{t['table_name']}": await conn.fetchval(
-            f'SELECT count(*) FROM "{t["table_schema"]}"."{t["table_name"]}" WHERE fixmedins_code = $1', code)
-            for t in tables}
-    finally:
-        await conn.close()
 
 
 def _post(url: str, body: bytes, headers: dict) -> tuple[int, bytes]:
@@ -208,7 +191,7 @@ def test_fuzz_malformed_requests_always_get_a_failure_envelope_and_change_nothin
             return await c.sign_in()
 
     sign_no = asyncio.run(sign_in())
-    before = asyncio.run(_row_counts(database_url, FUZZ_HOSPITAL))
+    before = asyncio.run(row_counts(database_url, FUZZ_HOSPITAL))
     assert before, "no settlement/filing tables found"
     url = suite.gateway_url + PATH
 
@@ -231,6 +214,6 @@ def test_fuzz_malformed_requests_always_get_a_failure_envelope_and_change_nothin
         assert len(env["inf_refmsgid"]) == 30 and "Traceback" not in env["err_msg"]
 
     one()
-    after = asyncio.run(_row_counts(database_url, FUZZ_HOSPITAL))
+    after = asyncio.run(row_counts(database_url, FUZZ_HOSPITAL))
     changed = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
     assert not changed, f"malformed requests changed the database: {changed}"
