@@ -4,7 +4,7 @@ Every field, id, date rule and month boundary is in Beijing time. China has kept
 daylight saving since 1991, so a fixed offset is exact and needs no tz database on the host.
 
 Each process's composition root builds ONE `Clock` and hands it (or its bound methods) to what
-needs the time; tests pass their own (`Clock.fixed(...)`, `Clock.offset(...)`). Nothing else in
+needs the time; tests pass their own (`Clock.fixed(...)`). Nothing else in
 the code base reads the wall clock for business purposes.
 """
 
@@ -30,12 +30,6 @@ class Clock:
         """A clock that always says `at` (naive values are taken as Beijing time)."""
         ts = as_beijing(at).timestamp()
         return cls(lambda: ts)
-
-    @classmethod
-    def offset(cls, at: dt.datetime) -> Clock:
-        """A clock that starts at `at` now and runs on with the real one."""
-        delta = as_beijing(at).timestamp() - time.time()
-        return cls(lambda: time.time() + delta)
 
     def timestamp(self) -> float:
         return self._source()
