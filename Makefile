@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration e2e e2e-faked faketime protos check-protos clean-data venv bench loadtest audit clean
+.PHONY: run test lint typecheck unit integration e2e e2e-faked faketime chromium protos check-protos clean-data venv bench loadtest audit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,7 +23,7 @@ protos: $(STAMP)
 run: $(STAMP)
 	$(BIN)/medsettle demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # ruff, as configured in pyproject.toml ([tool.ruff]).
@@ -41,7 +41,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) chromium
 	$(BIN)/python -m pytest -q tests/e2e
 
 # libfaketime for the any-date checks (Debian's faketime; installed here when missing).
@@ -51,9 +51,17 @@ faketime:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq faketime >/dev/null; }
 
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; it downloads no
+# browser of its own). Installed here when missing.
+chromium:
+	@test -x /usr/bin/chromium || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 # The e2e tier at two faked dates: 10:00 Beijing (POSIX TZ CST-8) on a working day in January, and
 # 23:30 UTC on 31 December (already 1 January in Beijing). Each faked date gets test servers of its own (tests/conftest.py).
-e2e-faked: $(STAMP) faketime
+e2e-faked: $(STAMP) faketime chromium
 	TZ=CST-8 faketime '2027-01-05 10:00:00' $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
 	TZ=UTC faketime '2028-12-31 23:30:00' $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e
 

@@ -423,6 +423,22 @@ class GetAccumulatorsRequest(_message.Message):
     year: int
     def __init__(self, psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., year: _Optional[int] = ...) -> None: ...
 
+class ListPersonSettlementsRequest(_message.Message):
+    __slots__ = ("psn_no", "year", "limit")
+    PSN_NO_FIELD_NUMBER: _ClassVar[int]
+    YEAR_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    psn_no: str
+    year: int
+    limit: int
+    def __init__(self, psn_no: _Optional[str] = ..., year: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListPersonSettlementsResponse(_message.Message):
+    __slots__ = ("settlements",)
+    SETTLEMENTS_FIELD_NUMBER: _ClassVar[int]
+    settlements: _containers.RepeatedCompositeFieldContainer[SettleResponse]
+    def __init__(self, settlements: _Optional[_Iterable[_Union[SettleResponse, _Mapping]]] = ...) -> None: ...
+
 class Accumulator(_message.Message):
     __slots__ = ("key", "amount", "cap")
     KEY_FIELD_NUMBER: _ClassVar[int]

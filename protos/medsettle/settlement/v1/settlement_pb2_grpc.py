@@ -99,6 +99,11 @@ class SettlementServiceStub:
                 request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.GetAccumulatorsRequest.SerializeToString,
                 response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.AccumulatorsResponse.FromString,
                 _registered_method=True)
+        self.ListPersonSettlements = channel.unary_unary(
+                '/medsettle.settlement.v1.SettlementService/ListPersonSettlements',
+                request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListPersonSettlementsRequest.SerializeToString,
+                response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListPersonSettlementsResponse.FromString,
+                _registered_method=True)
         self.ReconcileTotals = channel.unary_unary(
                 '/medsettle.settlement.v1.SettlementService/ReconcileTotals',
                 request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ReconcileTotalsRequest.SerializeToString,
@@ -215,6 +220,13 @@ class SettlementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPersonSettlements(self, request, context):
+        """The patient's own pages (/m/): one person's settlements, newest first, each with its explanation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReconcileTotals(self, request, context):
         """3201
         """
@@ -310,6 +322,11 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.GetAccumulators,
                     request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.GetAccumulatorsRequest.FromString,
                     response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.AccumulatorsResponse.SerializeToString,
+            ),
+            'ListPersonSettlements': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPersonSettlements,
+                    request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListPersonSettlementsRequest.FromString,
+                    response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListPersonSettlementsResponse.SerializeToString,
             ),
             'ReconcileTotals': grpc.unary_unary_rpc_method_handler(
                     servicer.ReconcileTotals,
@@ -683,6 +700,33 @@ class SettlementService:
             '/medsettle.settlement.v1.SettlementService/GetAccumulators',
             medsettle_dot_settlement_dot_v1_dot_settlement__pb2.GetAccumulatorsRequest.SerializeToString,
             medsettle_dot_settlement_dot_v1_dot_settlement__pb2.AccumulatorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPersonSettlements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.settlement.v1.SettlementService/ListPersonSettlements',
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListPersonSettlementsRequest.SerializeToString,
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListPersonSettlementsResponse.FromString,
             options,
             channel_credentials,
             insecure,
