@@ -43,7 +43,7 @@ async def compose(proc: bootstrap.Process) -> None:
 
 
 def main() -> None:
-    bootstrap.run("gateway", compose)
+    bootstrap.run("gateway", compose, secrets=("admin_token", "session_secret"))
 
 
 if __name__ == "__main__":

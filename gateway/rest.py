@@ -58,7 +58,8 @@ def _admin(request: web.Request) -> None:
     settings, _, _ = runtime(request)
     auth = request.headers.get("Authorization", "")
     token = auth[7:] if auth.startswith("Bearer ") else ""
-    if not token or not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
+    expected = settings.admin_token or ""  # filled at start-up (services/common/secrets.py); never a default
+    if not token or not expected or not hmac.compare_digest(token.encode(), expected.encode()):
         raise RestError(401, "UNAUTHORIZED", "需要管理令牌 (admin endpoint: send Authorization: Bearer <admin token>)")
 
 

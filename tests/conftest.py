@@ -99,6 +99,7 @@ def uid() -> str:
 def suite(endpoints, tmp_path_factory):
     """The whole suite as real processes on test ports, demo data loaded; yields the Suite."""
     import asyncio
+    import secrets
 
     from services import launcher
     from services.common.config import Settings
@@ -108,7 +109,8 @@ def suite(endpoints, tmp_path_factory):
     ports = {"ELIGIBILITY_PORT": str(base + 1), "FILING_PORT": str(base + 2), "SETTLEMENT_PORT": str(base + 3),
              "GATEWAY_PORT": os.environ.get("MEDSETTLE_TEST_GATEWAY_PORT", "18080")}
     trace_file = tmp_path_factory.mktemp("traces") / "spans.jsonl"
-    extra = dict(ports, MEDSETTLE_TRACE_FILE=str(trace_file), MEDSETTLE_ADMIN_TOKEN="test-admin-token",
+    admin_token = secrets.token_urlsafe(32)  # a fresh one per run: no known token opens the admin API
+    extra = dict(ports, MEDSETTLE_TRACE_FILE=str(trace_file), MEDSETTLE_ADMIN_TOKEN=admin_token,
                  RATE_LIMIT_PER_S=os.environ.get("RATE_LIMIT_PER_S", "2000"), TZ=HOST_TZ)
     settings = Settings.from_env({**os.environ, **extra})
     assert asyncio.run(load_file(endpoints.database_url, DEMO, redis_url=endpoints.redis_url)) == 0
@@ -126,7 +128,7 @@ def suite(endpoints, tmp_path_factory):
         raise
     s.trace_file = trace_file
     s.log_dir = log_dir
-    s.admin_token = "test-admin-token"
+    s.admin_token = admin_token
     s.host_tz = HOST_TZ
     yield s
     s.stop()

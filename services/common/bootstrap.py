@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
@@ -171,11 +172,23 @@ async def opened(name: str, settings: Settings, clock: Clock | None = None):
         yield Process(name, settings, stack, clock or Clock())
 
 
-def run(name: str, compose: Callable[[Process], Awaitable[None]], settings: Settings | None = None) -> None:
+def run(name: str, compose: Callable[[Process], Awaitable[None]], settings: Settings | None = None,
+        secrets: tuple[str, ...] = ()) -> None:
     """The whole life of one process: settings, telemetry, `compose(process)` (which builds and
-    serves), everything it opened closed, telemetry flushed."""
+    serves), everything it opened closed, telemetry flushed. `secrets` names the Settings fields
+    this process needs filled (services/common/secrets.py): configured, else this installation's
+    own; a publicly known or weak value ends the process before it serves, saying why (exit 2)."""
+    from services.common import secrets as installation
+
     settings = settings if settings is not None else Settings.from_env()
     telemetry.setup(name, settings)
+    try:
+        settings = installation.resolved(settings, *secrets)
+    except installation.SecretRefused as refused:
+        log.error("refusing to start: %s", refused, extra={"service_name": name})
+        print(f"{name}: refusing to start: {refused}", file=sys.stderr)
+        telemetry.shutdown()
+        raise SystemExit(2) from None
     try:
         asyncio.run(_serve(name, settings, compose))
     finally:

@@ -112,11 +112,19 @@ VARS: tuple[Var, ...] = (
         "the gateway's Redis socket and connect timeout (nonce, sign-in, rate limit), seconds"),
     Var("ELIGIBILITY_CACHE_TTL_S", "eligibility_cache_ttl_s", 300, _int, "lifetime of a cached insured status, seconds"),
     # Security
-    Var("MEDSETTLE_ADMIN_TOKEN", "admin_token", "dev-admin-token-change-me", _str,
-        "bearer token of the admin REST API (a development default: set it)"),
+    Var("MEDSETTLE_ADMIN_TOKEN", "admin_token", None, _str,
+        "bearer token of the admin REST API; unset: generated per installation, "
+        "`$MEDSETTLE_DATA_DIR/secrets/admin-token` (0600)"),
     Var("EVOUCHER_TTL_S", "evoucher_ttl_s", 90, _int, "lifetime of an e-voucher (scan-to-pay code), seconds"),
-    Var("EVOUCHER_SECRET", "evoucher_secret", "dev-evoucher-secret-change-me-32b", _str,
-        "HMAC key signing e-vouchers (a development default: set it)"),
+    Var("EVOUCHER_SECRET", "evoucher_secret", None, _str,
+        "HMAC key signing e-vouchers (eligibility); unset: generated per installation, "
+        "`$MEDSETTLE_DATA_DIR/secrets/evoucher-key` (0600). Every eligibility replica needs the same one"),
+    Var("SESSION_SECRET", "session_secret", None, _str,
+        "key of the gateway's session cookies and CSRF tokens; unset: generated per installation, "
+        "`$MEDSETTLE_DATA_DIR/secrets/session-key` (0600)"),
+    Var("MEDSETTLE_DEV_MODE", "dev_mode", False, _flag,
+        "`1`: a developer's machine; a weak or publicly known secret is then accepted with a warning "
+        "instead of refused at start-up"),
     Var("TIF_WINDOW_S", "tif_window_s", 300, _int, "accepted clock skew of a HIS request's TIF timestamp, ± seconds"),
     Var("RATE_LIMIT_PER_S", "rate_limit_per_s", 2000, _int, "HIS requests per second per hospital (0: no limit)"),
     # Logs and traces
@@ -140,13 +148,15 @@ class Settings:
     gateway_host: str
     gateway_port: int
     embedded_redis_port: int
-    admin_token: str
+    admin_token: str | None
     db_pool_min: int
     db_pool_max: int
     grpc_deadline_s: float
     eligibility_cache_ttl_s: int
     evoucher_ttl_s: int
-    evoucher_secret: str
+    evoucher_secret: str | None
+    session_secret: str | None
+    dev_mode: bool
     tif_window_s: int
     rate_limit_per_s: int
     shutdown_grace_s: float

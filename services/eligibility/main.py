@@ -46,12 +46,13 @@ def redis_client(url: str, timeout_s: float = REDIS_TIMEOUT_S):
 
 async def open_service(proc: bootstrap.Process):
     """The service, everything it needs opened on `proc`'s exit stack."""
+    from services.common import secrets
     from services.eligibility.cache import ChangeListener, PersonCache
     from services.eligibility.repository import EligibilityRepository
     from services.eligibility.service import EligibilityService
     from services.eligibility.tokens import EvoucherSigner
 
-    s = proc.settings
+    s = secrets.resolved(proc.settings, "evoucher_secret")  # run() has filled it; a test's Settings may not have
     timeout_s = s.eligibility_redis_timeout_s
     pool = await proc.pool()
     redis = proc.redis(lambda url: redis_client(url, timeout_s))
@@ -63,7 +64,7 @@ async def open_service(proc: bootstrap.Process):
     await listener.start()
     proc.stack.push_async_callback(listener.close)
     return EligibilityService(repo=repo, cache=cache, reference=reference, redis=redis,
-                              signer=EvoucherSigner(s.evoucher_secret, s.evoucher_ttl_s),
+                              signer=EvoucherSigner(s.evoucher_secret or "", s.evoucher_ttl_s),
                               today=proc.clock.today, clock=proc.clock.timestamp)
 
 
@@ -97,7 +98,7 @@ async def compose(proc: bootstrap.Process) -> None:
 
 
 def main() -> None:
-    bootstrap.run("eligibility", compose)
+    bootstrap.run("eligibility", compose, secrets=("evoucher_secret",))
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ def test_defaults_are_the_documented_ones():
     assert (s.grpc_deadline_s, s.shutdown_grace_s) == (5.0, 10.0)
     assert (s.eligibility_redis_timeout_s, s.gateway_redis_timeout_s) == (0.25, 5.0)
     assert (s.eligibility_cache_ttl_s, s.evoucher_ttl_s, s.tif_window_s, s.rate_limit_per_s) == (300, 90, 300, 2000)
-    assert s.admin_token == "dev-admin-token-change-me"
-    assert s.evoucher_secret == "dev-evoucher-secret-change-me-32b"
+    # No secret has a default: unset, each is generated per installation (services/common/secrets.py).
+    assert (s.admin_token, s.evoucher_secret, s.session_secret, s.dev_mode) == (None, None, None, False)
     assert (s.log_level, s.trace_file) == ("INFO", None)
 
 
