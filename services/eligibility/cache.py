@@ -13,7 +13,10 @@ Keys
 - `elig:lock:{psn_no}` a short fill lock across processes
 - `elig:a:{kind}:{value}` an alias → psn_no hint (kind "c": ID number / certno, "s": social
                       security card), TTL ttl_s; also remembered in-process
-- `elig:ev:{nonce}`   an e-voucher already redeemed (tokens.py signs them; `claim_evoucher`)
+- `elig:ev:{nonce}`   an e-voucher once scanned: "hospital|psn_no|visit_key" (visit_key empty until
+                      the first registration or settlement binds it; `claim_evoucher`, `use_evoucher`)
+- `elig:presented:{hospital}:{psn_no}` the person showed a certificate to the hospital at 1101
+                      (5206 is answered to it; `mark_presented`, `was_presented`)
 
 This module is the only code that knows these keys (tests/unit/test_schema_ownership.py): every
 other writer — the bulk import, the reference loader's caller — invalidates through
@@ -111,10 +114,59 @@ def evoucher_key(nonce: str) -> str:
     return f"elig:ev:{nonce}"
 
 
-async def claim_evoucher(redis, nonce: str, ttl_s: int, *, timeout_s: float) -> bool:
-    """Record an e-voucher's nonce as redeemed; False if it already was. Raises when Redis
-    cannot be reached (the caller refuses the token: a replay could not be told apart)."""
-    return bool(await asyncio.wait_for(redis.set(evoucher_key(nonce), "1", nx=True, ex=ttl_s), timeout_s))
+async def claim_evoucher(redis, nonce: str, ttl_s: int, *, timeout_s: float, hospital: str = "",
+                         psn_no: str = "") -> bool:
+    """Record an e-voucher's nonce as scanned by `hospital` for `psn_no` (no visit yet); False if
+    it already was. Raises when Redis cannot be reached (the caller refuses the token: a replay
+    could not be told apart)."""
+    value = f"{hospital}|{psn_no}|"
+    return bool(await asyncio.wait_for(redis.set(evoucher_key(nonce), value, nx=True, ex=ttl_s), timeout_s))
+
+
+# KEYS[1] the token's record; ARGV hospital, psn_no, visit_key, ttl_s, may_create ("1": the token
+# is not expired, so a first use may create the record — first use = scan).
+# Answers "ok", "bound" (the visit key was set now), "expired" (no record and may not create),
+# "hospital:<H>" (scanned at another hospital) or "visit" (bound to another visit).
+_USE_EVOUCHER_LUA = """
+local v = redis.call('GET', KEYS[1])
+if not v then
+  if ARGV[5] ~= '1' then return 'expired' end
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3], 'EX', tonumber(ARGV[4]))
+  return 'bound'
+end
+local i = string.find(v, '|', 1, true)
+local j = string.find(v, '|', i + 1, true)
+local h = string.sub(v, 1, i - 1)
+local k = string.sub(v, j + 1)
+if h ~= '' and h ~= ARGV[1] then return 'hospital:' .. h end
+if k == '' then
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3], 'KEEPTTL')
+  return 'bound'
+end
+if k == ARGV[3] then return 'ok' end
+return 'visit'
+"""
+
+
+async def use_evoucher(redis, nonce: str, *, hospital: str, psn_no: str, visit_key: str, ttl_s: int,
+                       may_create: bool, timeout_s: float) -> str:
+    """Bind (atomically) a scanned e-voucher to a visit of `hospital`, or check it is bound to this
+    one; see _USE_EVOUCHER_LUA for the answers. Raises when Redis cannot be reached."""
+    out = await asyncio.wait_for(redis.eval(_USE_EVOUCHER_LUA, 1, evoucher_key(nonce), hospital, psn_no, visit_key,
+                                            str(ttl_s), "1" if may_create else "0"), timeout_s)
+    return out.decode() if isinstance(out, bytes) else str(out)
+
+
+def presented_key(hospital: str, psn_no: str) -> str:
+    return f"elig:presented:{hospital}:{psn_no}"
+
+
+async def mark_presented(redis, hospital: str, psn_no: str, ttl_s: int, *, timeout_s: float) -> None:
+    await asyncio.wait_for(redis.set(presented_key(hospital, psn_no), "1", ex=ttl_s), timeout_s)
+
+
+async def was_presented(redis, hospital: str, psn_no: str, *, timeout_s: float) -> bool:
+    return bool(await asyncio.wait_for(redis.exists(presented_key(hospital, psn_no)), timeout_s))
 
 
 # ----------------------------------------------------------------------------- the entry's JSON

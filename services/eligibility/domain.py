@@ -73,6 +73,17 @@ class Person:
 
 
 @dataclass(frozen=True, slots=True)
+class Certificate:
+    """The certificate a hospital's transaction names (GetSnapshot; DOMAIN.md §6a)."""
+
+    cert_type: str  # 01 | 02 | 03; empty: none named
+    cert_no: str
+    card_sn: str = ""
+    hospital: str = ""
+    visit_key: str = ""  # reg:<hospital>:<msgid> for a registration, the mdtrt_id for a settlement
+
+
+@dataclass(frozen=True, slots=True)
 class NewPerson:
     """The person row an enrollment creates when its psn_no is not stored yet."""
 

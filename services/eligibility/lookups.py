@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from services.common.grpcutil import Refusal, invalid, refused
-from services.eligibility import evouchers, inputs, rules
-from services.eligibility.domain import InsuView, Person, PersonView, Snapshot, Treatment
-from services.eligibility.tokens import EvoucherRefused
+from services.common.grpcutil import invalid
+from services.eligibility import certificates, evouchers, inputs, rules
+from services.eligibility.domain import Certificate, InsuView, Person, PersonView, Snapshot, Treatment
 
 if TYPE_CHECKING:
     from services.eligibility.service import EligibilityService
@@ -40,25 +39,30 @@ def reference_version(svc: EligibilityService) -> int:
 
 
 async def find_person_data(svc: EligibilityService, *, cert_type: str, cert_no: str, card_sn: str, psn_no: str,
-                           on_date: str) -> tuple[Person, dt.date]:
-    """The person and the date asked about; `person_view` makes the 1101 view of them."""
+                           on_date: str, hospital: str = "") -> tuple[Person, dt.date]:
+    """The person and the date asked about; `person_view` makes the 1101 view of them. With both
+    psn_no and a certificate, the certificate must belong to psn_no (DOMAIN.md §6a)."""
     day = inputs.parse_date(on_date, "on_date", default=svc.today())
     cert_no = (cert_no or "").strip()
     p: Person | None
     if psn_no:
         p = await inputs.person(svc.cache, inputs.psn_no(psn_no), "psn_no")
+        if cert_type:
+            certificates.cert_type(cert_type)
+            cert_no = certificates.require_no(cert_no)
+            if cert_type == "01":
+                await evouchers.redeem(svc, cert_no, hospital, expect_psn_no=p.psn_no)
+            else:
+                certificates.check_id_or_card(p, cert_type, cert_no, card_sn)
     elif cert_type == "01":
         if not cert_no:
             raise invalid("MISSING_FIELD", "mdtrt_cert_no 必填 (mdtrt_cert_no: the e-voucher token is required)",
                           "mdtrt_cert_no")
-        try:
-            found = await evouchers.redeem(svc, cert_no)
-        except EvoucherRefused as r:
-            raise Refusal(r.outcome, r.message, "mdtrt_cert_no") from None  # kind: the catalogue's
+        found = await evouchers.redeem(svc, cert_no, hospital)
         p = await inputs.person(svc.cache, found, "mdtrt_cert_no")
     elif cert_type == "02":
         if not inputs.valid_certno_cached(cert_no):
-            raise invalid("INVALID_CERTNO", f"身份证号码无效 (校验位错误或长度不对): {cert_no!r} "
+            raise invalid("INVALID_CERTNO", f"身份证号码无效 (校验位错误或长度不对): {certificates.mask(cert_no)!r} "
                                             f"(mdtrt_cert_no must be an 18-character ID number with a valid "
                                             f"GB 11643 check digit)", "mdtrt_cert_no")
         p = await svc.cache.get_by_alias("c", cert_no, svc.repo.psn_no_by_certno, lambda q: q.certno == cert_no)
@@ -74,15 +78,33 @@ async def find_person_data(svc: EligibilityService, *, cert_type: str, cert_no: 
         p = await svc.cache.get_by_alias("s", cert_no, svc.repo.psn_no_by_social_card,
                                          lambda q: q.social_card == cert_no)
         if p is None:
-            raise inputs.person_not_found("社保卡 " + cert_no, "mdtrt_cert_no")
+            raise inputs.person_not_found("社保卡 " + certificates.mask(cert_no), "mdtrt_cert_no")
         if p.card_sn is not None and p.card_sn != card_sn.strip():
-            raise refused("CARD_SN_MISMATCH", "社保卡识别码不符, 请核对卡片 (card_sn does not match this social "
-                                              "security card)", "card_sn")
+            raise certificates.card_sn_mismatch()
     else:
         raise invalid("INVALID_CERT_TYPE", f"就诊凭证类型无效: {cert_type!r} (mdtrt_cert_type must be 01 e-voucher, "
                                            f"02 ID number or 03 social security card, or give psn_no)",
                       "mdtrt_cert_type")
+    if cert_type:
+        await evouchers.note_presented(svc, hospital, p.psn_no)
     return p, day
+
+
+async def check_certificate(svc: EligibilityService, p: Person, *, cert_type: str, cert_no: str, card_sn: str,
+                            hospital: str, visit_key: str) -> None:
+    """The certificate a settlement-side transaction names belongs to p; an e-voucher is bound to
+    (hospital, visit_key). No certificate named (empty type): nothing to check."""
+    if not cert_type:
+        return
+    certificates.cert_type(cert_type)
+    cert_no = certificates.require_no(cert_no)
+    if cert_type == "01":
+        if not hospital or not visit_key:
+            raise invalid("MISSING_FIELD", "电子凭证核验需机构与就诊 (hospital and visit_key are required with an "
+                                           "e-voucher)", "mdtrt_cert_no")
+        await evouchers.use(svc, cert_no, psn_no=p.psn_no, hospital=hospital, visit_key=visit_key)
+    else:
+        certificates.check_id_or_card(p, cert_type, cert_no, card_sn)
 
 
 def person_view(svc: EligibilityService, p: Person, day: dt.date) -> PersonView:
@@ -104,13 +126,19 @@ def person_view(svc: EligibilityService, p: Person, day: dt.date) -> PersonView:
 # ----------------------------------------------------------------------------- the settlement snapshot
 
 
-async def snapshot_data(svc: EligibilityService, *, psn_no: str, insutype: str,
-                        on_date: str) -> tuple[Person, str, dt.date]:
-    """The validated inputs of a snapshot and the person; `snapshot_view` applies the rules."""
+async def snapshot_data(svc: EligibilityService, *, psn_no: str, insutype: str, on_date: str,
+                        certificate: Certificate | None = None) -> tuple[Person, str, dt.date]:
+    """The validated inputs of a snapshot and the person; `snapshot_view` applies the rules. A
+    certificate named by the hospital's transaction is checked against the person first."""
     psn_no = inputs.psn_no(psn_no)
     insutype = inputs.insutype(insutype)
     day = inputs.parse_date(on_date, "on_date", default=svc.today())
-    return await inputs.person(svc.cache, psn_no), insutype, day
+    p = await inputs.person(svc.cache, psn_no)
+    if certificate is not None and certificate.cert_type:
+        await check_certificate(svc, p, cert_type=certificate.cert_type, cert_no=certificate.cert_no,
+                                card_sn=certificate.card_sn, hospital=certificate.hospital,
+                                visit_key=certificate.visit_key)
+    return p, insutype, day
 
 
 def snapshot_view(svc: EligibilityService, p: Person, insutype: str, day: dt.date) -> Snapshot:

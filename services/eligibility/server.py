@@ -14,7 +14,7 @@ from medsettle.common.v1 import common_pb2
 from medsettle.eligibility.v1 import eligibility_pb2 as pb
 from medsettle.eligibility.v1 import eligibility_pb2_grpc as pb_grpc
 from services.common.clock import BEIJING
-from services.eligibility.domain import ChronicQualification, Enrollment, Identity, PersonView, Snapshot
+from services.eligibility.domain import Certificate, ChronicQualification, Enrollment, Identity, PersonView, Snapshot
 from services.eligibility.service import EligibilityService
 
 SERVICE_FULL_NAME = "medsettle.eligibility.v1.EligibilityService"
@@ -93,7 +93,7 @@ class EligibilityServicer(pb_grpc.EligibilityServiceServicer):
     async def FindPerson(self, request: pb.FindPersonRequest, context) -> pb.PersonInfo:
         p, day = await self._svc.find_person_data(cert_type=request.mdtrt_cert_type, cert_no=request.mdtrt_cert_no,
                                                   card_sn=request.card_sn, psn_no=request.psn_no,
-                                                  on_date=request.on_date)
+                                                  on_date=request.on_date, hospital=request.hospital)
         key = ("f", id(p), day, self._svc.reference_version())
         hit = self._replies.get(key)
         if hit is not None and hit[0] is p:
@@ -103,8 +103,11 @@ class EligibilityServicer(pb_grpc.EligibilityServiceServicer):
         return msg
 
     async def GetSnapshot(self, request: pb.GetSnapshotRequest, context) -> pb.Snapshot:
+        c = request.certificate
+        cert = (Certificate(c.mdtrt_cert_type, c.mdtrt_cert_no, c.card_sn, c.hospital, c.visit_key)
+                if request.HasField("certificate") and c.mdtrt_cert_type else None)
         p, insutype, day = await self._svc.snapshot_data(psn_no=request.psn_no, insutype=request.insutype,
-                                                         on_date=request.on_date)
+                                                         on_date=request.on_date, certificate=cert)
         key = ("s", id(p), insutype, day, self._svc.reference_version())
         hit = self._replies.get(key)
         if hit is not None and hit[0] is p:
@@ -162,6 +165,10 @@ class EligibilityServicer(pb_grpc.EligibilityServiceServicer):
         ev = await self._svc.issue_evoucher(psn_no=request.psn_no, certno=request.certno)
         expires = dt.datetime.fromtimestamp(ev.expires_at, BEIJING)
         return pb.Evoucher(token=ev.token, expires_at=expires.strftime("%Y-%m-%d %H:%M:%S"), ttl_s=ev.ttl_s)
+
+    async def Presented(self, request: pb.PresentedRequest, context) -> pb.PresentedResponse:
+        return pb.PresentedResponse(presented=await self._svc.presented(psn_no=request.psn_no,
+                                                                         hospital=request.hospital))
 
 
 def register(server, service: EligibilityService) -> EligibilityServicer:

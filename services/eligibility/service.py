@@ -20,6 +20,7 @@ from services.common.clock import Clock
 from services.eligibility import chronic, enrollments, evouchers, inputs, lookups
 from services.eligibility.cache import PersonCache
 from services.eligibility.domain import (
+    Certificate,
     ChronicQualification,
     Enrollment,
     Identity,
@@ -51,23 +52,27 @@ class EligibilityService:
     # ------------------------------------------------------------------------- reads (lookups.py)
 
     async def find_person(self, *, cert_type: str, cert_no: str, card_sn: str, psn_no: str,
-                          on_date: str) -> PersonView:
+                          on_date: str, hospital: str = "") -> PersonView:
         return self.person_view(*await self.find_person_data(cert_type=cert_type, cert_no=cert_no, card_sn=card_sn,
-                                                             psn_no=psn_no, on_date=on_date))
+                                                             psn_no=psn_no, on_date=on_date, hospital=hospital))
 
     async def find_person_data(self, *, cert_type: str, cert_no: str, card_sn: str, psn_no: str,
-                               on_date: str) -> tuple[Person, dt.date]:
+                               on_date: str, hospital: str = "") -> tuple[Person, dt.date]:
         return await lookups.find_person_data(self, cert_type=cert_type, cert_no=cert_no, card_sn=card_sn,
-                                              psn_no=psn_no, on_date=on_date)
+                                              psn_no=psn_no, on_date=on_date, hospital=hospital)
 
     def person_view(self, p: Person, day: dt.date) -> PersonView:
         return lookups.person_view(self, p, day)
 
-    async def snapshot(self, *, psn_no: str, insutype: str, on_date: str) -> Snapshot:
-        return self.snapshot_view(*await self.snapshot_data(psn_no=psn_no, insutype=insutype, on_date=on_date))
+    async def snapshot(self, *, psn_no: str, insutype: str, on_date: str,
+                       certificate: Certificate | None = None) -> Snapshot:
+        return self.snapshot_view(*await self.snapshot_data(psn_no=psn_no, insutype=insutype, on_date=on_date,
+                                                            certificate=certificate))
 
-    async def snapshot_data(self, *, psn_no: str, insutype: str, on_date: str) -> tuple[Person, str, dt.date]:
-        return await lookups.snapshot_data(self, psn_no=psn_no, insutype=insutype, on_date=on_date)
+    async def snapshot_data(self, *, psn_no: str, insutype: str, on_date: str,
+                            certificate: Certificate | None = None) -> tuple[Person, str, dt.date]:
+        return await lookups.snapshot_data(self, psn_no=psn_no, insutype=insutype, on_date=on_date,
+                                           certificate=certificate)
 
     def snapshot_view(self, p: Person, insutype: str, day: dt.date) -> Snapshot:
         return lookups.snapshot_view(self, p, insutype, day)
@@ -118,3 +123,7 @@ class EligibilityService:
 
     async def issue_evoucher(self, *, psn_no: str, certno: str) -> Evoucher:
         return await evouchers.issue_evoucher(self, psn_no=psn_no, certno=certno)
+
+    async def presented(self, *, psn_no: str, hospital: str) -> bool:
+        """5206: did psn_no present a certificate to hospital at 1101 within the last day?"""
+        return await evouchers.presented(self, hospital, inputs.psn_no(psn_no))

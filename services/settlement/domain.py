@@ -438,6 +438,19 @@ class Registration:
     atddr_no: str = ""
     dr_name: str = ""
     emergency: bool = False
+    card_sn: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateClaim:
+    """The certificate a transaction names, to be checked against psn_no by eligibility (DOMAIN.md
+    §6a) on the snapshot call; an e-voucher is bound to (hospital, visit_key)."""
+
+    cert_type: str
+    cert_no: str
+    card_sn: str
+    hospital: str
+    visit_key: str  # reg:<hospital>:<msgid> for a registration, the mdtrt_id for a settlement
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,6 +527,9 @@ class SettleOrder:
     acct_used_flag: bool = False
     mid_setl_flag: bool = False
     declared: DeclaredSplit | None = None
+    mdtrt_cert_type: str = ""
+    mdtrt_cert_no: str = ""
+    card_sn: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from grpc import aio
 from medsettle.eligibility.v1 import eligibility_pb2, eligibility_pb2_grpc
 from services.common.grpcutil import Refusal, is_refusal, refusal_from_rpc_error
 from services.engine.model import ChronicQualification, Identity, PersonSnapshot
-from services.settlement.domain import Eligibility
+from services.settlement.domain import CertificateClaim, Eligibility
 
 
 def downstream_refusal(err: grpc.RpcError, what: str) -> Refusal:
@@ -52,11 +52,23 @@ class EligibilityClient:
         self._stub = eligibility_pb2_grpc.EligibilityServiceStub(channel)
         self._deadline_s = deadline_s
 
-    async def snapshot(self, psn_no: str, insutype: str, on_date: dt.date) -> Eligibility:
+    async def snapshot(self, psn_no: str, insutype: str, on_date: dt.date,
+                       certificate: CertificateClaim | None = None) -> Eligibility:
+        req = eligibility_pb2.GetSnapshotRequest(psn_no=psn_no, insutype=insutype, on_date=on_date.isoformat())
+        if certificate is not None and certificate.cert_type:
+            req.certificate.CopyFrom(eligibility_pb2.Certificate(
+                mdtrt_cert_type=certificate.cert_type, mdtrt_cert_no=certificate.cert_no,
+                card_sn=certificate.card_sn, hospital=certificate.hospital, visit_key=certificate.visit_key))
         try:
-            snap = await self._stub.GetSnapshot(
-                eligibility_pb2.GetSnapshotRequest(psn_no=psn_no, insutype=insutype, on_date=on_date.isoformat()),
-                timeout=self._deadline_s)
+            snap = await self._stub.GetSnapshot(req, timeout=self._deadline_s)
         except grpc.RpcError as err:
             raise downstream_refusal(err, "参保资格服务 (eligibility)") from None
         return eligibility_from_snapshot(snap)
+
+    async def presented(self, psn_no: str, hospital: str) -> bool:
+        try:
+            reply = await self._stub.Presented(eligibility_pb2.PresentedRequest(psn_no=psn_no, hospital=hospital),
+                                               timeout=self._deadline_s)
+        except grpc.RpcError as err:
+            raise downstream_refusal(err, "参保资格服务 (eligibility)") from None
+        return reply.presented

@@ -10,15 +10,22 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from services.engine.model import Catalogue, Hospital, Policy, Pool
-from services.settlement.domain import Eligibility
+from services.settlement.domain import CertificateClaim, Eligibility
 
 Now = Callable[[], dt.datetime]  # the business clock: an aware instant (the composition root passes Beijing time's)
 
 
 class EligibilityService(Protocol):
-    async def snapshot(self, psn_no: str, insutype: str, on_date: dt.date) -> Eligibility:
+    async def snapshot(self, psn_no: str, insutype: str, on_date: dt.date,
+                       certificate: CertificateClaim | None = None) -> Eligibility:
         """The person's eligibility on the day; a refusal of the eligibility service is raised
-        unchanged, an outage as DOWNSTREAM_UNAVAILABLE."""
+        unchanged, an outage as DOWNSTREAM_UNAVAILABLE. A certificate given is checked against
+        psn_no on the same call (refused when it is another person's, or an e-voucher of
+        another hospital or visit)."""
+        ...
+
+    async def presented(self, psn_no: str, hospital: str) -> bool:
+        """5206: did the person present a certificate to the hospital at 1101 within the last day?"""
         ...
 
 

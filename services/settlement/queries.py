@@ -12,6 +12,8 @@ from services.settlement.domain import CST, Accumulator, AccumulatorReport, Sett
 from services.settlement.ports import EligibilityService, Now
 from services.settlement.repository import SettlementRepository, connection
 
+TREATS_RECENT_DAYS = 30  # 5206: a visit begun this many days ago still lets the hospital ask
+
 
 class Queries:
     def __init__(self, pool: asyncpg.Pool, eligibility: EligibilityService, clock: Now) -> None:
@@ -39,9 +41,14 @@ class Queries:
                 raise invalid("PSN_MISMATCH", "人员编号与结算不符。 / psn_no does not match the settlement.", "psn_no")
             return SettlementReply(s, await repo.settlement_funds(s.setl_id))
 
-    async def get_accumulators(self, psn_no: str, insutype: str = "", year: int = 0) -> AccumulatorReport:
+    async def get_accumulators(self, psn_no: str, insutype: str = "", year: int = 0,
+                               hospital: str = "") -> AccumulatorReport:
+        """5206 to `hospital` only for a person it treats (DOMAIN.md §6a); empty hospital: the
+        patient's own portal or an operator (the gateway decides who may ask so)."""
         if not psn_no:
             raise invalid("FIELD_REQUIRED", "缺少人员编号 psn_no。 / psn_no is required.", "psn_no")
+        if hospital:
+            await self._require_treats(psn_no, hospital)
         this_year = self.clock().astimezone(CST).year
         year = year or this_year
         insutype = insutype or "390"
@@ -60,3 +67,17 @@ class Queries:
             psn_no=psn_no, insutype=insutype, year=year, account_balance_fen=balance,
             accumulators=tuple(Accumulator(key, int(acc.data[key]), int(acc.caps[key]) if key in acc.caps else -1)
                                for key in sorted(acc.data)))
+
+    async def _require_treats(self, psn_no: str, hospital: str) -> None:
+        since = self.clock() - dt.timedelta(days=TREATS_RECENT_DAYS)
+        if await self.autocommit.treats(psn_no, hospital, since):
+            return
+        try:
+            if await self.eligibility.presented(psn_no, hospital):
+                return
+        except Refusal:
+            pass  # eligibility unreachable: refused like any person not treated here
+        # The same answer whether or not the person exists.
+        raise forbidden("NOT_TREATED_HERE", "本机构无该人员的在院或近期就诊, 也无其出示凭证 (1101) 的记录, 不能查询"
+                        "累计信息。 / This hospital has no open or recent visit of, nor a certificate presented "
+                        "(1101) by, this psn_no: accumulators are answered only for a person it treats.", "psn_no")

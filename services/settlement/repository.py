@@ -222,6 +222,13 @@ Q_LOCK_MONTH = "SELECT pg_advisory_xact_lock($1)"
 
 _VISIT_SELECT = f"SELECT {', '.join(VISIT_COLUMNS)} FROM settlement.visits WHERE mdtrt_id = $1"
 Q_VISIT = _VISIT_SELECT
+
+# 5206: does the hospital treat the person (an open visit, or one begun since $3)?
+Q_TREATS = """
+SELECT EXISTS (SELECT 1 FROM settlement.visits
+               WHERE psn_no = $1 AND fixmedins_code = $2 AND status <> 'cancelled'
+                 AND (status IN ('open', 'discharged') OR begntime >= $3))
+"""
 Q_VISIT_FOR_UPDATE = _VISIT_SELECT + " FOR UPDATE"
 
 Q_INSERT_VISIT = f"""
@@ -542,6 +549,10 @@ class SettlementRepository:
         await self._db.execute(Q_VISIT_UNSETTLE, mdtrt_id)
 
     # ------------------------------------------------------------------------- visits and fees
+
+    async def treats(self, psn_no: str, hospital: str, since: dt.datetime) -> bool:
+        """The hospital has an open visit of the person, or one that began at or after `since`."""
+        return bool(await self._db.fetchval(Q_TREATS, psn_no, hospital, since))
 
     async def visit(self, mdtrt_id: str, *, for_update: bool = False) -> Visit | None:
         r = await self._db.fetchrow(Q_VISIT_FOR_UPDATE if for_update else Q_VISIT, mdtrt_id)

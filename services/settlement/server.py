@@ -82,7 +82,8 @@ def _settle_order(r: pb.SettleRequest) -> SettleOrder:
                              r.inscp_scp_amt_fen) if r.has_declared_split else None
     return SettleOrder(mdtrt_id=r.mdtrt_id, psn_no=r.psn_no, insutype=r.insutype, med_type=r.med_type,
                        medfee_sumamt_fen=r.medfee_sumamt_fen, acct_used_flag=r.acct_used_flag,
-                       mid_setl_flag=r.mid_setl_flag, declared=declared)
+                       mid_setl_flag=r.mid_setl_flag, declared=declared, mdtrt_cert_type=r.mdtrt_cert_type,
+                       mdtrt_cert_no=r.mdtrt_cert_no, card_sn=r.card_sn)
 
 
 # ----------------------------------------------------------------------------- domain -> protobuf
@@ -243,7 +244,8 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
         return settlement_pb(await self.s.queries.get_settlement(_from(SettlementLookup, request)))
 
     async def GetAccumulators(self, request, context):
-        return accumulators_pb(await self.s.queries.get_accumulators(request.psn_no, request.insutype, request.year))
+        return accumulators_pb(await self.s.queries.get_accumulators(request.psn_no, request.insutype, request.year,
+                                                                     request.hospital.strip()))
 
     async def ReconcileTotals(self, request, context):
         report = await self.s.reconciliation.reconcile_totals(request.caller.fixmedins_code.strip(),

@@ -37,6 +37,7 @@ from services.settlement import checks
 from services.settlement.domain import (
     CST,
     AccumulatorRow,
+    CertificateClaim,
     Effect,
     Settlement,
     SettlementReply,
@@ -55,6 +56,18 @@ log = logging.getLogger(__name__)
 
 OPTIMISTIC_ATTEMPTS = 3  # then lock the accumulator row (progress under contention)
 MAX_ATTEMPTS = 8
+
+
+def certificate_of(order: SettleOrder, v: Visit, hospital: str) -> CertificateClaim | None:
+    """The certificate a settlement names, for eligibility to check against the person (DOMAIN.md
+    §6a) on the snapshot call every settlement makes (never a snapshot kept from registration):
+    None when it names none, or when it is the e-voucher the visit was registered with (that
+    token was bound to this visit then: the visit row says so)."""
+    if not order.mdtrt_cert_type:
+        return None
+    if order.mdtrt_cert_type == "01" and v.mdtrt_cert_type == "01" and v.mdtrt_cert_no == order.mdtrt_cert_no:
+        return None
+    return CertificateClaim(order.mdtrt_cert_type, order.mdtrt_cert_no, order.card_sn, hospital, v.mdtrt_id)
 
 
 class _Taken(Exception):
@@ -210,7 +223,7 @@ class Settlements:
         tpool, catalogue = checks.catalogue_for(self.refs, hospital, v.insutype)
         insured = self.refs.pool(v.insured_pool)
         local = insured is not None and insured.holds(hospital.admdvs)
-        snap_call = self.eligibility.snapshot(v.psn_no, v.insutype, visit_date)
+        snap_call = self.eligibility.snapshot(v.psn_no, v.insutype, visit_date, certificate_of(order, v, code))
         if local:
             snap, group = await snap_call, None
         else:

@@ -12,6 +12,7 @@ from services.common.journal import Journal, JournalRequest, Replayed, require_k
 from services.settlement import checks
 from services.settlement.domain import (
     INPATIENT_MED_TYPES,
+    CertificateClaim,
     Diagnosis,
     DischargeOrder,
     Effect,
@@ -53,7 +54,9 @@ class Visits:
         begntime = parse_time(r.begntime, "begntime")
         require_key(request)
         checks.hospital(self.refs, request.hospital)
-        snap = await self.eligibility.snapshot(r.psn_no, r.insutype, begntime.date())
+        cert = CertificateClaim(r.mdtrt_cert_type, r.mdtrt_cert_no, r.card_sn, request.hospital,
+                                f"reg:{request.hospital}:{request.msgid}") if r.mdtrt_cert_type else None
+        snap = await self.eligibility.snapshot(r.psn_no, r.insutype, begntime.date(), cert)
         checks.require_eligible(snap)
 
         async def work(repo: SettlementRepository):

@@ -25,7 +25,7 @@ async def person_info(call: Call) -> dict:
         raise f.FieldError(f"{p}.certno", "与 mdtrt_cert_no 不一致 (differs from mdtrt_cert_no)")
     reply = await call.stubs.eligibility.FindPerson(
         pb.FindPersonRequest(mdtrt_cert_type=ctype, mdtrt_cert_no=cno, card_sn=card_sn, psn_no=psn_no,
-                             on_date=begntime[:10]),
+                             on_date=begntime[:10], hospital=call.principal.code),
         timeout=call.timeout_s)
     return person_output(reply)
 

@@ -103,13 +103,13 @@ async def _with_person(call: Call, psn_no: str, rpc) -> tuple[pb.SettleResponse,
 
 def _settle_request(call: Call, *, inpatient: bool, final: bool) -> pb.SettleRequest:
     d, p = f.data_of(call.input)
-    ctype, cno, _ = f.certificate(d, p)
+    ctype, cno, card_sn = f.certificate(d, p)
     req = pb.SettleRequest(
         caller=call.caller, mdtrt_id=f.ident(d, "mdtrt_id", p), psn_no=f.psn_no(d, p), insutype=f.insutype(d, p),
         med_type=f.med_type(d, p, required=not inpatient,
                             choices=f.INPATIENT_MED_TYPES if inpatient else ("11", "12", "13", "14")),
         medfee_sumamt_fen=f.money(d, "medfee_sumamt", p), acct_used_flag=f.flag(d, "acct_used_flag", p),
-        mdtrt_cert_type=ctype, mdtrt_cert_no=cno,
+        mdtrt_cert_type=ctype, mdtrt_cert_no=cno, card_sn=card_sn,
         psn_setlway=f.text(d, "psn_setlway", p, max_len=2, choices=("01", "02")),
         chrg_bchno=f.ident(d, "chrg_bchno", p, required=False),
         invono=f.text(d, "invono", p, required=False, max_len=30),
@@ -218,7 +218,8 @@ async def accumulators(call: Call) -> dict:
                     what="yyyy or yyyyMM")
     year = int(cum_ym[:4]) if cum_ym else call.clock.today().year
     reply = await call.stubs.settlement.GetAccumulators(
-        pb.GetAccumulatorsRequest(psn_no=psn_no, insutype=insutype, year=year), timeout=call.timeout_s)
+        pb.GetAccumulatorsRequest(psn_no=psn_no, insutype=insutype, year=year, hospital=call.principal.code),
+        timeout=call.timeout_s)
     rows = []
     for a in reply.accumulators:
         count = a.key.startswith("admissions")  # counts, not fen

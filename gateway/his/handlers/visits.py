@@ -30,11 +30,11 @@ def _main_diag(rows: list[dict]) -> tuple[str, str]:
 @transaction("2201", "门诊挂号 outpatient registration")
 async def register_outpatient(call: Call) -> dict:
     d, p = f.data_of(call.input)
-    ctype, cno, _ = f.certificate(d, p)
+    ctype, cno, card_sn = f.certificate(d, p)
     med_type = f.med_type(d, p, required=False, choices=("11", "12", "13", "14"))
     req = pb.RegisterRequest(
         caller=call.caller, psn_no=f.psn_no(d, p), insutype=f.insutype(d, p), kind="outpatient",
-        med_type=med_type, begntime=f.timestamp(d, "begntime", p), mdtrt_cert_type=ctype, mdtrt_cert_no=cno,
+        med_type=med_type, begntime=f.timestamp(d, "begntime", p), mdtrt_cert_type=ctype, mdtrt_cert_no=cno, card_sn=card_sn,
         ipt_otp_no=f.ident(d, "ipt_otp_no", p), atddr_no=f.text(d, "atddr_no", p, required=False, max_len=30),
         dr_name=f.text(d, "dr_name", p, required=False, max_len=50),
         dept_code=f.text(d, "dept_code", p, required=False, max_len=30),
@@ -91,7 +91,7 @@ async def admission(call: Call) -> dict:
     m = f.obj(call.input, "mdtrtinfo", "input")
     p = "input.mdtrtinfo"
     rows = _diseinfo(call)
-    ctype, cno, _ = f.certificate(m, p)
+    ctype, cno, card_sn = f.certificate(m, p)
     med_type = f.med_type(m, p, choices=f.INPATIENT_MED_TYPES)
     dise_codg = f.text(m, "dise_codg", p, required=False, max_len=30) or \
         f.text(m, "dscg_maindiag_code", p, required=False, max_len=30)
@@ -102,7 +102,7 @@ async def admission(call: Call) -> dict:
         f.text(m, k, p, required=False, max_len=n)
     req = pb.RegisterRequest(
         caller=call.caller, psn_no=f.psn_no(m, p), insutype=f.insutype(m, p), kind="inpatient",
-        med_type=med_type, begntime=f.timestamp(m, "begntime", p), mdtrt_cert_type=ctype, mdtrt_cert_no=cno,
+        med_type=med_type, begntime=f.timestamp(m, "begntime", p), mdtrt_cert_type=ctype, mdtrt_cert_no=cno, card_sn=card_sn,
         ipt_otp_no=f.ident(m, "ipt_no", p), dise_codg=dise_codg, dise_name=dise_name,
         dept_code=f.text(m, "adm_dept_codg", p, required=False, max_len=30),
         dept_name=f.text(m, "adm_dept_name", p, required=False, max_len=100),

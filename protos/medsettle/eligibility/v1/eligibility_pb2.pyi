@@ -8,18 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class FindPersonRequest(_message.Message):
-    __slots__ = ("mdtrt_cert_type", "mdtrt_cert_no", "card_sn", "psn_no", "on_date")
+    __slots__ = ("mdtrt_cert_type", "mdtrt_cert_no", "card_sn", "psn_no", "on_date", "hospital")
     MDTRT_CERT_TYPE_FIELD_NUMBER: _ClassVar[int]
     MDTRT_CERT_NO_FIELD_NUMBER: _ClassVar[int]
     CARD_SN_FIELD_NUMBER: _ClassVar[int]
     PSN_NO_FIELD_NUMBER: _ClassVar[int]
     ON_DATE_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_FIELD_NUMBER: _ClassVar[int]
     mdtrt_cert_type: str
     mdtrt_cert_no: str
     card_sn: str
     psn_no: str
     on_date: str
-    def __init__(self, mdtrt_cert_type: _Optional[str] = ..., mdtrt_cert_no: _Optional[str] = ..., card_sn: _Optional[str] = ..., psn_no: _Optional[str] = ..., on_date: _Optional[str] = ...) -> None: ...
+    hospital: str
+    def __init__(self, mdtrt_cert_type: _Optional[str] = ..., mdtrt_cert_no: _Optional[str] = ..., card_sn: _Optional[str] = ..., psn_no: _Optional[str] = ..., on_date: _Optional[str] = ..., hospital: _Optional[str] = ...) -> None: ...
 
 class BaseInfo(_message.Message):
     __slots__ = ("psn_no", "psn_cert_type", "certno", "psn_name", "gend", "naty", "brdy", "age")
@@ -96,14 +98,44 @@ class PersonInfo(_message.Message):
     def __init__(self, baseinfo: _Optional[_Union[BaseInfo, _Mapping]] = ..., insuinfo: _Optional[_Iterable[_Union[InsuInfo, _Mapping]]] = ..., idetinfo: _Optional[_Iterable[_Union[IdentityInfo, _Mapping]]] = ...) -> None: ...
 
 class GetSnapshotRequest(_message.Message):
-    __slots__ = ("psn_no", "insutype", "on_date")
+    __slots__ = ("psn_no", "insutype", "on_date", "certificate")
     PSN_NO_FIELD_NUMBER: _ClassVar[int]
     INSUTYPE_FIELD_NUMBER: _ClassVar[int]
     ON_DATE_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     psn_no: str
     insutype: str
     on_date: str
-    def __init__(self, psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., on_date: _Optional[str] = ...) -> None: ...
+    certificate: Certificate
+    def __init__(self, psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., on_date: _Optional[str] = ..., certificate: _Optional[_Union[Certificate, _Mapping]] = ...) -> None: ...
+
+class Certificate(_message.Message):
+    __slots__ = ("mdtrt_cert_type", "mdtrt_cert_no", "card_sn", "hospital", "visit_key")
+    MDTRT_CERT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MDTRT_CERT_NO_FIELD_NUMBER: _ClassVar[int]
+    CARD_SN_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_FIELD_NUMBER: _ClassVar[int]
+    VISIT_KEY_FIELD_NUMBER: _ClassVar[int]
+    mdtrt_cert_type: str
+    mdtrt_cert_no: str
+    card_sn: str
+    hospital: str
+    visit_key: str
+    def __init__(self, mdtrt_cert_type: _Optional[str] = ..., mdtrt_cert_no: _Optional[str] = ..., card_sn: _Optional[str] = ..., hospital: _Optional[str] = ..., visit_key: _Optional[str] = ...) -> None: ...
+
+class PresentedRequest(_message.Message):
+    __slots__ = ("psn_no", "hospital")
+    PSN_NO_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_FIELD_NUMBER: _ClassVar[int]
+    psn_no: str
+    hospital: str
+    def __init__(self, psn_no: _Optional[str] = ..., hospital: _Optional[str] = ...) -> None: ...
+
+class PresentedResponse(_message.Message):
+    __slots__ = ("presented",)
+    PRESENTED_FIELD_NUMBER: _ClassVar[int]
+    presented: bool
+    def __init__(self, presented: _Optional[bool] = ...) -> None: ...
 
 class ChronicQualification(_message.Message):
     __slots__ = ("psn_no", "code", "begin", "end", "hospital", "qualification_id")

@@ -90,6 +90,11 @@ class EligibilityServiceStub:
                 request_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.IssueEvoucherRequest.SerializeToString,
                 response_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.Evoucher.FromString,
                 _registered_method=True)
+        self.Presented = channel.unary_unary(
+                '/medsettle.eligibility.v1.EligibilityService/Presented',
+                request_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedRequest.SerializeToString,
+                response_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedResponse.FromString,
+                _registered_method=True)
 
 
 class EligibilityServiceServicer:
@@ -166,6 +171,13 @@ class EligibilityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Presented(self, request, context):
+        """5206: did the person show a certificate to H?
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EligibilityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -223,6 +235,11 @@ def add_EligibilityServiceServicer_to_server(servicer, server):
                     servicer.IssueEvoucher,
                     request_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.IssueEvoucherRequest.FromString,
                     response_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.Evoucher.SerializeToString,
+            ),
+            'Presented': grpc.unary_unary_rpc_method_handler(
+                    servicer.Presented,
+                    request_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedRequest.FromString,
+                    response_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -522,6 +539,33 @@ class EligibilityService:
             '/medsettle.eligibility.v1.EligibilityService/IssueEvoucher',
             medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.IssueEvoucherRequest.SerializeToString,
             medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.Evoucher.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Presented(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.eligibility.v1.EligibilityService/Presented',
+            medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedRequest.SerializeToString,
+            medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,7 +42,7 @@ class Visit(_message.Message):
     def __init__(self, mdtrt_id: _Optional[str] = ..., psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., fixmedins_code: _Optional[str] = ..., kind: _Optional[str] = ..., med_type: _Optional[str] = ..., begntime: _Optional[str] = ..., endtime: _Optional[str] = ..., status: _Optional[str] = ..., ipt_otp_no: _Optional[str] = ..., dise_codg: _Optional[str] = ..., dise_name: _Optional[str] = ..., emergency: _Optional[bool] = ..., insured_pool: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("caller", "psn_no", "insutype", "kind", "med_type", "begntime", "mdtrt_cert_type", "mdtrt_cert_no", "ipt_otp_no", "dise_codg", "dise_name", "dept_code", "dept_name", "atddr_no", "dr_name", "emergency")
+    __slots__ = ("caller", "psn_no", "insutype", "kind", "med_type", "begntime", "mdtrt_cert_type", "mdtrt_cert_no", "ipt_otp_no", "dise_codg", "dise_name", "dept_code", "dept_name", "atddr_no", "dr_name", "emergency", "card_sn")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     PSN_NO_FIELD_NUMBER: _ClassVar[int]
     INSUTYPE_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +59,7 @@ class RegisterRequest(_message.Message):
     ATDDR_NO_FIELD_NUMBER: _ClassVar[int]
     DR_NAME_FIELD_NUMBER: _ClassVar[int]
     EMERGENCY_FIELD_NUMBER: _ClassVar[int]
+    CARD_SN_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     psn_no: str
     insutype: str
@@ -75,7 +76,8 @@ class RegisterRequest(_message.Message):
     atddr_no: str
     dr_name: str
     emergency: bool
-    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., kind: _Optional[str] = ..., med_type: _Optional[str] = ..., begntime: _Optional[str] = ..., mdtrt_cert_type: _Optional[str] = ..., mdtrt_cert_no: _Optional[str] = ..., ipt_otp_no: _Optional[str] = ..., dise_codg: _Optional[str] = ..., dise_name: _Optional[str] = ..., dept_code: _Optional[str] = ..., dept_name: _Optional[str] = ..., atddr_no: _Optional[str] = ..., dr_name: _Optional[str] = ..., emergency: _Optional[bool] = ...) -> None: ...
+    card_sn: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., kind: _Optional[str] = ..., med_type: _Optional[str] = ..., begntime: _Optional[str] = ..., mdtrt_cert_type: _Optional[str] = ..., mdtrt_cert_no: _Optional[str] = ..., ipt_otp_no: _Optional[str] = ..., dise_codg: _Optional[str] = ..., dise_name: _Optional[str] = ..., dept_code: _Optional[str] = ..., dept_name: _Optional[str] = ..., atddr_no: _Optional[str] = ..., dr_name: _Optional[str] = ..., emergency: _Optional[bool] = ..., card_sn: _Optional[str] = ...) -> None: ...
 
 class CancelVisitRequest(_message.Message):
     __slots__ = ("caller", "mdtrt_id", "psn_no")
@@ -208,7 +210,7 @@ class CancelFeesRequest(_message.Message):
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., mdtrt_id: _Optional[str] = ..., psn_no: _Optional[str] = ..., feedetl_sn: _Optional[str] = ..., chrg_bchno: _Optional[str] = ...) -> None: ...
 
 class SettleRequest(_message.Message):
-    __slots__ = ("caller", "mdtrt_id", "psn_no", "insutype", "med_type", "medfee_sumamt_fen", "acct_used_flag", "mdtrt_cert_type", "mdtrt_cert_no", "psn_setlway", "chrg_bchno", "invono", "mid_setl_flag", "has_declared_split", "fulamt_ownpay_amt_fen", "overlmt_selfpay_fen", "preselfpay_amt_fen", "inscp_scp_amt_fen")
+    __slots__ = ("caller", "mdtrt_id", "psn_no", "insutype", "med_type", "medfee_sumamt_fen", "acct_used_flag", "mdtrt_cert_type", "mdtrt_cert_no", "psn_setlway", "chrg_bchno", "invono", "mid_setl_flag", "has_declared_split", "fulamt_ownpay_amt_fen", "overlmt_selfpay_fen", "preselfpay_amt_fen", "inscp_scp_amt_fen", "card_sn")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     MDTRT_ID_FIELD_NUMBER: _ClassVar[int]
     PSN_NO_FIELD_NUMBER: _ClassVar[int]
@@ -227,6 +229,7 @@ class SettleRequest(_message.Message):
     OVERLMT_SELFPAY_FEN_FIELD_NUMBER: _ClassVar[int]
     PRESELFPAY_AMT_FEN_FIELD_NUMBER: _ClassVar[int]
     INSCP_SCP_AMT_FEN_FIELD_NUMBER: _ClassVar[int]
+    CARD_SN_FIELD_NUMBER: _ClassVar[int]
     caller: _common_pb2.Caller
     mdtrt_id: str
     psn_no: str
@@ -245,7 +248,8 @@ class SettleRequest(_message.Message):
     overlmt_selfpay_fen: int
     preselfpay_amt_fen: int
     inscp_scp_amt_fen: int
-    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., mdtrt_id: _Optional[str] = ..., psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., med_type: _Optional[str] = ..., medfee_sumamt_fen: _Optional[int] = ..., acct_used_flag: _Optional[bool] = ..., mdtrt_cert_type: _Optional[str] = ..., mdtrt_cert_no: _Optional[str] = ..., psn_setlway: _Optional[str] = ..., chrg_bchno: _Optional[str] = ..., invono: _Optional[str] = ..., mid_setl_flag: _Optional[bool] = ..., has_declared_split: _Optional[bool] = ..., fulamt_ownpay_amt_fen: _Optional[int] = ..., overlmt_selfpay_fen: _Optional[int] = ..., preselfpay_amt_fen: _Optional[int] = ..., inscp_scp_amt_fen: _Optional[int] = ...) -> None: ...
+    card_sn: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., mdtrt_id: _Optional[str] = ..., psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., med_type: _Optional[str] = ..., medfee_sumamt_fen: _Optional[int] = ..., acct_used_flag: _Optional[bool] = ..., mdtrt_cert_type: _Optional[str] = ..., mdtrt_cert_no: _Optional[str] = ..., psn_setlway: _Optional[str] = ..., chrg_bchno: _Optional[str] = ..., invono: _Optional[str] = ..., mid_setl_flag: _Optional[bool] = ..., has_declared_split: _Optional[bool] = ..., fulamt_ownpay_amt_fen: _Optional[int] = ..., overlmt_selfpay_fen: _Optional[int] = ..., preselfpay_amt_fen: _Optional[int] = ..., inscp_scp_amt_fen: _Optional[int] = ..., card_sn: _Optional[str] = ...) -> None: ...
 
 class SetlInfo(_message.Message):
     __slots__ = ("mdtrt_id", "setl_id", "psn_no", "psn_name", "insutype", "psn_type", "setl_time", "med_type", "medfee_sumamt_fen", "fulamt_ownpay_amt_fen", "overlmt_selfpay_fen", "preselfpay_amt_fen", "inscp_scp_amt_fen", "act_pay_dedc_fen", "hifp_pay_fen", "pool_prop_selfpay", "cvlserv_pay_fen", "hifes_pay_fen", "hifmi_pay_fen", "hifob_pay_fen", "maf_pay_fen", "oth_pay_fen", "fund_pay_sumamt_fen", "psn_part_amt_fen", "acct_pay_fen", "psn_cash_pay_fen", "hosp_part_amt_fen", "balc_fen", "clr_optins", "clr_way", "clr_type", "region_class", "filing_group", "fixmedins_code", "status", "reverses_setl_id", "msgid")
@@ -414,14 +418,16 @@ class GetSettlementRequest(_message.Message):
     def __init__(self, fixmedins_code: _Optional[str] = ..., setl_id: _Optional[str] = ..., mdtrt_id: _Optional[str] = ..., psn_no: _Optional[str] = ...) -> None: ...
 
 class GetAccumulatorsRequest(_message.Message):
-    __slots__ = ("psn_no", "insutype", "year")
+    __slots__ = ("psn_no", "insutype", "year", "hospital")
     PSN_NO_FIELD_NUMBER: _ClassVar[int]
     INSUTYPE_FIELD_NUMBER: _ClassVar[int]
     YEAR_FIELD_NUMBER: _ClassVar[int]
+    HOSPITAL_FIELD_NUMBER: _ClassVar[int]
     psn_no: str
     insutype: str
     year: int
-    def __init__(self, psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., year: _Optional[int] = ...) -> None: ...
+    hospital: str
+    def __init__(self, psn_no: _Optional[str] = ..., insutype: _Optional[str] = ..., year: _Optional[int] = ..., hospital: _Optional[str] = ...) -> None: ...
 
 class ListPersonSettlementsRequest(_message.Message):
     __slots__ = ("psn_no", "year", "limit")
