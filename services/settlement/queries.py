@@ -69,7 +69,8 @@ class Queries:
                                for key in sorted(acc.data)))
 
     async def _require_treats(self, psn_no: str, hospital: str) -> None:
-        since = self.clock() - dt.timedelta(days=TREATS_RECENT_DAYS)
+        # visits.begntime is naive Beijing wall-clock time
+        since = (self.clock().astimezone(CST) - dt.timedelta(days=TREATS_RECENT_DAYS)).replace(tzinfo=None)
         if await self.autocommit.treats(psn_no, hospital, since):
             return
         try:
