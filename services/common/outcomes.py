@@ -65,6 +65,7 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("END_BEFORE_BEGIN", INV, "结束日期早于开始日期", "the end date is before the begin date"),
     ("END_REQUIRED", INV, "此类备案须填写结束日期", "this kind of filing needs an end date"),
     ("INVALID_YEAR", INV, "年度不合法", "the year is not valid"),
+    ("INVALID_LIMIT", INV, "条数上限不合法", "the limit is not valid"),
     ("INVALID_PSN_NO", INV, "人员编号 psn_no 不合法", "psn_no is not valid"),
     ("INVALID_CERTNO", INV, "身份证号无效 (GB 11643 校验位)", "not a valid resident ID number (GB 11643 check digit)"),
     ("INVALID_CERT_TYPE", INV, "就诊凭证类型不支持", "the certificate type is not supported"),

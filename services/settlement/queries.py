@@ -12,6 +12,7 @@ from services.settlement.domain import CST, Accumulator, AccumulatorReport, Sett
 from services.settlement.ports import EligibilityService, Now
 from services.settlement.repository import SettlementRepository, connection
 
+LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX = 50, 200  # ListPersonSettlements
 TREATS_RECENT_DAYS = 30  # 5206: a visit begun this many days ago still lets the hospital ask
 
 
@@ -40,6 +41,21 @@ class Queries:
             if q.psn_no and s.psn_no != q.psn_no:
                 raise invalid("PSN_MISMATCH", "人员编号与结算不符。 / psn_no does not match the settlement.", "psn_no")
             return SettlementReply(s, await repo.settlement_funds(s.setl_id))
+
+    async def person_settlements(self, psn_no: str, year: int = 0, limit: int = 0) -> list[SettlementReply]:
+        """The person's own settlements (the patient's pages), newest first, each with its fund
+        lines and explanation; reversed and cancelled ones too (their setlinfo.status says so:
+        settled | cancelled | reversal, reverses_setl_id names what a reversal undoes)."""
+        if not psn_no:
+            raise invalid("FIELD_REQUIRED", "缺少人员编号 psn_no。 / psn_no is required.", "psn_no")
+        if year and not 2000 <= year <= 2100:
+            raise invalid("INVALID_YEAR", f"年度 {year} 无效。 / year must be 2000–2100 (or 0 for every year).", "year")
+        if limit < 0:
+            raise invalid("INVALID_LIMIT", "limit 不能为负。 / limit must not be negative.", "limit")
+        limit = min(limit or LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)
+        rows = await self.autocommit.person_settlements(psn_no, year, limit)
+        funds = await self.autocommit.funds_of([s.setl_id for s in rows]) if rows else {}
+        return [SettlementReply(s, funds.get(s.setl_id, ())) for s in rows]
 
     async def get_accumulators(self, psn_no: str, insutype: str = "", year: int = 0,
                                hospital: str = "") -> AccumulatorReport:

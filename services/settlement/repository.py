@@ -206,6 +206,17 @@ Q_SETTLEMENT_OF_VISIT = _SETTLEMENT_SELECT + """
 WHERE mdtrt_id = $1 AND status <> 'reversal'
 ORDER BY setl_time DESC, setl_id DESC LIMIT 1
 """
+# The patient's own settlements (every state: settled, cancelled, reversal), newest first;
+# $2 = 0: every business year.
+Q_PERSON_SETTLEMENTS = _SETTLEMENT_SELECT + """
+WHERE psn_no = $1 AND ($2 = 0 OR year = $2)
+ORDER BY setl_time DESC, setl_id DESC LIMIT $3
+"""
+Q_FUNDS_OF = """
+SELECT setl_id, fund_pay_type, fund_pay_type_name, inscp_scp_amt_fen, crt_payb_lmt_amt_fen, fund_payamt_fen,
+       setl_proc_info
+FROM settlement.settlement_funds WHERE setl_id = any($1::text[]) ORDER BY setl_id, line_no
+"""
 Q_SETTLEMENT_FUNDS = """
 SELECT fund_pay_type, fund_pay_type_name, inscp_scp_amt_fen, crt_payb_lmt_amt_fen, fund_payamt_fen, setl_proc_info
 FROM settlement.settlement_funds WHERE setl_id = $1 ORDER BY line_no
@@ -528,6 +539,17 @@ class SettlementRepository:
         """The visit's latest settlement that is not a reversal."""
         r = await self._db.fetchrow(Q_SETTLEMENT_OF_VISIT, mdtrt_id)
         return None if r is None else _settlement(r)
+
+    async def person_settlements(self, psn_no: str, year: int, limit: int) -> list[Settlement]:
+        """The person's settlements of business year `year` (0: every year), newest first."""
+        return [_settlement(r) for r in await self._db.fetch(Q_PERSON_SETTLEMENTS, psn_no, year, limit)]
+
+    async def funds_of(self, setl_ids: list[str]) -> dict[str, tuple[FundPayment, ...]]:
+        """The fund lines of each settlement, in line order."""
+        out: dict[str, list[FundPayment]] = {i: [] for i in setl_ids}
+        for r in await self._db.fetch(Q_FUNDS_OF, setl_ids):
+            out[r["setl_id"]].append(FundPayment(*tuple(r)[1:]))
+        return {k: tuple(v) for k, v in out.items()}
 
     async def settlement_funds(self, setl_id: str) -> tuple[FundPayment, ...]:
         return tuple(FundPayment(*r) for r in await self._db.fetch(Q_SETTLEMENT_FUNDS, setl_id))

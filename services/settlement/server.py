@@ -243,6 +243,10 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
     async def GetSettlement(self, request, context):
         return settlement_pb(await self.s.queries.get_settlement(_from(SettlementLookup, request)))
 
+    async def ListPersonSettlements(self, request, context):
+        replies = await self.s.queries.person_settlements(request.psn_no.strip(), request.year, request.limit)
+        return pb.ListPersonSettlementsResponse(settlements=[settlement_pb(r) for r in replies])
+
     async def GetAccumulators(self, request, context):
         return accumulators_pb(await self.s.queries.get_accumulators(request.psn_no, request.insutype, request.year,
                                                                      request.hospital.strip()))

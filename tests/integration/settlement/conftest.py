@@ -51,6 +51,7 @@ class Upstream(eligibility_pb2_grpc.EligibilityServiceServicer, filing_pb2_grpc.
         self.persons: dict[tuple[str, str], eligibility_pb2.Snapshot] = {}
         self.filings: dict[str, str] = {}
         self.snapshot_calls = 0
+        self.certificates: list[eligibility_pb2.Certificate] = []  # each GetSnapshot's, in order (None: none)
 
     def person(self, psn_no: str, *, insutype: str = "390", pool: str = POOL_A, psn_type: str = "resident",
                identities: tuple[str, ...] = (), balance_fen: int = 0, name: str = "测试") -> str:
@@ -67,6 +68,7 @@ class Upstream(eligibility_pb2_grpc.EligibilityServiceServicer, filing_pb2_grpc.
 
     async def GetSnapshot(self, request, context):
         self.snapshot_calls += 1
+        self.certificates.append(request.certificate if request.HasField("certificate") else None)
         snap = self.persons.get((request.psn_no, request.insutype))
         if snap is None:
             return eligibility_pb2.Snapshot(psn_no=request.psn_no, eligible=False, ineligible_outcome="NOT_ENROLLED",
