@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 async def test_list_person_settlements_newest_first_with_every_state(stub, upstream, uid):
     psn = upstream.person(f"PL{uid}")
     settled = []
-    for i in range(3):
+    for _ in range(3):
         v = await open_visit(stub, hospital=H_A1, psn_no=psn, kind="outpatient", med_type="11",
                              fees=[fee("1", "DRUG", "4", 2_500)])
         settled.append((await stub.Settle(settle_request(H_A1, v, 10_000))).setlinfo)
