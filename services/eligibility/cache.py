@@ -134,10 +134,13 @@ if not v then
   redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3], 'EX', tonumber(ARGV[4]))
   return 'bound'
 end
+local h, k = '', ''
 local i = string.find(v, '|', 1, true)
-local j = string.find(v, '|', i + 1, true)
-local h = string.sub(v, 1, i - 1)
-local k = string.sub(v, j + 1)
+local j = i and string.find(v, '|', i + 1, true)
+if j then  -- (a record of the single-use era, "1", is a scan by an unknown hospital)
+  h = string.sub(v, 1, i - 1)
+  k = string.sub(v, j + 1)
+end
 if h ~= '' and h ~= ARGV[1] then return 'hospital:' .. h end
 if k == '' then
   redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3], 'KEEPTTL')

@@ -173,3 +173,14 @@ async def test_redis_unreachable_a_token_use_is_refused_as_unverifiable(db_pool,
         assert "身份证" in r.message and "ID number" in r.message
     finally:
         await redis.aclose()
+
+
+async def test_a_record_of_the_single_use_era_is_bound_by_its_first_use(svc, db_pool, uid, redis):
+    from services.eligibility.cache import evoucher_key
+
+    a, _ = await two_persons(db_pool, svc, uid)
+    ev = svc.signer.issue(a.psn_no, T0, nonce=f"old{uid}")
+    await redis.set(evoucher_key(f"old{uid}"), "1", ex=600)  # as 1101 recorded it before this change
+    assert (await snapshot(svc, a.psn_no, "01", ev.token, visit_key="reg:H:1")).person.psn_no == a.psn_no
+    r = await refused_with(snapshot(svc, a.psn_no, "01", ev.token, visit_key="reg:H:2"))
+    assert r.outcome == "EVOUCHER_OTHER_VISIT"
