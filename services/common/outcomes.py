@@ -176,6 +176,8 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("ELIGIBILITY_UNAVAILABLE", UNA, "参保资格服务暂不可用, 请稍后重试", "the eligibility service is unavailable: retry"),
     ("SERVICE_UNAVAILABLE", UNA, "医保服务暂不可用, 结果未知: 请重试或用 5203 查询",
      "the service is unavailable and the outcome unknown: retry, or query with 5203"),
+    ("DATABASE_UNAVAILABLE", UNA, "医保数据库暂不可用, 请稍后用同一 msgid 重试", "the database is unavailable: retry "
+                                                                       "with the same msgid"),
     ("GATEWAY_UNAVAILABLE", UNA, "网关暂不可用, 请稍后重试", "the gateway is unavailable: retry"),
     ("TIMEOUT", UNA, "医保服务超时, 结果未知: 请重试或用 5203 查询", "the service timed out and the outcome is unknown: retry, "
                                                              "or query with 5203"),
