@@ -5,6 +5,7 @@ answered normally."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -79,11 +80,11 @@ async def test_sign_ins_and_nonces_survive_a_redis_restart(tmp_path, uid):
         assert await client.config_get("appendonly") == {"appendonly": "yes"}
         sign_no, _ = await guard.sign_in(_principal("-"), "op1")
         await guard.admit(_principal(f"n1-{uid}"), infno="1101", sign_no=sign_no)
-        time.sleep(1.2)  # appendfsync everysec
+        await asyncio.sleep(1.2)  # appendfsync everysec
         embedded.stop(tmp_path)  # SIGTERM to the pid in its pidfile
         deadline = time.monotonic() + 10
         while embedded._port_open(port) and time.monotonic() < deadline:
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
         assert not embedded._port_open(port)
         assert embedded._redis_start(tmp_path, port) == url
         # the first request after Redis is back is answered (no GATEWAY_UNAVAILABLE), still signed in
