@@ -16,7 +16,7 @@ from services.common import bootstrap
 async def compose(proc: bootstrap.Process) -> None:
     from grpc_health.v1 import health_pb2_grpc
 
-    from gateway.app import init_app
+    from gateway.app import SERVER_OPTIONS, init_app
     from gateway.deps import Deps
     from gateway.his.dispatch import Stubs
     from gateway.his.security import redis_client_options
@@ -39,7 +39,7 @@ async def compose(proc: bootstrap.Process) -> None:
                             settlement=settlement_pb2_grpc.SettlementServiceStub(channels["settlement"])),
                 health={name: health_pb2_grpc.HealthStub(ch) for name, ch in channels.items()})
     app = init_app(proc.settings, deps, clock=proc.clock)
-    await proc.serve_http(app, s.gateway_host, s.gateway_port)
+    await proc.serve_http(app, s.gateway_host, s.gateway_port, server_options=SERVER_OPTIONS)
 
 
 def main() -> None:

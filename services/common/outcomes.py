@@ -153,6 +153,8 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("HOSPITAL_MISMATCH", FBD, "报文机构与认证机构不符", "fixmedins_code is not the authenticated hospital"),
     ("AUTH_MISSING", FBD, "缺少认证信息", "authentication headers are missing"),
     ("AUTH_MALFORMED", FBD, "认证信息格式错误", "authentication headers are malformed"),
+    ("URL_TOO_LONG", INV, "请求地址过长", "the URL is longer than 8 KB"),
+    ("HEADER_TOO_LARGE", INV, "请求头过长", "a header is longer than 8 KB"),
     ("AUTH_HEADER_REPEATED", FBD, "认证请求头重复且取值不同", "an authentication header was sent twice with different values"),
     ("AUTH_AMBIGUOUS", FBD, "请求同时带有两种认证方式的请求头", "the headers of two authentication profiles were sent"),
     ("AUTH_PROFILE_NOT_ALLOWED", FBD, "该机构未开通此认证方式", "this hospital's interface profile does not accept this "

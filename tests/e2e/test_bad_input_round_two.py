@@ -92,3 +92,23 @@ async def test_amounts_psn_cert_type_and_identity_types_are_validated(suite, adm
     async with admin.post("/api/v1/admin/identities", json={"psn_no": psn_no, "type": "tekun",
                                                             "begin": "2020-01-01"}) as r:
         assert r.status in (200, 201), await r.text()
+
+
+async def test_a_header_or_url_over_8_kb_is_a_failure_envelope_not_a_text_400(suite):
+    import aiohttp
+
+    big = "x" * 9000
+    async with client_for(suite.gateway_url, BOTH) as his, aiohttp.ClientSession() as s:
+        env = json.dumps(his.envelope("9001", {"signIn": {"opter_no": "op001"}})).encode()
+        headers = {**his.headers(), "x-trace-note": big}
+        async with s.post(suite.gateway_url + CALL_SERVICE_PATH, data=env, headers=headers) as r:
+            assert r.status == 200 and r.content_type == "application/json", (r.status, await r.text())
+            reply = await r.json()
+        assert reply["infcode"] == -1 and reply["output"] == {"outcome": "HEADER_TOO_LARGE", "retriable": False,
+                                                              "field": "x-trace-note"}, reply
+        assert big not in json.dumps(reply)
+        async with s.post(suite.gateway_url + CALL_SERVICE_PATH + "?q=" + big, data=env, headers=his.headers()) as r:
+            assert r.status == 200 and r.content_type == "application/json", (r.status, await r.text())
+            assert (await r.json())["output"]["outcome"] == "URL_TOO_LONG"
+        async with s.get(suite.gateway_url + "/api/v1/openapi.json", headers={"x-note": big}) as r:
+            assert r.status == 431 and (await r.json())["error"]["code"] == "HEADER_TOO_LARGE"
