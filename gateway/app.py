@@ -31,6 +31,14 @@ log = logging.getLogger("gateway")
 
 CLIENT_MAX_SIZE = 4 * 1024 * 1024  # a day's inpatient fee upload fits; anything bigger is refused with 413
 HEALTH_TIMEOUT_S = 1.0
+# What a request line (URL) and each header may hold: aiohttp's own defaults (8190 bytes), but
+# enforced by limits_middleware so that the caller gets JSON (an envelope under /fsi) naming the
+# header, not aiohttp's text/plain 400 echoing the input. The parser itself is given room up to
+# PARSER_LIMIT so that such a request reaches the middleware; beyond it aiohttp still answers 400.
+URL_LIMIT = 8190
+HEADER_LIMIT = 8190
+PARSER_LIMIT = 64 * 1024
+SERVER_OPTIONS = {"max_line_size": PARSER_LIMIT, "max_field_size": PARSER_LIMIT}
 
 
 @web.middleware
@@ -48,14 +56,15 @@ async def tracing_middleware(request: web.Request, handler):
         return resp
 
 
-def _failure_for(request: web.Request, status: int, outcome: str, message: str, retriable: bool = False) -> web.Response:
+def _failure_for(request: web.Request, status: int, outcome: str, message: str, retriable: bool = False,
+                 field: str | None = None) -> web.Response:
     """Under /fsi (the HIS paths) a failure envelope with HTTP 200, whatever `status` was: HIS
     HTTP libraries throw on a 4xx/5xx and lose the message. Elsewhere (REST) a REST error with
     `status`."""
     if request.path.startswith("/fsi"):
-        return endpoint.failure_response(outcome=outcome, message=message, retriable=retriable,
+        return endpoint.failure_response(outcome=outcome, message=message, retriable=retriable, field=field,
                                          clock=request.app[RUNTIME].clock)
-    return rest.error(status, outcome, message)
+    return rest.error(status, outcome, message, field)
 
 
 _HTTP_OUTCOMES = {
@@ -83,6 +92,23 @@ async def errors_middleware(request: web.Request, handler):
         log.exception("unhandled error", extra={"path": request.path[:200]})
         return _failure_for(request, 500, "INTERNAL", "网关内部错误, 请稍后重试或用 5203 查询 (internal gateway error; "
                                                       "retry, or query with 5203)", retriable=True)
+
+
+@web.middleware
+async def limits_middleware(request: web.Request, handler):
+    """A URL or a header over 8 KB: a failure naming it (an HTTP 200 envelope under /fsi, 414/431
+    JSON on REST), before anything reads the request. Nothing of the oversized input is echoed."""
+    if len(request.raw_path) > URL_LIMIT:
+        return _failure_for(request, 414, "URL_TOO_LONG",
+                            f"请求地址过长, 上限 {URL_LIMIT} 字节 (the URL is {len(request.raw_path)} bytes long; the "
+                            f"limit is {URL_LIMIT}: send the transaction in the body)")
+    for name, value in request.raw_headers:
+        if len(name) + len(value) > HEADER_LIMIT:
+            header = name.decode("latin-1")[:64].lower()
+            return _failure_for(request, 431, "HEADER_TOO_LARGE",
+                                f"请求头 {header} 过长, 上限 {HEADER_LIMIT} 字节 (header {header} is "
+                                f"{len(name) + len(value)} bytes long; the limit is {HEADER_LIMIT})", field=header)
+    return await handler(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -114,7 +140,7 @@ async def healthz(request: web.Request) -> web.Response:
 def init_app(settings: Settings, deps: Deps | Callable[[], contextlib.AbstractAsyncContextManager[Deps]], *,
              clock: Clock | None = None) -> web.Application:
     """`clock`: the business clock (Beijing time); the composition root passes the process's one."""
-    app = web.Application(middlewares=[tracing_middleware, errors_middleware], client_max_size=CLIENT_MAX_SIZE)
+    app = web.Application(middlewares=[tracing_middleware, errors_middleware, limits_middleware], client_max_size=CLIENT_MAX_SIZE)
     app[SETTINGS] = settings
     app[RUNTIME] = Runtime(clock=clock or system_clock())
 

@@ -16,9 +16,10 @@ from services.common import bootstrap
 async def compose(proc: bootstrap.Process) -> None:
     from grpc_health.v1 import health_pb2_grpc
 
-    from gateway.app import init_app
+    from gateway.app import SERVER_OPTIONS, init_app
     from gateway.deps import Deps
     from gateway.his.dispatch import Stubs
+    from gateway.his.security import redis_client_options
     from medsettle.eligibility.v1 import eligibility_pb2_grpc
     from medsettle.filing.v1 import filing_pb2_grpc
     from medsettle.settlement.v1 import settlement_pb2_grpc
@@ -29,8 +30,7 @@ async def compose(proc: bootstrap.Process) -> None:
     pool = await proc.pool(min_size=1, max_size=max(2, min(s.db_pool_max, 4)))
     reference = await proc.reference_cache(pool)
     timeout_s = s.gateway_redis_timeout_s
-    redis = proc.redis(lambda url: telemetry.traced_redis(url, socket_timeout=timeout_s,
-                                                          socket_connect_timeout=timeout_s))
+    redis = proc.redis(lambda url: telemetry.traced_redis(url, **redis_client_options(timeout_s)))
     channels = {name: proc.channel(addr) for name, addr in (
         ("eligibility", s.eligibility_addr), ("filing", s.filing_addr), ("settlement", s.settlement_addr))}
     deps = Deps(cache=reference, redis=redis, db_pool=pool,
@@ -39,7 +39,7 @@ async def compose(proc: bootstrap.Process) -> None:
                             settlement=settlement_pb2_grpc.SettlementServiceStub(channels["settlement"])),
                 health={name: health_pb2_grpc.HealthStub(ch) for name, ch in channels.items()})
     app = init_app(proc.settings, deps, clock=proc.clock)
-    await proc.serve_http(app, s.gateway_host, s.gateway_port)
+    await proc.serve_http(app, s.gateway_host, s.gateway_port, server_options=SERVER_OPTIONS)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from medsettle.filing.v1 import filing_pb2 as fpb
 from medsettle.settlement.v1 import settlement_pb2 as spb
 from services.common.grpcutil import STATUS_KIND, outcome_of
 from services.common.outcomes import CATALOGUE, RETRIABLE_KINDS, Kind
+from services.refdata.schema import IDENTITY_TYPES
 
 PREFIX = "/api/v1"
 FILING_TYPES = ("retired_relocated", "long_term_residence", "stationed_work", "referral", "temporary")
@@ -228,7 +229,7 @@ async def upsert_enrollment(request, deps, timeout, b):
 
 @endpoint(admin=True, body=True)
 async def set_identity(request, deps, timeout, b):
-    req = epb.SetIdentityRequest(psn_no=f.psn_no(b, ""), type=f.text(b, "type", "", max_len=30),
+    req = epb.SetIdentityRequest(psn_no=f.psn_no(b, ""), type=f.text(b, "type", "", max_len=30, choices=IDENTITY_TYPES),
                                  begin=f.date(b, "begin", "", required=False), end=f.date(b, "end", "", required=False),
                                  remove=f.flag(b, "remove", ""))
     return proto_to_his(await deps.stubs.eligibility.SetIdentity(req, timeout=timeout))

@@ -20,7 +20,13 @@ import asyncio
 import sys
 
 from services.common.config import Settings
+from services.common.ports import PortTaken
 from services.refdata.cli import DEMO  # `medsettle load --demo`: the demo document for this Beijing year
+
+
+def suite_stop(suite) -> None:
+    if suite is not None:
+        suite.stop()
 
 
 def _endpoints(settings: Settings):
@@ -32,11 +38,17 @@ def _endpoints(settings: Settings):
 def cmd_up(args, settings: Settings) -> int:
     from services import launcher
 
-    suite = launcher.prepare(settings)
-    if args.demo_data and _load(suite.database_url, DEMO, suite.redis_url) != 0:
+    try:
+        suite = launcher.prepare(settings)
+        suite.check_ports()  # before the demo data goes anywhere
+        if args.demo_data and _load(suite.database_url, DEMO, suite.redis_url) != 0:
+            return 1
+        suite.start()
+        suite.wait_healthy()
+    except PortTaken as e:
+        print(f"medsettle up: {e}", file=sys.stderr, flush=True)
+        suite_stop(locals().get("suite"))
         return 1
-    suite.start()
-    suite.wait_healthy()
     print(f"medsettle is up: gateway {suite.gateway_url} (Ctrl-C stops everything)", flush=True)
     return launcher.run_until_signal(suite)
 
@@ -45,13 +57,22 @@ def cmd_demo(args, settings: Settings) -> int:
     from gateway import demo
     from services import launcher
 
-    suite = launcher.prepare(settings)
+    try:
+        suite = launcher.prepare(settings)
+        suite.check_ports()  # before the demo data goes anywhere
+    except PortTaken as e:
+        print(f"medsettle demo: {e}", file=sys.stderr, flush=True)
+        return 1
     if _load(suite.database_url, DEMO, suite.redis_url) != 0:
         return 1
-    suite.start()
     try:
+        suite.start()
         suite.wait_healthy()
         demo.play(suite.gateway_url, suite.database_url)
+    except PortTaken as e:
+        suite.stop()
+        print(f"medsettle demo: {e}", file=sys.stderr, flush=True)
+        return 1
     except BaseException:
         suite.stop()
         raise

@@ -19,7 +19,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from services.common import db, embedded
+from services.common import db, embedded, ports
 from services.common.config import Settings
 
 PROCESSES = (
@@ -48,7 +48,25 @@ class Suite:
         env.update(extra or {})
         return env
 
+    def listen_ports(self) -> list[tuple[str, int, str, str]]:
+        """(host, port, process, variable) of every port a child of this suite listens on."""
+        s = self.settings
+        return [(s.grpc_host, s.eligibility_port, "eligibility", "ELIGIBILITY_PORT"),
+                (s.grpc_host, s.filing_port, "filing", "FILING_PORT"),
+                (s.grpc_host, s.settlement_port, "settlement", "SETTLEMENT_PORT"),
+                (s.gateway_host, s.gateway_port, "gateway", "GATEWAY_PORT")]
+
+    def check_ports(self) -> None:
+        """Every port free before anything starts: the health check and the demo must only ever
+        reach this suite's own children, never a server someone else left running (PortTaken).
+        With MEDSETTLE_REUSE_PORT=1 sharing a port is the point, so it is not checked."""
+        if self.settings.reuse_port:
+            return
+        for host, port, name, var in self.listen_ports():
+            ports.check_free(host, port, f"the {name} service", hint=var)
+
     def start(self, extra_env: dict[str, str] | None = None, log_dir: str | None = None) -> None:
+        self.check_ports()
         env = self.env(extra_env)
         if log_dir:
             os.makedirs(log_dir, exist_ok=True)
@@ -67,6 +85,7 @@ class Suite:
             for name, p in self.procs.items():
                 if p.poll() is not None:
                     raise RuntimeError(f"{name} exited with code {p.returncode} during start-up")
+            self._check_own_listeners()
             try:
                 with urllib.request.urlopen(self.gateway_url + "/healthz", timeout=2) as r:
                     if r.status == 200:
@@ -75,6 +94,17 @@ class Suite:
                 last = str(e)
             time.sleep(0.2)
         raise RuntimeError(f"the suite did not become healthy within {timeout_s}s: {last}")
+
+    def _check_own_listeners(self) -> None:
+        """A port that is listening must be held by our child (when /proc says who holds it): a
+        stranger that took a port between check_ports and the child's bind is never adopted."""
+        if self.settings.reuse_port:
+            return
+        for _host, port, name, var in self.listen_ports():
+            pid = ports.listener_pid(port)
+            child = self.procs.get(name)
+            if pid is not None and child is not None and pid != child.pid:
+                raise ports.PortTaken(port, f"the {name} service", ports.holder(port), var)
 
     def stop(self, timeout_s: float = 20.0) -> dict[str, int | None]:
         # The gateway first, so no new request reaches a service that is going away.

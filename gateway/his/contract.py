@@ -173,3 +173,14 @@ def problems(output: Any, spec_node_map: Mapping[str, Any], *, nonempty: bool = 
         else:
             walk_node(output[name], name, node, name)
     return found
+
+
+CODES_PATH = Path(__file__).resolve().parent / "spec" / "nhsa_codes.json"
+
+
+@functools.cache
+def national_codes(dictionary: str) -> tuple[str, ...]:
+    """The values of one national code dictionary (gateway/his/spec/nhsa_codes.json, e.g.
+    psn_cert_type), read once per process on first use."""
+    with CODES_PATH.open(encoding="utf-8") as f:
+        return tuple(str(c["value"]) for c in json.load(f)["dictionaries"][dictionary])

@@ -7,6 +7,7 @@ with more than two decimals is a mistake on the hospital's side that must not be
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,6 +18,14 @@ from gateway.his.jsonnum import yuan
 # The largest amount a single field may carry: 10^11 yuan is far beyond any bill and keeps the
 # fen value inside int64 with room for sums.
 MAX_YUAN = Decimal("99999999999.99")
+
+
+# The amount forms the interface allows (数值型 16,2): ASCII digits, at most one dot followed by one
+# or two decimals, a minus sign only where negatives are allowed. No exponent ("1E2"), no
+# fullwidth or other Unicode digits ("１２"), no "+", no inner spaces, no "." without digits.
+AMOUNT_RE = re.compile(r"-?[0-9]{1,14}(?:\.[0-9]+)?")  # more decimals: refused below, by name
+# A quantity or ratio: the same, with up to 4 decimals (the caller checks the places it allows).
+QUANTITY_RE = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]+)?")
 
 
 class AmountError(ValueError):
@@ -35,6 +44,9 @@ def yuan_to_fen(value: Any, *, allow_negative: bool = False) -> int:
         text = value.strip()
         if not text or len(text) > 20:
             raise AmountError("应为金额字符串 (must be an amount in yuan, e.g. \"12.50\")")
+        if not AMOUNT_RE.fullmatch(text):
+            raise AmountError(f"金额格式应为数字, 可带一个小数点及至多两位小数 (an amount is ASCII digits with at most one "
+                              f"dot and two decimals, e.g. \"12.50\"; no exponent, no fullwidth digits): {value[:24]!r}")
         try:
             d = Decimal(text)
         except InvalidOperation:
@@ -44,6 +56,8 @@ def yuan_to_fen(value: Any, *, allow_negative: bool = False) -> int:
     if not d.is_finite():
         raise AmountError(f"不是金额 (not an amount): {value!r}")
     exponent = d.as_tuple().exponent
+    if isinstance(value, Decimal) and isinstance(exponent, int) and exponent > 0:  # the JSON number 1E2
+        raise AmountError(f"金额不能用指数形式 (an amount is written in digits, not with an exponent): {value}")
     if isinstance(exponent, int) and exponent < -2:
         raise AmountError(f"金额最多两位小数 (at most two decimals, never rounded): {value!r}")
     if d < 0 and not allow_negative:
@@ -102,10 +116,15 @@ def decimal_text(value: Any, *, max_places: int = 4) -> str:
     """A count or ratio as a canonical decimal string ('2', '2.5'); raises AmountError."""
     if isinstance(value, bool) or value is None:
         raise AmountError("应为数字 (must be a number)")
+    if isinstance(value, str) and not QUANTITY_RE.fullmatch(value.strip()):
+        raise AmountError(f"数字格式应为数字, 可带一个小数点 (a number is ASCII digits with at most one dot; no "
+                          f"exponent, no fullwidth digits): {value[:24]!r}")
     try:
         d = Decimal(value.strip()) if isinstance(value, str) else Decimal(value) if isinstance(value, (int, Decimal)) else None
     except InvalidOperation:
         d = None
+    if isinstance(value, Decimal) and d is not None and d.is_finite() and int(d.as_tuple().exponent) > 0:
+        raise AmountError(f"数字不能用指数形式 (a number is written in digits, not with an exponent): {value}")
     if d is None or not d.is_finite() or (isinstance(value, str) and len(value) > 24):
         raise AmountError(f"不是数字 (not a number): {value!r}")
     exponent = d.as_tuple().exponent

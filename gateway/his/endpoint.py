@@ -114,6 +114,7 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
     span = trace.get_current_span()
     admdvs = "000000"
     infno = forced_infno or ""
+    stage = "admit"  # until the handler runs, no request has left the gateway
     try:
         principal = authenticate(request.headers, deps.cache, window_s=settings.tif_window_s)
         admdvs = principal.admdvs
@@ -139,6 +140,7 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
                                                        "(fixmedins_code is not the hospital this paasid is bound to)",
                                   field="fixmedins_code")
         await guard.admit(principal, infno=env.infno, sign_no=env.sign_no)
+        stage = "handler"
         handler = HANDLERS[env.infno]
         output = await handler(Call(env=env, principal=principal, stubs=deps.stubs, guard=guard,
                                     timeout_s=settings.grpc_deadline_s, clock=clock, reference=deps.cache))
@@ -156,9 +158,13 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
             log.warning("service call failed", extra={"infno": infno, "outcome": f.outcome,
                                                       "grpc_code": str(getattr(e, "code", lambda: "")())})
         return _failure(f, admdvs, received_at, clock)
-    except RedisError:
-        log.exception("redis unavailable")
-        return _failure(errors.Failure(outcome="GATEWAY_UNAVAILABLE", message=errors.RETRY_HINT, retriable=True),
+    except RedisError as e:
+        # Before the handler ran, nothing left the gateway: the transaction was not processed, and
+        # the reply says so (not RETRY_HINT's "outcome unknown"). One line, no traceback.
+        log.warning("redis unavailable", extra={"infno": infno, "error": f"{type(e).__name__}: {str(e)[:200]}",
+                                                "stage": stage})
+        message = errors.NOT_PROCESSED_HINT if stage == "admit" else errors.RETRY_HINT
+        return _failure(errors.Failure(outcome="GATEWAY_UNAVAILABLE", message=message, retriable=True),
                         admdvs, received_at, clock)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from gateway.his.contract import national_codes
 from gateway.his.convert import AmountError, decimal_text, yuan_to_fen
 from services.common.ids import valid_certno
 
@@ -30,6 +31,7 @@ COMPACT_TIME_RE = re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2
 PSN_NO_RE = re.compile(r"^[0-9A-Za-z]{1,30}$")
 IDENT_RE = re.compile(r"^[0-9A-Za-z_.:-]+$")
 INTEGER_RE = re.compile(r"-?[0-9]{1,12}")
+CODE_RE = re.compile(r"^[0-9]{1,6}$")
 
 INSUTYPES = ("310", "320", "330", "390", "392")
 MED_TYPES = ("11", "12", "13", "14", "21", "22", "23", "24", "28")
@@ -119,6 +121,15 @@ def text(o: dict, key: str, path: str, *, required: bool = True, max_len: int = 
 
 def admdvs(o: dict, key: str, path: str, *, required: bool = True) -> str:
     return text(o, key, path, required=required, max_len=6, min_len=6, pattern=ADMDVS_RE, what="6 digits")
+
+
+def psn_cert_type(o: dict, path: str, *, required: bool = False) -> str:
+    """psn_cert_type (人员证件类型): a code of the national dictionary (gateway/his/spec/nhsa_codes.json)."""
+    v = text(o, "psn_cert_type", path, required=required, max_len=6, pattern=CODE_RE, what="a national code")
+    if v and v not in national_codes("psn_cert_type"):
+        raise FieldError(_join(path, "psn_cert_type"), f"人员证件类型不在国家代码表中 (not a code of the national "
+                                                       f"psn_cert_type dictionary, e.g. 01 居民身份证): {v!r}")
+    return v
 
 
 def date(o: dict, key: str, path: str, *, required: bool = True) -> str:
@@ -268,6 +279,32 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number")
 
 
+# A \uD800-\uDFFF escape in the raw text: only then can a decoded string hold a lone surrogate
+# (a character UTF-8 cannot encode, which would fail later, in protobuf or in a log line).
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate_path(tree: Any, root: str) -> str | None:
+    """The path of the first key or string holding a lone surrogate, None if there is none.
+    Iterative, like clear_placeholders: a deeply nested body cannot exhaust the stack."""
+    stack: list[tuple[Any, str]] = [(tree, root)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE_RE.search(node):
+                return path
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                sub = _join("" if path in ("(body)", "") else path, k) if isinstance(k, str) else path
+                if isinstance(k, str) and _SURROGATE_RE.search(k):
+                    return sub
+                stack.append((v, sub))
+        elif isinstance(node, list):
+            stack.extend((v, _join(path, i)) for i, v in enumerate(node))
+    return None
+
+
 def parse_json(raw: bytes | str, *, field: str = "(body)", outcome: str = "BAD_JSON") -> Any:
     """JSON with numbers as Decimal (never float) and NaN/Infinity refused; a UTF-8 BOM is allowed.
     Whatever the request's Content-Type said: HIS clients label JSON bodies application/json,
@@ -282,9 +319,16 @@ def parse_json(raw: bytes | str, *, field: str = "(body)", outcome: str = "BAD_J
     if not text.strip():
         raise FieldError(field, "请求体为空, 应为 JSON (the body is empty: send the JSON envelope)", outcome=outcome)
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        tree = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as e:
         raise FieldError(field, f"不是合法 JSON (not valid JSON: {str(e)[:80]})", outcome=outcome) from None
+    if _SURROGATE_ESCAPE_RE.search(text) or _SURROGATE_RE.search(text):
+        where = _lone_surrogate_path(tree, field)
+        if where is not None:
+            raise FieldError(where, "含无效的 Unicode 转义: 单独的代理项 \\uD800-\\uDFFF 不是字符 (contains a lone "
+                                    "surrogate escape such as \\ud800: not a character, send valid UTF-16 pairs or "
+                                    "UTF-8 text)", outcome="INVALID_INPUT")
+    return tree
 
 
 # ----------------------------------------------------------------------------- the envelope

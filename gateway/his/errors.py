@@ -22,6 +22,12 @@ RETRY_HINT = ("医保服务暂不可用或超时, 本笔交易结果未知: 请�
               "(the insurance service is unavailable or timed out and the outcome of this transaction is unknown: "
               "retry later, query the settlement with 5203, or reverse it by its msgid with 2601)")
 
+# The gateway could not check the request (Redis unreachable) before sending it anywhere: nothing
+# was done, so the same request (same msgid, new nonce) is safe to send again.
+NOT_PROCESSED_HINT = ("网关暂不可用 (会话/防重放存储无法访问), 本笔交易未被受理、未做任何处理: 请稍后用同一 msgid 重发 "
+                      "(the gateway cannot reach its session and nonce store: this transaction was NOT processed and "
+                      "nothing was recorded; send it again later, with the same msgid and a new nonce)")
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:

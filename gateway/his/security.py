@@ -303,6 +303,17 @@ _NOT_SIGNED_IN = ("未签到或签到编号 sign_no 无效/已过期/已签退, 
                   "expired or signed out: sign in with 9001 first)")
 
 
+def redis_client_options(timeout_s: float) -> dict[str, Any]:
+    """How the gateway's redis-py client is built (gateway/main.py): its socket and connect
+    timeouts, and one retry on a lost connection, so that the first command after Redis restarts
+    (9001's SET, 9002's DEL) reconnects instead of failing with GATEWAY_UNAVAILABLE."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
+            "retry": Retry(NoBackoff(), 1), "retry_on_error": [redis_errors.ConnectionError]}
+
+
 class Guard:
     """The Redis-backed checks: nonce, sign-in, rate limit (one round trip), and 9001/9002."""
 
@@ -337,7 +348,15 @@ class Guard:
         assert self._fast is not None  # _run_admit calls this only with the fast connection
         try:
             async with asyncio.timeout(self._timeout_s):
-                return await self._fast.evalsha(ADMIT_SHA, ADMIT_SCRIPT, 3, *keys, *args)
+                try:
+                    return await self._fast.evalsha(ADMIT_SHA, ADMIT_SCRIPT, 3, *keys, *args)
+                except ConnectionError:
+                    # The connection died under us (Redis restarted): reconnect and send once more,
+                    # so the first request after Redis is back is answered. Safe: SET NX claims a
+                    # nonce at most once, so a script that did run before the loss makes the retry
+                    # a refused replay (NONCE_REUSED), never a second acceptance.
+                    self._fast.close()
+                    return await self._fast.evalsha(ADMIT_SHA, ADMIT_SCRIPT, 3, *keys, *args)
         except RedisReplyError as exc:
             raise redis_errors.ResponseError(str(exc)) from None
         except TimeoutError:

@@ -146,13 +146,15 @@ class Process:
                                register=register, until_stopped=self.until_stopped, grace_s=s.shutdown_grace_s,
                                reuse_port=s.reuse_port)
 
-    async def serve_http(self, app, host: str, port: int) -> None:
+    async def serve_http(self, app, host: str, port: int, server_options: dict[str, Any] | None = None) -> None:
         """Serve an aiohttp app until a signal: stop listening, let in-flight requests finish
-        (SHUTDOWN_GRACE_S), run the app's own cleanup; the stack closes the rest afterwards."""
+        (SHUTDOWN_GRACE_S), run the app's own cleanup; the stack closes the rest afterwards.
+        `server_options`: aiohttp's request-handler arguments (max_line_size, max_field_size)."""
         from aiohttp import web
 
         s = self.settings
-        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=s.shutdown_grace_s, access_log=None)
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=s.shutdown_grace_s, access_log=None,
+                               **(server_options or {}))
         await runner.setup()
         try:
             site = web.TCPSite(runner, host, port, reuse_port=s.reuse_port, shutdown_timeout=s.shutdown_grace_s)

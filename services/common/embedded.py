@@ -64,24 +64,55 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _our_redis_pid(rdir: Path) -> int | None:
+    """The pid of the embedded Redis this data dir started, if it is still running."""
+    from services.common.ports import command_of
+
+    try:
+        pid = int((rdir / "redis.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if "redis-server" in command_of(pid) else None
+
+
 def _redis_start(data_dir: Path, port: int) -> str:
+    """The embedded Redis of this data dir on `port`: reused when it is ours (its pidfile names the
+    process that listens there), started otherwise; a port held by anything else is PortTaken,
+    never adopted. Persistent (append-only file, fsync every second, in the data dir): sign-ins
+    and nonces survive a restart of Redis."""
+    from services.common.ports import PortTaken, holder, listener_pid
+
     rdir = data_dir / "redis"
     rdir.mkdir(parents=True, exist_ok=True)
     url = f"redis://127.0.0.1:{port}/0"
     if _port_open(port):
+        ours = _our_redis_pid(rdir)
+        listening = listener_pid(port)
+        if ours is None or (listening is not None and listening != ours):
+            raise PortTaken(port, "the embedded Redis", holder(port), "MEDSETTLE_REDIS_PORT (or set REDIS_URL)")
         return url
     subprocess.run(
         [str(_redis_binary()), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(rdir),
          "--daemonize", "yes", "--pidfile", str(rdir / "redis.pid"), "--logfile", str(rdir / "redis.log"),
-         "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+         "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--appendfilename", "medsettle.aof",
+         "--protected-mode", "no"],
         check=True,
     )
-    deadline = time.monotonic() + 10
-    while not _port_open(port):
+    deadline = time.monotonic() + 30
+    while not _redis_ready(port):  # listening, and done loading its append-only file (PONG, not LOADING)
         if time.monotonic() > deadline:
             raise RuntimeError(f"embedded redis did not start on port {port}; see {rdir / 'redis.log'}")
         time.sleep(0.05)
     return url
+
+
+def _redis_ready(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def ensure_started(data_dir: Path, redis_port: int) -> Endpoints:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -103,20 +105,86 @@ async def abort(context: aio.ServicerContext, refusal: Refusal) -> None:
     await context.abort(code, refusal.message)
 
 
+# PostgreSQL unreachable, restarting or gone mid-call: an outage, not a bug.
+_DB_OUTAGE_TYPES: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,        # ConnectionDoesNotExistError, ConnectionFailureError, ...
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    OSError,                                # refused, reset, unreachable (ConnectionError is one)
+    TimeoutError,                           # pool acquire or connect timed out
+)
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """True when `exc` (or what it was raised from) says the database cannot be reached now."""
+    seen = 0
+    e: BaseException | None = exc
+    while e is not None and seen < 8:
+        if isinstance(e, _DB_OUTAGE_TYPES):
+            return True
+        if isinstance(e, asyncpg.InterfaceError) and ("closed" in str(e) or "connection" in str(e)):
+            return True  # "connection is closed", "pool is closed", "connection was closed in the middle"
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return False
+
+
+class OutageLog:
+    """One warning line per outage: the first failure logs, the next ones are counted; the first
+    call that succeeds afterwards logs that the database is back (with the count)."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self.failed = 0
+
+    def failure(self, method: str, exc: BaseException) -> None:
+        self.failed += 1
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("database unavailable: answering UNAVAILABLE until it is back",
+                        extra={"method": method, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+
+    def success(self) -> None:
+        if self.since is not None:
+            log.warning("database available again", extra={"outage_s": round(time.monotonic() - self.since, 1),
+                                                           "calls_refused": self.failed})
+            self.since, self.failed = None, 0
+
+
+# One per process: every method of every servicer shares it (an outage is the process's, not a method's).
+_OUTAGES: list[OutageLog] = []
+
+
+def outage_log() -> OutageLog:
+    if not _OUTAGES:
+        _OUTAGES.append(OutageLog())
+    return _OUTAGES[0]
+
+
 def with_refusals(inner: Callable[[Any, aio.ServicerContext], Awaitable[Any]], method: str):
-    """A unary handler that turns Refusal into a gRPC error with outcome metadata, and anything
-    unexpected into a logged, clean INTERNAL error (never a stack trace to the caller)."""
+    """A unary handler that turns Refusal into a gRPC error with outcome metadata, a database
+    outage into a retriable UNAVAILABLE (one warning line per outage, no traceback), and anything
+    else unexpected into a logged, clean INTERNAL error (never a stack trace to the caller)."""
 
     async def wrapped(request: Any, context: aio.ServicerContext):
         try:
-            return await inner(request, context)
+            reply = await inner(request, context)
         except Refusal as r:
             await abort(context, r)
         except (aio.AbortError, grpc.RpcError, asyncio.CancelledError):
             raise
-        except Exception:  # a bug or an outage: the caller gets a retriable, clean error
+        except Exception as exc:  # a bug or an outage: the caller gets a retriable, clean error
+            if is_database_outage(exc):
+                outage_log().failure(method, exc)
+                await abort(context, Refusal("DATABASE_UNAVAILABLE"))
             log.exception("unhandled error in %s", method)
             await abort(context, Refusal("INTERNAL"))
+        else:
+            if _OUTAGES and _OUTAGES[0].since is not None:
+                _OUTAGES[0].success()
+            return reply
 
     return wrapped
 

@@ -160,6 +160,8 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("HOSPITAL_MISMATCH", FBD, "报文机构与认证机构不符", "fixmedins_code is not the authenticated hospital"),
     ("AUTH_MISSING", FBD, "缺少认证信息", "authentication headers are missing"),
     ("AUTH_MALFORMED", FBD, "认证信息格式错误", "authentication headers are malformed"),
+    ("URL_TOO_LONG", INV, "请求地址过长", "the URL is longer than 8 KB"),
+    ("HEADER_TOO_LARGE", INV, "请求头过长", "a header is longer than 8 KB"),
     ("AUTH_HEADER_REPEATED", FBD, "认证请求头重复且取值不同", "an authentication header was sent twice with different values"),
     ("AUTH_AMBIGUOUS", FBD, "请求同时带有两种认证方式的请求头", "the headers of two authentication profiles were sent"),
     ("AUTH_PROFILE_NOT_ALLOWED", FBD, "该机构未开通此认证方式", "this hospital's interface profile does not accept this "
@@ -183,6 +185,8 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("ELIGIBILITY_UNAVAILABLE", UNA, "参保资格服务暂不可用, 请稍后重试", "the eligibility service is unavailable: retry"),
     ("SERVICE_UNAVAILABLE", UNA, "医保服务暂不可用, 结果未知: 请重试或用 5203 查询",
      "the service is unavailable and the outcome unknown: retry, or query with 5203"),
+    ("DATABASE_UNAVAILABLE", UNA, "医保数据库暂不可用, 请稍后用同一 msgid 重试", "the database is unavailable: retry "
+                                                                       "with the same msgid"),
     ("GATEWAY_UNAVAILABLE", UNA, "网关暂不可用, 请稍后重试", "the gateway is unavailable: retry"),
     ("TIMEOUT", UNA, "医保服务超时, 结果未知: 请重试或用 5203 查询", "the service timed out and the outcome is unknown: retry, "
                                                              "or query with 5203"),

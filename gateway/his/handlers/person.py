@@ -14,7 +14,7 @@ async def person_info(call: Call) -> dict:
     d, p = f.data_of(call.input)
     ctype, cno, card_sn = f.certificate(d, p)
     begntime = f.timestamp(d, "begntime", p, required=False)
-    f.text(d, "psn_cert_type", p, required=False, max_len=6)
+    f.psn_cert_type(d, p)
     certno = f.text(d, "certno", p, required=False, max_len=50)
     f.text(d, "psn_name", p, required=False, max_len=50)
     psn_no = f.psn_no(d, p, required=False)

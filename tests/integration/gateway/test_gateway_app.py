@@ -214,3 +214,20 @@ async def test_rest_admin_needs_the_token_and_openapi_is_served(gw, his):
         assert r.status == 503 and (await r.json())["error"]["code"] == "SERVICE_UNAVAILABLE"
     async with s.get(gw + "/api/v1/nothing") as r:
         assert r.status == 404 and "error" in await r.json()
+
+
+async def test_redis_down_says_the_transaction_was_not_processed(db_pool, demo_loaded):
+    """Issue #17: with Redis unreachable the request never leaves the gateway, so the reply must not
+    claim its outcome is unknown (no "query with 5203 / reverse with 2601"), and it is retriable."""
+    settings = replace(Settings.from_env(), grpc_deadline_s=1.0, gateway_redis_timeout_s=0.5)
+    url, stop = await _start(settings, db_pool, f"redis://127.0.0.1:{_closed_port()}/0")
+    try:
+        async with client_for(url, SX) as c:
+            reply = await c.call("1101", {"data": {"mdtrt_cert_type": "02", "mdtrt_cert_no": "330602196804120112"}},
+                                 sign_no="20260101000000deadbeefdeadbeef")
+        assert c.last_status == 200 and reply["infcode"] == -1, reply
+        assert reply["output"] == {"outcome": "GATEWAY_UNAVAILABLE", "retriable": True}, reply
+        assert "NOT processed" in reply["err_msg"] and "unknown" not in reply["err_msg"], reply["err_msg"]
+        assert "5203" not in reply["err_msg"] and "2601" not in reply["err_msg"]
+    finally:
+        await stop()
