@@ -8,7 +8,10 @@ window is refused and after it the token is expired anyway.
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING
+
+from services.common.ids import valid_certno
 
 from services.common.grpcutil import invalid
 from services.eligibility import inputs
@@ -19,6 +22,21 @@ if TYPE_CHECKING:
     from services.eligibility.service import EligibilityService
 
 REDEEM_TIMEOUT_S = 0.5
+
+
+async def verify_real_name(svc: EligibilityService, *, certno: str, name: str) -> tuple[str, str] | None:
+    """(psn_no, phone) when certno and name name one stored person with a phone on file, else
+    None: an unknown certno, a wrong name and no phone on file look the same to the caller (the
+    patient sign-up must not reveal who is insured). A malformed certno is None too."""
+    if not valid_certno(certno) or not name.strip():
+        return None
+    found = await svc.repo.real_name(certno)
+    if found is None:
+        return None
+    psn_no, stored_name, phone = found
+    if not hmac.compare_digest(stored_name.strip().encode(), name.strip().encode()) or not phone:
+        return None
+    return psn_no, phone
 
 
 async def issue_evoucher(svc: EligibilityService, *, psn_no: str, certno: str) -> Evoucher:

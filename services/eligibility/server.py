@@ -163,6 +163,12 @@ class EligibilityServicer(pb_grpc.EligibilityServiceServicer):
         expires = dt.datetime.fromtimestamp(ev.expires_at, BEIJING)
         return pb.Evoucher(token=ev.token, expires_at=expires.strftime("%Y-%m-%d %H:%M:%S"), ttl_s=ev.ttl_s)
 
+    async def VerifyRealName(self, request: pb.VerifyRealNameRequest, context) -> pb.VerifyRealNameResponse:
+        found = await self._svc.verify_real_name(certno=request.certno, name=request.name)
+        if found is None:
+            return pb.VerifyRealNameResponse(matched=False)
+        return pb.VerifyRealNameResponse(matched=True, psn_no=found[0], phone=found[1])
+
 
 def register(server, service: EligibilityService) -> EligibilityServicer:
     servicer = EligibilityServicer(service)
