@@ -173,7 +173,7 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("TOO_MANY_CODES", REF, "获取验证码过于频繁, 请稍后再试", "too many codes asked for: try later"),
     ("WEAK_PASSWORD", INV, "密码至少 8 位", "the password needs at least 8 characters"),
     ("PASSWORD_MISMATCH", INV, "两次输入的密码不一致", "the two passwords differ"),
-    ("CSRF_REFUSED", FBD, "请求来源无法验证 (请从本站页面提交)", "the request's origin cannot be verified (submit from this site's page)"),
+    ("CSRF_REFUSED", FBD, "请求来源无法验证, 请从本站页面提交", "the request cannot be verified: submit it from this site"),
     ("SIGN_IN_REQUIRED", FBD, "请先登录", "sign in first"),
     ("NOT_RETIRED", REF, "异地安置退休备案仅限退休人员", "a retired_relocated filing is for retirees only"),
     # --- conflicts and retries ------------------------------------------------------------------
