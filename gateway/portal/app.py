@@ -374,15 +374,15 @@ async def filings_page(request: web.Request) -> web.Response:
     return await render(request, "filings.html", await _filings_context(request, psn_no, form={}))
 
 
-@login_required
 async def filing_post(request: web.Request) -> web.Response:
     form = await request.post()
-    try:
+    try:  # CSRF first: a cross-site post is refused (403) before anything else is looked at
         check_csrf(request, form)
     except CsrfRefused as e:
         return await forbidden_page(request, e.why)
     psn_no = await signed_in_psn_no(request)
-    assert psn_no is not None
+    if psn_no is None:
+        raise web.HTTPSeeOther("/m/login?next=/m/filings")
     portal = portal_of(request)
     try:
         filing = filing_from(form, psn_no)
@@ -398,15 +398,15 @@ async def filing_post(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/m/filings?done=created")
 
 
-@login_required
 async def revoke_post(request: web.Request) -> web.Response:
     form = await request.post()
-    try:
+    try:  # CSRF first: a cross-site post is refused (403) before anything else is looked at
         check_csrf(request, form)
     except CsrfRefused as e:
         return await forbidden_page(request, e.why)
     psn_no = await signed_in_psn_no(request)
-    assert psn_no is not None
+    if psn_no is None:
+        raise web.HTTPSeeOther("/m/login?next=/m/filings")
     portal = portal_of(request)
     try:
         await portal.stubs.filing.RevokeFiling(fpb.RevokeFilingRequest(

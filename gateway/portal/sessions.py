@@ -26,6 +26,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -204,17 +205,30 @@ def safe_next(value: str | None) -> str:
     return "/m/"
 
 
+def _cookie(value: str, max_age: int, secure: bool) -> str:
+    jar: SimpleCookie = SimpleCookie()
+    jar[COOKIE] = value
+    m = jar[COOKIE]
+    m["path"] = "/m/"
+    m["httponly"] = True
+    m["samesite"] = "Lax"
+    m["max-age"] = str(max_age)
+    if secure:
+        m["secure"] = True
+    return m.OutputString()
+
+
 async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
     """Sends the session cookie when this request made or changed it; no caching of /m/."""
     if not request.path.startswith("/m/") and request.path != "/m":
         return
     settings = request.app[SETTINGS]
+    # The headers are already built when this hook runs: the cookie goes in as a header.
     if request.get(_CLEAR):
-        response.del_cookie(COOKIE, path="/m/")
+        response.headers.add("Set-Cookie", _cookie("", 0, settings.portal_cookie_secure))
     elif request.get(_SET_COOKIE) and settings.session_secret:
-        response.set_cookie(COOKIE, sign_cookie(settings.session_secret, request[_SET_COOKIE]), path="/m/",
-                            httponly=True, samesite="Lax", secure=settings.portal_cookie_secure,
-                            max_age=settings.portal_session_ttl_s)
+        response.headers.add("Set-Cookie", _cookie(sign_cookie(settings.session_secret, request[_SET_COOKIE]),
+                                                   settings.portal_session_ttl_s, settings.portal_cookie_secure))
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
