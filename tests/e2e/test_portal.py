@@ -377,7 +377,9 @@ async def needs_list_person_settlements(suite) -> None:
             await settlement_pb2_grpc.SettlementServiceStub(ch).ListPersonSettlements(
                 settlement_pb2.ListPersonSettlementsRequest(psn_no="NOBODY"), timeout=5)
         except grpc.RpcError as e:
-            if e.code() == grpc.StatusCode.UNIMPLEMENTED:
+            # The generated base servicer raises NotImplementedError, which the server's
+            # wrapper answers as INTERNAL; an implemented one lists nothing for this nobody.
+            if e.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INTERNAL):
                 pytest.skip("settlement's ListPersonSettlements is not implemented on this branch yet")
 
 
