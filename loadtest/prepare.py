@@ -33,7 +33,9 @@ class Profile:
         env = {"MEDSETTLE_DATA_DIR": str(self.data_dir), "MEDSETTLE_REDIS_PORT": str(self.redis_port),
                "ELIGIBILITY_PORT": str(self.eligibility_port), "FILING_PORT": str(self.filing_port),
                "SETTLEMENT_PORT": str(self.settlement_port), "GATEWAY_PORT": str(self.gateway_port),
-               "GATEWAY_HOST": "127.0.0.1", "MEDSETTLE_ADMIN_TOKEN": ADMIN_TOKEN}
+               "GATEWAY_HOST": "127.0.0.1", "MEDSETTLE_ADMIN_TOKEN": ADMIN_TOKEN,
+               # the load test signs its patients up (/m/) from one address
+               "PORTAL_CODES_PER_CLIENT": "0"}
         env.update(extra)
         return env
 

@@ -13,6 +13,7 @@ token or a full ID number (`masked`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -115,8 +116,9 @@ class Portal:
             raise invalid("FIELD_REQUIRED", "请填写姓名 (enter your name)", "name")
         now = self.clock.timestamp()
         subj = codes.subject(self.secret, certno)
-        wait = await self.limiter.hit(CODE_PER_CLIENT, client, now) or await self.limiter.hit(CODE_PER_SUBJECT, subj,
-                                                                                                   now)
+        per_client = self.settings.portal_codes_per_client
+        wait = (await self.limiter.hit(dataclasses.replace(CODE_PER_CLIENT, limit=per_client), client, now)
+                if per_client > 0 else None) or await self.limiter.hit(CODE_PER_SUBJECT, subj, now)
         if wait:
             log.info("portal: code refused, too many", extra={"certno": masked(certno), "purpose": purpose})
             raise refused("TOO_MANY_CODES", f"获取验证码过于频繁, 请 {wait} 秒后再试 (too many codes: try again in "
@@ -152,6 +154,13 @@ class Portal:
         if self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
+    async def _client_attempt(self, client: str, now: float) -> int | None:
+        """Sign-in attempts per client address: twice PORTAL_CODES_PER_CLIENT per window (0: none)."""
+        per_client = self.settings.portal_codes_per_client
+        if per_client <= 0:
+            return None
+        return await self.limiter.hit(dataclasses.replace(ATTEMPTS_PER_CLIENT, limit=2 * per_client), client, now)
+
     async def _not_locked(self, subj: str) -> None:
         left = await self.limiter.locked(subj)
         if left:
@@ -164,7 +173,7 @@ class Portal:
         CODE_EXPIRED (or never sent), CODE_WRONG (counted)."""
         now = self.clock.timestamp()
         await self._not_locked(subj)
-        wait = await self.limiter.hit(ATTEMPTS_PER_CLIENT, client, now)
+        wait = await self._client_attempt(client, now)
         if wait:
             raise refused("LOCKED_OUT", f"尝试过于频繁, 请 {wait} 秒后再试 (too many attempts: wait {wait} s)", "code",
                           status=429, retry_after=wait)
@@ -216,7 +225,7 @@ class Portal:
         subj = codes.subject(self.secret, certno)
         now = self.clock.timestamp()
         await self._not_locked(subj)
-        wait = await self.limiter.hit(ATTEMPTS_PER_CLIENT, client, now)
+        wait = await self._client_attempt(client, now)
         if wait:
             raise refused("LOCKED_OUT", f"尝试过于频繁, 请 {wait} 秒后再试 (too many attempts: wait {wait} s)",
                           "password", status=429, retry_after=wait)

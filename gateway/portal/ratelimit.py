@@ -34,9 +34,9 @@ class Limit:
 
 # Sending a one-time code: per certificate number, per client address.
 CODE_PER_SUBJECT = Limit("code", 3, 600)
-CODE_PER_CLIENT = Limit("code-ip", 30, 600)
+CODE_PER_CLIENT = Limit("code-ip", 30, 600)  # the limit is PORTAL_CODES_PER_CLIENT (0: none)
 # Sign-in attempts (password or code) per client address, whoever they name.
-ATTEMPTS_PER_CLIENT = Limit("try-ip", 60, 600)
+ATTEMPTS_PER_CLIENT = Limit("try-ip", 60, 600)  # the limit is 2 x PORTAL_CODES_PER_CLIENT (0: none)
 
 
 def lockout_after(failures: int, max_attempts: int) -> bool:

@@ -138,6 +138,9 @@ VARS: tuple[Var, ...] = (
         "wrong codes or passwords for one certificate number before it is locked out"),
     Var("PORTAL_LOCKOUT_S", "portal_lockout_s", 900, _int,
         "how long a certificate number stays locked out after too many wrong codes or passwords, seconds"),
+    Var("PORTAL_CODES_PER_CLIENT", "portal_codes_per_client", 30, _int,
+        "one-time codes one client address may ask for per 10 minutes, and half the sign-in attempts (0: no "
+        "per-address limits; the load test's and the e2e tests' suites sign many patients up from 127.0.0.1)"),
     Var("TIF_WINDOW_S", "tif_window_s", 300, _int, "accepted clock skew of a HIS request's TIF timestamp, ± seconds"),
     Var("RATE_LIMIT_PER_S", "rate_limit_per_s", 2000, _int, "HIS requests per second per hospital (0: no limit)"),
     # Logs and traces
@@ -176,6 +179,7 @@ class Settings:
     portal_code_ttl_s: int
     portal_max_attempts: int
     portal_lockout_s: int
+    portal_codes_per_client: int
     tif_window_s: int
     rate_limit_per_s: int
     shutdown_grace_s: float

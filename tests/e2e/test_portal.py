@@ -63,7 +63,8 @@ async def shot(page, name: str, tmp_path: Path) -> None:
     await page.screenshot(path=str(target / f"m-{name}.png"), full_page=True)
 
 
-async def patient(db_pool, *, psn_type: str = "resident", insutype: str = "390", phone: bool = True) -> dict:
+async def patient(db_pool, *, psn_type: str = "resident", insutype: str = "390", phone: bool = True,
+                  phone_of=None) -> dict:
     """A new insured person with a phone on file, loaded through the real reference loader."""
     from infra.reference.make_demo import document_for_today
 
@@ -71,14 +72,15 @@ async def patient(db_pool, *, psn_type: str = "resident", insutype: str = "390",
     birth = dt.date(1950, 1, 1) + dt.timedelta(days=random.randrange(18_000))
     certno = make_certno(f"9{random.randrange(100_000):05d}{birth:%Y%m%d}{random.randrange(100):02d}1")
     year = _today().year
-    p = {"psn_no": "W" + "".join(random.choice("0123456789") for _ in range(17)), "certno": certno,
+    psn_no = "W" + "".join(random.choice("0123456789") for _ in range(17))
+    p = {"psn_no": psn_no, "certno": certno,
          "name": random.choice("赵钱孙李周吴郑王") + random.choice(["小明", "海燕", "建华", "秀兰"]), "gender": "1",
          "birthdate": birth.isoformat(),
          "enrollments": [{"pool": "330600", "insutype": insutype, "year": y, "psn_type": psn_type,
                           "benefit_start": f"{y}-01-01", "benefit_end": f"{y}-12-31", "status": "active"}
                          for y in (year, year + 1)]}
     if phone:
-        p["phone"] = "13" + "".join(random.choice("0123456789") for _ in range(9))
+        p["phone"] = phone_of(psn_no) if phone_of else "13" + "".join(random.choice("0123456789") for _ in range(9))
     doc = {k: demo[k] for k in ("format", "pools", "hospitals", "catalogues", "policies")}
     await load_document(db_pool, parse_document({**doc, "persons": [p]}))
     return p
@@ -188,6 +190,23 @@ async def test_login_with_password_and_wrong_password(page, suite, db_pool, brow
         assert p["name"] in await other.inner_text("h1.hello")
     finally:
         await ctx.close()
+
+
+async def test_the_load_tests_patient_path_gets_e_vouchers(suite, db_pool):
+    # loadtest/patients.py signs its patients up over /m/api with the dev outbox, Locust then asks
+    # /m/api/evoucher in the patient's session: the same calls, against the real suite.
+    from loadtest.patients import phone_of, sign_up
+
+    p = await patient(db_pool, phone_of=phone_of)
+    async with aiohttp.ClientSession(base_url=suite.gateway_url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        csrf = await sign_up(http, Path(suite.settings.data_dir) / "sms-outbox.jsonl", p)
+        async with http.post("/m/api/evoucher", json={}, headers={"X-CSRF-Token": csrf}) as r:
+            body = await r.json()
+            assert r.status == 200 and body["token"] and body["mdtrt_cert_type"] == "01"
+        async with http.post("/m/api/logout", json={}, headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200
+        async with http.get("/m/api/filings") as r:
+            assert r.status == 401
 
 
 async def test_code_login(page, suite, db_pool):

@@ -174,3 +174,14 @@ async def test_password_login_refuses_unknown_and_wrong_alike(portal, db_pool, u
     with pytest.raises(PortalRefusal) as e:
         await portal.bind_account(psn_no=p["psn_no"], certno=p["certno"], password="short", again=None)
     assert e.value.code == "WEAK_PASSWORD"
+
+
+async def test_too_many_codes_from_one_address_are_refused_whoever_is_named(portal, db_pool, uid):
+    portal.settings = dataclasses.replace(portal.settings, portal_codes_per_client=2)
+    a, b, c = [await _patient(db_pool, uid + x) for x in "abc"]
+    await portal.send_code(certno=a["certno"], name="测试人", purpose="signup", client=portal.client)
+    await portal.send_code(certno=b["certno"], name="测试人", purpose="signup", client=portal.client)
+    with pytest.raises(PortalRefusal) as e:
+        await portal.send_code(certno=c["certno"], name="测试人", purpose="signup", client=portal.client)
+    assert e.value.code == "TOO_MANY_CODES" and e.value.status == 429
+    await portal.send_code(certno=c["certno"], name="测试人", purpose="signup", client=portal.client + "9")
