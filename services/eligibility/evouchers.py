@@ -11,9 +11,8 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING
 
-from services.common.ids import valid_certno
-
 from services.common.grpcutil import invalid
+from services.common.ids import valid_certno
 from services.eligibility import inputs
 from services.eligibility.cache import claim_evoucher
 from services.eligibility.tokens import EVOUCHER_UNVERIFIABLE, EVOUCHER_USED, Evoucher, EvoucherRefused
