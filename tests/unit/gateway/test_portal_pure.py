@@ -86,3 +86,39 @@ def test_csrf_token_is_per_session():
 ])
 def test_only_a_local_m_path_is_a_next(value, expected):
     assert safe_next(value) == expected
+
+
+def _request(headers: dict[str, str]):
+    import dataclasses
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from gateway.deps import SETTINGS
+    from services.common.config import Settings
+
+    app = web.Application()
+    app[SETTINGS] = dataclasses.replace(Settings.from_env({}), session_secret=SECRET)
+    return make_mocked_request("POST", "/m/filings", headers={"Host": "127.0.0.1:8080", **headers}, app=app)
+
+
+def test_check_csrf_needs_the_sessions_token_and_this_site():
+    from gateway.portal.sessions import COOKIE, CsrfRefused, check_csrf
+
+    sid = new_sid()
+    cookie = {"Cookie": f"{COOKIE}={sign_cookie(SECRET, sid)}"}
+    good = csrf_for(SECRET, sid)
+    check_csrf(_request(cookie), {"csrf": good})                                       # a form
+    check_csrf(_request({**cookie, "X-CSRF-Token": good}), None)                       # the JSON API
+    check_csrf(_request({**cookie, "Origin": "http://127.0.0.1:8080"}), {"csrf": good})
+    refused = [
+        (cookie, {}), (cookie, {"csrf": "x"}), (cookie, {"csrf": csrf_for(SECRET, new_sid())}),
+        ({}, {"csrf": good}),                                                          # no cookie
+        ({"Cookie": f"{COOKIE}={sid}.forged"}, {"csrf": good}),
+        ({**cookie, "Origin": "https://evil.example"}, {"csrf": good}),
+        ({**cookie, "Origin": "null"}, {"csrf": good}),
+        ({**cookie, "Sec-Fetch-Site": "cross-site"}, {"csrf": good}),
+    ]
+    for headers, form in refused:
+        with pytest.raises(CsrfRefused):
+            check_csrf(_request(headers), form)
