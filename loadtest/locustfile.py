@@ -48,6 +48,7 @@ import itertools
 import json
 import os
 import random
+import re
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -147,7 +148,7 @@ class HisUser(FastHttpUser):
         self.rng = random.Random(SEED + number)
         self.sessions: dict[str, sc.HisSession] = {}
         self.patient: sc.Person | None = None
-        self.csrf = ""
+        self.csrf = self.portal_cookie = ""
         if self.w.patients:
             self.sign_in_patient(self.w.patients[number % len(self.w.patients)])
 
@@ -166,6 +167,10 @@ class HisUser(FastHttpUser):
                 r.failure(f"HTTP {r.status_code}: {r.text[:160] if r.text else ''}")
                 return
             self.csrf = r.json()["csrf"]
+            # The session cookie, sent explicitly too: it does not depend on the client's cookie
+            # jar accepting a cookie of an IP host (a Cookie header already set is left alone).
+            found = re.search(r"msm_sid=([^;]+)", r.headers.get("set-cookie") or "")
+            self.portal_cookie = f"msm_sid={found.group(1)}" if found else ""
         self.patient = p
 
     # ------------------------------------------------------------------ plumbing
@@ -291,7 +296,8 @@ class HisUser(FastHttpUser):
         if p is None:  # no signed-up patient (a hand run without run.py's patients)
             return
         try:
-            with self.client.post("/m/api/evoucher", json={}, headers={"X-CSRF-Token": self.csrf},
+            headers = {"X-CSRF-Token": self.csrf, **({"Cookie": self.portal_cookie} if self.portal_cookie else {})}
+            with self.client.post("/m/api/evoucher", json={}, headers=headers,
                                   name="POST /m/api/evoucher", catch_response=True) as r:
                 if r.status_code != 200:
                     r.failure(f"HTTP {r.status_code}: {r.text[:160] if r.text else ''}")
