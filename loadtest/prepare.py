@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,9 @@ from pathlib import Path
 from services.common.config import REPO_ROOT
 
 REPORTS = REPO_ROOT / "loadtest" / "reports"
-ADMIN_TOKEN = "loadtest-admin-token"
+# The load suite's admin token: random per harness run (a known or short value refuses to start,
+# services/common/secrets.py); run.py hands it to Locust as LOADTEST_ADMIN_TOKEN.
+ADMIN_TOKEN = secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,10 @@
    127.0.0.1:28080), the demo reference data is loaded, a population of --persons is generated
    (`medsettle gen-persons`) and bulk-imported (a no-op when the same file was imported before).
 2. A pool of out-of-province chronic patients is made through the real APIs: a chronic
-   qualification M07803 (admin REST) and a long-term residence filing to 65 (online filing).
+   qualification M07803 (admin REST) and a long-term residence filing to 65, filed online by
+   each patient on the patient pages (loadtest/patients.py: phone on file, /m/ sign-up with the
+   code from the dev SMS outbox). One patient per Locust user is signed up the same way for the
+   e-voucher scenario (d), which asks POST /m/api/evoucher in the patient's session.
 3. Locust runs headless against http://127.0.0.1 only, rate-controlled (every user paces itself
    with constant_throughput) and bounded by --run-time; CSV and HTML reports go to
    loadtest/reports/. One third into the run a second population (--peak-persons, a new seed each
