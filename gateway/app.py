@@ -23,6 +23,7 @@ from gateway import rest
 from gateway.deps import RUNTIME, SERVICE_NAMES, SETTINGS, Deps, Runtime
 from gateway.his import endpoint
 from gateway.his.security import Guard
+from gateway.portal import app as portal
 from services.common.clock import Clock, system_clock
 from services.common.config import Settings
 from services.common.telemetry import tracer
@@ -61,6 +62,11 @@ def _failure_for(request: web.Request, status: int, outcome: str, message: str, 
     """Under /fsi (the HIS paths) a failure envelope with HTTP 200, whatever `status` was: HIS
     HTTP libraries throw on a 4xx/5xx and lose the message. Elsewhere (REST) a REST error with
     `status`."""
+    if request.path.startswith("/m/") and not request.path.startswith("/m/api/"):
+        return web.Response(status=status, content_type="text/html", charset="utf-8",
+                            text=f"<!doctype html><meta name=viewport content='width=device-width'><title>{status}"
+                                 f"</title><p>{'页面不存在 (no such page)' if status == 404 else '请求被拒绝 (refused)'}"
+                                 f" · <a href='/m/'>首页 Home</a>")
     if request.path.startswith("/fsi"):
         return endpoint.failure_response(outcome=outcome, message=message, retriable=retriable, field=field,
                                          clock=request.app[RUNTIME].clock)
@@ -167,4 +173,5 @@ def init_app(settings: Settings, deps: Deps | Callable[[], contextlib.AbstractAs
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(endpoint.routes())
     app.router.add_routes(rest.routes())
+    portal.setup(app)
     return app

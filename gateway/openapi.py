@@ -41,20 +41,6 @@ def document() -> dict[str, Any]:
         },
         "paths": {
             "/api/v1/openapi.json": {"get": {"summary": "this document", "responses": _resp("OpenAPI 3", errors=())}},
-            "/api/v1/evouchers": {"post": {
-                "summary": "issue an e-voucher token (医保电子凭证) for a person; use it in 1101 as mdtrt_cert_type 01",
-                "requestBody": _body({"psn_no": _S, "certno": _S}, ["psn_no", "certno"]),
-                "responses": _resp("token", {"type": "object", "properties": {
-                    "token": _S, "expires_at": _S, "ttl_s": {"type": "integer"}}})}},
-            "/api/v1/filings": {"post": {
-                "summary": "online self-service cross-region filing (异地就医备案)",
-                "requestBody": _body({"psn_no": _S, "insutype": _S,
-                                      "type": {"type": "string", "enum": ["retired_relocated", "long_term_residence",
-                                                                         "stationed_work", "referral", "temporary"]},
-                                      "destination": {"type": "string", "example": "33"},
-                                      "begin": _DATE, "end": _DATE},
-                                     ["psn_no", "insutype", "type", "destination", "begin"]),
-                "responses": _resp("the filing")}},
             "/api/v1/persons/{psn_no}": {"get": {
                 "summary": "person, enrollments (insuinfo) and identities", "security": _ADMIN,
                 "parameters": [_PSN], "responses": _resp("person")}},

@@ -1,9 +1,10 @@
 """REST API under /api/v1 (JSON). Errors are `{"error": {"code", "message", "field"}}` with a 4xx
 status (503 when a service is unavailable). Amounts are yuan strings, as on the HIS interface.
 
-Person-facing: POST /evouchers, POST /filings (online self-service filing). Everything else needs
-`Authorization: Bearer <MEDSETTLE_ADMIN_TOKEN>` (persons' data, settlements, reference data,
-clearing).
+Everything here needs `Authorization: Bearer <MEDSETTLE_ADMIN_TOKEN>` (persons' data,
+settlements, reference data, clearing). What a patient does for themselves (e-vouchers, online
+filing) is behind the patient's session under /m/ (gateway/portal/, docs/PORTAL.md): there is no
+public endpoint that acts for a person named in the request.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from services.common.outcomes import CATALOGUE, RETRIABLE_KINDS, Kind
 from services.refdata.schema import IDENTITY_TYPES
 
 PREFIX = "/api/v1"
-FILING_TYPES = ("retired_relocated", "long_term_residence", "stationed_work", "referral", "temporary")
-DESTINATION_RE = re.compile(r"^[0-9]{2}([0-9]{4})?$")
 SETLYM_RE = re.compile(r"^20[0-9]{2}(0[1-9]|1[0-2])$")
 
 # The one table from an outcome's kind (services/common/outcomes.py) to a REST status code.
@@ -103,36 +102,6 @@ def endpoint(admin: bool = False, body: bool = False):
         handler.__name__ = fn.__name__
         return handler
     return wrap
-
-
-# ----------------------------------------------------------------------------- person-facing
-
-@endpoint(body=True)
-async def issue_evoucher(request, deps, timeout, b):
-    """An e-voucher token for a person who proves both psn_no and certno."""
-    psn_no = f.psn_no(b, "")
-    certno = f.text(b, "certno", "", max_len=18, min_len=18)
-    if not f.valid_certno(certno):
-        raise f.FieldError("certno", "身份证号无效 (not a valid resident ID number: GB 11643 check digit)")
-    ev = await deps.stubs.eligibility.IssueEvoucher(epb.IssueEvoucherRequest(psn_no=psn_no, certno=certno),
-                                                    timeout=timeout)
-    return {"token": ev.token, "expires_at": ev.expires_at, "ttl_s": ev.ttl_s, "mdtrt_cert_type": "01"}
-
-
-@endpoint(body=True)
-async def create_filing(request, deps, timeout, b):
-    """Online self-service filing (source online)."""
-    begin = f.date(b, "begin", "")
-    end = f.date(b, "end", "", required=False)
-    if end and end < begin:
-        raise f.FieldError("end", "结束日期早于开始日期 (end is before begin)")
-    filing = fpb.Filing(psn_no=f.psn_no(b, ""), insutype=f.insutype(b, ""),
-                        type=f.text(b, "type", "", max_len=30, choices=FILING_TYPES),
-                        destination=f.text(b, "destination", "", max_len=6, min_len=2, pattern=DESTINATION_RE,
-                                           what="a province (33) or division (330600) code"),
-                        begin=begin, end=end, source="online")
-    reply = await deps.stubs.filing.CreateFiling(fpb.CreateFilingRequest(filing=filing), timeout=timeout)
-    return proto_to_his(reply)
 
 
 # ----------------------------------------------------------------------------- admin
@@ -252,8 +221,6 @@ async def openapi_json(request: web.Request) -> web.Response:
 def routes() -> list[web.RouteDef]:
     return [
         web.get(f"{PREFIX}/openapi.json", openapi_json),
-        web.post(f"{PREFIX}/evouchers", issue_evoucher),
-        web.post(f"{PREFIX}/filings", create_filing),
         web.get(f"{PREFIX}/persons/{{psn_no}}", get_person),
         web.get(f"{PREFIX}/persons/{{psn_no}}/filings", list_filings),
         web.get(f"{PREFIX}/persons/{{psn_no}}/accumulators", get_accumulators),

@@ -11,7 +11,9 @@ Users
   (b) out-of-province chronic disease: a long-term filer with a chronic qualification at a
       Xinjiang hospital, 2201 -> 2203 (med_type 14) -> 2204 -> 2207;
   (c) inpatient: 2401 -> 2301 x days -> 2303 (interim) -> 2402 -> 2304;
-  (d) e-voucher scan-to-pay: POST /api/v1/evouchers -> 1101 (mdtrt_cert_type 01) -> 2201 -> 2204 -> 2207.
+  (d) e-voucher scan-to-pay: the user's patient (signed in on the patient pages, /m/api/login)
+      asks POST /m/api/evoucher -> 1101 (mdtrt_cert_type 01) -> 2201 -> 2204 -> 2207. run.py signs
+      the patients up beforehand (loadtest/patients.py: phone on file, code from the dev outbox).
 - GrpcUser: the outpatient flow straight against the settlement service (Register, UploadFees,
   Settle) plus eligibility GetSnapshot, sync stubs under gevent, events fired by hand.
 - EnrollmentUser (fixed count): (e) enrollment changes through the admin REST API while the rest
@@ -22,6 +24,8 @@ Environment (defaults in brackets):
   LOADTEST_POPULATION        CSV from `medsettle gen-persons` (required; active persons are used)
   LOADTEST_POPULATION_LIMIT  read at most this many persons [0 = all]
   LOADTEST_CHRONIC_POOL      JSON list of chronic long-term filers (run.py writes it) [demo person 6]
+  LOADTEST_PATIENTS          JSON list of signed-up patients for (d) (run.py writes it; password
+                             loadtest.patients.PASSWORD) [none: (d) is skipped]
   LOADTEST_HOT_SHARE         share of picks that go to the hot persons [0.2]
   LOADTEST_HOT_PERSONS       how many hot persons, Zipf-weighted [50]
   LOADTEST_ZIPF_S            Zipf exponent of the hot set [1.1]
@@ -44,6 +48,7 @@ import itertools
 import json
 import os
 import random
+import re
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -106,7 +111,10 @@ class World:
         else:
             d = demo["330600000000000006"]
             self.chronic = [sc.Person(d["psn_no"], d["certno"], "330600", "390", "resident")]
-        taken = {p.psn_no for p in self.chronic}
+        patients_path = os.environ.get("LOADTEST_PATIENTS")
+        self.patients = ([sc.Person(**d) for d in json.loads(Path(patients_path).read_text(encoding="utf-8"))]
+                         if patients_path and Path(patients_path).exists() else [])
+        taken = {p.psn_no for p in self.chronic} | {p.psn_no for p in self.patients}
         persons = [p for p in persons if p.psn_no not in taken]
         churn = min(_i("LOADTEST_CHURN_PERSONS", 200), max(0, len(persons) // 10))
         self.churn = persons[len(persons) - churn:] if churn else []
@@ -136,8 +144,34 @@ class HisUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.w = world()
-        self.rng = random.Random(SEED + next(_user_numbers))
+        number = next(_user_numbers)
+        self.rng = random.Random(SEED + number)
         self.sessions: dict[str, sc.HisSession] = {}
+        self.patient: sc.Person | None = None
+        self.csrf = self.portal_cookie = ""
+        if self.w.patients:
+            self.sign_in_patient(self.w.patients[number % len(self.w.patients)])
+
+    def sign_in_patient(self, p: sc.Person) -> None:
+        """The patient pages' password login (the cookie jar keeps the session)."""
+        from loadtest.patients import PASSWORD
+
+        with self.client.get("/m/api/session", name="GET /m/api/session", catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}")
+                return
+            csrf = r.json()["csrf"]
+        with self.client.post("/m/api/login", json={"certno": p.certno, "password": PASSWORD},
+                              headers={"X-CSRF-Token": csrf}, name="POST /m/api/login", catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}: {r.text[:160] if r.text else ''}")
+                return
+            self.csrf = r.json()["csrf"]
+            # The session cookie, sent explicitly too: it does not depend on the client's cookie
+            # jar accepting a cookie of an IP host (a Cookie header already set is left alone).
+            found = re.search(r"msm_sid=([^;]+)", r.headers.get("set-cookie") or "")
+            self.portal_cookie = f"msm_sid={found.group(1)}" if found else ""
+        self.patient = p
 
     # ------------------------------------------------------------------ plumbing
 
@@ -258,11 +292,14 @@ class HisUser(FastHttpUser):
     @task(W_EVOUCHER)
     def evoucher(self) -> None:
         """(d) scan-to-pay: e-voucher -> 1101 (01) -> 2201 -> 2204 -> 2207."""
+        p = self.patient
+        if p is None:  # no signed-up patient (a hand run without run.py's patients)
+            return
         try:
-            p = self.w.skew.pick(self.rng)
-            with self.client.post("/api/v1/evouchers", json={"psn_no": p.psn_no, "certno": p.certno},
-                                  name="POST /api/v1/evouchers", catch_response=True) as r:
-                if r.status_code != 201:
+            headers = {"X-CSRF-Token": self.csrf, **({"Cookie": self.portal_cookie} if self.portal_cookie else {})}
+            with self.client.post("/m/api/evoucher", json={}, headers=headers,
+                                  name="POST /m/api/evoucher", catch_response=True) as r:
+                if r.status_code != 200:
                     r.failure(f"HTTP {r.status_code}: {r.text[:160] if r.text else ''}")
                     return
                 token = r.json()["token"]

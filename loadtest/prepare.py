@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,9 @@ from pathlib import Path
 from services.common.config import REPO_ROOT
 
 REPORTS = REPO_ROOT / "loadtest" / "reports"
-ADMIN_TOKEN = "loadtest-admin-token"
+# The load suite's admin token: random per harness run (a known or short value refuses to start,
+# services/common/secrets.py); run.py hands it to Locust as LOADTEST_ADMIN_TOKEN.
+ADMIN_TOKEN = secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,9 @@ class Profile:
         env = {"MEDSETTLE_DATA_DIR": str(self.data_dir), "MEDSETTLE_REDIS_PORT": str(self.redis_port),
                "ELIGIBILITY_PORT": str(self.eligibility_port), "FILING_PORT": str(self.filing_port),
                "SETTLEMENT_PORT": str(self.settlement_port), "GATEWAY_PORT": str(self.gateway_port),
-               "GATEWAY_HOST": "127.0.0.1", "MEDSETTLE_ADMIN_TOKEN": ADMIN_TOKEN}
+               "GATEWAY_HOST": "127.0.0.1", "MEDSETTLE_ADMIN_TOKEN": ADMIN_TOKEN,
+               # the load test signs its patients up (/m/) from one address
+               "PORTAL_CODES_PER_CLIENT": "0"}
         env.update(extra)
         return env
 

@@ -7,7 +7,10 @@
    127.0.0.1:28080), the demo reference data is loaded, a population of --persons is generated
    (`medsettle gen-persons`) and bulk-imported (a no-op when the same file was imported before).
 2. A pool of out-of-province chronic patients is made through the real APIs: a chronic
-   qualification M07803 (admin REST) and a long-term residence filing to 65 (online filing).
+   qualification M07803 (admin REST) and a long-term residence filing to 65, filed online by
+   each patient on the patient pages (loadtest/patients.py: phone on file, /m/ sign-up with the
+   code from the dev SMS outbox). One patient per Locust user is signed up the same way for the
+   e-voucher scenario (d), which asks POST /m/api/evoucher in the patient's session.
 3. Locust runs headless against http://127.0.0.1 only, rate-controlled (every user paces itself
    with constant_throughput) and bounded by --run-time; CSV and HTML reports go to
    loadtest/reports/. One third into the run a second population (--peak-persons, a new seed each
@@ -46,7 +49,7 @@ def _seconds(text: str) -> int:
     return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
 
 
-async def make_chronic_pool(gateway_url: str, persons_csv: Path, count: int) -> list[dict]:
+async def make_chronic_pool(gateway_url: str, database_url: str, persons_csv: Path, count: int) -> list[dict]:
     """Shaoxing residents from the population given M07803 and a long-term filing to Xinjiang."""
     import aiohttp
 
@@ -65,14 +68,29 @@ async def make_chronic_pool(gateway_url: str, persons_csv: Path, count: int) -> 
                     print(f"chronic pool: {p.psn_no}: qualification refused: HTTP {r.status} {await r.text()}",
                           file=sys.stderr)
                     continue
-            async with http.post("/api/v1/filings", json={
-                    "psn_no": p.psn_no, "insutype": "390", "type": "long_term_residence", "destination": "65",
-                    "begin": f"{p.year}-01-01"}) as r:
-                if r.status not in (200, 201, 409):
-                    print(f"chronic pool: {p.psn_no}: filing refused: HTTP {r.status} {await r.text()}", file=sys.stderr)
-                    continue
             pool.append(p.__dict__)
-    return pool
+    # The long-term filing to Xinjiang is the patient's own, online (/m/, loadtest/patients.py).
+    from loadtest.patients import make_patients
+
+    filed = set(await make_patients(gateway_url, database_url, LOADTEST.data_dir, persons_csv,
+                                    [d["psn_no"] for d in pool], filing={
+                                        "insutype": "390", "type": "long_term_residence", "destination": "65",
+                                        "begin": f"{chosen[0].year}-01-01" if chosen else ""}))
+    return [d for d in pool if d["psn_no"] in filed]
+
+
+async def make_evoucher_patients(gateway_url: str, database_url: str, persons_csv: Path, count: int,
+                                 taken: set[str]) -> list[dict]:
+    """Persons of the population (one per Locust user) signed up on the patient pages, for the
+    e-voucher scenario (d): it asks /m/api/evoucher as the signed-in patient."""
+    from loadtest import scenarios as sc
+    from loadtest.patients import make_patients
+
+    candidates = [p for p in sc.read_population(persons_csv, limit=20_000)[1000:] if p.psn_no not in taken]
+    chosen = candidates[:max(1, count)]
+    done = set(await make_patients(gateway_url, database_url, LOADTEST.data_dir, persons_csv,
+                                   [p.psn_no for p in chosen]))
+    return [p.__dict__ for p in chosen if p.psn_no in done]
 
 
 def rates_from_history(history_csv: Path, names: tuple[str, ...], window: tuple[float, float] | None
@@ -145,10 +163,15 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         if rc == 1:
             raise SystemExit("the population import failed")
-        chronic = asyncio.run(make_chronic_pool(suite.gateway_url, base, args.chronic_persons))
+        chronic = asyncio.run(make_chronic_pool(suite.gateway_url, suite.database_url, base, args.chronic_persons))
         chronic_file = REPORTS / "chronic_pool.json"
         chronic_file.write_text(json.dumps(chronic, ensure_ascii=False))
         print(f"[loadtest] chronic out-of-province pool: {len(chronic)} persons", flush=True)
+        patients = asyncio.run(make_evoucher_patients(suite.gateway_url, suite.database_url, base, args.users,
+                                                      {d["psn_no"] for d in chronic}))
+        patients_file = REPORTS / "patients.json"
+        patients_file.write_text(json.dumps(patients, ensure_ascii=False))
+        print(f"[loadtest] e-voucher patients signed up on /m/: {len(patients)}", flush=True)
 
         peak: dict = {}
         peak_thread = None
@@ -169,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             peak_thread = threading.Thread(target=run_peak, daemon=True)
 
         env = dict(os.environ, LOADTEST_POPULATION=str(base), LOADTEST_CHRONIC_POOL=str(chronic_file),
+                   LOADTEST_PATIENTS=str(patients_file),
                    LOADTEST_ADMIN_TOKEN=ADMIN_TOKEN,
                    LOADTEST_SETTLEMENT_ADDR=f"127.0.0.1:{LOADTEST.settlement_port}",
                    LOADTEST_ELIGIBILITY_ADDR=f"127.0.0.1:{LOADTEST.eligibility_port}")

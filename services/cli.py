@@ -76,8 +76,20 @@ def cmd_demo(args, settings: Settings) -> int:
     except BaseException:
         suite.stop()
         raise
+    print(patient_hint(suite.gateway_url, settings), flush=True)
     print(f"\nmedsettle is up: gateway {suite.gateway_url}  — Ctrl-C stops everything.", flush=True)
     return launcher.run_until_signal(suite)
+
+
+def patient_hint(gateway_url: str, settings: Settings) -> str:
+    """How to sign in on the patient pages as a demo person (the dev SMS sender's outbox)."""
+    from pathlib import Path
+
+    outbox = Path(settings.data_dir) / "sms-outbox.jsonl"
+    return (f"\nPatient phone pages: {gateway_url}/m/  (a phone-sized browser window)\n"
+            f"  sign up as a demo patient: 身份证号 330602196804120112, 姓名 王建国 (phone on file 13933060001)\n"
+            f"  the one-time code (dev SMS sender, PORTAL_SMS_SENDER=dev; never logged) is appended to\n"
+            f"    {outbox}   e.g.  tail -n1 {outbox}")
 
 
 def _load(dsn: str, path: str, redis_url: str | None = None) -> int:

@@ -292,6 +292,14 @@ def year_end(offset: int) -> str:
 FIRST_DAY, LAST_DAY = year_start(YEARS[0]), year_end(YEARS[-1])
 
 
+NO_PHONE = {"330600000000000013"}  # 许文: no phone on file (the patient sign-up cannot reach her)
+
+
+def demo_phone(psn_no: str) -> str | None:
+    """The demo phone on file: 139 + the psn_no's first and last four digits (unique here)."""
+    return None if psn_no in NO_PHONE else f"139{psn_no[:4]}{psn_no[-4:]}"
+
+
 def person(psn_no, admdvs, birth, seq, gender, name, purpose, enrollments, *, identities=(), chronic=(),
            filings=(), balance="0.00", cvlserv=False, demo=None) -> dict:
     # The 17th digit's parity is the sex: odd male ("1"), even female ("2").
@@ -300,7 +308,8 @@ def person(psn_no, admdvs, birth, seq, gender, name, purpose, enrollments, *, id
     return {"doc": {"psn_no": psn_no, "certno": certno, "name": name, "gender": gender, "birthdate": birth,
                     "enrollments": [e for group in enrollments for e in group], "identities": list(identities),
                     "chronic": list(chronic), "filings": list(filings), "account_balance": balance,
-                    "social_card": f"SC{psn_no}", "cvlserv": cvlserv},
+                    "social_card": f"SC{psn_no}", "cvlserv": cvlserv,
+                    **({"phone": demo_phone(psn_no)} if demo_phone(psn_no) else {})},
             "purpose": purpose, "demo": demo}
 
 

@@ -125,6 +125,22 @@ VARS: tuple[Var, ...] = (
     Var("MEDSETTLE_DEV_MODE", "dev_mode", False, _flag,
         "`1`: a developer's machine; a weak or publicly known secret is then accepted with a warning "
         "instead of refused at start-up"),
+    # The patient pages (/m/, gateway/portal/)
+    Var("PORTAL_SMS_SENDER", "portal_sms_sender", "dev", _str,
+        "how the patient sign-up/login code is sent: `dev` (logged and appended to "
+        "`$MEDSETTLE_DATA_DIR/sms-outbox.jsonl`) or `module:attribute` of an operator's sender (gateway/portal/sms.py)"),
+    Var("PORTAL_COOKIE_SECURE", "portal_cookie_secure", False, _flag,
+        "`1`: the patient session cookie is `Secure` (the gateway is behind TLS)"),
+    Var("PORTAL_SESSION_TTL_S", "portal_session_ttl_s", 1800, _int,
+        "idle lifetime of a patient session (/m/), seconds"),
+    Var("PORTAL_CODE_TTL_S", "portal_code_ttl_s", 300, _int, "lifetime of a one-time SMS code, seconds"),
+    Var("PORTAL_MAX_ATTEMPTS", "portal_max_attempts", 5, _int,
+        "wrong codes or passwords for one certificate number before it is locked out"),
+    Var("PORTAL_LOCKOUT_S", "portal_lockout_s", 900, _int,
+        "how long a certificate number stays locked out after too many wrong codes or passwords, seconds"),
+    Var("PORTAL_CODES_PER_CLIENT", "portal_codes_per_client", 30, _int,
+        "one-time codes one client address may ask for per 10 minutes, and half the sign-in attempts (0: no "
+        "per-address limits; the load test's and the e2e tests' suites sign many patients up from 127.0.0.1)"),
     Var("TIF_WINDOW_S", "tif_window_s", 300, _int, "accepted clock skew of a HIS request's TIF timestamp, ± seconds"),
     Var("RATE_LIMIT_PER_S", "rate_limit_per_s", 2000, _int, "HIS requests per second per hospital (0: no limit)"),
     # Logs and traces
@@ -157,6 +173,13 @@ class Settings:
     evoucher_secret: str | None
     session_secret: str | None
     dev_mode: bool
+    portal_sms_sender: str
+    portal_cookie_secure: bool
+    portal_session_ttl_s: int
+    portal_code_ttl_s: int
+    portal_max_attempts: int
+    portal_lockout_s: int
+    portal_codes_per_client: int
     tif_window_s: int
     rate_limit_per_s: int
     shutdown_grace_s: float

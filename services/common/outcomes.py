@@ -174,6 +174,17 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("METHOD_NOT_ALLOWED", INV, "请求方法不被允许", "the method is not allowed"),
     ("BODY_TOO_LARGE", INV, "请求体过大", "the body is too large"),
     ("UNAUTHORIZED", FBD, "需要管理员令牌", "an admin token is required"),
+    # --- the patient pages (/m/, gateway/portal/) ----------------------------------------------
+    ("CODE_WRONG", REF, "验证码错误", "the one-time code is wrong"),
+    ("CODE_EXPIRED", REF, "验证码已过期或未发送, 请重新获取", "the one-time code has expired or was not sent: ask for a new one"),
+    ("LOCKED_OUT", REF, "尝试次数过多, 已暂时锁定, 请稍后再试", "too many wrong attempts: locked for a while, try later"),
+    ("LOGIN_FAILED", REF, "证件号码或密码错误", "the certificate number or the password is wrong"),
+    ("TOO_MANY_CODES", REF, "获取验证码过于频繁, 请稍后再试", "too many codes asked for: try later"),
+    ("WEAK_PASSWORD", INV, "密码至少 8 位", "the password needs at least 8 characters"),
+    ("PASSWORD_MISMATCH", INV, "两次输入的密码不一致", "the two passwords differ"),
+    ("CSRF_REFUSED", FBD, "请求来源无法验证, 请从本站页面提交", "the request cannot be verified: submit it from this site"),
+    ("SIGN_IN_REQUIRED", FBD, "请先登录", "sign in first"),
+    ("NOT_RETIRED", REF, "异地安置退休备案仅限退休人员", "a retired_relocated filing is for retirees only"),
     # --- conflicts and retries ------------------------------------------------------------------
     ("MSGID_CONFLICT", CON, "同一 msgid 请求内容不同, 请使用新的 msgid", "same msgid, different request: send a new msgid"),
     ("CONCURRENT_UPDATE", RTY, "该参保人正在进行其他结算, 请用同一 msgid 重试", "another settlement of this person is in "

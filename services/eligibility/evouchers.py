@@ -15,10 +15,12 @@ after the token's own 2-minute validity, so a replay is always told apart.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import TYPE_CHECKING
 
 from services.common.grpcutil import Refusal, invalid
+from services.common.ids import valid_certno
 from services.eligibility import certificates, inputs
 from services.eligibility.cache import claim_evoucher, mark_presented, use_evoucher, was_presented
 from services.eligibility.tokens import EVOUCHER_UNVERIFIABLE, EVOUCHER_USED, Claims, Evoucher, EvoucherRefused
@@ -34,6 +36,21 @@ PRESENTED_TTL_S = 86_400             # 5206: a 1101 answered to H lets H ask abo
 
 UNVERIFIABLE_MESSAGE = ("电子凭证暂时无法核验, 请改用身份证 (02) 或社保卡 (03) (e-voucher cannot be verified right "
                         "now; use the ID number or the social security card)")
+
+
+async def verify_real_name(svc: EligibilityService, *, certno: str, name: str) -> tuple[str, str] | None:
+    """(psn_no, phone) when certno and name name one stored person with a phone on file, else
+    None: an unknown certno, a wrong name and no phone on file look the same to the caller (the
+    patient sign-up must not reveal who is insured). A malformed certno is None too."""
+    if not valid_certno(certno) or not name.strip():
+        return None
+    found = await svc.repo.real_name(certno)
+    if found is None:
+        return None
+    psn_no, stored_name, phone = found
+    if not hmac.compare_digest(stored_name.strip().encode(), name.strip().encode()) or not phone:
+        return None
+    return psn_no, phone
 
 
 async def issue_evoucher(svc: EligibilityService, *, psn_no: str, certno: str) -> Evoucher:

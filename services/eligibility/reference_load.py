@@ -37,6 +37,8 @@ async def upsert_persons(conn: asyncpg.Connection, persons: Sequence[Any]) -> in
         return 0
     repo = EligibilityRepository(conn)
     stored = await repo.load_persons([p.psn_no for p in persons])
+    stored_phones = await repo.phones([p.psn_no for p in persons])
+    phone_rows: list[tuple[str, str | None]] = []
     changed: list[str] = []
     person_rows: list[Person] = []
     enrollment_rows: list[tuple[str, Enrollment]] = []
@@ -58,9 +60,13 @@ async def upsert_persons(conn: asyncpg.Connection, persons: Sequence[Any]) -> in
                                                                      if i.source == REFERENCE)
                         or _chronic_set(p.chronic) != _chronic_set(c for c in (old.chronic if old else ())
                                                                    if c.source == REFERENCE))
-        if not (person_changed or enr_changed or sets_changed):
+        phone = getattr(p, "phone", None)
+        phone_changed = stored_phones.get(p.psn_no) != phone
+        if not (person_changed or enr_changed or sets_changed or phone_changed):
             continue
         changed.append(p.psn_no)
+        if phone_changed:
+            phone_rows.append((p.psn_no, phone))
         if person_changed:
             person_rows.append(row)
         enrollment_rows.extend(enr_changed)
@@ -75,6 +81,8 @@ async def upsert_persons(conn: asyncpg.Connection, persons: Sequence[Any]) -> in
         await repo.store_persons(person_rows)
     if enrollment_rows:
         await repo.store_enrollments(enrollment_rows)
+    if phone_rows:
+        await repo.store_phones(phone_rows)
     if replace_sets:
         await repo.replace_reference_sets(replace_sets, identity_rows, chronic_rows)
     await repo.notify_changed(changed)

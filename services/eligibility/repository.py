@@ -53,6 +53,15 @@ Q_PERSONS_BY_PSN_NOS = Q_PERSONS + " WHERE p.psn_no = any($1::text[])"
 Q_NOTIFY = "SELECT pg_notify($1, $2)"
 Q_PSN_NO_BY_CERTNO = "SELECT psn_no FROM eligibility.persons WHERE certno = $1"
 Q_BY_SOCIAL_CARD = "SELECT psn_no, card_sn FROM eligibility.persons WHERE social_card = $1"
+Q_REAL_NAME = """
+SELECT p.psn_no, p.name, ph.phone FROM eligibility.persons p
+LEFT JOIN eligibility.person_phones ph ON ph.psn_no = p.psn_no WHERE p.certno = $1"""
+Q_PHONES = "SELECT psn_no, phone FROM eligibility.person_phones WHERE psn_no = ANY($1::text[])"
+Q_STORE_PHONES = """
+INSERT INTO eligibility.person_phones (psn_no, phone)
+SELECT * FROM unnest($1::text[], $2::text[])
+ON CONFLICT (psn_no) DO UPDATE SET phone = EXCLUDED.phone, updated_at = now()"""
+Q_DROP_PHONES = "DELETE FROM eligibility.person_phones WHERE psn_no = ANY($1::text[])"
 
 Q_UPSERT_PERSON = """
 INSERT INTO eligibility.persons AS p (psn_no, certno, name, gender, birthdate, social_card, cvlserv,
@@ -187,6 +196,23 @@ class EligibilityRepository:
     async def psn_no_by_certno(self, certno: str) -> str | None:
         psn_no: str | None = await self._db.fetchval(Q_PSN_NO_BY_CERTNO, certno)
         return psn_no
+
+    async def real_name(self, certno: str) -> tuple[str, str, str | None] | None:
+        """(psn_no, name, phone or None) of the person with this certno (the real-name check)."""
+        r = await self._db.fetchrow(Q_REAL_NAME, certno)
+        return None if r is None else (r["psn_no"], r["name"], r["phone"])
+
+    async def phones(self, psn_nos: Sequence[str]) -> dict[str, str]:
+        return {r["psn_no"]: r["phone"] for r in await self._db.fetch(Q_PHONES, list(psn_nos))}
+
+    async def store_phones(self, phones: Sequence[tuple[str, str | None]]) -> None:
+        """Set (or, with None, remove) the phone on file of these persons."""
+        put = [(p, ph) for p, ph in phones if ph]
+        drop = [p for p, ph in phones if not ph]
+        if put:
+            await self._db.execute(Q_STORE_PHONES, [p for p, _ in put], [ph for _, ph in put])
+        if drop:
+            await self._db.execute(Q_DROP_PHONES, drop)
 
     async def psn_no_by_social_card(self, card: str) -> str | None:
         found = await self.by_social_card(card)

@@ -169,6 +169,11 @@ class EligibilityServicer(pb_grpc.EligibilityServiceServicer):
     async def Presented(self, request: pb.PresentedRequest, context) -> pb.PresentedResponse:
         return pb.PresentedResponse(presented=await self._svc.presented(psn_no=request.psn_no,
                                                                          hospital=request.hospital))
+    async def VerifyRealName(self, request: pb.VerifyRealNameRequest, context) -> pb.VerifyRealNameResponse:
+        found = await self._svc.verify_real_name(certno=request.certno, name=request.name)
+        if found is None:
+            return pb.VerifyRealNameResponse(matched=False)
+        return pb.VerifyRealNameResponse(matched=True, psn_no=found[0], phone=found[1])
 
 
 def register(server, service: EligibilityService) -> EligibilityServicer:

@@ -121,6 +121,9 @@ class EligibilityService:
     async def invalidate_person(self, *, psn_no: str) -> None:
         await self.cache.invalidate([inputs.psn_no(psn_no)])
 
+    async def verify_real_name(self, *, certno: str, name: str) -> tuple[str, str] | None:
+        return await evouchers.verify_real_name(self, certno=certno, name=name)
+
     async def issue_evoucher(self, *, psn_no: str, certno: str) -> Evoucher:
         return await evouchers.issue_evoucher(self, psn_no=psn_no, certno=certno)
 

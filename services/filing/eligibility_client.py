@@ -44,6 +44,12 @@ class EligibilityClient(Eligibility):
             psn_no=psn_no, insutype=insutype, on_date=on_date.isoformat()))
         return snap.insured_pool
 
+    async def psn_type(self, psn_no: str, insutype: str, on_date: dt.date) -> str:
+        """employee | retired | resident, of the enrollment on that date."""
+        snap = await self._call("GetSnapshot", eligibility_pb2.GetSnapshotRequest(
+            psn_no=psn_no, insutype=insutype, on_date=on_date.isoformat()))
+        return snap.psn_type
+
     async def grant_chronic(self, psn_no: str, code: str, begin: dt.date, end: dt.date | None, hospital: str) -> str:
         q = await self._call("GrantChronic", eligibility_pb2.GrantChronicRequest(
             psn_no=psn_no, code=code, begin=begin.isoformat(), end=end.isoformat() if end else "", hospital=hospital))

@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 # ----------------------------------------------------------------------------- CreateFiling (2501, online)
 
 
+RETIRED_ONLY = "retired_relocated"
+
+
 async def create_filing(svc: FilingService, caller: Caller, spec: FilingSpec, today: str = "") -> Filing:
     filed_on = parse_date(today, "today") if today else svc.today()
     psn_no = required(spec.psn_no, "filing.psn_no", "人员编号 psn_no")
@@ -59,6 +62,14 @@ async def create_filing(svc: FilingService, caller: Caller, spec: FilingSpec, to
     policy = _policy_for(svc, insured.code, spec.insutype, begin.year, filed_on.year)
     group = check_validity(spec.type, begin, end, policy.min_temporary_filing_days)
     _check_destination(svc, spec.destination, insured)
+    if spec.type == RETIRED_ONLY:
+        # 异地安置退休 is for retirees (DOMAIN §3): the enrollment's person type decides.
+        psn_type = await svc.eligibility.psn_type(psn_no, spec.insutype, max(begin, filed_on))
+        if psn_type != "retired":
+            raise FilingRefused("refused", "NOT_RETIRED",
+                                f"异地安置退休备案仅限退休人员, 参保人 {psn_no} 的人员类别为 {psn_type or '未知'}。 / A "
+                                f"retired_relocated filing is for retirees only; person {psn_no} is {psn_type or 'unknown'}"
+                                ".", "filing.type")
     source = "his" if caller.fixmedins_code else "online"
     fp = uow.fingerprint("create", **{k: getattr(spec, k) for k in FilingSpec.__slots__}, today=today)
 

@@ -87,3 +87,4 @@ class PersonRecord:
     account_balance_fen: int
     social_card: str | None
     cvlserv: bool
+    phone: str | None = None  # the phone on file for real-name verification (patient sign-up code)

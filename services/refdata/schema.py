@@ -90,6 +90,7 @@ _PAASID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _DISEASE_RE = re.compile(r"^[A-Z][0-9]{5}$")
 _DESTINATION_RE = re.compile(r"^[0-9]{2}([0-9]{4})?$")
 _PSN_NO_RE = re.compile(r"^[0-9A-Za-z]{1,30}$")
+_PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")
 _CODE_RE = re.compile(r"^[0-9A-Za-z._-]{1,64}$")
 _FUND_PAY_TYPE_RE = re.compile(r"^[0-9]{6}$")
 _MIN_SECRET_LEN = 32
@@ -658,7 +659,7 @@ def _parse_policy(ctx: _Ctx, path: str, v: Any, version: int = 0) -> Policy | No
 
 def _parse_person(ctx: _Ctx, path: str, v: Any) -> PersonRecord | None:
     o = ctx.obj(path, v, ("psn_no", "certno", "name", "gender", "birthdate", "enrollments"),
-                ("identities", "chronic", "filings", "account_balance", "social_card", "cvlserv"))
+                ("identities", "chronic", "filings", "account_balance", "social_card", "cvlserv", "phone"))
     if o is None:
         return None
     psn_no = ctx.string(_join(path, "psn_no"), o.get("psn_no"), _PSN_NO_RE, "a psn_no of letters and digits")
@@ -767,13 +768,16 @@ def _parse_person(ctx: _Ctx, path: str, v: Any) -> PersonRecord | None:
     social = o.get("social_card")
     if social is not None:
         social = ctx.string(_join(path, "social_card"), social)
+    phone = o.get("phone")
+    if phone is not None:
+        phone = ctx.string(_join(path, "phone"), phone, _PHONE_RE, "a mainland mobile number of 11 digits (1xxxxxxxxxx)")
     return PersonRecord(
         psn_no=psn_no, certno=certno or "",  # None only beside an error: the document is then refused
         name=name, gender=gender, birthdate=birthdate,
         enrollments=tuple(enrollments), identities=tuple(identities), chronic=tuple(chronic),
         filings=tuple(filings),
         account_balance_fen=ctx.money(_join(path, "account_balance"), o.get("account_balance", "0.00")),
-        social_card=social, cvlserv=cvlserv,
+        social_card=social, cvlserv=cvlserv, phone=phone,
     )
 
 

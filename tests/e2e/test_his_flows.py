@@ -188,14 +188,16 @@ async def test_referral_filing_2501_then_2601_and_online_filing(his_factory, adm
         filings = (await r.json())["filings"]
     assert [f["status"] for f in filings if f["filing_id"] == filing_id] != ["active"]
 
+    # The public online-filing endpoint is gone (issue #16): anyone could file for anyone. Online
+    # filing is the signed-in patient's, under /m/ (tests/e2e/test_portal.py); nothing is written here.
     import aiohttp
     async with aiohttp.ClientSession(base_url=suite.gateway_url) as anon:
         async with anon.post("/api/v1/filings", json={"psn_no": psn_no, "insutype": "390", "type": "temporary",
                                                       "destination": "45", "begin": today.isoformat(),
                                                       "end": (today + dt.timedelta(days=179)).isoformat()}) as r:
-            body = await r.json()
-            assert r.status == 201, body
-            assert body["source"] == "online" and body["destination"] == "45"
+            assert r.status == 404, await r.text()
+    async with admin.get(f"/api/v1/persons/{psn_no}/filings?all=1") as r:
+        assert [f for f in (await r.json())["filings"] if f["source"] == "online"] == []
 
 
 async def test_reconciliation_3201_3202_and_clearing(his_factory, admin):

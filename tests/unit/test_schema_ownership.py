@@ -18,9 +18,11 @@ from pathlib import Path
 
 from services.common.config import REPO_ROOT
 
-SCHEMAS = ("reference", "eligibility", "filing", "settlement")
+SCHEMAS = ("reference", "eligibility", "filing", "settlement", "portal")
 # The folder under services/ that owns each schema.
 OWNER = {"refdata": "reference", "eligibility": "eligibility", "filing": "filing", "settlement": "settlement"}
+# The folder under gateway/ that owns each gateway schema (the patient pages' accounts).
+GATEWAY_OWNER = {"portal": "portal"}
 # Modules allowed to name every schema, and why.
 EXEMPT = {
     "services/common/db.py": "applies the migrations of every schema (infra/migrations/<schema>/)",
@@ -73,6 +75,8 @@ def _rel(path: Path) -> str:
 
 def _own_schema(rel: str) -> str | None:
     parts = rel.split("/")
+    if parts[0] == "gateway" and len(parts) > 2:
+        return GATEWAY_OWNER.get(parts[1])
     return OWNER.get(parts[1]) if parts[0] == "services" and len(parts) > 2 else None
 
 
@@ -85,6 +89,7 @@ def test_the_scan_sees_every_schema_and_its_owners_queries():
     assert "filing" in named["services/filing/repository.py"]
     assert "settlement" in named["services/settlement/repository.py"]
     assert "reference" in named["services/refdata/store.py"]
+    assert "portal" in named["gateway/portal/repository.py"]
 
 
 def test_no_module_touches_another_services_schema():

@@ -72,7 +72,7 @@ async def sx(db_pool, uid):
 
 
 @pytest.mark.parametrize("type_, group, end", [
-    ("retired_relocated", "long_term", ""), ("long_term_residence", "long_term", ""),
+    ("long_term_residence", "long_term", ""),
     ("stationed_work", "long_term", ""), ("referral", "referral", day("08-31")), ("temporary", "temporary", day("08-31")),
 ])
 async def test_each_filing_type_is_created_in_its_group_and_resolves(harness, sx, uid, type_, group, end):
@@ -110,8 +110,22 @@ async def test_temporary_filing_of_exactly_the_minimum_is_accepted(harness, sx, 
     assert f.group == "temporary"
 
 
+async def test_retired_relocated_is_for_retirees_only(harness, db_pool, sx, uid):
+    # DOMAIN §3: 异地安置退休 needs a retiree; a resident (sx) is refused, nothing is stored.
+    code, outcome, field, message = await refusal(
+        create(harness, sx, msg=msgid(uid, 1), type_="retired_relocated", destination="43", end=""))
+    assert (code, outcome, field) == (grpc.StatusCode.FAILED_PRECONDITION, "NOT_RETIRED", "filing.type")
+    assert "退休" in message and "resident" in message
+    assert (await harness.filing.ListFilings(pb.ListFilingsRequest(psn_no=sx, include_inactive=True))).filings == []
+    retiree = f"FR{uid}"
+    await load_persons(db_pool, [person(retiree, "330600", "310", psn_type="retired")])
+    f = await create(harness, retiree, msg=msgid(uid, 2), type_="retired_relocated", destination="43", end="",
+                     insutype="310")
+    assert (f.type, f.group, f.status) == ("retired_relocated", "long_term", "active")
+
+
 async def test_second_active_long_term_filing_is_refused(harness, sx, uid):
-    first = await create(harness, sx, msg=msgid(uid, 1), type_="retired_relocated", destination="43", end="")
+    first = await create(harness, sx, msg=msgid(uid, 1), type_="long_term_residence", destination="43", end="")
     code, outcome, field, message = await refusal(
         create(harness, sx, msg=msgid(uid, 2), type_="stationed_work", destination="45", end=""))
     assert (code, outcome, field) == (grpc.StatusCode.ALREADY_EXISTS, "LONG_TERM_EXISTS", "filing.type")

@@ -360,3 +360,21 @@ class Evoucher(_message.Message):
     expires_at: str
     ttl_s: int
     def __init__(self, token: _Optional[str] = ..., expires_at: _Optional[str] = ..., ttl_s: _Optional[int] = ...) -> None: ...
+
+class VerifyRealNameRequest(_message.Message):
+    __slots__ = ("certno", "name")
+    CERTNO_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    certno: str
+    name: str
+    def __init__(self, certno: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class VerifyRealNameResponse(_message.Message):
+    __slots__ = ("matched", "psn_no", "phone")
+    MATCHED_FIELD_NUMBER: _ClassVar[int]
+    PSN_NO_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    matched: bool
+    psn_no: str
+    phone: str
+    def __init__(self, matched: _Optional[bool] = ..., psn_no: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...

@@ -95,6 +95,11 @@ class EligibilityServiceStub:
                 request_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedRequest.SerializeToString,
                 response_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedResponse.FromString,
                 _registered_method=True)
+        self.VerifyRealName = channel.unary_unary(
+                '/medsettle.eligibility.v1.EligibilityService/VerifyRealName',
+                request_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameRequest.SerializeToString,
+                response_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameResponse.FromString,
+                _registered_method=True)
 
 
 class EligibilityServiceServicer:
@@ -178,6 +183,15 @@ class EligibilityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyRealName(self, request, context):
+        """实名认证 for the patient pages: does (certno, name) name a person with a phone on file?
+        Internal (the gateway's patient sign-up); never exposed to a hospital. A person unknown, a
+        wrong name and no phone on file all answer matched=false, with nothing else filled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EligibilityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -240,6 +254,11 @@ def add_EligibilityServiceServicer_to_server(servicer, server):
                     servicer.Presented,
                     request_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedRequest.FromString,
                     response_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedResponse.SerializeToString,
+            ),
+            'VerifyRealName': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyRealName,
+                    request_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameRequest.FromString,
+                    response_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -566,6 +585,33 @@ class EligibilityService:
             '/medsettle.eligibility.v1.EligibilityService/Presented',
             medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedRequest.SerializeToString,
             medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.PresentedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyRealName(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.eligibility.v1.EligibilityService/VerifyRealName',
+            medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameRequest.SerializeToString,
+            medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameResponse.FromString,
             options,
             channel_credentials,
             insecure,
