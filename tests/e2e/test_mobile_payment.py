@@ -237,8 +237,7 @@ async def test_bad_input_is_refused_naming_the_field_and_writes_nothing(his_fact
     bad = _order_input(other, certno, mdtrt_id, token, "50.00", sn="F9")
     for row in bad["data"]["feedetailList"]:
         row["psnNo"] = other
-    r = await his.call("6201", bad, **KW)
-    assert r["infcode"] != 0 and r["err_msg"], r
+    assert refused(await his.call("6201", bad, **KW), "input.data.psnNo")["output"]["outcome"] == "PSN_MISMATCH"
     # a missing field, a bad amount in a fee row (named in camelCase)
     no_psn = _order_input(psn_no, certno, mdtrt_id, token, "50.00", sn="F8")
     del no_psn["data"]["psnNo"]

@@ -14,7 +14,10 @@ import json
 import re
 from typing import Any
 
+import grpc
+
 from gateway.his import envelope as f
+from gateway.his import errors
 from gateway.his.dispatch import Call, transaction
 from gateway.his.handlers.fees import parse_fee_rows
 from gateway.his.jsonnum import yuan
@@ -33,6 +36,7 @@ from gateway.mobilepay.service import MobilePay, OrderRefused
 from medsettle.common.v1 import common_pb2
 from medsettle.settlement.v1 import settlement_pb2 as pb
 from services.common.clock import BEIJING as _BEIJING
+from services.common.grpcutil import outcome_of
 
 FEE_TYPES = ("01", "02", "03", "04", "05", "06", "07", "08", "09")
 REFD_TYPES = ("ALL", "CASH", "HI")
@@ -76,6 +80,18 @@ def order_output(o: Order) -> dict:
             "traceTime": (o.paid_at or o.updated_at).astimezone(_BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
             "extData": {"state": o.state, "message": o.message, "setlId": o.setl_id or "", "mdtrtId": o.mdtrt_id,
                         "psnNo": o.psn_no, "refundSetlId": o.refund_setl_id or ""}}
+
+
+async def _named(rpc: Any, p: str) -> Any:
+    """A settlement call of 6201: a refusal naming a 2xxx field (psn_no) names 6201's (input.data.psnNo)."""
+    try:
+        return await rpc
+    except grpc.RpcError as e:
+        outcome, field = outcome_of(e)
+        failure = errors.from_rpc_error(e)
+        if failure.retriable or not field:
+            raise
+        raise f.FieldError(f"{p}.{camel(field)}", failure.message, outcome=failure.outcome) from None
 
 
 def _refused(e: OrderRefused, p: str) -> f.FieldError:
@@ -170,17 +186,17 @@ async def upload_order(call: Call) -> dict:
 
     st = call.stubs.settlement
     if not mdtrt_id:  # [H]: an empty mdtrtId has the platform register the visit itself
-        visit = await st.Register(pb.RegisterRequest(
+        visit = await _named(st.Register(pb.RegisterRequest(
             caller=caller("R"), psn_no=psn_no, insutype=insutype, kind="outpatient", med_type=med_type,
             begntime=begntime, mdtrt_cert_type="01", mdtrt_cert_no=ec_token, ipt_otp_no=ipt_otp_no,
-            dept_code=dept_code, dept_name=dept_name, emergency=med_type == "13"), timeout=call.timeout_s)
+            dept_code=dept_code, dept_name=dept_name, emergency=med_type == "13"), timeout=call.timeout_s), p)
         mdtrt_id = visit.mdtrt_id
-    await st.UploadFees(pb.UploadFeesRequest(caller=caller("U"), mdtrt_id=mdtrt_id, psn_no=psn_no, feedetail=items),
-                        timeout=call.timeout_s)
-    pre = await st.PreSettle(pb.SettleRequest(
+    await _named(st.UploadFees(pb.UploadFeesRequest(caller=caller("U"), mdtrt_id=mdtrt_id, psn_no=psn_no,
+                                                    feedetail=items), timeout=call.timeout_s), p)
+    pre = await _named(st.PreSettle(pb.SettleRequest(
         caller=caller("P"), mdtrt_id=mdtrt_id, psn_no=psn_no, insutype=insutype, med_type=med_type,
         medfee_sumamt_fen=medfee, acct_used_flag=acct_used, mdtrt_cert_type="01", mdtrt_cert_no=ec_token,
-        psn_setlway=setlway, chrg_bchno=chrg_bchno), timeout=call.timeout_s)
+        psn_setlway=setlway, chrg_bchno=chrg_bchno), timeout=call.timeout_s), p)
     s = pre.setlinfo
     split = Split(medfee=s.medfee_sumamt_fen, fund=s.fund_pay_sumamt_fen, acct=s.acct_pay_fen, cash=s.psn_cash_pay_fen,
                   hosp_part=s.hosp_part_amt_fen)
