@@ -23,6 +23,7 @@ from gateway import rest
 from gateway.deps import RUNTIME, SERVICE_NAMES, SETTINGS, Deps, Runtime
 from gateway.his import endpoint
 from gateway.his.security import Guard
+from gateway.mobilepay import pages as mobilepay_pages
 from services.common.clock import Clock, system_clock
 from services.common.config import Settings
 from services.common.telemetry import tracer
@@ -141,4 +142,5 @@ def init_app(settings: Settings, deps: Deps | Callable[[], contextlib.AbstractAs
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(endpoint.routes())
     app.router.add_routes(rest.routes())
+    app.router.add_routes(mobilepay_pages.routes())  # /m/orders/<payOrdId>: the patient's pay page
     return app
