@@ -10,13 +10,13 @@ portal is in, `_sign_in` must use its real sign-in and this test runs against it
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
 from playwright.async_api import async_playwright
 
 from gateway.mobilepay import portal_api
+from services.common.clock import Clock
 from tests.e2e.conftest import fresh_person
 from tests.e2e.test_mobile_payment import KW, SX3, _order_input, _settlements, _sim_charge, _visit, ok
 
@@ -30,7 +30,7 @@ async def _sign_in(context, suite, psn_no: str) -> None:
     if portal_api.REAL_PORTAL:
         pytest.skip("gateway/portal is merged: _sign_in must use its real sign-in flow")
     secret = (suite.settings.data_dir / "secrets" / "session-key").read_text().strip()
-    value = portal_api.session_cookie(secret, psn_no, int(time.time()) + 600)
+    value = portal_api.session_cookie(secret, psn_no, int(Clock().timestamp()) + 600)
     await context.add_cookies([{"name": portal_api.COOKIE, "value": value, "url": suite.gateway_url}])
 
 
