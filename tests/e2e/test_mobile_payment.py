@@ -264,3 +264,23 @@ async def _count_orders(suite) -> int:
         return await conn.fetchval("SELECT count(*) FROM portal.pay_orders")
     finally:
         await conn.close()
+
+
+async def test_settlement_refused_after_the_charge_refunds_it(his_factory, admin, suite):
+    """The visit's bill changes between 6201 and payment (another 2204 item): Settle refuses the
+    order's total, so the charge is refunded and the order fails with the reason; nothing settled."""
+    his = await his_factory(SX3)
+    psn_no, certno, mdtrt_id, token = await _visit(his, admin, suite)
+    created = ok(await his.call("6201", _order_input(psn_no, certno, mdtrt_id, token, "150.00"), **KW))
+    if created["extData"]["ownPayAmt"] == 0:
+        pytest.skip("the funds paid everything: no charge to refund")
+    ok(await his.call("2204", {"feedetail": [{
+        "feedetl_sn": "EXTRA1", "mdtrt_id": mdtrt_id, "psn_no": psn_no, "chrg_bchno": "BX", "fee_ocur_time": now_text(-1),
+        "med_list_codg": DRUG, "medins_list_codg": "HOSP-1", "det_item_fee_sumamt": "10.00", "cnt": "1",
+        "pric": "10.00"}]}, **KW))
+    failed = ok(await his.call("6202", _pay(created, mdtrt_id), **KW))
+    assert failed["ordStas"] == "15" and failed["extData"]["state"] == "failed"
+    assert "refund" in failed["extData"]["message"]
+    assert await _settlements(suite, mdtrt_id) == []
+    charges = await _sim_charge(suite, created["payOrdId"])
+    assert len(charges) == 1 and charges[0]["refunded_fen"] == charges[0]["amount_fen"] > 0
