@@ -11,6 +11,7 @@ says what happened, a settlement refused after a charge refunds the charge.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -85,9 +86,10 @@ class MobilePay:
             moved = await self.repo.move(o.pay_ord_id, {State.PAYING}, State.CHARGED, self.clock.now(), charge_ref="")
             return await self._settle(moved) if moved is not None else await self._must(o.pay_ord_id)
         try:
-            result = await self.provider.charge(self.charge_key(o), split.cash, order_total_fen=split.medfee,
-                                                description=f"医保移动支付 {o.med_org_ord}")
-        except ProviderTimeout:
+            async with asyncio.timeout(self.timeout_s):
+                result = await self.provider.charge(self.charge_key(o), split.cash, order_total_fen=split.medfee,
+                                                    description=f"医保移动支付 {o.med_org_ord}")
+        except (ProviderTimeout, TimeoutError):
             return await self._pending(o)
         except Exception:  # noqa: BLE001 — the provider failed: the charge's outcome is unknown
             log.exception("payment provider failed", extra={"pay_ord_id": o.pay_ord_id})

@@ -71,11 +71,13 @@ def _digest(node: Any) -> str:
     return hashlib.sha256(json.dumps(node, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
 
 
-def order_output(o: Order) -> dict:
+def order_output(o: Order, call: Call | None = None) -> dict:
     """6202/6301's output: ordStas and the four amounts ([H]), our own details under extData."""
     s = o.split
+    hospital = call.reference.hospital(o.fixmedins_code) if call is not None and call.reference else None
     return {"payOrdId": o.pay_ord_id, "ordStas": ord_stas(o.state_), "medOrgOrd": o.med_org_ord,
-            "orgCodg": o.fixmedins_code, "setlType": "ALL", "feeSumamt": yuan(s.medfee), "ownPayAmt": yuan(s.cash),
+            "orgCodg": o.fixmedins_code, "orgName": hospital.name if hospital else "", "setlType": "ALL",
+            "feeSumamt": yuan(s.medfee), "ownPayAmt": yuan(s.cash),
             "psnAcctPay": yuan(s.acct), "fundPay": yuan(s.fund),
             "traceTime": (o.paid_at or o.updated_at).astimezone(_BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
             "extData": {"state": o.state, "message": o.message, "setlId": o.setl_id or "", "mdtrtId": o.mdtrt_id,
@@ -243,7 +245,7 @@ async def place_payment(call: Call) -> dict:
         o = await _service(call).pay(o.pay_ord_id)
     except OrderRefused as e:
         raise _refused(e, p) from None
-    return order_output(o)
+    return order_output(o, call)
 
 
 @transaction("6301", "医保订单结算结果查询 query the mobile-payment order")
@@ -254,7 +256,7 @@ async def query_order(call: Call) -> dict:
     for k, n in (("idNo", 30), ("userName", 50), ("idType", 6)):
         f.text(d, k, p, required=False, max_len=n)
     o = await _service(call).resolve(o)  # a pending charge is asked about, a charged order booked
-    return order_output(o)
+    return order_output(o, call)
 
 
 # ----------------------------------------------------------------------------- 6203 / 6401
