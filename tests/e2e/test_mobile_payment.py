@@ -120,6 +120,7 @@ async def test_pay_order_settles_once_then_refund_reverses_both(his_factory, adm
         assert paid[k] == ext[k], k  # what the phone showed is what was settled
     q = ok(await his.call("6301", _query(created), **KW))
     assert q["ordStas"] == "6" and q["extData"]["setlId"] == setl_id and q["fundPay"] == ext["fundPay"]
+    assert q["orgName"] and q["medOrgOrd"] == "ORD1"
     s = ok(await his.call("5203", {"data": {"psn_no": psn_no, "setl_id": setl_id, "mdtrt_id": mdtrt_id}}, **KW))
     assert s["setlinfo"]["fund_pay_sumamt"] == ext["fundPay"] and s["setlinfo"]["psn_cash_pay"] == ext["ownPayAmt"]
     assert s["setlinfo"]["medfee_sumamt"] == Decimal("350.00")
