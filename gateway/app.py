@@ -23,6 +23,7 @@ from gateway import rest
 from gateway.deps import RUNTIME, SERVICE_NAMES, SETTINGS, Deps, Runtime
 from gateway.his import endpoint
 from gateway.his.security import Guard
+from gateway.mobilepay import pages as mobilepay_pages
 from gateway.portal import app as portal
 from services.common.clock import Clock, system_clock
 from services.common.config import Settings
@@ -173,5 +174,6 @@ def init_app(settings: Settings, deps: Deps | Callable[[], contextlib.AbstractAs
     app.router.add_get("/healthz", healthz)
     app.router.add_routes(endpoint.routes())
     app.router.add_routes(rest.routes())
-    portal.setup(app)
+    portal.setup(app, template_dirs=(mobilepay_pages.portal_api.TEMPLATES_DIR,))
+    app.router.add_routes(mobilepay_pages.routes())  # /m/orders/<payOrdId>: the patient's pay page
     return app

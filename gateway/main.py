@@ -38,6 +38,14 @@ async def compose(proc: bootstrap.Process) -> None:
                             filing=filing_pb2_grpc.FilingServiceStub(channels["filing"]),
                             settlement=settlement_pb2_grpc.SettlementServiceStub(channels["settlement"])),
                 health={name: health_pb2_grpc.HealthStub(ch) for name, ch in channels.items()})
+    from gateway.mobilepay.provider import build_provider
+    from gateway.mobilepay.repository import OrderRepository
+    from gateway.mobilepay.service import MobilePay
+
+    orders = OrderRepository(pool)
+    deps.extra["mobilepay"] = MobilePay(
+        repo=orders, provider=build_provider(s.payment_provider, orders, proc.clock), settlement=deps.stubs.settlement,
+        clock=proc.clock, secret=s.session_secret or "", timeout_s=s.grpc_deadline_s, public_url=s.gateway_public_url)
     app = init_app(proc.settings, deps, clock=proc.clock)
     await proc.serve_http(app, s.gateway_host, s.gateway_port, server_options=SERVER_OPTIONS)
 

@@ -35,6 +35,7 @@ class Call:
     timeout_s: float
     clock: Clock
     reference: Any = None  # the gateway's ReferenceCache (Deps.cache), for handlers that answer from it
+    mobilepay: Any = None  # gateway/mobilepay/service.MobilePay (Deps.extra["mobilepay"]): 6201..6401
 
     @property
     def input(self) -> dict:

@@ -143,7 +143,8 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
         stage = "handler"
         handler = HANDLERS[env.infno]
         output = await handler(Call(env=env, principal=principal, stubs=deps.stubs, guard=guard,
-                                    timeout_s=settings.grpc_deadline_s, clock=clock, reference=deps.cache))
+                                    timeout_s=settings.grpc_deadline_s, clock=clock, reference=deps.cache,
+                                    mobilepay=deps.extra.get("mobilepay")))
         span.set_attribute("his.outcome", "OK")
         return web.json_response(envelope(ok=True, output=output, admdvs=admdvs, received_at=received_at,
                                           responded_at=clock.naive_now()), dumps=_dumps)

@@ -594,10 +594,12 @@ def _yuan(value: Any) -> str:
     return f"{value}" if value not in (None, "") else "0.00"
 
 
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, template_dirs: tuple[Path, ...] = ()) -> None:
     """Routes, templates, static files, the cookie hook; the Portal is built when the app starts
-    (after the gateway's own resources, which it uses) and dropped when it stops."""
-    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True)
+    (after the gateway's own resources, which it uses) and dropped when it stops. `template_dirs`:
+    other /m/ pages' templates (mobile payment's pay page), rendered with the same session."""
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader([str(HERE / "templates"), *map(str, template_dirs)]),
+                               autoescape=True)
     env.filters["yuan"] = _yuan
     env.globals["FILING_TYPES"] = FILING_TYPES
     app.router.add_routes(routes())

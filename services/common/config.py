@@ -141,6 +141,13 @@ VARS: tuple[Var, ...] = (
     Var("PORTAL_CODES_PER_CLIENT", "portal_codes_per_client", 30, _int,
         "one-time codes one client address may ask for per 10 minutes, and half the sign-in attempts (0: no "
         "per-address limits; the load test's and the e2e tests' suites sign many patients up from 127.0.0.1)"),
+    # Mobile payment (docs/MOBILE_PAYMENT.md)
+    Var("PAYMENT_PROVIDER", "payment_provider", "simulated", _str,
+        "who takes the patient's cash part of a mobile-payment order; built in: `simulated` (by the order's "
+        "total: .01 declines, .02 times out then succeeds, .03 times out then declines)"),
+    Var("GATEWAY_PUBLIC_URL", "gateway_public_url", lambda read: f"http://{read['gateway_host']}:{read['gateway_port']}",
+        _str, "the gateway's URL as the patient's phone reaches it (6201's cashierUrl is `<this>/m/orders/<payOrdId>`)",
+        shown="`http://$GATEWAY_HOST:$GATEWAY_PORT`"),
     Var("TIF_WINDOW_S", "tif_window_s", 300, _int, "accepted clock skew of a HIS request's TIF timestamp, ± seconds"),
     Var("RATE_LIMIT_PER_S", "rate_limit_per_s", 2000, _int, "HIS requests per second per hospital (0: no limit)"),
     # Logs and traces
@@ -181,6 +188,8 @@ class Settings:
     portal_lockout_s: int
     portal_codes_per_client: int
     tif_window_s: int
+    payment_provider: str
+    gateway_public_url: str
     rate_limit_per_s: int
     shutdown_grace_s: float
     reuse_port: bool

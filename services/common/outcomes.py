@@ -185,6 +185,14 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("CSRF_REFUSED", FBD, "请求来源无法验证, 请从本站页面提交", "the request cannot be verified: submit it from this site"),
     ("SIGN_IN_REQUIRED", FBD, "请先登录", "sign in first"),
     ("NOT_RETIRED", REF, "异地安置退休备案仅限退休人员", "a retired_relocated filing is for retirees only"),
+    # --- mobile payment (6201..6401, docs/MOBILE_PAYMENT.md) ---------------------------------------
+    ("PAY_ORDER_NOT_FOUND", NOF, "无此支付订单", "no such pay order at this hospital"),
+    ("PAY_TOKEN_MISMATCH", FBD, "payToken 与 6201 返回的不符", "payToken is not the one 6201 returned"),
+    ("PAY_ORDER_MISMATCH", INV, "请求与支付订单不符", "the request does not match the pay order"),
+    ("ORDER_NOT_REFUNDABLE", REF, "订单不能退费: 只能退已支付完成的订单", "only a paid order can be refunded"),
+    ("ORDER_NOT_CANCELLABLE", REF, "订单不能撤销: 只能撤销未支付的订单", "only an unpaid order can be cancelled"),
+    ("REFUND_TYPE_UNSUPPORTED", REF, "暂只支持全额退费 ALL", "only a full refund (refdType ALL) is supported"),
+    ("REFUND_AMOUNT_MISMATCH", INV, "退费金额与订单不一致", "the refund amounts are not the order's"),
     # --- conflicts and retries ------------------------------------------------------------------
     ("MSGID_CONFLICT", CON, "同一 msgid 请求内容不同, 请使用新的 msgid", "same msgid, different request: send a new msgid"),
     ("CONCURRENT_UPDATE", RTY, "该参保人正在进行其他结算, 请用同一 msgid 重试", "another settlement of this person is in "

@@ -90,3 +90,30 @@ async def row_counts(database_url: str, code: str) -> dict[str, int]:
             for t in tables}
     finally:
         await conn.close()
+
+
+# ----------------------------------------------------------------------------- the phone in Chromium
+# Debian's Chromium driven by Playwright, at a phone viewport; one browser per test module, a fresh
+# context (cookies, storage) per test. Used by the patient pages' and the pay pages' tests.
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser():
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        await b.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(browser, suite):
+    ctx = await browser.new_context(viewport=PHONE, base_url=suite.gateway_url, locale="zh-CN", is_mobile=True)
+    pg = await ctx.new_page()
+    yield pg
+    await ctx.close()

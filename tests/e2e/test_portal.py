@@ -16,8 +16,6 @@ import random
 from pathlib import Path
 
 import aiohttp
-import pytest
-import pytest_asyncio
 
 from gateway.portal.sms import read_outbox
 from services.common.clock import Clock
@@ -25,36 +23,17 @@ from services.common.config import REPO_ROOT
 from services.common.ids import make_certno
 from services.refdata.schema import parse_document
 from services.refdata.store import load_document
+from tests.e2e.conftest import PHONE
 from tests.e2e.test_his_flows import ok
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-PHONE = {"width": 390, "height": 844}
 SX3 = "H33060200001"
 SHOTS = REPO_ROOT / "docs" / "screenshots"
 PASSWORD = "medsettle-pw-1"
 
-playwright_api = pytest.importorskip("playwright.async_api")
 
 
 def _today() -> dt.date:
     return Clock().today()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def browser():
-    async with playwright_api.async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        await b.close()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def page(browser, suite):
-    ctx = await browser.new_context(viewport=PHONE, base_url=suite.gateway_url, locale="zh-CN", is_mobile=True)
-    pg = await ctx.new_page()
-    yield pg
-    await ctx.close()
 
 
 async def shot(page, name: str, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from gateway.his.dispatch import Handler, LabelledHandler
-from gateway.his.handlers import fees, filing, person, queries, recon, session, settle, visits
+from gateway.his.handlers import fees, filing, mobile, person, queries, recon, session, settle, visits
 
 _TABLE: dict[str, LabelledHandler] = {
     # the HIS terminal's session
@@ -55,6 +55,12 @@ _TABLE: dict[str, LabelledHandler] = {
     "3201": recon.reconcile_totals,
     "3202": recon.reconcile_detail,
     "3203": recon.apply_clearing,
+    # mobile payment (scan-to-pay, docs/MOBILE_PAYMENT.md)
+    "6201": mobile.upload_order,
+    "6202": mobile.place_payment,
+    "6203": mobile.refund_order,
+    "6301": mobile.query_order,
+    "6401": mobile.cancel_order,
 }
 
 for _infno, _handler in _TABLE.items():

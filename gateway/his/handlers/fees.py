@@ -12,11 +12,21 @@ from medsettle.settlement.v1 import settlement_pb2 as pb
 
 async def _upload(call: Call) -> dict:
     rows = f.lst(call.input, "feedetail", "input", max_items=2000)
+    mdtrt_id, psn_no, items = parse_fee_rows(rows, "input.feedetail")
+    reply = await call.stubs.settlement.UploadFees(
+        pb.UploadFeesRequest(caller=call.caller, mdtrt_id=mdtrt_id, psn_no=psn_no, feedetail=items),
+        timeout=call.timeout_s)
+    return _fees_output(reply, call)
+
+
+def parse_fee_rows(rows: list[dict], prefix: str) -> tuple[str, str, list[pb.FeeDetail]]:
+    """(mdtrt_id, psn_no, items) of an upload's fee rows (2204/2301 feedetail; 6201's feedetailList
+    after its camelCase keys are read as these), every field checked; FieldError names `prefix[i].key`."""
     items = []
     mdtrt_id = psn_no = ""
     seen: set[str] = set()
     for i, r in enumerate(rows):
-        p = f"input.feedetail[{i}]"
+        p = f"{prefix}[{i}]"
         sn = f.fee_sn(r, p)
         if sn in seen:
             raise f.FieldError(f"{p}.feedetl_sn", f"明细流水号重复 (duplicate feedetl_sn {sn!r} in this upload)")
@@ -39,10 +49,7 @@ async def _upload(call: Call) -> dict:
             medins_list_codg=f.text(r, "medins_list_codg", p, required=False, max_len=150),
             det_item_fee_sumamt_fen=amount, cnt=cnt, pric_fen=pric,
             name=f.text(r, "medins_list_name", p, required=False, max_len=200)))
-    reply = await call.stubs.settlement.UploadFees(
-        pb.UploadFeesRequest(caller=call.caller, mdtrt_id=mdtrt_id, psn_no=psn_no, feedetail=items),
-        timeout=call.timeout_s)
-    return _fees_output(reply, call)
+    return mdtrt_id, psn_no, items
 
 
 async def _cancel(call: Call) -> dict:
