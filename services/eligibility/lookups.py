@@ -9,14 +9,18 @@ was read (`*_view`), so the servicer can reuse a reply built for the same cached
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING
 
 from services.common.grpcutil import invalid
+from services.common.outcomes import Refusal
 from services.eligibility import certificates, evouchers, inputs, rules
 from services.eligibility.domain import Certificate, InsuView, Person, PersonView, Snapshot, Treatment
 
 if TYPE_CHECKING:
     from services.eligibility.service import EligibilityService
+
+log = logging.getLogger("medsettle.eligibility.certificates")
 
 POOLED_FUND = {"310": "310100", "390": "390100"}
 SECOND_TIER = {"310": ("330100", "large_amount"), "390": ("390200", "critical_illness")}
@@ -104,7 +108,13 @@ async def check_certificate(svc: EligibilityService, p: Person, *, cert_type: st
                                            "e-voucher)", "mdtrt_cert_no")
         await evouchers.use(svc, cert_no, psn_no=p.psn_no, hospital=hospital, visit_key=visit_key)
     else:
-        certificates.check_id_or_card(p, cert_type, cert_no, card_sn)
+        try:
+            certificates.check_id_or_card(p, cert_type, cert_no, card_sn)
+        except Refusal as e:  # logged for fraud review, the certificate masked
+            log.info("certificate refused: %s (type %s, certificate %s, psn_no %s, hospital %s)",
+                     e.outcome, cert_type, certificates.mask(cert_no), p.psn_no,
+                     hospital or "-")
+            raise
 
 
 def person_view(svc: EligibilityService, p: Person, day: dt.date) -> PersonView:

@@ -252,6 +252,62 @@ async def test_unknown_person_wrong_name_and_no_phone_see_the_same_page(page, su
             if m["phone"] != known["phone"]] == []  # only the match got a code
 
 
+def _all_logs(log_dir: Path) -> str:
+    return "\n".join(f.read_text(encoding="utf-8") for f in sorted(log_dir.glob("*.log")))
+
+
+async def test_refusals_are_logged_and_no_secret_is(page, suite, db_pool, his_factory):
+    """A wrong code, a forged e-voucher and another person's ID number each leave a log line
+    (who, which outcome, the certificate masked); no log line anywhere holds a certificate
+    number, the token, the code, the password, the phone or the session cookie."""
+    p, q = await patient(db_pool), await patient(db_pool)
+    await signup(page, suite, p)
+    code = str([m for m in read_outbox(Path(suite.settings.data_dir) / "sms-outbox.jsonl")
+                if m["phone"] == p["phone"]][-1]["code"])
+    session = next(c["value"] for c in await page.context.cookies() if c["name"] == "msm_sid")
+    await page.goto("/m/evoucher")
+    token = await page.get_attribute("#qr", "data-token")
+    assert token
+    # q starts a sign-up and types a wrong code
+    await page.context.clear_cookies()
+    await page.goto("/m/signup")
+    before = outbox_len(suite)
+    await page.fill("input[name=certno]", q["certno"])
+    await page.fill("input[name=name]", q["name"])
+    await page.click("#signup-form button[type=submit]")
+    await page.wait_for_url("**/m/verify**")
+    q_code = await code_for(suite, q["phone"], "signup", before)
+    await page.fill("input[name=code]", f"{(int(q_code) + 1) % 1_000_000:06d}")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.fill("input[name=password2]", PASSWORD)
+    await page.click("#verify-form button[type=submit]")
+    assert "验证码错误" in await page.inner_text(".error")
+    # the hospital: a forged token, then p registered with q's ID number
+    his = await his_factory(SX3)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    now = Clock().now().strftime("%Y-%m-%d %H:%M:%S")
+    r = await his.call("1101", {"data": {"mdtrt_cert_type": "01", "mdtrt_cert_no": forged, "begntime": now}})
+    assert r["infcode"] != 0
+    r = await his.call("2201", {"data": {"psn_no": p["psn_no"], "insutype": "390", "begntime": now,
+                                         "ipt_otp_no": "MZ" + his.last_msgid[-10:], "mdtrt_cert_type": "02",
+                                         "mdtrt_cert_no": q["certno"]}}, insuplc_admdvs="330600")
+    assert r["infcode"] != 0 and "mdtrt_cert_no" in r["err_msg"]
+
+    logs = Path(suite.log_dir)
+    wanted = {"wrong code": False, "EVOUCHER_INVALID": False, "CERT_PERSON_MISMATCH (type 02": False}
+    for _ in range(50):
+        text = _all_logs(logs)
+        wanted = {k: k in text for k in wanted}
+        if all(wanted.values()):
+            break
+        await asyncio.sleep(0.1)
+    assert all(wanted.values()), wanted
+    assert any("CERT_PERSON_MISMATCH" in line and p["psn_no"] in line for line in text.splitlines())
+    for secret in (p["certno"], q["certno"], token, forged, PASSWORD, p["phone"], q["phone"], session,
+                   f'"{code}"', f'"{q_code}"', f"code {code}", f"code {q_code}"):
+        assert secret not in text, f"a secret is in the logs: {secret[:4]}…"
+
+
 # ----------------------------------------------------------------------------- CSRF, sessions
 
 
