@@ -34,8 +34,11 @@ def _faked_clock_tag() -> str:
 _FAKED = _faked_clock_tag()
 TEST_DATA_DIR = Path(os.environ.get("MEDSETTLE_TEST_DATA_DIR",
                                     REPO_ROOT / ".data" / (f"test-faked-{_FAKED}" if _FAKED else "test")))
-TEST_REDIS_PORT = int(os.environ.get("MEDSETTLE_TEST_REDIS_PORT",
-                                     str(6400 + sum(map(ord, _FAKED)) % 100) if _FAKED else "6391"))
+# Each faked date's servers are kept between runs beside the real date's, so each needs a Redis port of
+# its own: MEDSETTLE_TEST_REDIS_PORT (default 6391) is the real date's; a faked date takes that plus
+# 9 + (a hash of its tag mod 50), e.g. the two dates of `make e2e-faked` 6391 -> 6440 and 6449.
+_REDIS_BASE = int(os.environ.get("MEDSETTLE_TEST_REDIS_PORT", "6391"))
+TEST_REDIS_PORT = _REDIS_BASE + 9 + sum(map(ord, _FAKED)) % 50 if _FAKED else _REDIS_BASE
 
 
 def _settings_for_tests():
