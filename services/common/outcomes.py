@@ -156,7 +156,6 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("NOT_YOUR_FILING", FBD, "该备案不属于此人", "the filing belongs to another person"),
     ("NOT_TREATED_HERE", FBD, "该人员在本机构无就诊或出示凭证记录, 不能查询累计",
      "the person has no open or recent visit at, nor presented a certificate to, this hospital"),
-    ("OTHER_HOSPITAL", FBD, "该记录属于其他定点医药机构", "the record belongs to another hospital"),
     ("HOSPITAL_MISMATCH", FBD, "报文机构与认证机构不符", "fixmedins_code is not the authenticated hospital"),
     ("AUTH_MISSING", FBD, "缺少认证信息", "authentication headers are missing"),
     ("AUTH_MALFORMED", FBD, "认证信息格式错误", "authentication headers are malformed"),

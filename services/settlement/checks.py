@@ -40,13 +40,22 @@ def catalogue_for(refs: Reference, h, insutype: str):
     return tpool, catalogue
 
 
+def visit_not_found(mdtrt_id: str) -> Refusal:
+    """The one answer for a visit the caller cannot see: unknown, or another hospital's (which
+    must not learn that it exists)."""
+    return not_found("VISIT_NOT_FOUND", f"就诊 {mdtrt_id} 不存在，请核对 mdtrt_id。 / Visit {mdtrt_id} not found.",
+                     "mdtrt_id")
+
+
+def settlement_not_found(key: str, field: str = "setl_id") -> Refusal:
+    """The one answer for a settlement the caller cannot see: unknown, or another hospital's."""
+    return not_found("SETTLEMENT_NOT_FOUND", f"结算 {key} 不存在。 / Settlement {key} not found.", field)
+
+
 def own_visit(v: Visit | None, code: str, mdtrt_id: str, psn_no: str = "") -> Visit:
-    if v is None:
-        raise not_found("VISIT_NOT_FOUND", f"就诊 {mdtrt_id} 不存在，请核对 mdtrt_id。 / Visit {mdtrt_id} not found.",
-                        "mdtrt_id")
-    if v.fixmedins_code != code:
-        raise forbidden("OTHER_HOSPITAL", f"就诊 {mdtrt_id} 不属于本机构 {code}，不能操作。 / Visit {mdtrt_id} "
-                        "belongs to another hospital.", "mdtrt_id")
+    """The caller's visit; another hospital's is answered exactly as an unknown id."""
+    if v is None or v.fixmedins_code != code:
+        raise visit_not_found(mdtrt_id)
     if psn_no and v.psn_no != psn_no:
         raise invalid("PSN_MISMATCH", f"人员编号 {psn_no} 与就诊 {mdtrt_id} 的参保人不符。 / psn_no does not "
                       "match the visit's person.", "psn_no")

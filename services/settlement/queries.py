@@ -7,7 +7,8 @@ import datetime as dt
 
 import asyncpg
 
-from services.common.grpcutil import Refusal, forbidden, invalid, not_found
+from services.common.grpcutil import Refusal, forbidden, invalid
+from services.settlement import checks
 from services.settlement.domain import CST, Accumulator, AccumulatorReport, SettlementLookup, SettlementReply
 from services.settlement.ports import EligibilityService, Now
 from services.settlement.repository import SettlementRepository, connection
@@ -32,12 +33,9 @@ class Queries:
             else:
                 raise invalid("FIELD_REQUIRED", "请提供 setl_id 或 mdtrt_id。 / setl_id or mdtrt_id is required.",
                               "setl_id")
-            if s is None:
-                raise not_found("SETTLEMENT_NOT_FOUND", f"结算 {q.setl_id or q.mdtrt_id} 不存在。 / Settlement not "
-                                "found.", "setl_id" if q.setl_id else "mdtrt_id")
-            if q.fixmedins_code and s.fixmedins_code != q.fixmedins_code:
-                raise forbidden("OTHER_HOSPITAL", "该结算不是本机构办理的，不能查询。 / The settlement belongs to "
-                                "another hospital.", "setl_id")
+            if s is None or (q.fixmedins_code and s.fixmedins_code != q.fixmedins_code):
+                # another hospital's settlement is answered exactly as an unknown one
+                raise checks.settlement_not_found(q.setl_id or q.mdtrt_id, "setl_id" if q.setl_id else "mdtrt_id")
             if q.psn_no and s.psn_no != q.psn_no:
                 raise invalid("PSN_MISMATCH", "人员编号与结算不符。 / psn_no does not match the settlement.", "psn_no")
             return SettlementReply(s, await repo.settlement_funds(s.setl_id))

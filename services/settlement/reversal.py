@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from services.common.grpcutil import forbidden, invalid, not_found, refused
+from services.common.grpcutil import invalid, not_found, refused
 from services.common.journal import Journal, JournalRequest, Replayed, require_key
 from services.engine import SettlementRefused
 from services.engine import reverse as engine_reverse
@@ -92,11 +92,8 @@ class Reversals:
                                  mdtrt_id: str = "", psn_no: str = "") -> SettlementReply:
         """Book the reversal of `setl_id` inside the caller's transaction."""
         orig = await repo.settlement(setl_id)
-        if orig is None:
-            raise not_found("SETTLEMENT_NOT_FOUND", f"结算 {setl_id} 不存在。 / Settlement {setl_id} not found.", "setl_id")
-        if orig.fixmedins_code != code:
-            raise forbidden("OTHER_HOSPITAL", f"结算 {setl_id} 不是本机构 {code} 办理的，不能撤销。 / Settlement "
-                            f"{setl_id} belongs to another hospital.", "setl_id")
+        if orig is None or orig.fixmedins_code != code:  # another hospital's: as an unknown id
+            raise checks.settlement_not_found(setl_id)
         if mdtrt_id and orig.mdtrt_id != mdtrt_id:
             raise invalid("MDTRT_MISMATCH", f"就诊 {mdtrt_id} 与结算 {setl_id} 不符。 / mdtrt_id does not match the "
                           "settlement.", "mdtrt_id")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.common.grpcutil import Refusal, invalid, not_found, refused
+from services.common.grpcutil import Refusal, invalid, refused
 from services.common.journal import Journal, JournalRequest, Replayed, replay, require_key
 from services.engine import SettlementRefused
 from services.engine import settle as engine_settle
@@ -199,9 +199,6 @@ class Settlements:
 
     async def _prepare(self, order: SettleOrder, state: SettleState, code: str, presettle: bool = False) -> Prepared:
         """Every check and lookup that does not depend on the accumulators, before BEGIN."""
-        if state.visit is None:
-            raise not_found("VISIT_NOT_FOUND", f"就诊 {order.mdtrt_id} 不存在，请核对 mdtrt_id。 / Visit "
-                            f"{order.mdtrt_id} not found.", "mdtrt_id")
         v = checks.own_visit(state.visit, code, order.mdtrt_id, order.psn_no)
         if order.insutype and order.insutype != v.insutype:
             raise invalid("INSUTYPE_MISMATCH", f"险种 {order.insutype} 与登记时的险种 {v.insutype} 不符。 / insutype "

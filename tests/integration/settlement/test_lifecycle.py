@@ -295,13 +295,25 @@ async def test_another_hospital_cannot_cancel_reverse_or_change_a_visit_and_noth
     v = await open_visit(stub, hospital=H_A3, psn_no=psn, fees=[fee("1", "DIAL", "1", 400_000)], discharge=False)
     d = caller(H_A3, "2402")
     await stub.Discharge(pb.DischargeRequest(caller=d, mdtrt_id=v.mdtrt_id, psn_no=psn, endtime=day("05-12 10:00:00")))
-    with pytest.raises(grpc.RpcError) as e:
-        await stub.UndoDischarge(pb.CancelVisitRequest(caller=caller(H_A1, "2405"), mdtrt_id=v.mdtrt_id, psn_no=psn))
-    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED and outcome(e.value) == ("OTHER_HOSPITAL", "mdtrt_id")
-    with pytest.raises(grpc.RpcError) as e:
-        await stub.CancelFees(pb.CancelFeesRequest(caller=caller(H_A1, "2302"), mdtrt_id=v.mdtrt_id, psn_no=psn,
-                                                   feedetl_sn="0000"))
-    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    unknown = "M" + "0" * (len(v.mdtrt_id) - 1)
+
+    async def both(call, **kw):
+        """Another hospital's id and an id nobody has: the same status, outcome and text (issue #17)."""
+        got = []
+        for key, value in kw.items():
+            for ident in (value, unknown if key == "mdtrt_id" else "S" + "0" * (len(value) - 1)):
+                with pytest.raises(grpc.RpcError) as e:
+                    await call(**{key: ident})
+                got.append((e.value.code(), outcome(e.value), e.value.details().replace(ident, "<id>")))
+        assert got[0] == got[1], got
+        return got[0]
+
+    code, named, _ = await both(lambda mdtrt_id: stub.UndoDischarge(pb.CancelVisitRequest(
+        caller=caller(H_A1, "2405"), mdtrt_id=mdtrt_id, psn_no=psn)), mdtrt_id=v.mdtrt_id)
+    assert code == grpc.StatusCode.NOT_FOUND and named == ("VISIT_NOT_FOUND", "mdtrt_id")
+    code, named, _ = await both(lambda mdtrt_id: stub.CancelFees(pb.CancelFeesRequest(
+        caller=caller(H_A1, "2302"), mdtrt_id=mdtrt_id, psn_no=psn, feedetl_sn="0000")), mdtrt_id=v.mdtrt_id)
+    assert code == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.RpcError) as e:  # another hospital's 2601 does not find our 2402
         await stub.Reverse(pb.ReverseRequest(caller=caller(H_A1, "2601"), psn_no=psn, omsgid=d.msgid))
     assert e.value.code() == grpc.StatusCode.NOT_FOUND and outcome(e.value) == ("ORIGINAL_NOT_FOUND", "omsgid")
@@ -309,11 +321,15 @@ async def test_another_hospital_cannot_cancel_reverse_or_change_a_visit_and_noth
     r = await stub.Settle(settle_request(H_A3, v, 400_000))
     s = r.setlinfo
     before, _ = await accumulators(stub, psn)
-    with pytest.raises(grpc.RpcError) as e:
-        await stub.CancelSettlement(pb.CancelSettlementRequest(caller=caller(H_A1, "2305"), setl_id=s.setl_id,
-                                                               mdtrt_id=v.mdtrt_id, psn_no=psn))
-    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED and outcome(e.value) == ("OTHER_HOSPITAL", "setl_id")
-    assert s.setl_id in e.value.details()
+    code, named, _ = await both(lambda setl_id: stub.CancelSettlement(pb.CancelSettlementRequest(
+        caller=caller(H_A1, "2305"), setl_id=setl_id, mdtrt_id=v.mdtrt_id, psn_no=psn)), setl_id=s.setl_id)
+    assert code == grpc.StatusCode.NOT_FOUND and named == ("SETTLEMENT_NOT_FOUND", "setl_id")
+    code, named, _ = await both(lambda setl_id: stub.GetSettlement(pb.GetSettlementRequest(
+        fixmedins_code=H_A1, setl_id=setl_id, psn_no=psn)), setl_id=s.setl_id)
+    assert code == grpc.StatusCode.NOT_FOUND and named == ("SETTLEMENT_NOT_FOUND", "setl_id")
+    code, named, _ = await both(lambda mdtrt_id: stub.GetSettlement(pb.GetSettlementRequest(
+        fixmedins_code=H_A1, mdtrt_id=mdtrt_id, psn_no=psn)), mdtrt_id=v.mdtrt_id)
+    assert code == grpc.StatusCode.NOT_FOUND and named == ("SETTLEMENT_NOT_FOUND", "mdtrt_id")
     with pytest.raises(grpc.RpcError) as e:
         await stub.Reverse(pb.ReverseRequest(caller=caller(H_A1, "2601"), psn_no=psn, omsgid=s.msgid))
     assert e.value.code() == grpc.StatusCode.NOT_FOUND

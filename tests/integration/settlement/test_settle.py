@@ -72,7 +72,7 @@ async def test_worked_example_a_replayed_through_the_service(stub, upstream, db_
     assert got.setlinfo == s and list(got.setldetail) == list(r.setldetail)
     with pytest.raises(grpc.RpcError) as e:
         await stub.GetSettlement(pb.GetSettlementRequest(fixmedins_code=H_A1, setl_id=s.setl_id))
-    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND  # another hospital's: as an unknown id
 
 
 async def test_twenty_concurrent_copies_of_one_msgid_settle_once(stub, upstream, db_pool, uid):
@@ -128,7 +128,7 @@ async def test_bad_input_is_refused_naming_the_field_and_changes_nothing(stub, u
     assert "25.00" in e.value.details()
     with pytest.raises(grpc.RpcError) as e:
         await stub.Settle(settle_request(H_A1, v, 2_500))
-    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert outcome(e.value) == ("VISIT_NOT_FOUND", "mdtrt_id")  # another hospital's: as an unknown id
     r = await stub.Settle(settle_request(H_A3, v, 2_500))
     assert r.setlinfo.medfee_sumamt_fen == 2_500
 
@@ -159,5 +159,5 @@ async def test_visit_state_rules(stub, upstream, uid):
     assert outcome(e.value)[0] == "ALREADY_SETTLED"
     with pytest.raises(grpc.RpcError) as e:
         await stub.CancelVisit(pb.CancelVisitRequest(caller=caller(H_A1, "2404"), mdtrt_id=v.mdtrt_id, psn_no=psn))
-    assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND  # another hospital's: as an unknown id
     assert r.setlinfo.status == "settled"
