@@ -132,6 +132,22 @@ def psn_cert_type(o: dict, path: str, *, required: bool = False) -> str:
     return v
 
 
+SETLWAY_UNSUPPORTED_MESSAGE = (
+    "按定额结算 (psn_setlway 02) 暂不支持: 参保地待遇政策未定义定额标准, 请按项目结算 (psn_setlway 01) 重新提交 "
+    "(fixed-quota settlement is not supported: no pool's policy defines fixed quotas; settle by item, "
+    "psn_setlway 01)")
+
+
+def psn_setlway(o: dict, key: str, path: str) -> str:
+    """psn_setlway (个人结算方式), required: 01 by item is settled; 02 by fixed quota is a code of the
+    dictionary, but no policy defines quotas (DOMAIN.md §5: hosp_part_amt = 0 always), so it is
+    refused by name rather than settled by item behind the HIS's back."""
+    v = text(o, key, path, max_len=2, choices=("01", "02"))
+    if v == "02":
+        raise FieldError(_join(path, key), SETLWAY_UNSUPPORTED_MESSAGE, outcome="SETLWAY_UNSUPPORTED")
+    return v
+
+
 def date(o: dict, key: str, path: str, *, required: bool = True) -> str:
     """'yyyy-MM-dd' (a 'yyyy-MM-dd HH:mm:ss' value is accepted and cut to its date)."""
     p = _join(path, key)

@@ -117,6 +117,8 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("EVOUCHER_OTHER_PERSON", REF, "医保电子凭证不属于该人员", "the e-voucher belongs to another person"),
     ("EVOUCHER_OTHER_HOSPITAL", REF, "医保电子凭证已在其他机构扫码", "the e-voucher was scanned at another hospital"),
     ("EVOUCHER_OTHER_VISIT", REF, "医保电子凭证已用于另一次就诊", "the e-voucher is bound to another visit"),
+    ("SETLWAY_UNSUPPORTED", REF, "按定额结算 (psn_setlway 02) 暂不支持, 请按项目结算 (01)",
+     "fixed-quota settlement (psn_setlway 02) is not supported: no policy defines quotas; settle by item (01)"),
     ("VISIT_CANCELLED", REF, "就诊已撤销", "the visit is cancelled"),
     ("VISIT_OPEN", REF, "就诊尚未出院或结算", "the visit is still open"),
     ("VISIT_DISCHARGED", REF, "就诊已出院, 不能办理此交易", "the visit is discharged: this transaction no longer applies"),

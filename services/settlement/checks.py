@@ -62,6 +62,19 @@ def own_visit(v: Visit | None, code: str, mdtrt_id: str, psn_no: str = "") -> Vi
     return v
 
 
+SETTLED_WAYS = ("", "01")  # by item; "" is a gRPC caller's default
+
+
+def settlement_way(psn_setlway: str) -> None:
+    """Only settlement by item (01). Fixed-quota settlement (02, 按定额结算) would need quotas that
+    no policy defines (DOMAIN.md §5: hosp_part_amt = 0 always): refused by name, not settled by
+    item behind the caller's back."""
+    if psn_setlway not in SETTLED_WAYS:
+        raise refused("SETLWAY_UNSUPPORTED", f"个人结算方式 psn_setlway {psn_setlway!r} 暂不支持: 参保地待遇政策未定义"
+                      f"定额标准, 请按项目结算 (01)。 / psn_setlway {psn_setlway!r} is not supported: no pool's policy "
+                      "defines fixed quotas; settle by item (01).", "psn_setlway")
+
+
 def require_open(v: Visit, allow_discharged: bool = False) -> None:
     ok = ("open", "discharged") if allow_discharged else ("open",)
     if v.status not in ok:

@@ -530,6 +530,7 @@ class SettleOrder:
     mdtrt_cert_type: str = ""
     mdtrt_cert_no: str = ""
     card_sn: str = ""
+    psn_setlway: str = ""  # "01" by item ("" from a gRPC caller that predates the field: the same)
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,7 +83,7 @@ def _settle_order(r: pb.SettleRequest) -> SettleOrder:
     return SettleOrder(mdtrt_id=r.mdtrt_id, psn_no=r.psn_no, insutype=r.insutype, med_type=r.med_type,
                        medfee_sumamt_fen=r.medfee_sumamt_fen, acct_used_flag=r.acct_used_flag,
                        mid_setl_flag=r.mid_setl_flag, declared=declared, mdtrt_cert_type=r.mdtrt_cert_type,
-                       mdtrt_cert_no=r.mdtrt_cert_no, card_sn=r.card_sn)
+                       mdtrt_cert_no=r.mdtrt_cert_no, card_sn=r.card_sn, psn_setlway=r.psn_setlway)
 
 
 # ----------------------------------------------------------------------------- domain -> protobuf

@@ -199,6 +199,7 @@ class Settlements:
 
     async def _prepare(self, order: SettleOrder, state: SettleState, code: str, presettle: bool = False) -> Prepared:
         """Every check and lookup that does not depend on the accumulators, before BEGIN."""
+        checks.settlement_way(order.psn_setlway)
         v = checks.own_visit(state.visit, code, order.mdtrt_id, order.psn_no)
         if order.insutype and order.insutype != v.insutype:
             raise invalid("INSUTYPE_MISMATCH", f"险种 {order.insutype} 与登记时的险种 {v.insutype} 不符。 / insutype "

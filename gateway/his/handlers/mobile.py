@@ -165,7 +165,7 @@ async def upload_order(call: Call) -> dict:
     medfee = f.money(d, "medfeeSumamt", p)
     assert medfee is not None
     acct_used = f.flag(d, "acctUsedFlag", p, required=True)
-    setlway = f.text(d, "psnSetlway", p, max_len=2, choices=("01", "02"))
+    setlway = f.psn_setlway(d, "psnSetlway", p)
     chrg_bchno = f.text(d, "chrgBchno", p, max_len=30, pattern=f.IDENT_RE, what="letters, digits, _.:-")
     f.text(d, "diseCodg", p, max_len=30)
     f.obj(d, "extData", p)

@@ -110,7 +110,7 @@ def _settle_request(call: Call, *, inpatient: bool, final: bool) -> pb.SettleReq
                             choices=f.INPATIENT_MED_TYPES if inpatient else ("11", "12", "13", "14")),
         medfee_sumamt_fen=f.money(d, "medfee_sumamt", p), acct_used_flag=f.flag(d, "acct_used_flag", p),
         mdtrt_cert_type=ctype, mdtrt_cert_no=cno, card_sn=card_sn,
-        psn_setlway=f.text(d, "psn_setlway", p, max_len=2, choices=("01", "02")),
+        psn_setlway=f.psn_setlway(d, "psn_setlway", p),
         chrg_bchno=f.ident(d, "chrg_bchno", p, required=False),
         invono=f.text(d, "invono", p, required=False, max_len=30),
         mid_setl_flag=f.flag(d, "mid_setl_flag", p) if inpatient else False)
