@@ -21,6 +21,8 @@ def _body(props: dict[str, dict], required: list[str]) -> dict:
 
 
 _S = {"type": "string"}
+_YUAN = {"type": "string", "pattern": "^-?[0-9]+\\.[0-9]{2}$", "example": "525.00",
+         "description": "yuan with exactly two decimals, made from integer fen (never a float)"}
 _DATE = {"type": "string", "format": "date", "example": "2026-06-01"}
 _ADMIN: list[dict[str, list[str]]] = [{"bearer": []}]
 _PSN = {"name": "psn_no", "in": "path", "required": True, "schema": _S}
@@ -30,14 +32,35 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "medsettle gateway REST API", "version": "1.0.0",
-                 "description": "Amounts are yuan strings with two decimals. Errors: "
+                 "description": "Every amount is a yuan string with exactly two decimals (\"525.00\", "
+                                "schema Yuan), never integer fen; counts and years are integers. Errors: "
                                 "{\"error\": {\"code\", \"message\", \"field\"}}. HIS transactions are NOT here: "
                                 "they use POST /fsi/api/rsfComIfsService/callService (NHSA envelope)."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "MEDSETTLE_ADMIN_TOKEN"}},
-            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-                "code": _S, "message": _S, "field": {"type": "string", "nullable": True}}}}}},
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                    "code": _S, "message": _S, "field": {"type": "string", "nullable": True}}}}},
+                "Yuan": _YUAN,
+                "Accumulators": {
+                    "type": "object", "required": ["psn_no", "insutype", "year", "account_balance", "accumulators"],
+                    "properties": {
+                        "psn_no": _S, "insutype": _S, "year": {"type": "integer"},
+                        "account_balance": {**_YUAN, "description": "personal account balance left (310), yuan"},
+                        "accumulators": {"type": "array", "items": {"$ref": "#/components/schemas/Accumulator"}}}},
+                "Accumulator": {
+                    "type": "object", "required": ["key", "unit"],
+                    "description": "One year-to-date accumulator. unit yuan: amount and cap (null: no cap) are "
+                                   "yuan strings like every amount of this API. unit count (admissions:*): count "
+                                   "and count_cap (null: no cap) are integers. No field holds fen.",
+                    "properties": {
+                        "key": {"type": "string", "example": "dedc:outpatient"},
+                        "unit": {"type": "string", "enum": ["yuan", "count"]},
+                        "amount": _YUAN, "cap": {**_YUAN, "nullable": True},
+                        "count": {"type": "integer", "example": 1},
+                        "count_cap": {"type": "integer", "nullable": True}}},
+            },
         },
         "paths": {
             "/api/v1/openapi.json": {"get": {"summary": "this document", "responses": _resp("OpenAPI 3", errors=())}},
@@ -52,7 +75,7 @@ def document() -> dict[str, Any]:
                 "summary": "year-to-date accumulators", "security": _ADMIN,
                 "parameters": [_PSN, {"name": "year", "in": "query", "required": True, "schema": {"type": "integer"}},
                                {"name": "insutype", "in": "query", "schema": _S}],
-                "responses": _resp("accumulators")}},
+                "responses": _resp("accumulators", {"$ref": "#/components/schemas/Accumulators"})}},
             "/api/v1/settlements/{setl_id}": {"get": {
                 "summary": "one settlement with its fund lines", "security": _ADMIN,
                 "parameters": [{"name": "setl_id", "in": "path", "required": True, "schema": _S}],

@@ -1,5 +1,6 @@
 """REST API under /api/v1 (JSON). Errors are `{"error": {"code", "message", "field"}}` with a 4xx
-status (503 when a service is unavailable). Amounts are yuan strings, as on the HIS interface.
+status (503 when a service is unavailable). Every amount is a yuan string with two decimals
+("525.00"), never integer fen; counts and years are JSON integers (docs/REST_API.md).
 
 Everything here needs `Authorization: Bearer <MEDSETTLE_ADMIN_TOKEN>` (persons' data,
 settlements, reference data, clearing). What a patient does for themselves (e-vouchers, online
@@ -17,7 +18,7 @@ from aiohttp import web
 
 from gateway.deps import runtime
 from gateway.his import envelope as f
-from gateway.his.convert import proto_to_his
+from gateway.his.convert import fen_to_yuan, proto_to_his
 from gateway.his.endpoint import parse_json
 from gateway.his.errors import RETRY_HINT
 from medsettle.eligibility.v1 import eligibility_pb2 as epb
@@ -128,7 +129,26 @@ async def get_accumulators(request, deps, timeout):
     req = spb.GetAccumulatorsRequest(psn_no=psn_no, insutype=f.insutype(q, "", required=False),
                                      year=f.integer(q, "year", "", lo=2000, hi=2100))
     reply = await deps.stubs.settlement.GetAccumulators(req, timeout=timeout)
-    return proto_to_his(reply)
+    return accumulators_json(reply)
+
+
+COUNT_PREFIX = "admissions"  # accumulator keys that count (admissions:*), not money
+
+
+def accumulators_json(reply: spb.AccumulatorsResponse) -> dict:
+    """The REST form of GetAccumulators: every amount a yuan string as everywhere in /api/v1
+    (`amount`, `cap`: null when there is none; `account_balance`), and a counting accumulator
+    (admissions:*) under fields of its own as JSON integers (`count`, `count_cap`), so no field
+    ever holds fen or changes its type."""
+    rows = []
+    for a in reply.accumulators:
+        if a.key.startswith(COUNT_PREFIX):
+            rows.append({"key": a.key, "unit": "count", "count": a.amount, "count_cap": None if a.cap < 0 else a.cap})
+        else:
+            rows.append({"key": a.key, "unit": "yuan", "amount": fen_to_yuan(a.amount),
+                         "cap": None if a.cap < 0 else fen_to_yuan(a.cap)})
+    return {"psn_no": reply.psn_no, "insutype": reply.insutype, "year": reply.year,
+            "account_balance": fen_to_yuan(reply.account_balance_fen), "accumulators": rows}
 
 
 @endpoint(admin=True)
