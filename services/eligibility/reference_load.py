@@ -16,13 +16,21 @@ import asyncpg
 
 from services.eligibility.domain import ChronicQualification, Enrollment, Identity, Person
 from services.eligibility.repository import EligibilityRepository
+from services.refdata.records import RowCounts
 
 REFERENCE = "reference"  # the source of identities and qualifications a document lists
 
 
 async def upsert_persons(conn: asyncpg.Connection, persons: Sequence[Any]) -> int:
+    """Store the persons of a reference document; return how many were inserted or changed
+    (`upsert_persons_counted` tells the two apart)."""
+    return (await upsert_persons_counted(conn, persons)).changed
+
+
+async def upsert_persons_counted(conn: asyncpg.Connection, persons: Sequence[Any]) -> RowCounts:
     """Store the persons of a reference document (services.refdata.records.PersonRecord); return
-    how many were inserted or changed.
+    how many were created (no such psn_no stored), updated (stored, and anything the document sets
+    differed) and unchanged.
 
     Runs inside the caller's transaction (the reference loader's) on its connection: no
     transaction of its own and no Redis. Idempotent: a person whose stored state already equals
@@ -34,7 +42,7 @@ async def upsert_persons(conn: asyncpg.Connection, persons: Sequence[Any]) -> in
     `services.eligibility.cache.invalidate_persons(redis, psn_nos)` after their commit.
     """
     if not persons:
-        return 0
+        return RowCounts()
     repo = EligibilityRepository(conn)
     stored = await repo.load_persons([p.psn_no for p in persons])
     stored_phones = await repo.phones([p.psn_no for p in persons])
@@ -45,6 +53,7 @@ async def upsert_persons(conn: asyncpg.Connection, persons: Sequence[Any]) -> in
     identity_rows: list[tuple[str, Identity]] = []
     chronic_rows: list[tuple[str, ChronicQualification]] = []
     replace_sets: list[str] = []
+    inserted = 0
     for p in persons:
         old = stored.get(p.psn_no)
         row = Person(p.psn_no, p.certno, p.name, p.gender, p.birthdate, p.social_card, None, bool(p.cvlserv),
@@ -65,6 +74,7 @@ async def upsert_persons(conn: asyncpg.Connection, persons: Sequence[Any]) -> in
         if not (person_changed or enr_changed or sets_changed or phone_changed):
             continue
         changed.append(p.psn_no)
+        inserted += old is None
         if phone_changed:
             phone_rows.append((p.psn_no, phone))
         if person_changed:
@@ -75,8 +85,9 @@ async def upsert_persons(conn: asyncpg.Connection, persons: Sequence[Any]) -> in
             identity_rows.extend((p.psn_no, Identity(i.type, i.begin, i.end, "", REFERENCE)) for i in p.identities)
             chronic_rows.extend((p.psn_no, ChronicQualification(0, c.code, c.begin, c.end, c.hospital, REFERENCE))
                                 for c in p.chronic)
+    counts = RowCounts(inserted=inserted, updated=len(changed) - inserted, unchanged=len(persons) - len(changed))
     if not changed:
-        return 0
+        return counts
     if person_rows:
         await repo.store_persons(person_rows)
     if enrollment_rows:
@@ -86,7 +97,7 @@ async def upsert_persons(conn: asyncpg.Connection, persons: Sequence[Any]) -> in
     if replace_sets:
         await repo.replace_reference_sets(replace_sets, identity_rows, chronic_rows)
     await repo.notify_changed(changed)
-    return len(changed)
+    return counts
 
 
 def _person_fields(p: Person) -> tuple:

@@ -22,7 +22,7 @@ from services.filing.domain import (
 )
 from services.filing.repository import FilingRepository
 from services.filing.rules import group_of
-from services.refdata.records import EnrollmentRecord, PersonRecord
+from services.refdata.records import EnrollmentRecord, PersonRecord, RowCounts
 
 
 def reference_filing_id(psn_no: str, insutype: str, filing_type: str, destination: str, begin: dt.date) -> str:
@@ -46,7 +46,15 @@ def _insured_pools(enrollments: Sequence[EnrollmentRecord], begin: dt.date) -> d
 
 
 async def upsert_filings(conn: asyncpg.Connection, persons: Sequence[PersonRecord]) -> int:
-    """Store the filings of reference-document persons; return how many rows changed.
+    """Store the filings of reference-document persons; return how many rows changed
+    (`upsert_filings_counted` tells created from updated)."""
+    return (await upsert_filings_counted(conn, persons)).changed
+
+
+async def upsert_filings_counted(conn: asyncpg.Connection, persons: Sequence[PersonRecord]) -> RowCounts:
+    """Store the filings of reference-document persons; return the rows created, updated
+    (written again, revoked or superseded, a filing from elsewhere superseded included) and
+    unchanged (listed and already stored as wanted).
 
     Runs inside the loader's transaction on its connection (no transaction of its own). Each
     filing applies to every insurance type the person is enrolled in. A person's listed filings
@@ -56,10 +64,10 @@ async def upsert_filings(conn: asyncpg.Connection, persons: Sequence[PersonRecor
     filing supersedes an active long-term filing from elsewhere (the insured pool's office
     record wins). Loading the same persons twice changes nothing."""
     if not persons:
-        return 0
+        return RowCounts()
     repo = FilingRepository(conn)
     stored = await repo.reference_filings([p.psn_no for p in persons])
-    changed = 0
+    inserted = updated = unchanged = 0
     listed: set[str] = set()
     for person in persons:
         wanted: dict[str, Filing] = {}
@@ -92,18 +100,20 @@ async def upsert_filings(conn: asyncpg.Connection, persons: Sequence[PersonRecor
             if old is not None and old.status != ACTIVE and old.revoke_reason not in LOADER_REASONS:
                 status, reason = old.status, old.revoke_reason
             if status == ACTIVE and row.group == LONG_TERM:
-                changed += await repo.supersede_other_long_term(row.psn_no, row.insutype, row.filing_id)
+                updated += await repo.supersede_other_long_term(row.psn_no, row.insutype, row.filing_id)
             if old is None:
                 await repo.insert_filing(dataclasses.replace(row, status=status))
                 if reason is not None:
                     await repo.update_reference_filing(row.filing_id, row.insured_pool, row.end, status, reason)
-                changed += 1
+                inserted += 1
             elif (old.insured_pool, old.end, old.status, old.revoke_reason) != (row.insured_pool, row.end, status,
                                                                                  reason):
                 await repo.update_reference_filing(row.filing_id, row.insured_pool, row.end, status, reason)
-                changed += 1
+                updated += 1
+            else:
+                unchanged += 1
     for fid, old in stored.items():
         if fid not in listed and old.status == ACTIVE:
             await repo.update_reference_filing(fid, old.insured_pool, old.end, REVOKED, REASON_REFERENCE_REMOVED)
-            changed += 1
-    return changed
+            updated += 1
+    return RowCounts(inserted=inserted, updated=updated, unchanged=unchanged)

@@ -74,6 +74,19 @@ class HospitalCredentials:
 
 
 @dataclass(frozen=True, slots=True)
+class RowCounts:
+    """What the persons' and filings' writers did with the rows a document lists: created (not
+    stored before), updated (stored, and now different), unchanged (stored and equal)."""
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> int:
+        return self.inserted + self.updated
+
+
+@dataclass(frozen=True, slots=True)
 class PersonRecord:
     psn_no: str
     certno: str

@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg
 
-from services.refdata.records import PersonRecord
+from services.refdata.records import PersonRecord, RowCounts
 from services.refdata.schema import ReferenceDocument, policy_body_text
 
 NOTIFY_CHANNEL = "reference_changed"
@@ -84,8 +84,8 @@ class LoadReport:
         return "\n".join(lines)
 
 
-# upsert_persons / upsert_filings: (conn, the document's persons) -> rows changed.
-PersonWriter = Callable[[Any, Sequence[PersonRecord]], Awaitable[int]]
+# upsert_persons_counted / upsert_filings_counted: (conn, the document's persons) -> what they did.
+PersonWriter = Callable[[Any, Sequence[PersonRecord]], Awaitable[RowCounts]]
 
 
 def _person_writers() -> tuple[PersonWriter, PersonWriter]:
@@ -93,15 +93,15 @@ def _person_writers() -> tuple[PersonWriter, PersonWriter]:
     upsert_persons: PersonWriter | None
     upsert_filings: PersonWriter | None
     try:
-        from services.eligibility.reference_load import upsert_persons
+        from services.eligibility.reference_load import upsert_persons_counted as upsert_persons
     except ImportError as exc:
         upsert_persons = None
-        missing.append(f"services.eligibility.reference_load.upsert_persons ({exc})")
+        missing.append(f"services.eligibility.reference_load.upsert_persons_counted ({exc})")
     try:
-        from services.filing.reference_load import upsert_filings
+        from services.filing.reference_load import upsert_filings_counted as upsert_filings
     except ImportError as exc:
         upsert_filings = None
-        missing.append(f"services.filing.reference_load.upsert_filings ({exc})")
+        missing.append(f"services.filing.reference_load.upsert_filings_counted ({exc})")
     if missing:
         raise PersonsStoreUnavailable(
             "this document has persons, but the code that stores them is not available: "
@@ -127,13 +127,10 @@ async def load_document(pool: asyncpg.Pool, doc: ReferenceDocument, *, replace_c
             await _load_policies(conn, doc, report)
             if writers is not None:
                 upsert_persons, upsert_filings = writers
-                n = await upsert_persons(conn, doc.persons)
-                report.counts["persons"].updated = int(n or 0)
-                report.counts["persons"].unchanged = max(0, len(doc.persons) - int(n or 0))
-                n = await upsert_filings(conn, doc.persons)
-                total = sum(len(p.filings) for p in doc.persons)
-                report.counts["filings"].updated = int(n or 0)
-                report.counts["filings"].unchanged = max(0, total - int(n or 0))
+                for kind, writer in (("persons", upsert_persons), ("filings", upsert_filings)):
+                    done = await writer(conn, doc.persons)
+                    c = report.counts[kind]
+                    c.inserted, c.updated, c.unchanged = done.inserted, done.updated, done.unchanged
             if report.changed:
                 await conn.execute("INSERT INTO reference.loads (report) VALUES ($1::text::jsonb)",
                                    json.dumps(report.as_dict(), ensure_ascii=False))

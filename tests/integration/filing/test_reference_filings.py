@@ -32,9 +32,11 @@ async def test_loading_filings_twice_changes_nothing_and_each_insutype_gets_one(
         {"type": "temporary", "destination": "45", "begin": day("03-01"), "end": day("12-31")},
     ])
     first = await load_persons(db_pool, [p])
-    assert first.counts["filings"].updated == 2
+    assert (first.counts["filings"].inserted, first.counts["filings"].updated) == (2, 0)  # created, not "updated"
+    assert (first.counts["persons"].inserted, first.counts["persons"].updated) == (1, 0)
     again = await load_persons(db_pool, [p])
-    assert again.counts["filings"].updated == 0
+    assert (again.counts["filings"].inserted, again.counts["filings"].updated) == (0, 0)
+    assert again.counts["filings"].unchanged == 2 and again.counts["persons"].unchanged == 1
     listed = (await harness.filing.ListFilings(pb.ListFilingsRequest(psn_no=p["psn_no"]))).filings
     assert sorted((f.type, f.group, f.insutype, f.insured_pool, f.source) for f in listed) == [
         ("stationed_work", "long_term", "310", "330600", "reference"),

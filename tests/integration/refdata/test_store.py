@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from infra.reference.make_demo import document_for_today
+from services.common.ids import make_certno
 from services.refdata.cache import ReferenceCache
 from services.refdata.cli import demo_document, load_file
 from services.refdata.schema import ReferenceError, parse_document, read_document
@@ -175,3 +176,45 @@ async def test_load_file_prints_the_report(database_url, uid, tmp_path, capsys):
     assert await load_file(database_url, path) == 0
     out = capsys.readouterr().out
     assert "policies" in out and out.rstrip().endswith("0 changed: already up to date")
+
+
+def _person(psn_no: str, pool: str) -> dict:
+    birth = f"{1950 + random.randrange(50)}{random.randrange(1, 13):02d}{random.randrange(1, 29):02d}"
+    certno = make_certno(f"9{random.randrange(100_000):05d}{birth}{random.randrange(100):02d}1")
+    return {"psn_no": psn_no, "certno": certno, "name": "测试人", "gender": "1",
+            "birthdate": f"{birth[:4]}-{birth[4:6]}-{birth[6:]}",
+            "enrollments": [{"pool": pool, "insutype": "390", "year": THIS_YEAR, "psn_type": "resident",
+                             "benefit_start": f"{THIS_YEAR}-01-01", "benefit_end": f"{THIS_YEAR}-12-31",
+                             "status": "active"}],
+            "filings": [{"type": "temporary", "destination": "45", "begin": f"{THIS_YEAR}-03-01",
+                         "end": f"{THIS_YEAR}-12-31"}]}
+
+
+def _row(out: str, kind: str) -> list[int]:
+    """inserted, updated, unchanged, deleted of one kind in the CLI's report."""
+    line = next(x for x in out.splitlines() if x.split()[:1] == [kind])
+    return [int(n) for n in line.split()[1:]]
+
+
+async def test_a_first_load_reports_created_then_unchanged_then_updated(database_url, uid, tmp_path, capsys):
+    """Issue #17: a first load reported every person and filing as "updated"."""
+    data = small_doc(uid)
+    pool = data["pools"][0]["code"]
+    data["persons"] = [_person(f"PC{uid}A", pool), _person(f"PC{uid}B", pool)]
+    path = tmp_path / "persons.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert await load_file(database_url, path) == 0
+    out = capsys.readouterr().out
+    assert _row(out, "persons") == [2, 0, 0, 0], out  # before: [0, 2, 0, 0]
+    assert _row(out, "filings") == [2, 0, 0, 0], out
+    assert _row(out, "pools") == [1, 0, 0, 0] and _row(out, "policies") == [1, 0, 0, 0], out
+    assert await load_file(database_url, path) == 0
+    out = capsys.readouterr().out
+    assert _row(out, "persons") == [0, 0, 2, 0] and _row(out, "filings") == [0, 0, 2, 0], out
+    data["persons"][1]["name"] = "改名"
+    data["persons"][1]["filings"] = []
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert await load_file(database_url, path) == 0
+    out = capsys.readouterr().out
+    assert _row(out, "persons") == [0, 1, 1, 0], out
+    assert _row(out, "filings") == [0, 1, 1, 0], out  # B's filing revoked: updated
