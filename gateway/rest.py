@@ -173,12 +173,12 @@ async def load_reference(request, deps, timeout):
     except (ValueError, RecursionError) as e:
         raise RestError(400, "BAD_JSON", f"the body is not valid JSON: {str(e)[:100]}") from None
     try:
-        doc = parse_document(data)
+        # stored=None: references to what is already stored are checked by load_document, under its lock
+        doc = parse_document(data, stored=None)
+        report = await load_document(deps.db_pool, doc)
     except ReferenceError as e:
         raise RestError(400, "INVALID_REFERENCE", f"{len(e.errors)} error(s) in the reference document; nothing "
                         "was loaded", e.errors[0].split(":", 1)[0] if e.errors else None, errors=e.errors) from None
-    try:
-        report = await load_document(deps.db_pool, doc)
     except PersonsStoreUnavailable as e:
         raise RestError(503, "PERSONS_STORE_UNAVAILABLE", str(e)) from None
     # Acknowledge only once no eligibility read can return a person's old status.

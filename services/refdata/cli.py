@@ -46,12 +46,10 @@ async def load_file(dsn: str, path: str | Path, *, redis_url: str | None = None,
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        doc = demo_document() if path == DEMO else read_document(path)
+        # References to what is already stored are checked by load_document, in its transaction.
+        doc = demo_document() if path == DEMO else read_document(path, stored=None)
     except ReferenceError as exc:
-        print(f"{path}: {len(exc.errors)} error(s), nothing loaded:", file=err)
-        for line in exc.errors:
-            print(f"  {line}", file=err)
-        return EXIT_INVALID
+        return _invalid(path, exc, err)
 
     from services.common.db import create_pool
     from services.refdata.store import PersonsStoreUnavailable, load_document
@@ -63,6 +61,8 @@ async def load_file(dsn: str, path: str | Path, *, redis_url: str | None = None,
         return EXIT_FAILED
     try:
         report = await load_document(pool, doc)
+    except ReferenceError as exc:  # a reference neither in the file nor stored: rolled back
+        return _invalid(path, exc, err)
     except PersonsStoreUnavailable as exc:
         print(str(exc), file=err)
         return EXIT_FAILED
@@ -86,6 +86,13 @@ async def load_file(dsn: str, path: str | Path, *, redis_url: str | None = None,
     print(f"{path}: loaded", file=out)
     print(report.render(), file=out)
     return EXIT_OK
+
+
+def _invalid(path: str | Path, exc: ReferenceError, err: TextIO) -> int:
+    print(f"{path}: {len(exc.errors)} error(s), nothing loaded:", file=err)
+    for line in exc.errors:
+        print(f"  {line}", file=err)
+    return EXIT_INVALID
 
 
 # ----------------------------------------------------------------------------- synthetic persons

@@ -5,8 +5,15 @@ listing every problem found, each naming the path of the bad field
 (`policies[0].lines.inpatient.ratio.3: expected a decimal string like "0.70", got 0.7`).
 
 Decisions this module makes (REFERENCE_DATA.md leaves them open):
-- The document is self-contained: every pool a hospital, catalogue, policy, enrollment or
-  chronic qualification names must be defined in the same document.
+- A document need not repeat what is stored: a pool a catalogue, policy or enrollment names,
+  and a hospital a chronic qualification names, is the document's own or one already in the
+  database. `parse_document(data, stored=...)` checks every reference against the document and
+  `stored` (a `StoredReference`; the default is an empty database, i.e. a self-contained
+  document); with `stored=None` the references the document does not resolve itself are kept in
+  `ReferenceDocument.references` and the loader checks them against the database inside its
+  transaction (`check_against_stored`, called by `store.load_document`), so a dangling reference
+  is a path error there too and nothing is applied. A listed pool's admdvs may not be held by a
+  stored pool the document does not redeclare, for the same insurance type.
 - A hospital whose admdvs no pool holds is a *warning*, not an error: such hospitals exist
   (not yet pooled, or outside this deployment) and the engine handles them (no treatment pool,
   every item out of catalogue). Warnings are returned in `ReferenceDocument.warnings`.
@@ -24,10 +31,11 @@ Decisions this module makes (REFERENCE_DATA.md leaves them open):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -110,6 +118,29 @@ ReferenceDataError = ReferenceError  # an alias that does not shadow the builtin
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """A reference the document makes to something it does not define itself: `kind` "pool"
+    (with the insurance type it needs, or None), "hospital", or "admdvs" (a hospital's place:
+    no pool holding it is a warning, not an error)."""
+    path: str
+    kind: str
+    code: str
+    insutype: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReference:
+    """What the database already holds that a document may refer to: pool code -> its insurance
+    types, (admdvs, insutype) -> the pool holding it, and hospital codes."""
+    pools: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    admdvs: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    hospitals: frozenset[str] = frozenset()
+
+
+NOTHING_STORED = StoredReference()
+
+
+@dataclass(frozen=True, slots=True)
 class ReferenceDocument:
     pools: tuple[Pool, ...] = ()
     hospitals: tuple[Hospital, ...] = ()
@@ -118,6 +149,9 @@ class ReferenceDocument:
     policies: tuple[Policy, ...] = ()  # version 0: assigned by the store
     persons: tuple[PersonRecord, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # what the document names but does not define, left for check_against_stored (parse_document
+    # with stored=None); empty when the document was checked against a StoredReference already
+    references: tuple[Reference, ...] = field(default=(), compare=False)
 
 
 # ----------------------------------------------------------------------------- primitives
@@ -795,8 +829,12 @@ def _each(ctx: _Ctx, o: dict, key: str, parse: Callable[[_Ctx, str, Any], Any]) 
     return out
 
 
-def parse_document(data: Any) -> ReferenceDocument:
-    """Validate and parse a whole reference document; raise ReferenceError with every problem."""
+def parse_document(data: Any, *, stored: StoredReference | None = NOTHING_STORED) -> ReferenceDocument:
+    """Validate and parse a whole reference document; raise ReferenceError with every problem.
+
+    Its references are checked against the document and `stored` (by default nothing: the
+    document must then be self-contained); `stored=None` leaves those it does not resolve itself
+    in `references`, for the loader to check against the database in its transaction."""
     ctx = _Ctx()
     o = ctx.obj("", data, ("format",), ("pools", "hospitals", "catalogues", "policies", "persons"))
     if o is None:
@@ -834,38 +872,39 @@ def parse_document(data: Any) -> ReferenceDocument:
     all_admdvs = {a for p in pool_by_code.values() for a in p.admdvs}
     hospital_codes = {h.code for _, (h, _) in hospitals if h.code is not BAD}
 
-    # -- references
+    # -- references: what the document defines itself is checked here; the rest is a Reference,
+    # resolved against the stored data (now, or by the loader in its transaction)
+    refs: list[Reference] = []
+
+    def pool_ref(path: str, code: Any, insutype: Any) -> None:
+        if not isinstance(code, str):
+            return
+        t = insutype if isinstance(insutype, str) else None
+        pool = pool_by_code.get(code)
+        if pool is None:
+            refs.append(Reference(_join(path, "pool"), "pool", code, t))
+        elif t is not None and t not in pool.insutypes:
+            ctx.err(_join(path, "insutype"), f"pool {code} does not carry insutype {t}")
+
     for i, (h, _) in hospitals:
         if isinstance(h.admdvs, str) and h.admdvs not in all_admdvs:
-            ctx.warn(f"hospitals[{i}].admdvs", f"no pool holds admdvs {h.admdvs}: the hospital has no treatment pool")
+            refs.append(Reference(f"hospitals[{i}].admdvs", "admdvs", h.admdvs))
         if isinstance(h.code, str) and isinstance(h.admdvs, str) and h.code[1:7] != h.admdvs:
             ctx.warn(f"hospitals[{i}].code", f"code {h.code} does not start with H + its admdvs {h.admdvs}")
     for i, c in catalogues:
-        if isinstance(c.pool, str) and c.pool not in pool_by_code:
-            ctx.err(f"catalogues[{i}].pool", f"pool {_show(c.pool)} is not defined in pools")
+        pool_ref(f"catalogues[{i}]", c.pool, None)
     for i, p in policies:
-        if isinstance(p.pool, str):
-            pool = pool_by_code.get(p.pool)
-            if pool is None:
-                ctx.err(f"policies[{i}].pool", f"pool {_show(p.pool)} is not defined in pools")
-            elif isinstance(p.insutype, str) and p.insutype not in pool.insutypes:
-                ctx.err(f"policies[{i}].insutype", f"pool {p.pool} does not carry insutype {p.insutype}")
+        pool_ref(f"policies[{i}]", p.pool, p.insutype)
     for i, person in persons:
         for j, e in enumerate(person.enrollments):
-            p = f"persons[{i}].enrollments[{j}]"
-            if isinstance(e.pool, str):
-                pool = pool_by_code.get(e.pool)
-                if pool is None:
-                    ctx.err(_join(p, "pool"), f"pool {_show(e.pool)} is not defined in pools")
-                elif isinstance(e.insutype, str) and e.insutype not in pool.insutypes:
-                    ctx.err(_join(p, "insutype"), f"pool {e.pool} does not carry insutype {e.insutype}")
+            pool_ref(f"persons[{i}].enrollments[{j}]", e.pool, e.insutype)
         for j, q in enumerate(person.chronic):
             if isinstance(q.hospital, str) and q.hospital not in hospital_codes:
-                ctx.err(f"persons[{i}].chronic[{j}].hospital", f"hospital {_show(q.hospital)} is not defined in hospitals")
+                refs.append(Reference(f"persons[{i}].chronic[{j}].hospital", "hospital", q.hospital))
 
     if ctx.errors:
         raise ReferenceError(ctx.errors)
-    return ReferenceDocument(
+    doc = ReferenceDocument(
         pools=tuple(p for _, p in pools),
         hospitals=tuple(h for _, (h, _) in hospitals),
         credentials=tuple(c for _, (_, c) in hospitals),
@@ -873,7 +912,47 @@ def parse_document(data: Any) -> ReferenceDocument:
         policies=tuple(p for _, p in policies),
         persons=tuple(p for _, p in persons),
         warnings=tuple(ctx.warnings),
+        references=tuple(refs),
     )
+    return doc if stored is None else check_against_stored(doc, stored)
+
+
+def check_against_stored(doc: ReferenceDocument, stored: StoredReference) -> ReferenceDocument:
+    """The document's references resolved against what is stored (pure): a pool or hospital that
+    is neither in the document nor stored, a stored pool that does not carry the insurance type
+    named, or a listed pool's admdvs that a stored pool not redeclared holds for the same
+    insurance type is an error naming its path (ReferenceError, every one listed). Returns the
+    document with its warnings completed (no pool, stored or listed, holds a hospital's admdvs)
+    and no references left."""
+    errors: list[str] = []
+    warnings = list(doc.warnings)
+    stored_admdvs = {a for a, _ in stored.admdvs}
+    for r in doc.references:
+        if r.kind == "pool":
+            carried = stored.pools.get(r.code)
+            if carried is None:
+                errors.append(f"{r.path}: pool {_show(r.code)} is not defined in pools, nor in the stored reference "
+                              "data: list the pool in this document or load it first")
+            elif r.insutype is not None and r.insutype not in carried:
+                errors.append(f"{r.path.rsplit('.', 1)[0]}.insutype: the stored pool {r.code} does not carry "
+                              f"insutype {r.insutype} (it carries {', '.join(sorted(carried)) or 'none'})")
+        elif r.kind == "hospital":
+            if r.code not in stored.hospitals:
+                errors.append(f"{r.path}: hospital {_show(r.code)} is not defined in hospitals, nor in the stored "
+                              "reference data")
+        elif r.kind == "admdvs" and r.code not in stored_admdvs:
+            warnings.append(f"{r.path}: no pool holds admdvs {r.code}: the hospital has no treatment pool")
+    listed = {p.code for p in doc.pools}
+    for i, p in enumerate(doc.pools):
+        for a in sorted(p.admdvs):
+            for t in p.insutypes:
+                holder = stored.admdvs.get((a, t))
+                if holder is not None and holder != p.code and holder not in listed:
+                    errors.append(f"pools[{i}].admdvs: admdvs {a} is already in the stored pool {holder} for insutype "
+                                  f"{t}: redeclare {holder} without it in the same document")
+    if errors:
+        raise ReferenceError(errors)
+    return dataclasses.replace(doc, warnings=tuple(warnings), references=())
 
 
 def parse_policy(data: Any, version: int = 0, path: str = "policy") -> Policy:
@@ -911,8 +990,9 @@ def loads(text: str) -> Any:
     return json.loads(text, object_pairs_hook=_pairs)
 
 
-def read_document(path: str | Path) -> ReferenceDocument:
-    """Read and parse a reference file; a file that is not JSON is a ReferenceError too."""
+def read_document(path: str | Path, *, stored: StoredReference | None = NOTHING_STORED) -> ReferenceDocument:
+    """Read and parse a reference file (`stored` as for parse_document); a file that is not JSON is
+    a ReferenceError too."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -921,7 +1001,7 @@ def read_document(path: str | Path) -> ReferenceDocument:
         data = loads(text)
     except json.JSONDecodeError as exc:
         raise ReferenceError([f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from exc
-    return parse_document(data)
+    return parse_document(data, stored=stored)
 
 
 def money_str(fen: int | None) -> str | None:

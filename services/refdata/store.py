@@ -3,6 +3,8 @@
 One transaction per document, serialized by an advisory lock: either all of it applies or none.
 The load is an upsert computed as a diff against what is stored, so loading the same document
 twice writes nothing and reports 0 changed. Semantics per kind:
+- first, under the load lock: what the document names but does not define (a pool, a hospital)
+  must be stored (`schema.check_against_stored`), else a ReferenceError naming each path;
 - pools, hospitals: upsert by code (a pool listed replaces its whole admdvs set);
 - catalogues: items upserted by (pool, code); unlisted items stay unless `replace_catalogues`;
 - policies: never updated in place; a canonical body that differs from the latest version is
@@ -25,7 +27,7 @@ from typing import Any
 import asyncpg
 
 from services.refdata.records import PersonRecord, RowCounts
-from services.refdata.schema import ReferenceDocument, policy_body_text
+from services.refdata.schema import ReferenceDocument, StoredReference, check_against_stored, policy_body_text
 
 NOTIFY_CHANNEL = "reference_changed"
 _LOAD_LOCK = 0x72656664  # "refd": one load at a time
@@ -117,10 +119,13 @@ async def load_document(pool: asyncpg.Pool, doc: ReferenceDocument, *, replace_c
     Catalogue items are upserted; with `replace_catalogues=True` a catalogue in the document is
     the whole catalogue of its pool and stored items it does not list are deleted."""
     writers = _person_writers() if doc.persons else None
-    report = LoadReport(warnings=list(doc.warnings))
     async with pool.acquire() as conn:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOAD_LOCK)
+            # Under the lock: what the document refers to and does not define must be stored,
+            # else a ReferenceError naming each path (the transaction rolls back: nothing applied).
+            doc = check_against_stored(doc, await stored_reference(conn, doc))
+            report = LoadReport(warnings=list(doc.warnings))
             await _load_pools(conn, doc, report.counts["pools"])
             await _load_hospitals(conn, doc, report.counts["hospitals"])
             await _load_catalogues(conn, doc, report.counts["catalogue_items"], replace_catalogues)
@@ -138,6 +143,20 @@ async def load_document(pool: asyncpg.Pool, doc: ReferenceDocument, *, replace_c
                 payload = json.dumps({"versions": report.new_policy_versions, "changed": report.reference_changed})
                 await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload)
     return report
+
+
+async def stored_reference(conn: asyncpg.Connection, doc: ReferenceDocument) -> StoredReference:
+    """What the database holds that `doc` may refer to: every pool with its insurance types and
+    admdvs (a few hundred rows), and the hospitals the document's chronic qualifications name."""
+    pools = {r["code"]: frozenset(r["insutypes"]) for r in await conn.fetch("SELECT code, insutypes FROM reference.pools")}
+    admdvs: dict[tuple[str, str], str] = {}
+    for r in await conn.fetch("SELECT pool, admdvs FROM reference.pool_admdvs ORDER BY pool, admdvs"):
+        for t in pools.get(r["pool"], ()):
+            admdvs.setdefault((r["admdvs"], t), r["pool"])
+    named = sorted({r.code for r in doc.references if r.kind == "hospital"})
+    hospitals = frozenset(r["code"] for r in await conn.fetch(
+        "SELECT code FROM reference.hospitals WHERE code = any($1::text[])", named)) if named else frozenset()
+    return StoredReference(pools=pools, admdvs=admdvs, hospitals=hospitals)
 
 
 async def _load_pools(conn: asyncpg.Connection, doc: ReferenceDocument, count) -> None:

@@ -1,7 +1,7 @@
 """Loading reference data into a real PostgreSQL and reading it back through the cache.
 
 The database is shared by the whole suite, so tests that change data use their own pool codes
-(T + a unique id) and admdvs codes under 99xxxx, which no real pool uses.
+(T + a unique id) and admdvs codes under 9xxxxx, which no real pool uses.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def demo_reference_only():
 def small_doc(uid: str) -> dict:
     """A self-contained document with its own pool, hospital and policy."""
     code = "T" + uid.upper()[:8]
-    admdvs = f"99{random.randrange(10_000):04d}"
+    admdvs = f"9{random.randrange(100_000):05d}"  # 9xxxxx: no real division; an admdvs stored in another pool is refused
     demo = document_for_today()
     policy = copy.deepcopy(next(p for p in demo["policies"]
                                 if p["pool"] == "330600" and p["insutype"] == "390" and p["year"] == THIS_YEAR))
@@ -218,3 +218,95 @@ async def test_a_first_load_reports_created_then_unchanged_then_updated(database
     out = capsys.readouterr().out
     assert _row(out, "persons") == [0, 1, 1, 0], out
     assert _row(out, "filings") == [0, 1, 1, 0], out  # B's filing revoked: updated
+
+
+# ----------------------------------------------------------------------------- references to stored data (issue #17)
+
+
+def _write(tmp_path, name: str, data: dict):
+    path = tmp_path / name
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+async def test_a_document_changing_one_policy_need_not_redeclare_its_stored_pool(db_pool, database_url, uid, tmp_path,
+                                                                                 capsys):
+    data = small_doc(uid)
+    await load_document(db_pool, parse_document(data))
+    code = data["pools"][0]["code"]
+    policy = copy.deepcopy(data["policies"][0])
+    policy["waiting_days"] = 45
+    path = _write(tmp_path, "policy.json", {"format": data["format"], "policies": [policy]})
+    assert await load_file(database_url, path) == 0, capsys.readouterr().err  # before: exit 2, pool not defined
+    out = capsys.readouterr().out
+    assert _row(out, "policies") == [0, 1, 0, 0] and _row(out, "pools") == [0, 0, 0, 0], out
+    rows = await db_pool.fetch("SELECT version FROM reference.policies WHERE pool = $1 ORDER BY version", code)
+    assert [r["version"] for r in rows] == [1, 2]
+    admdvs = await db_pool.fetch("SELECT admdvs FROM reference.pool_admdvs WHERE pool = $1", code)
+    assert [r["admdvs"] for r in admdvs] == data["pools"][0]["admdvs"], "the pool is untouched"
+    # the same through the API the admin endpoint uses
+    policy["waiting_days"] = 60
+    report = await load_document(db_pool, parse_document({"format": data["format"], "policies": [policy]},
+                                                         stored=None))
+    assert report.new_policy_versions == [(code, "390", THIS_YEAR, 3)]
+
+
+async def test_references_neither_in_the_document_nor_stored_are_path_errors_and_nothing_is_applied(
+        db_pool, database_url, uid, tmp_path, capsys):
+    stored = small_doc(uid)
+    await load_document(db_pool, parse_document(stored))
+    code, hospital = stored["pools"][0]["code"], stored["hospitals"][0]["code"]
+    fresh = small_doc(uid[::-1])  # a new pool and hospital of its own, which must not be applied either
+    bad = copy.deepcopy(fresh)
+    bad["catalogues"].append({"pool": "NOPOOL" + uid[:4].upper(), "items": stored["catalogues"][0]["items"][:1]})
+    policy = copy.deepcopy(stored["policies"][0])
+    policy["insutype"] = "310"  # the stored pool carries 390 only
+    policy.pop("critical_illness", None)
+    bad["policies"].append(policy)
+    person = _person(f"PX{uid}", code)
+    person["chronic"] = [{"code": "M03900", "begin": f"{THIS_YEAR}-01-01", "end": None, "hospital": "H99999999999"},
+                         {"code": "M03900", "begin": f"{THIS_YEAR}-01-01", "end": None, "hospital": hospital}]
+    bad["persons"] = [person]
+    assert await load_file(database_url, _write(tmp_path, "bad.json", bad)) == 2
+    err = capsys.readouterr().err
+    assert "3 error(s), nothing loaded" in err, err
+    assert f'catalogues[1].pool: pool "NOPOOL{uid[:4].upper()}" is not defined in pools, nor in the stored' in err
+    assert f"policies[1].insutype: the stored pool {code} does not carry insutype 310" in err
+    assert 'persons[0].chronic[0].hospital: hospital "H99999999999" is not defined in hospitals, nor in the stored' \
+        in err
+    assert "chronic[1]" not in err, "a stored hospital is a valid reference"
+    for table, key in (("pools", "code"), ("hospitals", "code")):
+        n = await db_pool.fetchval(f"SELECT count(*) FROM reference.{table} WHERE {key} = $1",
+                                   fresh[table][0]["code"])
+        assert n == 0, f"nothing applied: {table}"
+    assert await db_pool.fetchval("SELECT count(*) FROM eligibility.persons WHERE psn_no = $1", person["psn_no"]) == 0
+
+
+async def test_an_admdvs_held_by_a_stored_pool_is_refused_and_a_stored_pool_silences_the_warning(db_pool, uid):
+    stored = small_doc(uid)
+    await load_document(db_pool, parse_document(stored))
+    admdvs = stored["pools"][0]["admdvs"][0]
+    clash = small_doc(uid[::-1])
+    clash["pools"][0]["admdvs"] = [admdvs]
+    with pytest.raises(ReferenceError) as info:  # before: loaded, the admdvs in two pools for 390
+        await load_document(db_pool, parse_document(clash))
+    assert info.value.errors == [f"pools[0].admdvs: admdvs {admdvs} is already in the stored pool "
+                                 f"{stored['pools'][0]['code']} for insutype 390: redeclare "
+                                 f"{stored['pools'][0]['code']} without it in the same document"]
+    assert await db_pool.fetchval("SELECT count(*) FROM reference.pools WHERE code = $1", clash["pools"][0]["code"]) == 0
+    # Moving it is fine when the document redeclares the stored pool without it.
+    moved = copy.deepcopy(stored["pools"][0])
+    moved["admdvs"] = [f"9{int(admdvs[1:]) ^ 1:05d}"]
+    clash["pools"].append(moved)
+    clash["catalogues"], clash["policies"], clash["hospitals"] = [], [], []
+    await load_document(db_pool, parse_document(clash))
+    # A hospital-only document: its admdvs is held by a stored pool, so no warning (before: one).
+    hospital = copy.deepcopy(stored["hospitals"][0])
+    hospital.update(admdvs=admdvs, name="改名医院")
+    report = await load_document(db_pool, parse_document({"format": stored["format"], "hospitals": [hospital]},
+                                                         stored=None))
+    assert report.warnings == [] and report.counts["hospitals"].updated == 1
+    hospital.update(admdvs="890000")  # 89xxxx: no pool, real or test, holds it
+    report = await load_document(db_pool, parse_document({"format": stored["format"], "hospitals": [hospital]},
+                                                         stored=None))
+    assert any("no pool holds admdvs" in w for w in report.warnings), report.warnings
