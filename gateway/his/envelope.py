@@ -123,13 +123,29 @@ def admdvs(o: dict, key: str, path: str, *, required: bool = True) -> str:
     return text(o, key, path, required=required, max_len=6, min_len=6, pattern=ADMDVS_RE, what="6 digits")
 
 
-def psn_cert_type(o: dict, path: str, *, required: bool = False) -> str:
-    """psn_cert_type (人员证件类型): a code of the national dictionary (gateway/his/spec/nhsa_codes.json)."""
-    v = text(o, "psn_cert_type", path, required=required, max_len=6, pattern=CODE_RE, what="a national code")
+def psn_cert_type(o: dict, path: str, *, required: bool = False, key: str = "psn_cert_type") -> str:
+    """psn_cert_type (人员证件类型): a code of the national dictionary (gateway/his/spec/nhsa_codes.json).
+    `key`: the field's name where a block calls it otherwise (2401 `cert_type`, 6201 `idType`)."""
+    v = text(o, key, path, required=required, max_len=6, pattern=CODE_RE, what="a national code")
     if v and v not in national_codes("psn_cert_type"):
-        raise FieldError(_join(path, "psn_cert_type"), f"人员证件类型不在国家代码表中 (not a code of the national "
-                                                       f"psn_cert_type dictionary, e.g. 01 居民身份证): {v!r}")
+        raise FieldError(_join(path, key), f"人员证件类型不在国家代码表中 (not a code of the national "
+                                           f"psn_cert_type dictionary, e.g. 01 居民身份证): {v!r}")
     return v
+
+
+# Division codes a block may carry besides the envelope's (the spec puts insuplc_admdvs and
+# mdtrtarea_admvs inside 2303/2304/2401's blocks too); the handlers read none of them, but each
+# given is checked as the envelope's are.
+PLACE_KEYS = ("insuplc_admdvs", "mdtrtarea_admvs", "mdtrtarea_admdvs", "insu_admdvs", "medins_admdvs")
+
+
+def person_and_place(o: dict, path: str, *, cert_type_key: str = "psn_cert_type") -> None:
+    """The psn_cert_type and the admdvs fields a block carries, whether or not the handler uses
+    them: a national psn_cert_type code, 6 ASCII digits (empty or absent is fine: optional)."""
+    psn_cert_type(o, path, key=cert_type_key)
+    for k in PLACE_KEYS:
+        if k in o:
+            admdvs(o, k, path, required=False)
 
 
 SETLWAY_UNSUPPORTED_MESSAGE = (

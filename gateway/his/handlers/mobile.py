@@ -40,7 +40,6 @@ from services.common.grpcutil import outcome_of
 
 FEE_TYPES = ("01", "02", "03", "04", "05", "06", "07", "08", "09")
 REFD_TYPES = ("ALL", "CASH", "HI")
-ID_TYPES_RE = re.compile(r"^[0-9A-Za-z]{1,6}$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _SNAKE = re.compile(r"_([a-z0-9])")
 
@@ -153,7 +152,7 @@ async def upload_order(call: Call) -> dict:
     begntime = f.timestamp(d, "begntime", p)
     f.text(d, "idNo", p, max_len=30)
     f.text(d, "userName", p, max_len=50)
-    f.text(d, "idType", p, max_len=6, pattern=ID_TYPES_RE, what="a psn_cert_type code")
+    f.psn_cert_type(d, p, required=True, key="idType")  # idType uses psn_cert_type (NHSA_MOBILE)
     ec_token = f.text(d, "ecToken", p, max_len=600)
     ipt_otp_no = f.text(d, "iptOtpNo", p, max_len=30, pattern=f.IDENT_RE, what="letters, digits, _.:-")
     dept_name = f.text(d, "deptName", p, max_len=100)
@@ -253,8 +252,9 @@ async def query_order(call: Call) -> dict:
     d, p = f.data_of(call.input)
     _org(call, d, p)
     o = await _order_of(call, d, p, token=True)
-    for k, n in (("idNo", 30), ("userName", 50), ("idType", 6)):
+    for k, n in (("idNo", 30), ("userName", 50)):
         f.text(d, k, p, required=False, max_len=n)
+    f.psn_cert_type(d, p, key="idType")
     o = await _service(call).resolve(o)  # a pending charge is asked about, a charged order booked
     return order_output(o, call)
 
@@ -304,8 +304,9 @@ async def cancel_order(call: Call) -> dict:
     d, p = f.data_of(call.input)
     _org(call, d, p)
     o = await _order_of(call, d, p, token=True)
-    for k, n in (("idNo", 30), ("userName", 50), ("idType", 6)):
+    for k, n in (("idNo", 30), ("userName", 50)):
         f.text(d, k, p, required=False, max_len=n)
+    f.psn_cert_type(d, p, key="idType")
     try:
         o = await _service(call).cancel(o)
     except OrderRefused as e:

@@ -14,7 +14,7 @@ async def person_info(call: Call) -> dict:
     d, p = f.data_of(call.input)
     ctype, cno, card_sn = f.certificate(d, p)
     begntime = f.timestamp(d, "begntime", p, required=False)
-    f.psn_cert_type(d, p)
+    f.person_and_place(d, p)
     certno = f.text(d, "certno", p, required=False, max_len=50)
     f.text(d, "psn_name", p, required=False, max_len=50)
     psn_no = f.psn_no(d, p, required=False)
@@ -67,6 +67,7 @@ async def benefit_check(call: Call) -> dict:
         endtime=f.timestamp(d, "endtime", p, required=False),
         dise_codg=f.text(d, "dise_codg", p, required=False, max_len=30))
     f.text(d, "dise_name", p, required=False, max_len=300)
+    f.person_and_place(d, p)
     reply = await call.stubs.eligibility.CheckBenefit(req, timeout=call.timeout_s)
     out = proto_to_his(reply, exact=True)
     for row in out["trtinfo"]:

@@ -104,6 +104,7 @@ async def _with_person(call: Call, psn_no: str, rpc) -> tuple[pb.SettleResponse,
 def _settle_request(call: Call, *, inpatient: bool, final: bool) -> pb.SettleRequest:
     d, p = f.data_of(call.input)
     ctype, cno, card_sn = f.certificate(d, p)
+    f.person_and_place(d, p)
     req = pb.SettleRequest(
         caller=call.caller, mdtrt_id=f.ident(d, "mdtrt_id", p), psn_no=f.psn_no(d, p), insutype=f.insutype(d, p),
         med_type=f.med_type(d, p, required=not inpatient,

@@ -31,6 +31,7 @@ def _main_diag(rows: list[dict]) -> tuple[str, str]:
 async def register_outpatient(call: Call) -> dict:
     d, p = f.data_of(call.input)
     ctype, cno, card_sn = f.certificate(d, p)
+    f.person_and_place(d, p)
     med_type = f.med_type(d, p, required=False, choices=("11", "12", "13", "14"))
     req = pb.RegisterRequest(
         caller=call.caller, psn_no=f.psn_no(d, p), insutype=f.insutype(d, p), kind="outpatient",
@@ -92,6 +93,7 @@ async def admission(call: Call) -> dict:
     p = "input.mdtrtinfo"
     rows = _diseinfo(call)
     ctype, cno, card_sn = f.certificate(m, p)
+    f.person_and_place(m, p, cert_type_key="cert_type")  # 2401 names psn_cert_type cert_type
     med_type = f.med_type(m, p, choices=f.INPATIENT_MED_TYPES)
     dise_codg = f.text(m, "dise_codg", p, required=False, max_len=30) or \
         f.text(m, "dscg_maindiag_code", p, required=False, max_len=30)

@@ -90,3 +90,17 @@ def test_admdvs_is_six_ascii_digits(bad):
     with pytest.raises(f.FieldError) as e:
         f.admdvs({"insuplc_admdvs": bad}, "insuplc_admdvs", "")
     assert e.value.field == "insuplc_admdvs"
+
+
+@pytest.mark.parametrize("key,bad", [("psn_cert_type", "77"), ("psn_cert_type", "０１"), ("insuplc_admdvs", "33060"),
+                                     ("mdtrtarea_admvs", "３３０６００"), ("mdtrtarea_admdvs", "33060A"),
+                                     ("insu_admdvs", "3306000"), ("medins_admdvs", "abcdef")])
+def test_person_and_place_checks_each_field_a_block_carries(key, bad):
+    """Issue #17: the psn_cert_type and admdvs fields of 2001/2201/2206/2207/2303/2304/2401 blocks."""
+    f.person_and_place({"psn_cert_type": "01", "insuplc_admdvs": "330600", "mdtrtarea_admvs": ""}, "input.data")
+    with pytest.raises(f.FieldError) as e:
+        f.person_and_place({"psn_cert_type": "01", key: bad}, "input.data")
+    assert e.value.field == f"input.data.{key}" and e.value.outcome == "INVALID_INPUT"
+    with pytest.raises(f.FieldError) as e:
+        f.person_and_place({"cert_type": "77"}, "input.mdtrtinfo", cert_type_key="cert_type")
+    assert e.value.field == "input.mdtrtinfo.cert_type"
