@@ -81,8 +81,11 @@ def document() -> dict[str, Any]:
                 "parameters": [{"name": "setl_id", "in": "path", "required": True, "schema": _S}],
                 "responses": _resp("settlement")}},
             "/api/v1/admin/reference": {"post": {
-                "summary": "load a reference document (medsettle.reference/v1); on any error nothing is applied and "
-                           "error.errors lists every bad path", "security": _ADMIN,
+                "summary": "load a reference document (medsettle.reference/v1); it may refer to stored pools and "
+                           "hospitals instead of listing them. On any error (a reference neither in the document "
+                           "nor stored included) nothing is applied and error.errors lists every bad path. The "
+                           "report counts per kind what was inserted (created), updated, unchanged and deleted",
+                "security": _ADMIN,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
                 "responses": _resp("load report")}},
             "/api/v1/admin/clearing-runs": {"post": {
