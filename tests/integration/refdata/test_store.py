@@ -1,7 +1,7 @@
 """Loading reference data into a real PostgreSQL and reading it back through the cache.
 
 The database is shared by the whole suite, so tests that change data use their own pool codes
-(T + a unique id) and admdvs codes under 9xxxxx, which no real pool uses.
+(T + a unique id) and admdvs codes under 99xxxx, which no real pool uses.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def demo_reference_only():
 def small_doc(uid: str) -> dict:
     """A self-contained document with its own pool, hospital and policy."""
     code = "T" + uid.upper()[:8]
-    admdvs = f"9{random.randrange(100_000):05d}"  # 9xxxxx: no real division; an admdvs stored in another pool is refused
+    admdvs = f"99{random.randrange(10_000):04d}"
     demo = document_for_today()
     policy = copy.deepcopy(next(p for p in demo["policies"]
                                 if p["pool"] == "330600" and p["insutype"] == "390" and p["year"] == THIS_YEAR))
