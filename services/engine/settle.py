@@ -15,6 +15,7 @@ from typing import cast, overload
 
 from .items import split_with_totals
 from .model import (
+    AdmissionSoFar,
     Bill,
     CriticalIllness,
     DeferredStep,
@@ -49,6 +50,7 @@ _ONE = Decimal(1)
 EMPLOYEE = "310"
 POOLED_FUND_CODE = {"310": "310100", "390": "390100"}
 POOLED_FUND_NAME = {"310": "职工基本医疗保险统筹基金", "390": "城乡居民基本医疗保险基金"}
+ADMISSIONS = "admissions:inpatient"  # admissions of the year with a settlement in force
 SUPPLEMENTARY_IN_HIFES = "370100"  # this fund_pay_type reports in hifes_pay, others in oth_pay
 
 # Same constructors as SettlementResult, FundLine and ItemResult, several times faster.
@@ -129,10 +131,11 @@ def settle(bill: Bill, ctx: SettlementContext) -> SettlementResult:
     run.say("ratio", "Pooled fund ratio", ratio_text, r, *ratio.parts)
 
     inpatient_style = line_name in INPATIENT_STYLE_LINES
-    if inpatient_style:
-        run.add("admissions:inpatient", 1)
+    admission = ctx.admission
+    if inpatient_style and admission.settlements == 0:
+        run.add(ADMISSIONS, 1)  # admissions are counted, not settlements
     dedc = _deductible(run, line, line_name, inscp, bill.hospital.level,
-                       region == INTER_PROVINCE, inpatient_style)
+                       region == INTER_PROVINCE, inpatient_style, admission)
     hifp, above_cap = _pooled_fund(run, ctx, line, line_name, bill, inscp, dedc, r)
     run.inscp_paid = run.all_paid = hifp
 
@@ -186,20 +189,25 @@ def _check_enrollment(bill: Bill, ctx: SettlementContext) -> None:
 
 
 def _deductible(run: _Run, line: LinePolicy, line_name: str, inscp: int, level: int,
-                out_of_province: bool, inpatient_style: bool) -> int:
-    """Step 5. Inpatient: per admission, reduced by repeat_factor from the second admission of
-    the year. Other lines: what is left of the annual deductible."""
+                out_of_province: bool, inpatient_style: bool, admission: AdmissionSoFar) -> int:
+    """Step 5. Inpatient: one deductible per admission, reduced by repeat_factor when the person
+    already has an earlier admission this year; a later settlement of the same admission (after an
+    interim one) charges only what the earlier ones left unpaid. Other lines: what is left of the
+    annual deductible."""
     if inpatient_style and line.deductible_fen is not None:
         table = line.deductible_fen
         key = "out_of_province" if out_of_province and "out_of_province" in table else str(level)
         per_admission = listed = table.get(key, 0)
         repeat = None
-        if line.repeat_factor is not None and run.acc.get("admissions:inpatient", 0) >= 1:
+        # The counter already holds this admission when an earlier settlement of it is in force.
+        earlier = run.acc.get(ADMISSIONS, 0) - (1 if admission.settlements else 0)
+        if line.repeat_factor is not None and earlier >= 1:
             repeat = line.repeat_factor
             per_admission = apply_ratio(per_admission, repeat)
-        paid = min(inscp, per_admission)
+        charged = admission.deductible_fen if admission.settlements else 0
+        paid = min(inscp, max(0, per_admission - charged))
         run.say("deductible", "Deductible", _admission_deductible_text,
-                listed, repeat, per_admission, paid)
+                listed, repeat, per_admission, paid, charged)
         return paid
     annual = line.annual_deductible_fen or 0
     key = f"dedc:{line_name}"
@@ -420,10 +428,12 @@ def _line_text(line_name: str, region: str, group: str | None) -> str:
 
 
 def _admission_deductible_text(listed: int, repeat: Decimal | None, per_admission: int,
-                               paid: int) -> str:
+                               paid: int, charged: int = 0) -> str:
     text = f"起付线 {yuan(listed)} 元"
     if repeat is not None:
         text += f" × {repeat}（本年度再次住院）= {yuan(per_admission)} 元"
+    if charged:
+        text += f"；本次住院此前结算已扣 {yuan(charged)} 元"
     return f"{text}；本次已扣 {yuan(paid)} 元 (deductible)"
 
 
@@ -501,9 +511,14 @@ def check_identities(result: SettlementResult) -> None:
         raise InvariantViolated("; ".join(broken))
 
 
-def reverse(result: SettlementResult) -> SettlementResult:
+def reverse(result: SettlementResult, *, admission_remains: bool = False) -> SettlementResult:
     """The reversal (冲销) of a settlement: every amount and accumulator delta negated, caps
-    kept, so storage books it with the same conditional updates. Never a deletion."""
+    kept, so storage books it with the same conditional updates. Never a deletion.
+
+    Inpatient-style lines count admissions, not settlements: the reversal that leaves its
+    admission no settlement in force takes the admission off `admissions:inpatient` (whichever
+    settlement of it added it), one that leaves another settlement of it in force
+    (`admission_remains`) does not touch the count."""
     if getattr(result, "reversal", False):
         raise SettlementRefused(
             Outcome.REVERSAL_OF_REVERSAL,
@@ -524,7 +539,7 @@ def reverse(result: SettlementResult) -> SettlementResult:
         items=tuple(_reverse_item(item) for item in r.items),
         fund_lines=tuple(_FundLine(f.fund_pay_type, f.name, -f.inscp_fen, f.cap_left_fen,
                                    -f.amount_fen, f.info) for f in r.fund_lines),
-        deltas={key: -value for key, value in r.deltas.items()},
+        deltas=_reversed_deltas(r, admission_remains),
         caps=dict(r.caps),
         explanation=(ExplainStep.deferred("reversal", "Reversal", _reversal_text,
                                           r.fund_pay_sumamt, r.psn_part_amt),)
@@ -533,6 +548,13 @@ def reverse(result: SettlementResult) -> SettlementResult:
     )
     check_identities(reversed_result)
     return reversed_result
+
+
+def _reversed_deltas(r: SettlementResult, admission_remains: bool) -> dict[str, int]:
+    deltas = {key: -value for key, value in r.deltas.items() if key != ADMISSIONS}
+    if r.line in INPATIENT_STYLE_LINES and not admission_remains:
+        deltas[ADMISSIONS] = -1
+    return deltas
 
 
 def _reverse_item(item: ItemResult) -> ItemResult:

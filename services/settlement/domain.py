@@ -23,7 +23,7 @@ from typing import Any, TypedDict, cast
 from services.common.clock import BEIJING
 from services.common.outcomes import Refusal
 from services.engine import InvariantViolated
-from services.engine.model import FeeItem, PersonSnapshot, SettlementResult
+from services.engine.model import NO_EARLIER_SETTLEMENT, AdmissionSoFar, FeeItem, PersonSnapshot, SettlementResult
 
 # China Standard Time: setl_time, the settlement date and the clearing month are national
 # business time, whatever the server's zone.
@@ -395,12 +395,14 @@ class SettlementReply:
 @dataclass(frozen=True, slots=True)
 class SettleState:
     """Everything the settle path reads in one round trip before BEGIN: the journal row of the
-    msgid (a retry is answered from it), the visit, its unsettled fees and the accumulators."""
+    msgid (a retry is answered from it), the visit, its unsettled fees, the accumulators and, for
+    an admission, what its settlements in force (an interim one) already did."""
 
     journal: Transaction | None
     visit: Visit | None
     fees: tuple[FeeItem, ...]
     accumulators: AccumulatorRow
+    admission: AdmissionSoFar = NO_EARLIER_SETTLEMENT  # an admission's settlements in force so far
 
 
 @dataclass(frozen=True, slots=True)

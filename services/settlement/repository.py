@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 
 from services.common.journal import JournalEffect, JournalRequest, MsgidTaken
-from services.engine.model import FeeItem
+from services.engine.model import NO_EARLIER_SETTLEMENT, AdmissionSoFar, FeeItem
 from services.settlement.codec import result_from_json, result_to_json
 from services.settlement.domain import (
     AccumulatorRow,
@@ -106,12 +106,22 @@ UPDATE settlement.transactions SET reversed_by = $3
 WHERE fixmedins_code = $1 AND msgid = $2 AND reversed_by IS NULL
 """
 
+# What an admission's settlements in force (an interim one, 中途结算) already did: how many and
+# the deductible they charged (DOMAIN.md §5: one deductible per admission).
+_ADMISSION_SO_FAR = """
+SELECT count(*) AS n, coalesce(sum(s.act_pay_dedc), 0)::bigint AS dedc
+FROM settlement.settlements s WHERE s.mdtrt_id = {visit} AND s.status = 'settled'"""
+Q_ADMISSION_SO_FAR = _ADMISSION_SO_FAR.format(visit="$1")
+
 # Everything the settle path reads, in one round trip before BEGIN: the journal row of this
-# msgid (a retry is answered from it), the visit, its unsettled fees and the accumulator row.
+# msgid (a retry is answered from it), the visit, its unsettled fees, the accumulator row and,
+# for an admission, what its settlements in force already did.
 Q_SETTLE_STATE = f"""
 SELECT {', '.join(f't.{c} AS t_{c}' for c in TRANSACTION_COLUMNS)},
        {', '.join(f'v.{c}' for c in VISIT_COLUMNS)},
        a.data AS acc_data, a.caps AS acc_caps, a.version AS acc_version,
+       CASE WHEN v.kind = 'inpatient' THEN
+            (SELECT ARRAY[so.n, so.dedc] FROM ({_ADMISSION_SO_FAR.format(visit="v.mdtrt_id")}) so) END AS admission,
        (SELECT json_agg(json_build_object(
                  'sn', f.feedetl_sn, 'code', f.med_list_codg, 'cnt', f.cnt::text, 'pric', f.pric_fen,
                  'amt', f.det_item_fee_sumamt_fen, 'name', f.name) ORDER BY f.seq, f.feedetl_sn)
@@ -477,7 +487,13 @@ class SettlementRepository:
             journal=None if r["t_msgid"] is None else _transaction(r, _T_KEYS),
             visit=None if r["mdtrt_id"] is None else _visit(r),
             fees=fees,
-            accumulators=AccumulatorRow(dict(r["acc_data"] or {}), dict(r["acc_caps"] or {}), r["acc_version"] or 0))
+            accumulators=AccumulatorRow(dict(r["acc_data"] or {}), dict(r["acc_caps"] or {}), r["acc_version"] or 0),
+            admission=NO_EARLIER_SETTLEMENT if r["admission"] is None else AdmissionSoFar(*r["admission"]))
+
+    async def admission_so_far(self, mdtrt_id: str) -> AdmissionSoFar:
+        """The visit's settlements in force: how many, and the deductible they charged."""
+        r = await self._db.fetchrow(Q_ADMISSION_SO_FAR, mdtrt_id)
+        return AdmissionSoFar(r["n"], r["dedc"])
 
     async def book_settlement(self, request: JournalRequest, reply: bytes, b: Booking) -> bool:
         """Book a computed settlement in one call of settlement.book_settlement: claim, version-

@@ -116,11 +116,14 @@ class Reversals:
         if not await repo.cancel_original(setl_id):
             raise refused("ALREADY_CANCELLED", f"结算 {setl_id} 已撤销。 / Settlement {setl_id} is already cancelled.",
                           "setl_id")
+        acc = await repo.lock_accumulators(orig.psn_no, orig.insutype, orig.year)
+        # Admissions are counted, not settlements: read under the accumulator lock (a settlement
+        # of this admission books under it too) whether another settlement of it stays in force.
+        remains = (await repo.admission_so_far(orig.mdtrt_id)).settlements > 0 if orig.clr_type == "21" else False
         try:
-            rev = engine_reverse(orig.result)
+            rev = engine_reverse(orig.result, admission_remains=remains)
         except SettlementRefused as e:
             raise checks.engine_refusal(e) from None
-        acc = await repo.lock_accumulators(orig.psn_no, orig.insutype, orig.year)
         data = dict(acc.data)
         for key, delta in rev.deltas.items():
             data[key] = int(data.get(key, 0)) + delta
