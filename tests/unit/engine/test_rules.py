@@ -11,7 +11,9 @@ import pytest
 from services.engine import (
     Outcome,
     SettlementRefused,
+    benefit_for,
     fen_to_yuan,
+    funds_of,
     line_for,
     region_class,
     reverse,
@@ -35,6 +37,7 @@ from services.engine.money import yuan_to_fen as fen
 from .fixtures import (
     CAT_SX,
     CAT_XJ,
+    DAY,
     HHZ3,
     HSX1,
     HSX3,
@@ -534,3 +537,30 @@ def test_not_filed_says_how_to_file():
     error = _refusal(bill(EXAM, hospital=HXJ3),
                      context(resident(), PLAIN_RESIDENT, catalogue=CAT_XJ))
     assert "2501" in error.message and "备案" in error.message and "online" in error.message
+
+
+# ----------------------------------------------------------------------------- 2001: the same rules
+
+
+def test_benefit_for_and_funds_of_are_what_settle_applies():
+    """The 2001 benefit check uses benefit_for (steps 2–4) and funds_of (the funds of the line),
+    the very code settle runs: critical illness on the inpatient line, not on outpatient;
+    assistance for the group held; an unfiled inter-province visit refused as settle refuses it."""
+    outpatient_line = LinePolicy("outpatient", {3: D("0.50")}, annual_deductible_fen=0)
+    policy = with_lines(POLICY_RESIDENT, outpatient=outpatient_line)
+    ctx = context(resident(identities=[held("dibao")]), policy)
+    inpatient = benefit_for(bill([]), ctx)
+    assert (inpatient.line_name, inpatient.region, inpatient.ratio.value) == ("inpatient", "local", D("0.70"))
+    assert [code for code, _ in funds_of(inpatient, ctx, DAY)] == ["390100", "390200", "610100"]
+    outpatient = benefit_for(bill([], med_type="11"), ctx)
+    assert not outpatient.second_tier
+    assert [code for code, _ in funds_of(outpatient, ctx, DAY)] == ["390100", "610100"]
+    settled = settle(bill([item("EXAM", "1", "30000.00")], med_type="11"), ctx)
+    assert settled.hifmi_pay == 0 and {f.fund_pay_type for f in settled.fund_lines} <= {"390100", "610100"}
+    away = context(resident(), PLAIN_RESIDENT, catalogue=CAT_XJ, treatment=POOL_XJ)
+    with pytest.raises(SettlementRefused) as e:
+        benefit_for(bill([], hospital=HXJ3), away)
+    assert e.value.outcome is Outcome.NOT_FILED
+    with pytest.raises(SettlementRefused) as e:
+        settle(bill([item("EXAM", "1", "100.00")], hospital=HXJ3), away)
+    assert e.value.outcome is Outcome.NOT_FILED
