@@ -24,8 +24,8 @@ HOST_TZ = "XST+5"
 def _faked_clock_tag() -> str:
     """Under libfaketime (`faketime '2027-01-05 10:00:00' make test`), a tag of the faked date.
 
-    A test database that has lived at a later date cannot go back: a month cleared there refuses
-    cancellations in that month for good. So each faked date gets servers of its own, and the
+    A test database that has lived at a later date cannot go back: a month cleared there stays
+    frozen for good (later bookings of it go into the next open month). So each faked date gets servers of its own, and the
     real-date database never sees a faked future."""
     faked = os.environ.get("FAKETIME", "")
     return "".join(c for c in faked if c.isalnum())[:24]

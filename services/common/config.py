@@ -90,7 +90,7 @@ VARS: tuple[Var, ...] = (
     Var("ELIGIBILITY_ADDR", "eligibility_addr", _addr("eligibility_port"), _str,
         "where clients (filing, settlement, gateway) reach eligibility", "`127.0.0.1:$ELIGIBILITY_PORT`"),
     Var("FILING_ADDR", "filing_addr", _addr("filing_port"), _str,
-        "where clients (settlement, gateway) reach filing", "`127.0.0.1:$FILING_PORT`"),
+        "where clients (eligibility's 2001, settlement, gateway) reach filing", "`127.0.0.1:$FILING_PORT`"),
     Var("SETTLEMENT_ADDR", "settlement_addr", _addr("settlement_port"), _str,
         "where the gateway reaches settlement", "`127.0.0.1:$SETTLEMENT_PORT`"),
     Var("GRPC_HOST", "grpc_host", "127.0.0.1", _str,

@@ -134,7 +134,6 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("REVERSAL_OF_REVERSAL", REF, "冲正/冲销记录不能再冲正", "a reversal cannot itself be reversed"),
     ("NOT_REVERSIBLE", REF, "该交易不能冲正", "this transaction cannot be reversed"),
     ("FEE_SETTLED", REF, "费用已结算, 不能修改", "the fee is already settled"),
-    ("MONTH_CLEARED", REF, "所属月份已清算, 不能撤销", "the month is cleared: no more cancellations in it"),
     ("MONTH_NOT_ENDED", REF, "月份尚未结束, 次月清算", "the month has not ended: clear it next month"),
     ("CHANGE_TOO_SOON", REF, "备案变更须满六个月", "a filing may change only six months after it was made"),
     ("FILING_NOT_ACTIVE", REF, "备案不在有效状态", "the filing is not active"),

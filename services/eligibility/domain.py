@@ -9,10 +9,11 @@ enrollments.py, chronic.py and evouchers.py.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.engine.model import Hospital, Policy, Pool
+from services.engine.model import Catalogue, Hospital, Policy, Pool
 
 # ----------------------------------------------------------------------------- what is stored
 
@@ -167,3 +168,14 @@ class ReferenceData(Protocol):
     def pool(self, code: str) -> Pool | None: ...
     def policy(self, pool: str, insutype: str, year: int) -> Policy | None: ...
     def hospital(self, code: str) -> Hospital | None: ...
+    def pool_for_admdvs(self, admdvs: str, insutype: str) -> Pool | None: ...
+    def catalogue(self, pool: str) -> Catalogue | None: ...
+    def province_of(self) -> Mapping[str, str]: ...
+
+
+class FilingResolver(Protocol):
+    """The filing service, as the 2001 benefit check needs it (filing_client.FilingClient): the
+    group of the active filing that covers a cross-region visit, else None."""
+
+    async def filing_group(self, *, psn_no: str, insutype: str, insured_pool: str, hospital_admdvs: str,
+                           visit_date: dt.date, emergency: bool) -> str | None: ...

@@ -16,15 +16,16 @@ from services.common.grpcutil import invalid
 from services.common.outcomes import Refusal
 from services.eligibility import certificates, evouchers, inputs, rules
 from services.eligibility.domain import Certificate, InsuView, Person, PersonView, Snapshot, Treatment
+from services.engine import SettlementRefused, benefit_for, funds_of
+from services.engine.model import Bill, SettlementContext
+from services.engine.money import percent
+from services.engine.rules import CHRONIC_MED_TYPE, EMERGENCY_MED_TYPE, region_text
+from services.engine.settle import POOLED_FUND_CODE, assistance_rule
 
 if TYPE_CHECKING:
     from services.eligibility.service import EligibilityService
 
 log = logging.getLogger("medsettle.eligibility.certificates")
-
-POOLED_FUND = {"310": "310100", "390": "390100"}
-SECOND_TIER = {"310": ("330100", "large_amount"), "390": ("390200", "critical_illness")}
-CHRONIC_MED_TYPE = "14"
 
 
 def admdvs_of(svc: EligibilityService, pool_code: str) -> str:
@@ -163,44 +164,83 @@ def snapshot_view(svc: EligibilityService, p: Person, insutype: str, day: dt.dat
 
 async def check_benefit(svc: EligibilityService, *, psn_no: str, insutype: str, fixmedins_code: str, med_type: str,
                         begntime: str, dise_codg: str) -> list[Treatment]:
-    if fixmedins_code and svc.reference.hospital(fixmedins_code) is None:
-        raise invalid("UNKNOWN_HOSPITAL", f"定点医疗机构编码不存在: {fixmedins_code} (fixmedins_code is not a "
+    """2001: may the person be settled for this visit, and by which funds. The same rules as a
+    settlement of the visit (DOMAIN.md §6a): the enrollment chosen (rules.choose_enrollment, as
+    for the snapshot), the treatment pool, the insured pool's policy, then the engine's own steps
+    2–4 (services.engine.benefit_for: line, chronic qualification, region class, filing or
+    emergency, hospital connection, ratio for the level) with the filing service's answer for a
+    cross-region visit, as settlement asks it. May: the funds of that line
+    (services.engine.funds_of), each with the enrollment's dates. May not: one row, the pooled
+    fund with flag 0 and the reason a settlement would be refused with."""
+    code = (fixmedins_code or "").strip()
+    if not code:
+        raise invalid("FIELD_REQUIRED", "缺少定点医疗机构编码 fixmedins_code (fixmedins_code is required: the benefit "
+                                        "check applies the hospital's place, level and connection)", "fixmedins_code")
+    hospital = svc.reference.hospital(code)
+    if hospital is None:
+        raise invalid("UNKNOWN_HOSPITAL", f"定点医疗机构编码不存在: {code} (fixmedins_code is not a "
                                           f"known designated hospital)", "fixmedins_code")
     if med_type == CHRONIC_MED_TYPE and not (dise_codg or "").strip():
         raise invalid("MISSING_FIELD", "门诊慢特病 (med_type 14) 需填写病种编码 dise_codg (dise_codg is required "
                                        "for med_type 14)", "dise_codg")
     view = snapshot_view(svc, *await snapshot_data(svc, psn_no=psn_no, insutype=insutype, on_date=begntime))
     day, choice = view.on_date, view.choice
+    pooled = POOLED_FUND_CODE[insutype]
     e = choice.enrollment
-    out = []
-    if e is None:
+    person = rules.engine_snapshot(view.person, choice, insutype, day)
+    if e is None or person is None:
         near = choice.nearest
-        out.append(Treatment(POOLED_FUND[insutype], False, near.benefit_start if near else None,
-                             near.benefit_end if near else None, choice.message))
-        return out
+        return [Treatment(pooled, False, near.benefit_start if near else None, near.benefit_end if near else None,
+                          choice.message)]
+
+    def refused(message: str) -> list[Treatment]:
+        return [Treatment(pooled, False, e.benefit_start, e.benefit_end, message)]
+
+    insured = svc.reference.pool(e.pool)
+    if insured is None:
+        return refused(f"参保地统筹区 {e.pool} 未配置 (POOL_NOT_CONFIGURED: the insured pool is not in the reference data)")
+    tpool = svc.reference.pool_for_admdvs(hospital.admdvs, insutype)
+    catalogue = svc.reference.catalogue(tpool.code) if tpool is not None else None
+    if tpool is None or catalogue is None:
+        return refused(f"医院所在行政区划 {hospital.admdvs} 没有险种 {insutype} 的统筹区目录，不能直接结算 "
+                       "(NO_TREATMENT_POOL: the hospital's admdvs belongs to no pool with a catalogue for this insutype)")
+    policy = svc.reference.policy(e.pool, insutype, day.year)
+    if policy is None:
+        return refused(f"参保地 {e.pool} 没有 {day.year} 年险种 {insutype} 的待遇政策 (NO_POLICY: no {day.year} "
+                       f"policy for pool {e.pool}, insutype {insutype})")
+    emergency = med_type == EMERGENCY_MED_TYPE
+    group = None
+    if not insured.holds(hospital.admdvs):  # cross-region: the filing service, as settlement asks it
+        if svc.filing is None:
+            raise Refusal("DOWNSTREAM_UNAVAILABLE", "异地备案服务 (filing) 未配置，不能检查异地就医待遇。 / No filing "
+                          "service is configured: a cross-region benefit check needs it.")
+        group = await svc.filing.filing_group(psn_no=view.person.psn_no, insutype=insutype, insured_pool=e.pool,
+                                              hospital_admdvs=hospital.admdvs, visit_date=day, emergency=emergency)
+    bill = Bill(med_type=med_type, visit_date=day, hospital=hospital, items=(), disease_code=dise_codg or None,
+                emergency=emergency)
+    ctx = SettlementContext(person=person, insured_pool=insured, treatment_pool=tpool, policy=policy,
+                            catalogue=catalogue, filing_group=group, accumulators={},
+                            province_of=svc.reference.province_of())
+    try:
+        benefit = benefit_for(bill, ctx)
+    except SettlementRefused as err:
+        return refused(f"{err.message} ({err.outcome.value})")
+    begin, end = e.benefit_start, e.benefit_end
     dup_note = (" (重复参保: 按最早生效的参保记录结算 / duplicate enrollment: the earliest one is used)"
                 if choice.duplicate else "")
-    out.append(Treatment(POOLED_FUND[insutype], True, e.benefit_start, e.benefit_end,
-                         f"可享受待遇, 参保地 {e.pool} (may receive benefits; insured pool {e.pool}){dup_note}"))
-    policy = svc.reference.policy(e.pool, insutype, day.year)
-    if policy is not None:
-        code, attr = SECOND_TIER[insutype]
-        if getattr(policy, attr, None) is not None:
-            out.append(Treatment(code, True, e.benefit_start, e.benefit_end, "可享受 (may receive benefits)"))
-        held = {i.type for i in view.person.identities if i.begin <= day and (i.end is None or day <= i.end)}
-        for rule in policy.assistance:
-            if rule.group in held:
-                out.append(Treatment("610100", True, e.benefit_start, e.benefit_end,
-                                     f"医疗救助: {rule.group} (medical assistance for identity group {rule.group})"))
-                break
-    if med_type == CHRONIC_MED_TYPE:
-        quals = [c for c in view.person.chronic if c.code == dise_codg and c.holds_on(day)]
-        if quals:
-            q = quals[0]
-            out.append(Treatment(POOLED_FUND[insutype], True, q.begin, q.end,
-                                 f"门诊慢特病资格 {dise_codg} 有效 (chronic-disease qualification {dise_codg} holds)"))
-        else:
-            out.append(Treatment(POOLED_FUND[insutype], False, None, None,
-                                 f"无门诊慢特病资格 {dise_codg}, 请先办理 2503 慢特病备案 (no chronic-disease "
-                                 f"qualification {dise_codg} on {day.isoformat()}; file it with 2503 first)"))
+    what = f"{region_text(benefit.region, benefit.group)}，待遇类别 {benefit.line_name}，支付比例 {percent(benefit.ratio.value)}"
+    if benefit.chronic:  # the qualification held on the day bounds the line's dates
+        q = next(q for q in person.chronic if q.code == dise_codg and q.holds_on(day))
+        begin, end = max(begin, q.begin), end if q.end is None else min(end, q.end)
+        what += f"，门诊慢特病资格 {dise_codg} 有效"
+    out = []
+    for fund_pay_type, name in funds_of(benefit, ctx, day):
+        text = f"可享受 {name} (may receive benefits)"
+        if fund_pay_type == pooled:
+            text = (f"可享受待遇, 参保地 {e.pool}，{what} (may receive benefits; insured pool {e.pool}, line "
+                    f"{benefit.line_name}, ratio {benefit.ratio.value}){dup_note}")
+        elif fund_pay_type == "610100":
+            rule = assistance_rule(ctx, day)
+            text = f"医疗救助: {rule.group} (medical assistance for identity group {rule.group})" if rule else text
+        out.append(Treatment(fund_pay_type, True, begin, end, text))
     return out

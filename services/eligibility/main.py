@@ -2,9 +2,9 @@
 
 Opens, on the process's one exit stack (services/common/bootstrap.py): the PostgreSQL pool,
 Redis (fail fast), the reference cache, the person cache and its change listener, the metrics
-reporter; builds the service with the process's one business clock and serves gRPC on
-ELIGIBILITY_PORT. Everything is closed in reverse order on shutdown. Nothing is built at import
-time.
+reporter, the channel to the filing service (2001 asks it about a cross-region visit); builds
+the service with the process's one business clock and serves gRPC on ELIGIBILITY_PORT.
+Everything is closed in reverse order on shutdown. Nothing is built at import time.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ async def open_service(proc: bootstrap.Process):
     """The service, everything it needs opened on `proc`'s exit stack."""
     from services.common import secrets
     from services.eligibility.cache import ChangeListener, PersonCache
+    from services.eligibility.filing_client import FilingClient
     from services.eligibility.repository import EligibilityRepository
     from services.eligibility.service import EligibilityService
     from services.eligibility.tokens import EvoucherSigner
@@ -65,7 +66,8 @@ async def open_service(proc: bootstrap.Process):
     proc.stack.push_async_callback(listener.close)
     return EligibilityService(repo=repo, cache=cache, reference=reference, redis=redis,
                               signer=EvoucherSigner(s.evoucher_secret or "", s.evoucher_ttl_s),
-                              today=proc.clock.today, clock=proc.clock.timestamp)
+                              today=proc.clock.today, clock=proc.clock.timestamp,
+                              filing=FilingClient(proc.channel(s.filing_addr), s.grpc_deadline_s))
 
 
 async def build(settings: Settings):

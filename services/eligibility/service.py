@@ -23,6 +23,7 @@ from services.eligibility.domain import (
     Certificate,
     ChronicQualification,
     Enrollment,
+    FilingResolver,
     Identity,
     Person,
     PersonView,
@@ -48,6 +49,7 @@ class EligibilityService:
     signer: EvoucherSigner
     today: Callable[[], dt.date] = today_in_china
     clock: Callable[[], float] = time.time
+    filing: FilingResolver | None = None  # 2001 asks it about a cross-region visit (filing_client.py)
 
     # ------------------------------------------------------------------------- reads (lookups.py)
 

@@ -195,7 +195,9 @@ class PersonSnapshot:
 # Accumulators are a flat mapping key -> fen (or a count) per person, insurance type and year.
 # Keys (the engine produces and reads exactly these):
 #   dedc:<line>                 annual deductible paid on an outpatient/chronic line
-#   admissions:inpatient        inpatient settlements this year (a count, +1 per settlement)
+#   admissions:inpatient        admissions this year with a settlement in force (a count: +1 by
+#                               the first settlement of an admission, -1 by the reversal that
+#                               leaves it none; an interim settlement's admission counts once)
 #   fund:line:<line>            basic fund paid on a line with its own annual cap
 #   fund:group:<group>          basic fund paid on a cap group
 #   fund:month:<line>:<YYYY-MM> basic fund paid on a monthly-capped line in that month
@@ -237,6 +239,20 @@ class Bill:
 
 
 @dataclass(frozen=True, slots=True)
+class AdmissionSoFar:
+    """What the settlements in force of the admission being settled have already done (DOMAIN.md
+    §5 precise points: one deductible per admission). An interim settlement (中途结算) leaves the
+    admission open; a later settlement of the same admission sees it here. The caller reads it
+    from storage: the settlements of this visit that are not cancelled."""
+
+    settlements: int = 0  # settlements of this admission in force (0: this is its first)
+    deductible_fen: Fen = 0  # the per-admission deductible they charged (act_pay_dedc)
+
+
+NO_EARLIER_SETTLEMENT = AdmissionSoFar()
+
+
+@dataclass(frozen=True, slots=True)
 class SettlementContext:
     """Everything the engine needs besides the bill, already looked up by the caller."""
 
@@ -248,6 +264,7 @@ class SettlementContext:
     filing_group: str | None  # long_term | referral | temporary from an active filing, else None
     accumulators: Accumulators
     province_of: Mapping[str, str] = field(default_factory=dict)  # pool code -> 2-digit province
+    admission: AdmissionSoFar = NO_EARLIER_SETTLEMENT  # inpatient-style lines: this admission so far
 
 
 # ----------------------------------------------------------------------------- the result

@@ -162,6 +162,47 @@ def _not_filed(bill: Bill, where: str) -> SettlementRefused:
     )
 
 
+class Benefit(NamedTuple):
+    """Steps 2–4 for one visit, as settlement decides them and the 2001 benefit check reports
+    them (DOMAIN.md §6a: the same rules): the benefit line, the region class, the filing group
+    and the ratio. `benefit_for` builds it or refuses."""
+
+    line_name: str
+    line: LinePolicy
+    region: str  # local | intra_province | inter_province
+    group: str | None  # the cross_region group whose adjustment applies
+    ratio: Ratio
+
+    @property
+    def chronic(self) -> bool:
+        return self.line_name.startswith("chronic:")
+
+    @property
+    def inpatient_style(self) -> bool:
+        return self.line_name in INPATIENT_STYLE_LINES
+
+    @property
+    def second_tier(self) -> bool:
+        """The second tier (large-amount, critical illness, civil-servant subsidy) covers the
+        inpatient-style and chronic lines only (DOMAIN.md §5 precise points)."""
+        return self.inpatient_style or self.chronic
+
+
+def benefit_for(bill: Bill, ctx: SettlementContext) -> Benefit:
+    """Steps 2–4: the line for the med_type (defined by the insured pool's policy), the chronic
+    qualification, the region class, the filing (or emergency) that allows a cross-region visit,
+    the hospital's connection, the ratio for the hospital's level. Refuses (SettlementRefused)
+    exactly as a settlement of the same visit would; `bill.items` is not looked at."""
+    policy = ctx.policy
+    line_name = line_for(bill.med_type, bill.disease_code, policy.lines)
+    line = policy_line(policy, line_name)
+    region = region_class(ctx.insured_pool, bill.hospital.admdvs)
+    if line_name.startswith("chronic:"):
+        check_chronic(ctx, bill, line_name[len("chronic:"):], region)
+    group = filing_group_for(ctx, bill, region)
+    return Benefit(line_name, line, region, group, ratio_for(line, ctx, bill.hospital.level, group))
+
+
 class Ratio(NamedTuple):
     value: Decimal  # the ratio applied, clamped to [0, 1]
     # How it was built: the arguments of ratio_text after the value.

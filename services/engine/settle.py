@@ -9,12 +9,15 @@ bill leaves unpaid.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import cast, overload
 
 from .items import split_with_totals
 from .model import (
+    AdmissionSoFar,
+    AssistanceRule,
     Bill,
     CriticalIllness,
     DeferredStep,
@@ -32,14 +35,10 @@ from .outcomes import InvariantViolated, Outcome, SettlementRefused
 from .rules import (
     INPATIENT_STYLE_LINES,
     INTER_PROVINCE,
-    check_chronic,
-    filing_group_for,
-    line_for,
+    Benefit,
+    benefit_for,
     month_of,
-    policy_line,
-    ratio_for,
     ratio_text,
-    region_class,
     region_text,
 )
 
@@ -49,6 +48,11 @@ _ONE = Decimal(1)
 EMPLOYEE = "310"
 POOLED_FUND_CODE = {"310": "310100", "390": "390100"}
 POOLED_FUND_NAME = {"310": "职工基本医疗保险统筹基金", "390": "城乡居民基本医疗保险基金"}
+LARGE_AMOUNT = ("330100", "职工大额医疗费用补助")
+CRITICAL_ILLNESS = ("390200", "城乡居民大病保险")
+CIVIL_SERVANT = ("320100", "公务员医疗补助")
+ASSISTANCE = ("610100", "医疗救助基金")
+ADMISSIONS = "admissions:inpatient"  # admissions of the year with a settlement in force
 SUPPLEMENTARY_IN_HIFES = "370100"  # this fund_pay_type reports in hifes_pay, others in oth_pay
 
 # Same constructors as SettlementResult, FundLine and ItemResult, several times faster.
@@ -108,18 +112,11 @@ def settle(bill: Bill, ctx: SettlementContext) -> SettlementResult:
             "feedetail",
         )
     _check_enrollment(bill, ctx)
-    policy = ctx.policy
     items, fulamt, overlmt, preselfpay, inscp = split_with_totals(bill.items, ctx.catalogue)
     medfee = fulamt + overlmt + preselfpay + inscp
 
-    line_name = line_for(bill.med_type, bill.disease_code, policy.lines)
-    line = policy_line(policy, line_name)
-    region = region_class(ctx.insured_pool, bill.hospital.admdvs)
-    chronic = line_name.startswith("chronic:")
-    if chronic:
-        check_chronic(ctx, bill, line_name[len("chronic:"):], region)
-    group = filing_group_for(ctx, bill, region)
-    ratio = ratio_for(line, ctx, bill.hospital.level, group)
+    benefit = benefit_for(bill, ctx)
+    line_name, line, region, group, ratio = benefit
     r = ratio.value
 
     run = _Run(ctx.accumulators)
@@ -128,16 +125,17 @@ def settle(bill: Bill, ctx: SettlementContext) -> SettlementResult:
     run.say("line", "Benefit line and region", _line_text, line_name, region, group)
     run.say("ratio", "Pooled fund ratio", ratio_text, r, *ratio.parts)
 
-    inpatient_style = line_name in INPATIENT_STYLE_LINES
-    if inpatient_style:
-        run.add("admissions:inpatient", 1)
+    inpatient_style = benefit.inpatient_style
+    admission = ctx.admission
+    if inpatient_style and admission.settlements == 0:
+        run.add(ADMISSIONS, 1)  # admissions are counted, not settlements
     dedc = _deductible(run, line, line_name, inscp, bill.hospital.level,
-                       region == INTER_PROVINCE, inpatient_style)
+                       region == INTER_PROVINCE, inpatient_style, admission)
     hifp, above_cap = _pooled_fund(run, ctx, line, line_name, bill, inscp, dedc, r)
     run.inscp_paid = run.all_paid = hifp
 
     hifob = hifmi = cvlserv = 0
-    if inpatient_style or chronic:  # the second tier covers inpatient and chronic lines only
+    if benefit.second_tier:  # the second tier covers inpatient and chronic lines only
         hifob = _large_amount(run, ctx, above_cap, inscp)
         hifmi = _critical_illness(run, ctx, bill, inscp, hifp)
         cvlserv = _civil_servant(run, ctx, inscp, medfee)
@@ -186,20 +184,25 @@ def _check_enrollment(bill: Bill, ctx: SettlementContext) -> None:
 
 
 def _deductible(run: _Run, line: LinePolicy, line_name: str, inscp: int, level: int,
-                out_of_province: bool, inpatient_style: bool) -> int:
-    """Step 5. Inpatient: per admission, reduced by repeat_factor from the second admission of
-    the year. Other lines: what is left of the annual deductible."""
+                out_of_province: bool, inpatient_style: bool, admission: AdmissionSoFar) -> int:
+    """Step 5. Inpatient: one deductible per admission, reduced by repeat_factor when the person
+    already has an earlier admission this year; a later settlement of the same admission (after an
+    interim one) charges only what the earlier ones left unpaid. Other lines: what is left of the
+    annual deductible."""
     if inpatient_style and line.deductible_fen is not None:
         table = line.deductible_fen
         key = "out_of_province" if out_of_province and "out_of_province" in table else str(level)
         per_admission = listed = table.get(key, 0)
         repeat = None
-        if line.repeat_factor is not None and run.acc.get("admissions:inpatient", 0) >= 1:
+        # The counter already holds this admission when an earlier settlement of it is in force.
+        earlier = run.acc.get(ADMISSIONS, 0) - (1 if admission.settlements else 0)
+        if line.repeat_factor is not None and earlier >= 1:
             repeat = line.repeat_factor
             per_admission = apply_ratio(per_admission, repeat)
-        paid = min(inscp, per_admission)
+        charged = admission.deductible_fen if admission.settlements else 0
+        paid = min(inscp, max(0, per_admission - charged))
         run.say("deductible", "Deductible", _admission_deductible_text,
-                listed, repeat, per_admission, paid)
+                listed, repeat, per_admission, paid, charged)
         return paid
     annual = line.annual_deductible_fen or 0
     key = f"dedc:{line_name}"
@@ -283,7 +286,7 @@ def _large_amount(run: _Run, ctx: SettlementContext, above_cap: int, inscp: int)
         return 0
     base = min(above_cap, inscp - run.inscp_paid)
     _, pay, cap_left = _pay_plan(run, base, plan.ratio, "ob:paid", plan.annual_cap_fen)
-    _record(run, "330100", "职工大额医疗费用补助", base, cap_left, pay, True)
+    _record(run, *LARGE_AMOUNT, base, cap_left, pay, True)
     run.say("hifob", "Large-amount subsidy", _subsidy_text,
             "大额医疗补助", base, plan.ratio, pay, cap_left, "hifob")
     return pay
@@ -315,7 +318,7 @@ def _critical_illness(run: _Run, ctx: SettlementContext, bill: Bill, inscp: int,
         pay = min(pay, cap_left)
     run.add("ci:paid", pay, cap)
     base = excess_after - excess_before
-    _record(run, "390200", "城乡居民大病保险", base, cap_left, pay, True)
+    _record(run, *CRITICAL_ILLNESS, base, cap_left, pay, True)
     run.say("hifmi", "Critical illness", _critical_illness_text, before, share, threshold,
             tilt.threshold_factor if tilt is not None else None, bonus, base, pay, cap_left)
     return pay
@@ -344,7 +347,7 @@ def _civil_servant(run: _Run, ctx: SettlementContext, inscp: int, medfee: int) -
         return 0
     base = max(0, min(inscp - run.inscp_paid, medfee - run.all_paid))
     _, pay, cap_left = _pay_plan(run, base, plan.ratio, "cvl:paid", plan.annual_cap_fen)
-    _record(run, "320100", "公务员医疗补助", base, cap_left, pay, True)
+    _record(run, *CIVIL_SERVANT, base, cap_left, pay, True)
     run.say("cvlserv", "Civil-servant subsidy", _subsidy_text,
             "公务员医疗补助", base, plan.ratio, pay, cap_left, "cvlserv")
     return pay
@@ -375,19 +378,44 @@ def _supplementary(run: _Run, ctx: SettlementContext, inscp: int, medfee: int) -
 def _assistance(run: _Run, ctx: SettlementContext, bill: Bill, inscp: int, medfee: int) -> int:
     """Medical assistance (医疗救助): one rule, the first group in policy order the person holds
     on the visit date, on the in-policy amount no fund has paid."""
-    rule = next((rule for rule in ctx.policy.assistance
-                 if any(i.type == rule.group and i.holds_on(bill.visit_date)
-                        for i in ctx.person.identities)), None)
+    rule = assistance_rule(ctx, bill.visit_date)
     if rule is None:
         return 0
     base = max(0, min(inscp - run.inscp_paid, medfee - run.all_paid))
     prefix = f"maf:{rule.group}"
     dedc, pay, cap_left = _pay_plan(run, base, rule.ratio, f"{prefix}:paid", rule.annual_cap_fen,
                                     f"{prefix}:dedc", rule.annual_deductible_fen)
-    _record(run, "610100", "医疗救助基金", base, cap_left, pay, True)
+    _record(run, *ASSISTANCE, base, cap_left, pay, True)
     run.say("maf", "Medical assistance", _plan_text,
             f"医疗救助（{rule.group}）", base, dedc, rule.ratio, pay, cap_left, "maf")
     return pay
+
+
+def assistance_rule(ctx: SettlementContext, day: dt.date) -> AssistanceRule | None:
+    """The one assistance rule that applies: the first group, in the policy's order, that the
+    person holds on the day."""
+    return next((rule for rule in ctx.policy.assistance
+                 if any(i.type == rule.group and i.holds_on(day) for i in ctx.person.identities)), None)
+
+
+def funds_of(benefit: Benefit, ctx: SettlementContext, day: dt.date) -> tuple[tuple[str, str], ...]:
+    """The funds that may pay on the visit's benefit line, as (fund_pay_type, name), in the order
+    `settle` applies them: the pooled fund; the second tier the policy has, on the inpatient and
+    chronic lines only; each supplementary plan; medical assistance when a group is held. What
+    the 2001 benefit check lists (DOMAIN.md §6a). The personal account is not a fund."""
+    policy, insutype = ctx.policy, ctx.policy.insutype
+    out = [(POOLED_FUND_CODE.get(insutype, "390100"), POOLED_FUND_NAME.get(insutype, "基本医疗保险统筹基金"))]
+    if benefit.second_tier:
+        if policy.large_amount is not None:
+            out.append(LARGE_AMOUNT)
+        if policy.critical_illness is not None:
+            out.append(CRITICAL_ILLNESS)
+        if policy.civil_servant is not None and ctx.person.cvlserv:
+            out.append(CIVIL_SERVANT)
+    out.extend((plan.fund_pay_type, plan.code) for plan in policy.supplementary)
+    if assistance_rule(ctx, day) is not None:
+        out.append(ASSISTANCE)
+    return tuple(out)
 
 
 def _account(run: _Run, ctx: SettlementContext, bill: Bill, psn_part: int) -> int:
@@ -420,10 +448,12 @@ def _line_text(line_name: str, region: str, group: str | None) -> str:
 
 
 def _admission_deductible_text(listed: int, repeat: Decimal | None, per_admission: int,
-                               paid: int) -> str:
+                               paid: int, charged: int = 0) -> str:
     text = f"起付线 {yuan(listed)} 元"
     if repeat is not None:
         text += f" × {repeat}（本年度再次住院）= {yuan(per_admission)} 元"
+    if charged:
+        text += f"；本次住院此前结算已扣 {yuan(charged)} 元"
     return f"{text}；本次已扣 {yuan(paid)} 元 (deductible)"
 
 
@@ -501,9 +531,14 @@ def check_identities(result: SettlementResult) -> None:
         raise InvariantViolated("; ".join(broken))
 
 
-def reverse(result: SettlementResult) -> SettlementResult:
+def reverse(result: SettlementResult, *, admission_remains: bool = False) -> SettlementResult:
     """The reversal (冲销) of a settlement: every amount and accumulator delta negated, caps
-    kept, so storage books it with the same conditional updates. Never a deletion."""
+    kept, so storage books it with the same conditional updates. Never a deletion.
+
+    Inpatient-style lines count admissions, not settlements: the reversal that leaves its
+    admission no settlement in force takes the admission off `admissions:inpatient` (whichever
+    settlement of it added it), one that leaves another settlement of it in force
+    (`admission_remains`) does not touch the count."""
     if getattr(result, "reversal", False):
         raise SettlementRefused(
             Outcome.REVERSAL_OF_REVERSAL,
@@ -524,7 +559,7 @@ def reverse(result: SettlementResult) -> SettlementResult:
         items=tuple(_reverse_item(item) for item in r.items),
         fund_lines=tuple(_FundLine(f.fund_pay_type, f.name, -f.inscp_fen, f.cap_left_fen,
                                    -f.amount_fen, f.info) for f in r.fund_lines),
-        deltas={key: -value for key, value in r.deltas.items()},
+        deltas=_reversed_deltas(r, admission_remains),
         caps=dict(r.caps),
         explanation=(ExplainStep.deferred("reversal", "Reversal", _reversal_text,
                                           r.fund_pay_sumamt, r.psn_part_amt),)
@@ -533,6 +568,13 @@ def reverse(result: SettlementResult) -> SettlementResult:
     )
     check_identities(reversed_result)
     return reversed_result
+
+
+def _reversed_deltas(r: SettlementResult, admission_remains: bool) -> dict[str, int]:
+    deltas = {key: -value for key, value in r.deltas.items() if key != ADMISSIONS}
+    if r.line in INPATIENT_STYLE_LINES and not admission_remains:
+        deltas[ADMISSIONS] = -1
+    return deltas
 
 
 def _reverse_item(item: ItemResult) -> ItemResult:

@@ -8,7 +8,7 @@ reversals that moved it; no accumulator exceeds its recorded cap; one settlement
 (hospital, msgid) and every journaled settle has its settlement; the three identities of every
 settlement; every reversal points to a cancelled original that is not itself a reversal and
 negates it exactly, and every cancelled original has its reversal; every clearing run still
-ties to the ledger.
+ties to the ledger (fund and personal-account lines): nothing was booked into a frozen month.
 """
 
 from __future__ import annotations
@@ -87,16 +87,21 @@ CHECKS: tuple[tuple[str, str], ...] = (
         WHERE o.status = 'cancelled'
           AND NOT EXISTS (SELECT 1 FROM settlement.settlements r WHERE r.reverses_setl_id = o.setl_id)"""),
     ("clearing runs tie to the ledger", """
-        WITH l AS (SELECT setlym, insured_pool, treatment_pool, -sum(amount_fen) AS fund
+        WITH l AS (SELECT setlym, insured_pool, treatment_pool,
+                          -coalesce(sum(amount_fen) FILTER (WHERE fund_pay_type <> '310200'), 0) AS fund,
+                          -coalesce(sum(amount_fen) FILTER (WHERE fund_pay_type = '310200'), 0) AS acct
                    FROM settlement.ledger_entries WHERE leg = 'advance' AND account LIKE 'clearing:%'
                    GROUP BY 1, 2, 3),
-             c AS (SELECT cs.setlym, cs.insured_pool, cs.treatment_pool, cs.fund_fen
+             c AS (SELECT cs.setlym, cs.insured_pool, cs.treatment_pool, cs.fund_fen, cs.acct_fen
                    FROM settlement.clearing_statements cs)
         SELECT setlym || ' ' || insured_pool || '->' || treatment_pool AS row,
-               'statement ' || coalesce(c.fund_fen, 0) || ' but ledger ' || coalesce(l.fund, 0) AS detail
+               CASE WHEN coalesce(c.fund_fen, 0) <> coalesce(l.fund, 0)
+                    THEN 'statement ' || coalesce(c.fund_fen, 0) || ' but ledger ' || coalesce(l.fund, 0)
+                    ELSE 'statement account ' || coalesce(c.acct_fen, 0) || ' but ledger account '
+                         || coalesce(l.acct, 0) END AS detail
         FROM c FULL JOIN l USING (setlym, insured_pool, treatment_pool)
         WHERE setlym IN (SELECT setlym FROM settlement.clearing_runs)
-          AND coalesce(c.fund_fen, 0) <> coalesce(l.fund, 0)"""),
+          AND (coalesce(c.fund_fen, 0) <> coalesce(l.fund, 0) OR coalesce(c.acct_fen, 0) <> coalesce(l.acct, 0))"""),
 )
 
 

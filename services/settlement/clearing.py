@@ -1,12 +1,18 @@
 """Monthly clearing (清算, DOMAIN.md §6) and the hospitals' clearing applications (3203).
 
-Cross-region fund payments are advanced by the treatment pool; each month the insured pool owes
-the treatment pool what it advanced. A run computes, from the ledger's "advance" legs of that
-clearing month, one statement per (insured pool → treatment pool) and each pool's multilateral
-net position (receivable − payable; they sum to zero). A run is made once per month and never
-recomputed: a second request returns the stored run (replayed=true). Cancellations take the
-month's advisory lock shared and are refused once the month has a run, so a stored run always
-equals what the ledger says.
+Cross-region fund payments, and personal-account payments made outside the insured pool, are
+advanced by the treatment pool; each month the insured pool owes the treatment pool what it
+advanced. A run computes, from the ledger's "advance" legs of that clearing month, one statement
+per (insured pool → treatment pool) — fund payments, account payments on their own line, and
+what was carried over into the month — and each pool's multilateral net position (receivable −
+payable over both; they sum to zero). A run is made once per month and never recomputed: a second
+request returns the stored run (replayed=true).
+
+A run freezes its month (DOMAIN.md §6): every booking of a settlement or reversal takes the
+month's advisory lock shared and, once the month has a run, goes into the next open month instead,
+marked carried over (the triggers of infra/migrations/settlement/0010_frozen_clearing_month.sql,
+inside the booking's transaction, whatever path books it). So a stored run always equals what
+the ledger says of its month, and nothing is refused for being late.
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ def check_month(setlym: str, field: str = "setlym") -> str:
 
 
 def net_positions(statements: list[tuple[str, str, int, int]]) -> list[tuple[str, int, int, int]]:
-    """Multilateral netting: per pool, receivable (as treatment pool) and payable (as insured pool)."""
+    """Multilateral netting of (insured, treatment, count, owed): per pool, receivable (as treatment
+    pool) and payable (as insured pool)."""
     recv: dict[str, int] = {}
     pay: dict[str, int] = {}
     for insured, treatment, _, fund in statements:
@@ -93,7 +100,7 @@ async def run_clearing(pool: asyncpg.Pool, setlym: str, now: dt.datetime) -> Cle
                 return dataclasses.replace(run, replayed=True)
             statements = await repo.statements_from_ledger(setlym)
             positions = [NetPosition(*p) for p in net_positions(
-                [(s.insured_pool, s.treatment_pool, s.settlement_count, s.fund_fen) for s in statements])]
+                [(s.insured_pool, s.treatment_pool, s.settlement_count, s.owed_fen) for s in statements])]
             await repo.insert_clearing_run(f"CLR{setlym}{secrets.token_hex(4)}", setlym, statements, positions, now)
             run = await repo.clearing_run(setlym)
             assert run is not None  # inserted just above, in this transaction
@@ -127,11 +134,13 @@ async def apply_clearing(repo: SettlementRepository, code: str, msgid: str,
 
 def render(run: ClearingRun) -> str:
     lines = [f"clearing run {run.run_id} for {run.setlym}" + (" (already run: stored result)" if run.replayed else ""),
-             f"{'insured pool (owes)':<22}{'treatment pool (owed)':<24}{'count':>8}{'fund (yuan)':>16}"]
+             f"{'insured pool (owes)':<22}{'treatment pool (owed)':<24}{'count':>8}{'fund (yuan)':>16}"
+             f"{'account (yuan)':>16}{'carried over':>14}{'of which (yuan)':>17}"]
     for s in run.statements:
-        lines.append(f"{s.insured_pool:<22}{s.treatment_pool:<24}{s.settlement_count:>8}{yuan(s.fund_fen):>16}")
+        lines.append(f"{s.insured_pool:<22}{s.treatment_pool:<24}{s.settlement_count:>8}{yuan(s.fund_fen):>16}"
+                     f"{yuan(s.acct_fen):>16}{s.carried_over_count:>14}{yuan(s.carried_over_fen):>17}")
     if not run.statements:
-        lines.append("(no cross-region fund payments this month)")
+        lines.append("(no cross-region fund or account payments this month)")
     lines.append("")
     lines.append(f"{'pool':<22}{'receivable':>16}{'payable':>16}{'net':>16}")
     for p in run.positions:

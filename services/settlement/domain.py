@@ -23,7 +23,7 @@ from typing import Any, TypedDict, cast
 from services.common.clock import BEIJING
 from services.common.outcomes import Refusal
 from services.engine import InvariantViolated
-from services.engine.model import FeeItem, PersonSnapshot, SettlementResult
+from services.engine.model import NO_EARLIER_SETTLEMENT, AdmissionSoFar, FeeItem, PersonSnapshot, SettlementResult
 
 # China Standard Time: setl_time, the settlement date and the clearing month are national
 # business time, whatever the server's zone.
@@ -316,12 +316,15 @@ class Settlement:
     status: str  # settled | cancelled | reversal
     reverses_setl_id: str | None
     setl_time: dt.datetime
-    setlym: str  # the clearing month; a reversal keeps its original's
+    setlym: str  # the clearing month; a reversal keeps its original's; a frozen one's next open month (stored)
     setl_date: dt.date
     deltas: Mapping[str, int]  # the accumulator deltas this booking applied
     caps: Mapping[str, int]  # the caps the engine bound them by
     result: SettlementResult  # the engine's whole result (items, fund lines, explanation)
     msgid: str
+    # The month this row was meant for when a clearing run had frozen it: written only by the booking's
+    # trigger (migration 0010), which then moved setlym to the next open month; None otherwise.
+    carried_from: str | None = None
 
 
 AMOUNT_FIELDS = (
@@ -395,12 +398,14 @@ class SettlementReply:
 @dataclass(frozen=True, slots=True)
 class SettleState:
     """Everything the settle path reads in one round trip before BEGIN: the journal row of the
-    msgid (a retry is answered from it), the visit, its unsettled fees and the accumulators."""
+    msgid (a retry is answered from it), the visit, its unsettled fees, the accumulators and, for
+    an admission, what its settlements in force (an interim one) already did."""
 
     journal: Transaction | None
     visit: Visit | None
     fees: tuple[FeeItem, ...]
     accumulators: AccumulatorRow
+    admission: AdmissionSoFar = NO_EARLIER_SETTLEMENT  # an admission's settlements in force so far
 
 
 @dataclass(frozen=True, slots=True)
@@ -710,8 +715,16 @@ class ClearingApplication:
 class ClearingStatement:
     insured_pool: str  # owes
     treatment_pool: str  # is owed (advanced the money)
-    settlement_count: int
-    fund_fen: int
+    settlement_count: int  # settled minus reversed
+    fund_fen: int  # fund payments advanced
+    acct_fen: int = 0  # personal-account payments made outside the insured pool, advanced (their own line)
+    carried_over_count: int = 0  # rows committed after their own month's run, booked into this one
+    carried_over_fen: int = 0  # their fund and account payments (included in fund_fen and acct_fen)
+
+    @property
+    def owed_fen(self) -> int:
+        """What the insured pool owes the treatment pool: fund and account payments."""
+        return self.fund_fen + self.acct_fen
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,12 @@ is two rows that sum to zero, so the whole ledger sums to zero by construction (
 checks it anyway).
 
 Local visit: insured pool's fund account → hospital receivable.
-Cross-region visit (insured pool ≠ treatment pool): the treatment pool advances the fund
-payment, so each fund line is two transfers: insured fund → treatment pool clearing
-(leg "advance", what the monthly clearing bills the insured pool for) and treatment pool
-clearing → hospital receivable (leg "pay"). Personal-account payments (310200) are paid from
-the person's account directly, never advanced: acct → receivable in every case.
+Cross-region visit (insured pool ≠ treatment pool): the treatment pool advances the payment,
+so each fund line is two transfers: insured fund → treatment pool clearing (leg "advance",
+what the monthly clearing bills the insured pool for) and treatment pool clearing → hospital
+receivable (leg "pay"). A personal-account payment (310200) made outside the insured pool is
+advanced the same way, from the person's account (acct:<insured pool>), and cleared too, on its
+own line of the statement (DOMAIN.md §6); at home it goes from the account to the receivable.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def entries_for(fund_lines: Iterable[FundLine], *, insured_pool: str, treatment_
         if line.amount_fen == 0:
             continue
         source = fund_account(insured_pool, line.fund_pay_type)
-        if cross and line.fund_pay_type != PERSONAL_ACCOUNT:
+        if cross:
             clearing = f"clearing:{treatment_pool}"
             move("advance", source, clearing, line.fund_pay_type, line.amount_fen)
             move("pay", clearing, receivable, line.fund_pay_type, line.amount_fen)

@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 
 from services.common.journal import JournalEffect, JournalRequest, MsgidTaken
-from services.engine.model import FeeItem
+from services.engine.model import NO_EARLIER_SETTLEMENT, AdmissionSoFar, FeeItem
 from services.settlement.codec import result_from_json, result_to_json
 from services.settlement.domain import (
     AccumulatorRow,
@@ -106,12 +106,22 @@ UPDATE settlement.transactions SET reversed_by = $3
 WHERE fixmedins_code = $1 AND msgid = $2 AND reversed_by IS NULL
 """
 
+# What an admission's settlements in force (an interim one, 中途结算) already did: how many and
+# the deductible they charged (DOMAIN.md §5: one deductible per admission).
+_ADMISSION_SO_FAR = """
+SELECT count(*) AS n, coalesce(sum(s.act_pay_dedc), 0)::bigint AS dedc
+FROM settlement.settlements s WHERE s.mdtrt_id = {visit} AND s.status = 'settled'"""
+Q_ADMISSION_SO_FAR = _ADMISSION_SO_FAR.format(visit="$1")
+
 # Everything the settle path reads, in one round trip before BEGIN: the journal row of this
-# msgid (a retry is answered from it), the visit, its unsettled fees and the accumulator row.
+# msgid (a retry is answered from it), the visit, its unsettled fees, the accumulator row and,
+# for an admission, what its settlements in force already did.
 Q_SETTLE_STATE = f"""
 SELECT {', '.join(f't.{c} AS t_{c}' for c in TRANSACTION_COLUMNS)},
        {', '.join(f'v.{c}' for c in VISIT_COLUMNS)},
        a.data AS acc_data, a.caps AS acc_caps, a.version AS acc_version,
+       CASE WHEN v.kind = 'inpatient' THEN
+            (SELECT ARRAY[so.n, so.dedc] FROM ({_ADMISSION_SO_FAR.format(visit="v.mdtrt_id")}) so) END AS admission,
        (SELECT json_agg(json_build_object(
                  'sn', f.feedetl_sn, 'code', f.med_list_codg, 'cnt', f.cnt::text, 'pric', f.pric_fen,
                  'amt', f.det_item_fee_sumamt_fen, 'name', f.name) ORDER BY f.seq, f.feedetl_sn)
@@ -227,8 +237,6 @@ SELECT setl_id FROM settlement.settlements WHERE mdtrt_id = $1 AND status = 'set
 """
 Q_CANCEL_ORIGINAL = "UPDATE settlement.settlements SET status = 'cancelled' WHERE setl_id = $1 AND status = 'settled'"
 
-Q_MONTH_CLEARED = "SELECT run_id FROM settlement.clearing_runs WHERE setlym = $1"
-Q_LOCK_MONTH_SHARED = "SELECT pg_advisory_xact_lock_shared($1)"
 Q_LOCK_MONTH = "SELECT pg_advisory_xact_lock($1)"
 
 _VISIT_SELECT = f"SELECT {', '.join(VISIT_COLUMNS)} FROM settlement.visits WHERE mdtrt_id = $1"
@@ -301,23 +309,35 @@ Q_ANYWHERE = ("SELECT setl_id, fixmedins_code, setl_date, reverses_setl_id FROM 
 
 # ----------------------------------------------------------------------------- clearing (3203, monthly run)
 
+# Per pool pair, from the month's advance legs: fund payments and personal-account payments (310200,
+# their own line) advanced by the treatment pool; the rows carried over into the month after their
+# own month's run (carried_from, migration 0010), counted and summed on a line of their own too.
 Q_STATEMENTS_FROM_LEDGER = """
 WITH adv AS (
-    SELECT setl_id, insured_pool, treatment_pool, -sum(amount_fen) AS fund
+    SELECT setl_id, insured_pool, treatment_pool,
+           -coalesce(sum(amount_fen) FILTER (WHERE fund_pay_type <> '310200'), 0) AS fund,
+           -coalesce(sum(amount_fen) FILTER (WHERE fund_pay_type = '310200'), 0) AS acct
     FROM settlement.ledger_entries
     WHERE setlym = $1 AND leg = 'advance' AND account LIKE 'clearing:%'
     GROUP BY setl_id, insured_pool, treatment_pool)
 SELECT a.insured_pool, a.treatment_pool,
        sum(CASE WHEN s.reverses_setl_id IS NULL THEN 1 ELSE -1 END)::bigint AS settlement_count,
-       sum(a.fund)::bigint AS fund_fen
+       sum(a.fund)::bigint AS fund_fen, sum(a.acct)::bigint AS acct_fen,
+       count(*) FILTER (WHERE s.carried_from IS NOT NULL) AS carried_over_count,
+       coalesce(sum(a.fund + a.acct) FILTER (WHERE s.carried_from IS NOT NULL), 0)::bigint AS carried_over_fen
 FROM adv a JOIN settlement.settlements s USING (setl_id)
 GROUP BY a.insured_pool, a.treatment_pool
 ORDER BY a.insured_pool, a.treatment_pool
 """
 Q_RUN = "SELECT run_id, setlym, created_at FROM settlement.clearing_runs WHERE setlym = $1"
 Q_RUN_STATEMENTS = """
-SELECT insured_pool, treatment_pool, settlement_count, fund_fen FROM settlement.clearing_statements
-WHERE run_id = $1 ORDER BY insured_pool, treatment_pool
+SELECT insured_pool, treatment_pool, settlement_count, fund_fen, acct_fen, carried_over_count, carried_over_fen
+FROM settlement.clearing_statements WHERE run_id = $1 ORDER BY insured_pool, treatment_pool
+"""
+# A settlement's ledger rows, for its reversal to negate exactly (whatever rule booked them).
+Q_LEDGER_OF = """
+SELECT entry_no, transfer_no, leg, account, fund_pay_type, amount_fen FROM settlement.ledger_entries
+WHERE setl_id = $1 ORDER BY entry_no
 """
 Q_RUN_POSITIONS = """
 SELECT pool, receivable_fen, payable_fen, net_fen FROM settlement.clearing_positions WHERE run_id = $1 ORDER BY pool
@@ -326,8 +346,9 @@ Q_INSERT_RUN = """
 INSERT INTO settlement.clearing_runs (run_id, setlym, settlement_count, fund_fen, created_at) VALUES ($1, $2, $3, $4, $5)
 """
 Q_INSERT_STATEMENTS = """
-INSERT INTO settlement.clearing_statements (run_id, setlym, insured_pool, treatment_pool, settlement_count, fund_fen)
-SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[])
+INSERT INTO settlement.clearing_statements (run_id, setlym, insured_pool, treatment_pool, settlement_count, fund_fen,
+                                            acct_fen, carried_over_count, carried_over_fen)
+SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
 """
 Q_INSERT_POSITIONS = """
 INSERT INTO settlement.clearing_positions (run_id, setlym, pool, receivable_fen, payable_fen, net_fen)
@@ -348,7 +369,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 
 
 def clearing_lock_key(setlym: str) -> int:
-    """One advisory lock per clearing month: cancellations take it shared, the run exclusive."""
+    """One advisory lock per clearing month: every booking takes it shared (the triggers of migration
+    0010, which spell out this key), the run exclusive."""
     return 0x636C_0000_0000 + int(setlym)
 
 
@@ -477,7 +499,13 @@ class SettlementRepository:
             journal=None if r["t_msgid"] is None else _transaction(r, _T_KEYS),
             visit=None if r["mdtrt_id"] is None else _visit(r),
             fees=fees,
-            accumulators=AccumulatorRow(dict(r["acc_data"] or {}), dict(r["acc_caps"] or {}), r["acc_version"] or 0))
+            accumulators=AccumulatorRow(dict(r["acc_data"] or {}), dict(r["acc_caps"] or {}), r["acc_version"] or 0),
+            admission=NO_EARLIER_SETTLEMENT if r["admission"] is None else AdmissionSoFar(*r["admission"]))
+
+    async def admission_so_far(self, mdtrt_id: str) -> AdmissionSoFar:
+        """The visit's settlements in force: how many, and the deductible they charged."""
+        r = await self._db.fetchrow(Q_ADMISSION_SO_FAR, mdtrt_id)
+        return AdmissionSoFar(r["n"], r["dedc"])
 
     async def book_settlement(self, request: JournalRequest, reply: bytes, b: Booking) -> bool:
         """Book a computed settlement in one call of settlement.book_settlement: claim, version-
@@ -530,6 +558,10 @@ class SettlementRepository:
                 Q_INSERT_LEDGER, s.setl_id, s.insured_pool, s.treatment_pool, s.setlym,
                 [e.entry_no for e in entries], [e.transfer_no for e in entries], [e.leg for e in entries],
                 [e.account for e in entries], [e.fund_pay_type for e in entries], [e.amount_fen for e in entries])
+
+    async def ledger_of(self, setl_id: str) -> list[LedgerEntry]:
+        """A settlement's ledger rows in entry order."""
+        return [LedgerEntry(*r) for r in await self._db.fetch(Q_LEDGER_OF, setl_id)]
 
     async def settlement(self, setl_id: str) -> Settlement | None:
         r = await self._db.fetchrow(Q_SETTLEMENT, setl_id)
@@ -631,16 +663,9 @@ class SettlementRepository:
 
     # ------------------------------------------------------------------------- clearing
 
-    async def month_cleared(self, setlym: str) -> str | None:
-        run_id: str | None = await self._db.fetchval(Q_MONTH_CLEARED, setlym)
-        return run_id
-
-    async def lock_month_shared(self, setlym: str) -> None:
-        """Until the transaction ends, the month's clearing run cannot start (a cancellation)."""
-        await self._db.execute(Q_LOCK_MONTH_SHARED, clearing_lock_key(setlym))
-
     async def lock_month(self, setlym: str) -> None:
-        """Exclusive: waits for in-flight cancellations of the month and for a concurrent run."""
+        """Exclusive: waits for the month's bookings in flight (settlements and reversals take it shared in
+        the triggers of migration 0010) and for a concurrent run."""
         await self._db.execute(Q_LOCK_MONTH, clearing_lock_key(setlym))
 
     async def clearing_run(self, setlym: str) -> ClearingRun | None:
@@ -652,7 +677,8 @@ class SettlementRepository:
         return ClearingRun(run["run_id"], run["setlym"], statements, positions, run["created_at"])
 
     async def statements_from_ledger(self, setlym: str) -> list[ClearingStatement]:
-        """Per (insured pool → treatment pool): the month's advanced fund payments, settled minus reversed."""
+        """Per (insured pool → treatment pool): the month's advanced fund and account payments, settled minus
+        reversed, and what was carried over into the month."""
         return [ClearingStatement(*r) for r in await self._db.fetch(Q_STATEMENTS_FROM_LEDGER, setlym)]
 
     async def insert_clearing_run(self, run_id: str, setlym: str, statements: Sequence[ClearingStatement],
@@ -662,7 +688,9 @@ class SettlementRepository:
         if statements:
             await self._db.execute(Q_INSERT_STATEMENTS, run_id, setlym, [s.insured_pool for s in statements],
                                    [s.treatment_pool for s in statements], [s.settlement_count for s in statements],
-                                   [s.fund_fen for s in statements])
+                                   [s.fund_fen for s in statements], [s.acct_fen for s in statements],
+                                   [s.carried_over_count for s in statements],
+                                   [s.carried_over_fen for s in statements])
             await self._db.execute(Q_INSERT_POSITIONS, run_id, setlym, [p.pool for p in positions],
                                    [p.receivable_fen for p in positions], [p.payable_fen for p in positions],
                                    [p.net_fen for p in positions])

@@ -35,7 +35,6 @@ from services.settlement.domain import (
     new_id,
     parse_time,
 )
-from services.settlement.ledger import entries_for
 from services.settlement.ports import Now
 from services.settlement.repository import SettlementRepository
 
@@ -103,21 +102,19 @@ class Reversals:
         if orig.status == "reversal":
             raise refused("REVERSAL_OF_REVERSAL", f"{setl_id} 本身是冲销记录，不能再次冲销。 / {setl_id} is itself a "
                           "reversal and cannot be reversed.", "setl_id")
-        # Serialize with the month's clearing run: either we commit first (the run includes
-        # us) or we see the run and refuse.
-        await repo.lock_month_shared(orig.setlym)
-        if await repo.month_cleared(orig.setlym):
-            raise refused("MONTH_CLEARED", f"结算 {setl_id} 所属月份 {orig.setlym} 已清算，不能撤销；请走退费或"
-                          f"下月调整。 / The month {orig.setlym} of this settlement has been cleared; it can no "
-                          "longer be cancelled.", "setl_id")
+        # The reversal carries its original's setlym; when a clearing run has frozen that month,
+        # the booking's trigger (migration 0010) puts it into the next open month, carried over.
         if not await repo.cancel_original(setl_id):
             raise refused("ALREADY_CANCELLED", f"结算 {setl_id} 已撤销。 / Settlement {setl_id} is already cancelled.",
                           "setl_id")
+        acc = await repo.lock_accumulators(orig.psn_no, orig.insutype, orig.year)
+        # Admissions are counted, not settlements: read under the accumulator lock (a settlement
+        # of this admission books under it too) whether another settlement of it stays in force.
+        remains = (await repo.admission_so_far(orig.mdtrt_id)).settlements > 0 if orig.clr_type == "21" else False
         try:
-            rev = engine_reverse(orig.result)
+            rev = engine_reverse(orig.result, admission_remains=remains)
         except SettlementRefused as e:
             raise checks.engine_refusal(e) from None
-        acc = await repo.lock_accumulators(orig.psn_no, orig.insutype, orig.year)
         data = dict(acc.data)
         for key, delta in rev.deltas.items():
             data[key] = int(data.get(key, 0)) + delta
@@ -127,11 +124,13 @@ class Reversals:
         s = dataclasses.replace(
             orig, **amounts_of(rev), setl_id=new_id("R", now), status="reversal", reverses_setl_id=setl_id,
             setl_time=now, setl_date=now.astimezone(CST).date(), deltas=dict(rev.deltas), caps=dict(rev.caps),
-            result=rev, msgid=msgid, fixmedins_code=code,
+            result=rev, msgid=msgid, fixmedins_code=code, carried_from=None,
             balc_fen=account_balance(data, acc.caps, None) if "acct:used" in acc.caps else orig.balc_fen)
         reply = SettlementReply.of(s)
-        await repo.insert_settlement(s, reply.funds, entries_for(rev.fund_lines, insured_pool=s.insured_pool,
-                                                                 treatment_pool=s.treatment_pool, hospital=code))
+        # The original's own ledger rows negated (whatever rule booked them), each transfer still
+        # summing to zero.
+        entries = [dataclasses.replace(e, amount_fen=-e.amount_fen) for e in await repo.ledger_of(setl_id)]
+        await repo.insert_settlement(s, reply.funds, entries)
         await repo.release_fees(setl_id)
         await repo.unsettle_visit(orig.mdtrt_id)
         return reply

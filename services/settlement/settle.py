@@ -32,7 +32,17 @@ from services.common.grpcutil import Refusal, invalid, refused
 from services.common.journal import Journal, JournalRequest, Replayed, replay, require_key
 from services.engine import SettlementRefused
 from services.engine import settle as engine_settle
-from services.engine.model import Bill, Catalogue, PersonSnapshot, Policy, Pool, SettlementContext, SettlementResult
+from services.engine.model import (
+    NO_EARLIER_SETTLEMENT,
+    AdmissionSoFar,
+    Bill,
+    Catalogue,
+    PersonSnapshot,
+    Policy,
+    Pool,
+    SettlementContext,
+    SettlementResult,
+)
 from services.settlement import checks
 from services.settlement.domain import (
     CST,
@@ -110,7 +120,7 @@ class Settlements:
             raise invalid("FIELD_REQUIRED", "缺少 fixmedins_code。 / fixmedins_code is required.", "fixmedins_code")
         state = await self.autocommit.settle_state(order.mdtrt_id, hospital, "")
         prep = await self._prepare(order, state, hospital, presettle=True)
-        result = self._compute(prep, state.accumulators.data)
+        result = self._compute(prep, state.accumulators.data, state.admission)
         return SettlementReply.of(self._settlement(prep, result, setl_id="", now=self.clock(), msgid=msgid,
                                                    code=hospital, accumulators=state.accumulators))
 
@@ -130,7 +140,7 @@ class Settlements:
                 self._check_visit_state(state.visit, order)
             try:
                 if attempt < OPTIMISTIC_ATTEMPTS:
-                    reply = await self._book(self.autocommit, prep, state.accumulators, request)
+                    reply = await self._book(self.autocommit, prep, state.accumulators, state.admission, request)
                 else:
                     reply = await self._book_locked(prep, request)
             except Contended:
@@ -145,13 +155,13 @@ class Settlements:
 
     # ------------------------------------------------------------------------- booking
 
-    async def _book(self, repo: SettlementRepository, prep: Prepared, acc: AccumulatorRow,
+    async def _book(self, repo: SettlementRepository, prep: Prepared, acc: AccumulatorRow, admission: AdmissionSoFar,
                     request: JournalRequest) -> SettlementReply | None:
         """Compute on `acc` and book it with ONE call of settlement.book_settlement (claim +
         version-checked write + visit + rows + fees). None if another request with this msgid
         committed first; Contended if what was computed on changed meanwhile."""
         now = self.clock()
-        result = self._compute(prep, acc.data)
+        result = self._compute(prep, acc.data, admission)
         after = acc.after(result)
         s = self._settlement(prep, result, setl_id=new_id("S", now), now=now, msgid=request.msgid,
                              code=request.hospital, accumulators=after)
@@ -174,7 +184,9 @@ class Settlements:
         try:
             async with connection(self.pool) as repo, repo.transaction():
                 acc = await repo.lock_accumulators(v.psn_no, v.insutype, prep.year)
-                reply = await self._book(repo, prep, acc, request)
+                # Read under the lock: a reversal of this admission's settlement takes it too.
+                admission = await repo.admission_so_far(v.mdtrt_id) if v.kind == "inpatient" else NO_EARLIER_SETTLEMENT
+                reply = await self._book(repo, prep, acc, admission, request)
                 if reply is None:
                     raise _Taken()  # roll back: keep nothing of ours (the row the lock created)
                 return reply
@@ -252,7 +264,7 @@ class Settlements:
                         # mid_setl_flag on a discharged admission settles the stay: it is final.
                         mid_settle=v.kind == "inpatient" and order.mid_setl_flag and v.status != "discharged")
         if order.declared is not None:
-            self._check_declared(order, self._compute(prep, state.accumulators.data))
+            self._check_declared(order, self._compute(prep, state.accumulators.data, state.admission))
         return prep
 
     @staticmethod
@@ -270,10 +282,12 @@ class Settlements:
                               f"input.data.{name}")
 
     @staticmethod
-    def _compute(prep: Prepared, accumulators) -> SettlementResult:
+    def _compute(prep: Prepared, accumulators, admission: AdmissionSoFar) -> SettlementResult:
+        """The engine on the accumulators and on what this admission's settlements in force (an
+        interim one) already did: one deductible per admission, admissions counted once."""
         ctx = SettlementContext(person=prep.person, insured_pool=prep.insured_pool, treatment_pool=prep.treatment_pool,
                                 policy=prep.policy, catalogue=prep.catalogue, filing_group=prep.filing_group,
-                                accumulators=accumulators, province_of=prep.province_of)
+                                accumulators=accumulators, province_of=prep.province_of, admission=admission)
         try:
             return engine_settle(prep.bill, ctx)
         except SettlementRefused as e:

@@ -231,3 +231,27 @@ async def test_reconciliation_3201_3202_and_clearing(his_factory, admin):
         assert y(pos["net"]) == y(pos["receivable"]) - y(pos["payable"])
     async with admin.post("/api/v1/admin/clearing-runs", json={"setlym": f"{month[:4]}-{month[4:]}"}) as r:
         assert r.status == 400 and (await r.json())["error"]["field"] == "setlym"
+
+
+async def test_2001_applies_the_settlement_rules_filing_and_line_funds(his_factory):
+    """DOMAIN.md §6a over HTTP, on the demo data: the eligibility process asks the filing process
+    about a cross-region visit, as settlement does. Before: 2001 said 390100 "may receive benefits"
+    for 周晓燕's unfiled admission in Nanning (2207 refuses it NOT_FILED) and listed critical
+    illness (390200) for an ordinary outpatient visit."""
+    nanning = await his_factory("H45010300001")
+    walker = person("330600000000000008")  # Shaoxing resident in Nanning, no filing
+
+    async def trt(his, psn_no: str, med_type: str) -> list[tuple[str, str, str]]:
+        out = ok(await his.call("2001", {"data": {"psn_no": psn_no, "insutype": "390", "med_type": med_type,
+                                                   "begntime": now_text()}}))
+        return [(r["fund_pay_type"], r["trt_enjymnt_flag"], r["trt_chk_rslt"]) for r in out["trtinfo"]]
+
+    rows = await trt(nanning, walker["psn_no"], "21")
+    assert [(code, flag) for code, flag, _ in rows] == [("390100", "0")], rows
+    assert "NOT_FILED" in rows[0][2] and "2501" in rows[0][2]
+    rows = await trt(nanning, walker["psn_no"], "13")  # emergency rescue is deemed filed; outpatient line
+    assert [(code, flag) for code, flag, _ in rows] == [("390100", "1")], rows
+    shaoxing = await his_factory(SX3)
+    local = person("330600000000000001")
+    assert [(c, f) for c, f, _ in await trt(shaoxing, local["psn_no"], "11")] == [("390100", "1")]
+    assert [(c, f) for c, f, _ in await trt(shaoxing, local["psn_no"], "21")] == [("390100", "1"), ("390200", "1")]

@@ -20,11 +20,16 @@ def _policy(pool, insutype, waiting_days):
     return {
         "pool": pool, "insutype": insutype, "year": THIS_YEAR, "waiting_days": waiting_days,
         "lines": {"outpatient": {"annual_deductible": "100.00", "ratio": {"1": "0.60", "2": "0.50", "3": "0.40"},
-                                 "annual_cap": "800.00"}},
+                                 "annual_cap": "800.00"},
+                  "chronic:M03900": {"annual_deductible": "0.00", "ratio": {"1": "0.80", "2": "0.80", "3": "0.80"},
+                                     "annual_cap": "3000.00"}},
         "cap_groups": {}, "retired_bonus": "0",
         "cross_region": {"long_term": "0", "referral": "-0.10", "emergency": "-0.10", "temporary": "-0.20",
                          "intra_province": "0"},
         "assistance": {"tekun": {"annual_deductible": "0.00", "ratio": "1.00", "annual_cap": "50000.00"}},
+        # Residents' second tier: on the chronic (and inpatient) lines only, never on outpatient.
+        **({"critical_illness": {"threshold": "20000.00", "bands": [{"upto": None, "ratio": "0.60"}],
+                                 "annual_cap": "400000.00"}} if insutype == "390" else {}),
     }
 
 
@@ -36,6 +41,8 @@ REFERENCE = {
     ],
     "hospitals": [{"code": HOSPITAL, "name": "测试医院", "admdvs": "990101", "level": 3, "cross_province": True,
                    "paasid": "elig-test-his-990101", "secret": "eligibility-test-secret-32-bytes-min"}],
+    "catalogues": [{"pool": pool, "items": [{"code": "EXAM", "name": "检查", "kind": "service", "class": "01"}]}
+                   for pool in (POOL_A, POOL_B)],
     "policies": [_policy(POOL_A, "390", 90), _policy(POOL_A, "310", 30), _policy(POOL_B, "390", 60)],
 }
 

@@ -114,8 +114,8 @@ async def test_writes_and_benefit_check_over_grpc(grpc_env, db_pool, uid):
                                                        med_type="11", begntime=day("03-05 10:00:00")))
     assert [(t.fund_pay_type, t.trt_enjymnt_flag) for t in r.trtinfo] == [("390100", "1")]
     await stub.SetIdentity(pb.SetIdentityRequest(psn_no=psn, type="tekun", begin=day("01-01")))
-    r = await stub.CheckBenefit(pb.CheckBenefitRequest(psn_no=psn, insutype="390", med_type="11",
-                                                       begntime=day("03-05")))
+    r = await stub.CheckBenefit(pb.CheckBenefitRequest(psn_no=psn, insutype="390", fixmedins_code="H99010100001",
+                                                       med_type="11", begntime=day("03-05")))
     assert ("610100", "1") in [(t.fund_pay_type, t.trt_enjymnt_flag) for t in r.trtinfo]
     q = await stub.GrantChronic(pb.GrantChronicRequest(psn_no=psn, code="M01600", begin=day("03-01")))
     listed = await stub.ListChronic(pb.ListChronicRequest(psn_no=psn))
@@ -128,8 +128,8 @@ async def test_writes_and_benefit_check_over_grpc(grpc_env, db_pool, uid):
     await stub.InvalidatePerson(pb.InvalidatePersonRequest(psn_no=psn))
     code, _, field, _ = await refused(stub.GrantChronic(pb.GrantChronicRequest(psn_no=psn, code="hypertension")))
     assert (code, field) == (grpc.StatusCode.INVALID_ARGUMENT, "code")
-    code, _, field, _ = await refused(stub.CheckBenefit(pb.CheckBenefitRequest(psn_no=psn, insutype="390",
-                                                                               med_type="14", begntime=day("03-05"))))
+    code, _, field, _ = await refused(stub.CheckBenefit(pb.CheckBenefitRequest(
+        psn_no=psn, insutype="390", fixmedins_code="H99010100001", med_type="14", begntime=day("03-05"))))
     assert (code, field) == (grpc.StatusCode.INVALID_ARGUMENT, "dise_codg")
 
 

@@ -15,7 +15,7 @@ from services.eligibility import rules
 from services.eligibility.cache import ChangeListener
 from tests.dates import THIS_YEAR, date, day
 
-from .conftest import POOL_A, POOL_B, enrollment, new_certno, person_record, store_persons
+from .conftest import HOSPITAL, POOL_A, POOL_B, enrollment, new_certno, person_record, store_persons
 
 pytestmark = pytest.mark.integration
 
@@ -157,25 +157,41 @@ async def test_find_person_by_certificate_types(service, db_pool, uid):
 
 
 async def test_check_benefit_chronic_and_assistance(service, db_pool, uid):
+    """2001 applies the settlement's line rules (DOMAIN.md §6a): a chronic line needs the
+    qualification on the day (else one row, flag 0, the reason settlement would give); the funds
+    listed are those of the line: critical illness (390200) on the chronic line, not on ordinary
+    outpatient (before: listed whatever the line); assistance for the group held."""
     from services.engine.model import Identity
 
     psn = f"C{uid}"
     await store_persons(db_pool, [person_record(psn, enrollments=[enrollment()],
                                                 identities=[Identity("tekun", date(1, 1), None)])])
-    out = await service.check_benefit(psn_no=psn, insutype="390", fixmedins_code="H99010100001", med_type="14",
+    out = await service.check_benefit(psn_no=psn, insutype="390", fixmedins_code=HOSPITAL, med_type="14",
                                       begntime=day("05-01 09:00:00"), dise_codg="M03900")
-    assert [(t.fund_pay_type, t.may_enjoy) for t in out] == [("390100", True), ("610100", True), ("390100", False)]
-    assert "2503" in out[-1].result
-    q = await service.grant_chronic(psn_no=psn, code="M03900", begin=day("04-01"), end="", hospital="H99010100001")
-    out = await service.check_benefit(psn_no=psn, insutype="390", fixmedins_code="", med_type="14",
+    assert [(t.fund_pay_type, t.may_enjoy) for t in out] == [("390100", False)]
+    assert "2503" in out[0].result and "NO_CHRONIC_QUALIFICATION" in out[0].result
+    q = await service.grant_chronic(psn_no=psn, code="M03900", begin=day("04-01"), end="", hospital=HOSPITAL)
+    out = await service.check_benefit(psn_no=psn, insutype="390", fixmedins_code=HOSPITAL, med_type="14",
                                       begntime=day("05-01"), dise_codg="M03900")
-    assert out[-1].may_enjoy and out[-1].begin == date(4, 1)
+    assert [(t.fund_pay_type, t.may_enjoy) for t in out] == [("390100", True), ("390200", True), ("610100", True)]
+    assert out[0].begin == date(4, 1) and "chronic:M03900" in out[0].result and "tekun" in out[-1].result
+    outpatient = await service.check_benefit(psn_no=psn, insutype="390", fixmedins_code=HOSPITAL, med_type="11",
+                                             begntime=day("05-01"), dise_codg="")
+    assert [(t.fund_pay_type, t.may_enjoy) for t in outpatient] == [("390100", True), ("610100", True)]
+    inpatient = await service.check_benefit(psn_no=psn, insutype="390", fixmedins_code=HOSPITAL, med_type="21",
+                                            begntime=day("05-01"), dise_codg="")
+    assert [(t.fund_pay_type, t.may_enjoy) for t in inpatient] == [("390100", False)]
+    assert "LINE_NOT_COVERED" in inpatient[0].result  # the test policy has no inpatient line
     revoked = await service.revoke_chronic(psn_no=psn, code="M03900", end=day("04-30"))
     assert revoked.id == q.id and revoked.end == date(4, 30)
-    out = await service.check_benefit(psn_no=psn, insutype="390", fixmedins_code="", med_type="14",
+    out = await service.check_benefit(psn_no=psn, insutype="390", fixmedins_code=HOSPITAL, med_type="14",
                                       begntime=day("05-01"), dise_codg="M03900")
-    assert not out[-1].may_enjoy
+    assert not out[0].may_enjoy
     assert len(await service.list_chronic(psn_no=psn)) == 1  # revoked, never deleted
-    out = await service.check_benefit(psn_no=psn, insutype="310", fixmedins_code="", med_type="11",
+    out = await service.check_benefit(psn_no=psn, insutype="310", fixmedins_code=HOSPITAL, med_type="11",
                                       begntime=day("05-01"), dise_codg="")
     assert out == [out[0]] and not out[0].may_enjoy and "310" in out[0].result
+    with pytest.raises(Refusal) as e:
+        await service.check_benefit(psn_no=psn, insutype="390", fixmedins_code="", med_type="11",
+                                    begntime=day("05-01"), dise_codg="")
+    assert e.value.field == "fixmedins_code"

@@ -188,6 +188,7 @@ class RealEnv:
 @pytest_asyncio.fixture(scope="session")
 async def real_env(db_pool, redis_url):
     from services.eligibility.cache import PersonCache
+    from services.eligibility.filing_client import FilingClient as EligibilityFilingClient
     from services.eligibility.main import redis_client
     from services.eligibility.repository import EligibilityRepository
     from services.eligibility.server import register as register_eligibility
@@ -223,6 +224,7 @@ async def real_env(db_pool, redis_url):
     filing_port = filing_srv.add_insecure_port("127.0.0.1:0")
     await filing_srv.start()
     filing_channel = aio.insecure_channel(f"127.0.0.1:{filing_port}")
+    elig_service.filing = EligibilityFilingClient(filing_channel, 5.0)  # 2001 asks it, as main.py wires it
 
     service = SettlementService(db_pool, refs, EligibilityClient(elig_channel, 5.0),
                                 FilingClient(filing_channel, 5.0), clock=Clock())

@@ -84,15 +84,16 @@ async def accumulators(stub, psn_no: str, insutype: str = "390", year: int = THI
     return {a.key: a.amount for a in resp.accumulators}, resp
 
 
-async def free_month(db_pool) -> dt.date:
-    """A past month no settlement or clearing run has used, so this test owns it."""
+async def free_month(db_pool, months: int = 1) -> dt.date:
+    """A past month (day 10) no settlement or clearing run has used, so this test owns it; with
+    months=2 the month after it is unused too (a late booking goes there once the first is cleared)."""
     rng = random.Random()
     async with db_pool.acquire() as conn:
         while True:
-            day = dt.date(rng.randrange(1100, 1999), rng.randrange(1, 13), 10)
-            ym = f"{day:%Y%m}"
+            day = dt.date(rng.randrange(1100, 1999), rng.randrange(1, 12), 10)
+            yms = [f"{day.year}{day.month + i:02d}" for i in range(months)]
             used = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM settlement.settlements WHERE setlym = $1)"
-                " OR EXISTS (SELECT 1 FROM settlement.clearing_runs WHERE setlym = $1)", ym)
+                "SELECT EXISTS (SELECT 1 FROM settlement.settlements WHERE setlym = any($1::text[]))"
+                " OR EXISTS (SELECT 1 FROM settlement.clearing_runs WHERE setlym = any($1::text[]))", yms)
             if not used:
                 return day

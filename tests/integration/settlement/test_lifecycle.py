@@ -108,8 +108,9 @@ async def test_interim_settlement_then_final_settlement_keep_accumulators_exact(
     """Resident, level 3, a long stay settled in two parts. Interim (2304 with mid_setl_flag, not
     discharged) on the fees so far: 5000.00 → deductible 800.00, (5000 − 800) × 0.70 = 2940.00;
     the admission stays open. Final, after more fees and the discharge, on the new fees only:
-    3000.00. Each inpatient settlement counts once (DOMAIN.md §5 precise points), so the final
-    one is the year's second: deductible 800 × 0.5 = 400.00, (3000 − 400) × 0.70 = 1820.00."""
+    3000.00. One deductible per admission, admissions counted, not settlements (DOMAIN.md §5
+    precise points): the final one charges no deductible, 3000 × 0.70 = 2100.00, and the year
+    still has one admission. (Before: it counted a second admission and charged 400.00 again.)"""
     psn = upstream.person(f"PI{uid}")
     v = await open_visit(stub, hospital=H_A3, psn_no=psn, fees=[fee("1", "DIAL", "1", 500_000)], discharge=False)
     interim_req = settle_request(H_A3, v, 500_000)
@@ -134,11 +135,11 @@ async def test_interim_settlement_then_final_settlement_keep_accumulators_exact(
     assert outcome(e.value) == ("MEDFEE_MISMATCH", "input.data.medfee_sumamt")
     assert "3000.00" in e.value.details()
     final = (await stub.Settle(settle_request(H_A3, v, 300_000))).setlinfo
-    assert (final.medfee_sumamt_fen, final.act_pay_dedc_fen, final.hifp_pay_fen) == (300_000, 40_000, 182_000)
+    assert (final.medfee_sumamt_fen, final.act_pay_dedc_fen, final.hifp_pay_fen) == (300_000, 0, 210_000)
 
     acc, resp = await accumulators(stub, psn)
-    assert acc["admissions:inpatient"] == 2
-    assert acc["fund:group:main"] == 294_000 + 182_000
+    assert acc["admissions:inpatient"] == 1
+    assert acc["fund:group:main"] == 294_000 + 210_000
     caps = {a.key: a.cap for a in resp.accumulators}
     assert caps["fund:group:main"] == 28_000_000
     async with db_pool.acquire() as conn:
@@ -160,6 +161,53 @@ async def test_interim_settlement_then_final_settlement_keep_accumulators_exact(
     async with db_pool.acquire() as conn:
         assert await conn.fetchval("SELECT status FROM settlement.visits WHERE mdtrt_id = $1",
                                    v.mdtrt_id) == "discharged"
+
+    # Cancelling the interim one too gives its deductible back and takes the admission off the
+    # count; settling the whole stay again is this year's first admission: 800.00 once.
+    await stub.CancelSettlement(pb.CancelSettlementRequest(caller=caller(H_A3, "2305"), setl_id=interim.setl_id))
+    assert (await accumulators(stub, psn))[0]["admissions:inpatient"] == 0
+    whole = (await stub.Settle(settle_request(H_A3, v, 800_000))).setlinfo
+    assert (whole.act_pay_dedc_fen, whole.hifp_pay_fen) == (80_000, 504_000)  # (8000 − 800) × 0.70
+    assert (await accumulators(stub, psn))[0]["admissions:inpatient"] == 1
+
+
+async def test_interim_cancelled_while_the_final_stands_keeps_the_admission_counted(stub, upstream, db_pool, uid):
+    """Interim 5000.00 (deductible 800.00), final 3000.00 (none). Cancelling the interim while the
+    final stands gives back its 800.00 but the admission keeps its settlement: still counted once.
+    Its fees settled again take the 800.00 the admission now lacks. A second admission of the
+    year then gets the repeat factor: 800.00 × 0.5 = 400.00."""
+    psn = upstream.person(f"PM{uid}")
+    v = await open_visit(stub, hospital=H_A3, psn_no=psn, fees=[fee("1", "DIAL", "1", 500_000)], discharge=False)
+    req = settle_request(H_A3, v, 500_000)
+    req.mid_setl_flag = True
+    interim = (await stub.Settle(req)).setlinfo
+    await stub.UploadFees(pb.UploadFeesRequest(caller=caller(H_A3, "2301"), mdtrt_id=v.mdtrt_id, psn_no=psn,
+                                               feedetail=[fee("2", "DIAL", "1", 300_000)]))
+    await stub.Discharge(pb.DischargeRequest(caller=caller(H_A3, "2402"), mdtrt_id=v.mdtrt_id, psn_no=psn,
+                                             endtime=day("06-20 10:00:00")))
+    final = (await stub.Settle(settle_request(H_A3, v, 300_000))).setlinfo
+    assert (interim.act_pay_dedc_fen, final.act_pay_dedc_fen) == (80_000, 0)
+
+    await stub.CancelSettlement(pb.CancelSettlementRequest(caller=caller(H_A3, "2305"), setl_id=interim.setl_id))
+    acc, _ = await accumulators(stub, psn)
+    assert acc["admissions:inpatient"] == 1 and acc["fund:group:main"] == 210_000
+    again = (await stub.Settle(settle_request(H_A3, v, 500_000))).setlinfo
+    assert (again.act_pay_dedc_fen, again.hifp_pay_fen) == (80_000, 294_000)
+    assert (await accumulators(stub, psn))[0]["admissions:inpatient"] == 1
+
+    second = await open_visit(stub, hospital=H_A3, psn_no=psn, begntime=day("07-01 09:00:00"),
+                              fees=[fee("1", "DIAL", "1", 300_000)])
+    s2 = (await stub.Settle(settle_request(H_A3, second, 300_000))).setlinfo
+    assert (s2.act_pay_dedc_fen, s2.hifp_pay_fen) == (40_000, 182_000)  # (3000 − 400) × 0.70
+    acc, _ = await accumulators(stub, psn)
+    assert acc["admissions:inpatient"] == 2
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch("SELECT deltas FROM settlement.settlements WHERE psn_no = $1", psn)
+    summed: dict[str, int] = {}
+    for row in rows:
+        for key, delta in row["deltas"].items():
+            summed[key] = summed.get(key, 0) + delta
+    assert {k: v for k, v in summed.items() if v} == {k: v for k, v in acc.items() if v}
 
 
 async def test_an_admission_with_an_interim_settlement_cannot_be_cancelled(stub, upstream, db_pool, uid):

@@ -114,13 +114,16 @@ async def test_2601_undoes_registration_and_fee_upload(stub, upstream, db_pool, 
         assert await conn.fetchval("SELECT status FROM settlement.visits WHERE mdtrt_id = $1", v.mdtrt_id) == "cancelled"
 
 
-async def test_clearing_nets_three_pools_and_refuses_later_cancels(stub, upstream, clock, db_pool, uid):
+async def test_clearing_nets_three_pools_and_books_later_cancels_into_the_next_month(
+        stub, upstream, clock, db_pool, uid):
     """Residents treated out of province with long-term filings, level-3 hospitals, first
     admission: deductible out_of_province 1200.00, r = 0.70, no critical illness below 20000.00.
     A→B: DIAL 10000.00 → (10000 − 1200) × 0.70 = 6160.00; A→B again (other person): 3000.00 →
     1260.00; B→C: 20000.00 → 13160.00; C→A: 5000.00 → 2660.00; one more B→C settled and
-    cancelled in the month (nets out); one local A settlement (not cleared)."""
-    month = await free_month(db_pool)
+    cancelled in the month (nets out); one local A settlement (not cleared). After the run a
+    cancellation of the month is booked into the next month, carried over (DOMAIN.md §6; before:
+    refused MONTH_CLEARED)."""
+    month = await free_month(db_pool, months=2)
     clock.set(month)
     cases = [(POOL_A, H_B3, 1_000_000, 616_000), (POOL_A, H_B3, 300_000, 126_000), (POOL_B, H_C3, 2_000_000, 1_316_000),
              (POOL_C, H_A3, 500_000, 266_000), (POOL_B, H_C3, 700_000, 406_000), (POOL_A, H_A3, 700_000, 434_000)]
@@ -154,11 +157,87 @@ async def test_clearing_nets_three_pools_and_refuses_later_cancels(stub, upstrea
                                        "AND leg = 'advance' AND account LIKE 'clearing:%'", ym)
     assert advanced == sum(s.fund_fen for s in run.statements)
 
-    with pytest.raises(grpc.RpcError) as e:
-        await stub.CancelSettlement(pb.CancelSettlementRequest(caller=caller(H_B3, "2305"),
-                                                               setl_id=settled[0].setlinfo.setl_id))
-    assert outcome(e.value) == ("MONTH_CLEARED", "setl_id")
-    assert ym in e.value.details()
+    late = await stub.CancelSettlement(pb.CancelSettlementRequest(caller=caller(H_B3, "2305"),
+                                                                  setl_id=settled[0].setlinfo.setl_id))
+    nxt = next_month(ym)
+    async with db_pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT setlym, carried_from FROM settlement.settlements WHERE setl_id = $1",
+                                  late.setlinfo.setl_id)
+    assert (row["setlym"], row["carried_from"]) == (nxt, ym)
+    frozen = await stub.RunClearing(pb.RunClearingRequest(setlym=ym))
+    assert frozen.replayed and list(frozen.statements) == list(run.statements)
+
+
+def next_month(ym: str) -> str:
+    y, m = int(ym[:4]), int(ym[4:])
+    return f"{y + m // 12:04d}{m % 12 + 1:02d}"
+
+
+async def _audit(db_pool) -> list[str]:
+    async with db_pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        return [str(v) for v in await audit(conn)]
+
+
+async def test_a_late_settlement_goes_into_the_next_open_month_and_the_audit_stays_clean(
+        stub, upstream, clock, db_pool, database_url, uid):
+    """DOMAIN.md §6: a run freezes its month. Month M: a pool-A employee (filed, account 1000.00)
+    admitted at a pool-B level-3 hospital: (10000 − 1200) × 0.70 = 6160.00 from the fund, 1000.00
+    from the account, both advanced by pool B and cleared (the account on its own line; before:
+    never advanced, never cleared). M is cleared. Then, with the settlement service's clock still
+    in M (skew, a late retry), a pool-A resident settles at the same hospital: 5000.00 →
+    (5000 − 1200) × 0.70 = 2660.00, and the employee's settlement is cancelled. Both are booked
+    into M+1, carried over; M's statement never changes and `medsettle audit` stays clean (before:
+    the late settlement went into M and the auditor failed "statement 616000 but ledger 882000").
+    M+1's run lists both as carried over: 2660.00 − 6160.00 fund, −1000.00 account."""
+    month = await free_month(db_pool, months=2)
+    ym, nxt = f"{month:%Y%m}", next_month(f"{month:%Y%m}")
+    clock.set(month)
+    worker = upstream.person(f"PF{uid}w", pool=POOL_A, insutype="310", psn_type="employee", balance_fen=100_000)
+    upstream.file(worker, "long_term")
+    v = await open_visit(stub, hospital=H_B3, psn_no=worker, insutype="310", fees=[fee("1", "DIAL", "1", 1_000_000)])
+    first = (await stub.Settle(settle_request(H_B3, v, 1_000_000, acct=True))).setlinfo
+    assert (first.fund_pay_sumamt_fen, first.acct_pay_fen) == (616_000, 100_000)
+    async with db_pool.acquire() as conn:
+        legs = await conn.fetch("SELECT account, amount_fen FROM settlement.ledger_entries WHERE setl_id = $1 "
+                                "AND leg = 'advance' AND fund_pay_type = '310200' ORDER BY entry_no", first.setl_id)
+    assert [tuple(x) for x in legs] == [(f"acct:{POOL_A}", 100_000), (f"clearing:{POOL_B}", -100_000)]
+
+    clock.set(month + dt.timedelta(days=40))
+    run = await stub.RunClearing(pb.RunClearingRequest(setlym=ym))
+    assert [(s.insured_pool, s.treatment_pool, s.settlement_count, s.fund_fen, s.acct_fen, s.carried_over_count)
+            for s in run.statements] == [(POOL_A, POOL_B, 1, 616_000, 100_000, 0)]
+    assert [(p.pool, p.receivable_fen, p.payable_fen) for p in run.positions] == [
+        (POOL_A, 0, 716_000), (POOL_B, 716_000, 0)]
+
+    clock.set(month)  # the settlement service's clock is behind: it still says M
+    resident = upstream.person(f"PF{uid}r", pool=POOL_A)
+    upstream.file(resident, "long_term")
+    v2 = await open_visit(stub, hospital=H_B3, psn_no=resident, fees=[fee("1", "DIAL", "1", 500_000)])
+    late = (await stub.Settle(settle_request(H_B3, v2, 500_000))).setlinfo
+    assert late.fund_pay_sumamt_fen == 266_000 and late.setl_time.startswith(f"{month:%Y-%m}")
+    cancel = (await stub.CancelSettlement(pb.CancelSettlementRequest(caller=caller(H_B3, "2305"),
+                                                                    setl_id=first.setl_id))).setlinfo
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch("SELECT setl_id, setlym, carried_from, setl_date FROM settlement.settlements "
+                                "WHERE setl_id = any($1::text[]) ORDER BY setl_id", [late.setl_id, cancel.setl_id])
+        ledger_months = await conn.fetch("SELECT DISTINCT setlym FROM settlement.ledger_entries "
+                                         "WHERE setl_id = any($1::text[])", [late.setl_id, cancel.setl_id])
+    assert [(r["setlym"], r["carried_from"]) for r in rows] == [(nxt, ym), (nxt, ym)]
+    assert all(f"{r['setl_date']:%Y%m}" == ym for r in rows)  # the day it happened stays (3201 by day)
+    assert [r["setlym"] for r in ledger_months] == [nxt]
+    clock.set(month + dt.timedelta(days=40))
+    frozen = await stub.RunClearing(pb.RunClearingRequest(setlym=ym))
+    assert frozen.replayed and list(frozen.statements) == list(run.statements)
+    assert await _audit(db_pool) == []
+    assert await run_audit(database_url) == 0
+
+    clock.set(month + dt.timedelta(days=75))
+    after = await stub.RunClearing(pb.RunClearingRequest(setlym=nxt))
+    assert [(s.insured_pool, s.treatment_pool, s.settlement_count, s.fund_fen, s.acct_fen, s.carried_over_count,
+             s.carried_over_fen) for s in after.statements] == [
+        (POOL_A, POOL_B, 0, 266_000 - 616_000, -100_000, 2, 266_000 - 716_000)]
+    assert sum(p.net_fen for p in after.positions) == 0
+    assert await _audit(db_pool) == []
 
 
 async def test_reconciliation_totals_and_detail_diffs(stub, upstream, clock, db_pool, uid):

@@ -92,6 +92,50 @@ async def test_inter_province_needs_a_filing_and_a_retro_filing_before_settle_is
     assert sum(x["amount_fen"] for x in legs) == 0
 
 
+async def _benefit(env, psn: str, hospital: str, med_type: str, dise_codg: str = "") -> list[tuple[str, str, str]]:
+    r = await env.eligibility.CheckBenefit(eligibility_pb2.CheckBenefitRequest(
+        psn_no=psn, insutype="390", fixmedins_code=hospital, med_type=med_type, begntime=day("05-10 09:00:00"),
+        dise_codg=dise_codg))
+    return [(t.fund_pay_type, t.trt_enjymnt_flag, t.trt_chk_rslt) for t in r.trtinfo]
+
+
+async def test_2001_says_what_2207_then_settles_filing_and_line_funds(real_env, uid):
+    """DOMAIN.md §6a: 2001 applies the settlement's eligibility, filing and line rules (the real
+    eligibility servicer asks the real filing servicer, as settlement does). Before: 2001 said
+    "may receive benefits" (390100 flag 1) for an inter-province admission with no filing that
+    2207 refused NOT_FILED, and listed critical illness (390200) for an ordinary outpatient visit."""
+    env = real_env
+    psn = await env.person(f"RB{uid}", pool=POOL_R)
+    rows = await _benefit(env, psn, H_S3, "21")
+    assert [(code, flag) for code, flag, _ in rows] == [("390100", "0")], rows
+    assert "NOT_FILED" in rows[0][2] and "2501" in rows[0][2]
+    v = await open_visit(env.settlement, hospital=H_S3, psn_no=psn, fees=[fee("1", "DIAL", "1", 1_000_000)])
+    with pytest.raises(grpc.RpcError) as e:
+        await env.settlement.Settle(settle_request(H_S3, v, 1_000_000))
+    assert outcome(e.value)[0] == "NOT_FILED"
+
+    await env.filing.CreateFiling(filing_pb2.CreateFilingRequest(
+        filing=filing_pb2.Filing(psn_no=psn, insutype="390", type="temporary", destination="95",
+                                 begin=day("05-01"), end=day("12-31")), today=day("05-12")))
+    rows = await _benefit(env, psn, H_S3, "21")
+    # The inpatient line: pooled fund at 70% − 20 points, and critical illness (second tier).
+    assert [(code, flag) for code, flag, _ in rows] == [("390100", "1"), ("390200", "1")], rows
+    assert "inpatient" in rows[0][2] and "0.50" in rows[0][2]
+    s = (await env.settlement.Settle(settle_request(H_S3, v, 1_000_000))).setlinfo
+    assert (s.filing_group, s.pool_prop_selfpay) == ("temporary", "0.50")
+
+    # Ordinary outpatient at home: the pooled fund only; no second tier on the outpatient line.
+    rows = await _benefit(env, psn, H_R3, "11")
+    assert [(code, flag) for code, flag, _ in rows] == [("390100", "1")], rows
+    # Emergency rescue needs no filing (deemed filed), and the line is outpatient.
+    other = await env.person(f"RE{uid}", pool=POOL_R)
+    rows = await _benefit(env, other, H_S3, "13")
+    assert [(code, flag) for code, flag, _ in rows] == [("390100", "1")], rows
+    # A chronic line needs the qualification, as settlement does.
+    rows = await _benefit(env, other, H_R3, "14", "M07803")
+    assert [(code, flag) for code, flag, _ in rows] == [("390100", "0")] and "NO_CHRONIC_QUALIFICATION" in rows[0][2]
+
+
 async def test_chronic_visit_settles_on_the_qualification_filed_through_2503(real_env, uid):
     """Resident, chronic line M07803 (dialysis: no deductible, 90%, monthly cap 6000.00), local
     level-3 hospital. Refused before the 2503 filing; after FileChronic on the real filing

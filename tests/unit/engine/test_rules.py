@@ -11,7 +11,9 @@ import pytest
 from services.engine import (
     Outcome,
     SettlementRefused,
+    benefit_for,
     fen_to_yuan,
+    funds_of,
     line_for,
     region_class,
     reverse,
@@ -21,6 +23,7 @@ from services.engine import (
     yuan_to_fen,
 )
 from services.engine.model import (
+    AdmissionSoFar,
     AssistanceRule,
     Band,
     CriticalIllness,
@@ -34,6 +37,7 @@ from services.engine.money import yuan_to_fen as fen
 from .fixtures import (
     CAT_SX,
     CAT_XJ,
+    DAY,
     HHZ3,
     HSX1,
     HSX3,
@@ -201,6 +205,58 @@ def test_repeat_admission_halves_the_deductible():
                                          acc={"admissions:inpatient": 1}))
     assert first.act_pay_dedc == fen("800.00") and second.act_pay_dedc == fen("400.00")
     assert first.deltas["admissions:inpatient"] == 1
+
+
+def test_interim_then_final_settlement_charges_one_deductible_per_admission():
+    """DOMAIN.md §5 precise points: admissions are counted, not settlements; the interim
+    settlement (中途结算) charges the admission's deductible, the final one only what is left.
+    Before: the final one counted a second admission and charged 800.00 × 0.5 = 400.00 again."""
+    interim = settle(bill([item("EXAM", "1", "5000.00")]), context(resident(), PLAIN_RESIDENT))
+    assert (interim.act_pay_dedc, interim.hifp_pay) == (fen("800.00"), fen("2940.00"))
+    assert interim.deltas["admissions:inpatient"] == 1
+    so_far = AdmissionSoFar(settlements=1, deductible_fen=interim.act_pay_dedc)
+    final = settle(bill([item("EXAM", "1", "3000.00")]),
+                   replace(context(resident(), PLAIN_RESIDENT, acc={"admissions:inpatient": 1}),
+                           admission=so_far))
+    assert (final.act_pay_dedc, final.hifp_pay) == (0, fen("2100.00"))  # 3000 × 70%
+    assert "admissions:inpatient" not in final.deltas
+    assert "此前结算已扣 800.00" in next(s.text for s in final.explanation if s.code == "deductible")
+
+
+def test_interim_below_the_deductible_leaves_the_rest_to_the_final_settlement():
+    interim = settle(bill([item("EXAM", "1", "500.00")]), context(resident(), PLAIN_RESIDENT))
+    assert (interim.act_pay_dedc, interim.hifp_pay) == (fen("500.00"), 0)
+    final = settle(bill([item("EXAM", "1", "3000.00")]),
+                   replace(context(resident(), PLAIN_RESIDENT, acc={"admissions:inpatient": 1}),
+                           admission=AdmissionSoFar(1, fen("500.00"))))
+    assert (final.act_pay_dedc, final.hifp_pay) == (fen("300.00"), fen("1890.00"))  # (3000 − 300) × 70%
+
+
+def test_second_admission_interim_keeps_the_repeat_factor_for_its_final_settlement():
+    """An earlier admission this year (the counter holds it and this one): 800.00 × 0.5 = 400.00
+    for this admission in all, charged by its interim settlement."""
+    ctx = context(resident(), PLAIN_RESIDENT, acc={"admissions:inpatient": 1})
+    interim = settle(bill([item("EXAM", "1", "5000.00")]), ctx)
+    assert interim.act_pay_dedc == fen("400.00") and interim.deltas["admissions:inpatient"] == 1
+    final = settle(bill([item("EXAM", "1", "3000.00")]),
+                   replace(ctx, accumulators={"admissions:inpatient": 2},
+                           admission=AdmissionSoFar(1, fen("400.00"))))
+    assert final.act_pay_dedc == 0 and "admissions:inpatient" not in final.deltas
+
+
+def test_reversal_takes_the_admission_off_the_count_only_when_none_of_it_remains():
+    first = settle(bill([item("EXAM", "1", "5000.00")]), context(resident(), PLAIN_RESIDENT))
+    later = settle(bill([item("EXAM", "1", "3000.00")]),
+                   replace(context(resident(), PLAIN_RESIDENT, acc={"admissions:inpatient": 1}),
+                           admission=AdmissionSoFar(1, fen("800.00"))))
+    # The interim reversed while the final is in force: the admission still counts.
+    assert "admissions:inpatient" not in reverse(first, admission_remains=True).deltas
+    # The last settlement of the admission reversed: off the count, whichever one added it.
+    assert reverse(later).deltas["admissions:inpatient"] == -1
+    assert reverse(first).deltas["admissions:inpatient"] == -1
+    outpatient = settle(bill([item("DRUG", "28", "12.50")], med_type="11", hospital=HSX1),
+                        context(employee(), POLICY_EMPLOYEE))
+    assert "admissions:inpatient" not in reverse(outpatient).deltas
 
 
 def test_out_of_province_deductible():
@@ -481,3 +537,30 @@ def test_not_filed_says_how_to_file():
     error = _refusal(bill(EXAM, hospital=HXJ3),
                      context(resident(), PLAIN_RESIDENT, catalogue=CAT_XJ))
     assert "2501" in error.message and "备案" in error.message and "online" in error.message
+
+
+# ----------------------------------------------------------------------------- 2001: the same rules
+
+
+def test_benefit_for_and_funds_of_are_what_settle_applies():
+    """The 2001 benefit check uses benefit_for (steps 2–4) and funds_of (the funds of the line),
+    the very code settle runs: critical illness on the inpatient line, not on outpatient;
+    assistance for the group held; an unfiled inter-province visit refused as settle refuses it."""
+    outpatient_line = LinePolicy("outpatient", {3: D("0.50")}, annual_deductible_fen=0)
+    policy = with_lines(POLICY_RESIDENT, outpatient=outpatient_line)
+    ctx = context(resident(identities=[held("dibao")]), policy)
+    inpatient = benefit_for(bill([]), ctx)
+    assert (inpatient.line_name, inpatient.region, inpatient.ratio.value) == ("inpatient", "local", D("0.70"))
+    assert [code for code, _ in funds_of(inpatient, ctx, DAY)] == ["390100", "390200", "610100"]
+    outpatient = benefit_for(bill([], med_type="11"), ctx)
+    assert not outpatient.second_tier
+    assert [code for code, _ in funds_of(outpatient, ctx, DAY)] == ["390100", "610100"]
+    settled = settle(bill([item("EXAM", "1", "30000.00")], med_type="11"), ctx)
+    assert settled.hifmi_pay == 0 and {f.fund_pay_type for f in settled.fund_lines} <= {"390100", "610100"}
+    away = context(resident(), PLAIN_RESIDENT, catalogue=CAT_XJ, treatment=POOL_XJ)
+    with pytest.raises(SettlementRefused) as e:
+        benefit_for(bill([], hospital=HXJ3), away)
+    assert e.value.outcome is Outcome.NOT_FILED
+    with pytest.raises(SettlementRefused) as e:
+        settle(bill([item("EXAM", "1", "100.00")], hospital=HXJ3), away)
+    assert e.value.outcome is Outcome.NOT_FILED

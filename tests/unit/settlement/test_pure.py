@@ -36,13 +36,17 @@ def test_local_ledger_is_balanced_fund_to_receivable():
         ("acct:P1", 100, "pay"), ("receivable:H1", -100, "pay")]
 
 
-def test_cross_region_fund_goes_through_the_treatment_pool_account_but_not_the_personal_account():
+def test_cross_region_fund_and_personal_account_go_through_the_treatment_pool_account():
+    """DOMAIN.md §6: personal-account payments made outside the insured pool are cleared too, so
+    the treatment pool advances them like fund payments (before: acct → receivable directly,
+    never advanced, so no clearing statement had them)."""
     entries = entries_for(_result().fund_lines, insured_pool="P1", treatment_pool="P2", hospital="H2")
     assert sum(e.amount_fen for e in entries) == 0
     assert [(e.account, e.amount_fen, e.leg) for e in entries] == [
         ("fund:P1:310100", 630, "advance"), ("clearing:P2", -630, "advance"),
         ("clearing:P2", 630, "pay"), ("receivable:H2", -630, "pay"),
-        ("acct:P1", 100, "pay"), ("receivable:H2", -100, "pay")]
+        ("acct:P1", 100, "advance"), ("clearing:P2", -100, "advance"),
+        ("clearing:P2", 100, "pay"), ("receivable:H2", -100, "pay")]
 
 
 def test_codec_round_trip_is_exact():

@@ -616,16 +616,22 @@ class RunClearingRequest(_message.Message):
     def __init__(self, setlym: _Optional[str] = ...) -> None: ...
 
 class ClearingStatement(_message.Message):
-    __slots__ = ("insured_pool", "treatment_pool", "settlement_count", "fund_fen")
+    __slots__ = ("insured_pool", "treatment_pool", "settlement_count", "fund_fen", "acct_fen", "carried_over_count", "carried_over_fen")
     INSURED_POOL_FIELD_NUMBER: _ClassVar[int]
     TREATMENT_POOL_FIELD_NUMBER: _ClassVar[int]
     SETTLEMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     FUND_FEN_FIELD_NUMBER: _ClassVar[int]
+    ACCT_FEN_FIELD_NUMBER: _ClassVar[int]
+    CARRIED_OVER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CARRIED_OVER_FEN_FIELD_NUMBER: _ClassVar[int]
     insured_pool: str
     treatment_pool: str
     settlement_count: int
     fund_fen: int
-    def __init__(self, insured_pool: _Optional[str] = ..., treatment_pool: _Optional[str] = ..., settlement_count: _Optional[int] = ..., fund_fen: _Optional[int] = ...) -> None: ...
+    acct_fen: int
+    carried_over_count: int
+    carried_over_fen: int
+    def __init__(self, insured_pool: _Optional[str] = ..., treatment_pool: _Optional[str] = ..., settlement_count: _Optional[int] = ..., fund_fen: _Optional[int] = ..., acct_fen: _Optional[int] = ..., carried_over_count: _Optional[int] = ..., carried_over_fen: _Optional[int] = ...) -> None: ...
 
 class NetPosition(_message.Message):
     __slots__ = ("pool", "receivable_fen", "payable_fen", "net_fen")
