@@ -218,6 +218,24 @@ def judge(calls: Iterable[Call], stored: Iterable[Stored]) -> Verdict:
     return v
 
 
+def judge_down_replays(pairs: Iterable[tuple[Call, Attempt]], v: Verdict) -> dict:
+    """Answered settlements sent again during a fault: an answer must be the stored reply; "not
+    now" (no HTTP answer, a 5xx, a retriable refusal) is allowed, any other refusal is not."""
+    out = {"sent": 0, "identical": 0, "different": 0, "unavailable": 0}
+    for c, a in pairs:
+        out["sent"] += 1
+        ans = c.answer
+        if a.ok and ans is not None and comparable(a.output) == comparable(ans.output):
+            out["identical"] += 1
+        elif not a.ok and (a.http == 0 or a.http >= 500 or a.retriable):
+            out["unavailable"] += 1
+        else:
+            out["different"] += 1
+            v.note(f"RETRY DURING THE FAULT {c.infno} {c.code}/{c.msgid} answered differently: "
+                   + (_diff(ans.output if ans else None, a.output) if a.ok else f"[{a.outcome}] {a.error[:100]}"))
+    return out
+
+
 # ----------------------------------------------------------------------------- the driver
 
 class Driver:
@@ -437,13 +455,26 @@ class Context:
     extra: dict = field(default_factory=dict)
 
 
-async def kill_and_restart(ctx: Context, name: str) -> str:
-    p = ctx.suite.procs[name]
-    os.kill(p.pid, signal.SIGKILL)
-    await asyncio.to_thread(p.wait)
-    await asyncio.sleep(ctx.args.down)
-    await asyncio.to_thread(ctx.suite.spawn, name)
-    return f"pid {p.pid} killed (-9), restarted after {ctx.args.down:g} s"
+@dataclass
+class Fault:
+    """What the harness does: `inject` (returns what it did), then, `down_s` later, `restore`."""
+    inject: Callable[[Context], Awaitable[str]]
+    restore: Callable[[Context], Awaitable[str]] | None = None
+    down_s: Callable[[Context], float] = lambda ctx: ctx.args.down
+
+
+def kill_fault(name: str) -> Fault:
+    async def inject(ctx: Context) -> str:
+        p = ctx.suite.procs[name]
+        os.kill(p.pid, signal.SIGKILL)
+        await asyncio.to_thread(p.wait)
+        return f"pid {p.pid} killed (-9)"
+
+    async def restore(ctx: Context) -> str:
+        p = await asyncio.to_thread(ctx.suite.spawn, name)
+        return f"restarted (pid {p.pid})"
+
+    return Fault(inject, restore)
 
 
 def _redis_pid(data_dir: Path) -> int:
@@ -456,33 +487,70 @@ def _wait_gone(pid: int, timeout_s: float) -> None:
         time.sleep(0.05)
 
 
-async def redis_restart(ctx: Context) -> str:
-    from services.common import embedded
+async def _captured_request(ctx: Context) -> tuple[str, dict[str, str], dict]:
+    """A 1101 sent and answered, kept with its exact headers (nonce) to be replayed later."""
+    d = ctx.driver
+    code = next(iter(sorted(d.clients)))
+    his = await d.client(code)
+    p = ctx.persons[0]
+    env = his.envelope("1101", sc.person_info_input(p.cert))
+    headers = his.headers()
+    status, body = await his.post(his.path, env, headers)
+    if not (isinstance(body, dict) and body.get("infcode") == 0):
+        raise RuntimeError(f"the captured 1101 was not answered: {status} {str(body)[:200]}")
+    return code, headers, env
 
+
+async def redis_stop(ctx: Context) -> str:
+    ctx.extra["captured"] = await _captured_request(ctx)
+    await asyncio.sleep(1.1)  # past the append-only file's once-a-second fsync
     pid = _redis_pid(ctx.profile.data_dir)
     os.kill(pid, signal.SIGTERM)
     await asyncio.to_thread(_wait_gone, pid, 20)
-    down = max(ctx.args.down, 3.0)
-    await asyncio.sleep(down)
+    return f"redis pid {pid} stopped (SIGTERM)"
+
+
+async def redis_start(ctx: Context) -> str:
+    """Started again; then the request captured before the stop is sent again with its old nonce:
+    it must be refused (NONCE_REUSED), not accepted."""
+    from services.common import embedded
+
     await asyncio.to_thread(embedded._redis_start, ctx.profile.data_dir, ctx.profile.redis_port)
-    return f"redis pid {pid} stopped (SIGTERM), started again after {down:g} s"
+    code, headers, env = ctx.extra.pop("captured")
+    his = await ctx.driver.client(code)
+    outcome = ""
+    for _ in range(50):  # the gateway's Redis connection may still be reconnecting
+        status, body = await his.post(his.path, env, headers)
+        out = body.get("output") if isinstance(body, dict) else None
+        outcome = out.get("outcome", "") if isinstance(out, dict) else f"infcode {body.get('infcode')}" \
+            if isinstance(body, dict) else f"HTTP {status}"
+        if outcome != "GATEWAY_UNAVAILABLE":
+            break
+        await asyncio.sleep(0.2)
+    ctx.extra["nonce_replay"] = outcome
+    return f"started again; a request captured before the stop, replayed with its nonce: {outcome or 'ACCEPTED'}"
 
 
-def _pg_restart(data_dir: Path, down_s: float) -> None:
+async def postgres_stop(ctx: Context) -> str:
+    from services.common import embedded
+
+    await asyncio.to_thread(embedded._pg_ctl_stop, ctx.profile.data_dir / "pg",
+                            "pgserver" if os.geteuid() == 0 else None)
+    return "pg_ctl stop -m fast"
+
+
+def _pg_start(data_dir: Path) -> None:
     import pgserver.postgres_server
 
     from services.common import embedded
 
-    pgdata = data_dir / "pg"
-    embedded._pg_ctl_stop(pgdata, "pgserver" if os.geteuid() == 0 else None)
-    time.sleep(down_s)
-    pgserver.postgres_server.PostgresServer._instances.pop(pgdata.resolve(), None)
+    pgserver.postgres_server.PostgresServer._instances.pop((data_dir / "pg").resolve(), None)
     embedded._pg_start(data_dir)
 
 
-async def postgres_restart(ctx: Context) -> str:
-    await asyncio.to_thread(_pg_restart, ctx.profile.data_dir, ctx.args.down)
-    return f"pg_ctl stop -m fast, started again after {ctx.args.down:g} s"
+async def postgres_start(ctx: Context) -> str:
+    await asyncio.to_thread(_pg_start, ctx.profile.data_dir)
+    return "started again"
 
 
 async def postgres_backends(ctx: Context) -> str:
@@ -568,13 +636,30 @@ async def nothing(ctx: Context) -> str:
     return "no fault"
 
 
-def fault_action(name: str) -> Callable[[Context], Awaitable[str]]:
+def fault_of(name: str) -> Fault:
     if name.startswith("kill-"):
-        service = name[5:]
-        return lambda ctx: kill_and_restart(ctx, service)
-    return {"baseline": nothing, "redis-restart": redis_restart, "postgres-restart": postgres_restart,
-            "postgres-backends": postgres_backends, "duplicate-storm": duplicate_storm,
-            "near-cap-burst": near_cap_burst}[name]
+        return kill_fault(name[5:])
+    instant = lambda ctx: 0.0  # noqa: E731
+    return {"baseline": Fault(nothing, None, instant),
+            "redis-restart": Fault(redis_stop, redis_start, lambda ctx: max(ctx.args.down, 3.0)),
+            "postgres-restart": Fault(postgres_stop, postgres_start),
+            "postgres-backends": Fault(postgres_backends, None, instant),
+            "duplicate-storm": Fault(duplicate_storm, None, instant),
+            "near-cap-burst": Fault(near_cap_burst, None, instant)}[name]
+
+
+async def replay_while_down(driver: Driver, calls: list[Call], until: float) -> list[tuple[Call, Attempt]]:
+    """Settlements answered in earlier windows sent again (same envelope, fresh nonce) while the
+    fault lasts, one after another: whatever answers must be the stored reply."""
+    out = []
+    for c in calls:
+        if time.monotonic() >= until:
+            break
+        his = await driver.client(c.code)
+        a = await driver.send(his, c.env)
+        out.append((c, a))
+        await asyncio.sleep(0.05)
+    return out
 
 
 # ----------------------------------------------------------------------------- database side
@@ -631,9 +716,19 @@ async def run_window(ctx: Context, name: str, prober: Prober) -> dict:
     workers = [asyncio.create_task(d.worker(ctx.persons, random.Random(f"{args.seed}:{name}:{i}"), stop))
                for i in range(args.workers)]
     await asyncio.sleep(min(args.lead, args.duration / 3))
-    t_fault = time.monotonic()
-    what = await fault_action(name)(ctx)
+    fault = fault_of(name)
+    earlier = [c for c in d.calls if c.infno in SETTLING and c.answer is not None and c.window != name]
+    rng = random.Random(f"{args.seed}:{name}")
+    sample = rng.sample(earlier, min(len(earlier), 30))
+    what = await fault.inject(ctx)
+    t_fault = time.monotonic()  # the part is down now (killed and reaped, stopped, backends gone)
+    down = fault.down_s(ctx)
+    replayed = asyncio.create_task(replay_while_down(d, sample, time.monotonic() + down)) if down else None
+    await asyncio.sleep(down)
+    if fault.restore is not None:
+        what += f", after {down:g} s " + await fault.restore(ctx)
     t_restored = time.monotonic()
+    down_replays = await replayed if replayed else []
     # keep the load going for the rest of the window, at least until the suite answers again
     # (ASYNC110: polls the prober's records, there is no event to wait on)
     while time.monotonic() < t0 + args.duration or (prober.answered_again(t_fault) is None  # noqa: ASYNC110
@@ -647,6 +742,8 @@ async def run_window(ctx: Context, name: str, prober: Prober) -> dict:
     calls = [c for c in d.calls if c.window == name]
     await replay_answered(d, calls)
     verdict = judge(calls, await stored_settlements(ctx.suite.database_url, calls))
+    during = judge_down_replays(down_replays, verdict)
+    nonce = ctx.extra.pop("nonce_replay", None)
     violations = await audit_violations(ctx.suite.database_url)
     burst = ctx.extra.pop("burst", None) if name == "near-cap-burst" else None
     storm = ctx.extra.pop("storm", None) if name == "duplicate-storm" else None
@@ -663,13 +760,17 @@ async def run_window(ctx: Context, name: str, prober: Prober) -> dict:
            "http_5xx": verdict.http_5xx, "refused": dict(verdict.refused), "cap_overshoot": overshoot,
            "audit_violations": len(violations), "answered_again_s": None if again is None else round(again, 2),
            "failed_probes": prober.failed_since(t_fault), "samples": verdict.samples + violations[:5],
-           "sign_ins_lost": d.sign_ins_lost, "flow_errors": dict(d.flow_errors)}
+           "sign_ins_lost": d.sign_ins_lost, "flow_errors": dict(d.flow_errors), "down_replays": during}
     d.flow_errors.clear()
+    d.sign_ins_lost = 0
+    if nonce is not None:
+        row["nonce_replay"] = nonce
     if burst:
         row["burst"] = burst
     if storm:
         row["storm"] = storm
-    row["ok"] = not (verdict.broken or overshoot or violations or again is None)
+    row["ok"] = not (verdict.broken or during["different"] or overshoot or violations or again is None or verdict.http_5xx
+                     or row["sign_ins_lost"] or (nonce is not None and nonce != "NONCE_REUSED"))
     return row
 
 
@@ -737,7 +838,15 @@ def summary_line(r: dict) -> str:
     return (f"{r['acked']} settled, {r['stored_once']} stored once, lost {r['lost']}, doubled {r['doubled']}, "
             f"retries {r['retries']}, replays identical {r['replays_identical']}/"
             f"{r['replays_identical'] + r['replay_mismatch']}, 5xx {r['http_5xx']}, overshoot {r['cap_overshoot']}, "
-            f"audit {r['audit_violations']}, answered again {again} -> {'ok' if r['ok'] else 'FAILED'}")
+            f"audit {r['audit_violations']}, during the fault {_during(r)}, answered again {again} -> "
+            f"{'ok' if r['ok'] else 'FAILED'}")
+
+
+def _during(r: dict) -> str:
+    d = r.get("down_replays") or {}
+    if not d.get("sent"):
+        return "—"
+    return f"{d['identical']}/{d['identical'] + d['different']} ({d['unavailable']} not now)"
 
 
 def render(rows: list[dict], meta: dict) -> str:
@@ -749,20 +858,24 @@ def render(rows: list[dict], meta: dict) -> str:
         f"average at start {m['loadavg_at_start']}. Whole run {meta['total_s']:.0f} s, exit {meta['exit']}.",
         "",
         "| fault | flows done/started | settled (acked) | stored once | lost | doubled | unacked, stored | retries "
-        "| retries = stored reply | 5xx | cap overshoot | audit | answered again |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| retries = stored reply | resent during the fault = stored reply | 5xx | cap overshoot | audit "
+        "| answered again |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         again = "—" if r["answered_again_s"] is None else f"{r['answered_again_s']:.1f} s"
         lines.append(
             f"| {r['fault']} | {r['flows_completed']}/{r['flows_started']} | {r['acked']} | {r['stored_once']} | "
             f"{r['lost']} | {r['doubled']} | {r['unacked_stored']} | {r['retries']} | "
-            f"{r['replays_identical']}/{r['replays_identical'] + r['replay_mismatch']} | {r['http_5xx']} | "
+            f"{r['replays_identical']}/{r['replays_identical'] + r['replay_mismatch']} | {_during(r)} | {r['http_5xx']} | "
             f"{r['cap_overshoot']} | {'clean' if not r['audit_violations'] else r['audit_violations']} | {again} |")
     lines.append("")
     for r in rows:
         lines.append(f"- {r['fault']}: {r['what']}"
-                     + (f"; final refusals {r['refused']}" if r["refused"] else ""))
+                     + (f"; final refusals {r['refused']}" if r["refused"] else "")
+                     + (f"; sign-ins lost {r['sign_ins_lost']}" if r["sign_ins_lost"] else "")
+                     + (f"; flows broken off {r['flow_errors']}" if r["flow_errors"] else "")
+                     + ("" if r["ok"] else " — **FAILED**"))
     return "\n".join(lines)
 
 
