@@ -4,10 +4,12 @@
         [--down 2] [--storm 200] [--burst 40] [--persons 3000] [--no-doc]
         [--data-dir .data/chaos] [--redis-port 6395] [--grpc-ports 54051,54052,54053] [--gateway-port 48080]
 
-A steady load of full HIS flows — outpatient 1101 -> 2201 -> 2204 -> 2206 -> 2207 and inpatient
-2401 -> 2301 x 2 -> 2303 -> 2402 -> 2304, signed by gateway/hisclient.py, each call retried with
-the SAME msgid (fresh nonce) after a connection error, an HTTP 5xx or a `retriable` refusal, as
-docs/HIS_INTEGRATORS.md §6 tells a hospital — runs while the harness, one window per fault:
+A steady load of full HIS flows — outpatient 1101 -> 2201 -> 2204 -> 2206 -> 2207, inpatient
+2401 -> 2301 x 2 -> 2303 -> 2402 -> 2304 (30%) and out-of-province chronic dialysis in Xinjiang
+2201 -> 2203 -> 2204 -> 2207 (10%, the filing resolved on its path), signed by gateway/hisclient.py,
+each call retried with the SAME msgid (fresh nonce) after a connection error, an HTTP 5xx or a
+`retriable` refusal, as docs/HIS_INTEGRATORS.md §6 tells a hospital — runs while the harness, one
+window per fault:
 
   kill -9 and restart of eligibility, filing, settlement and the gateway (one window each),
   Redis stopped and started again, PostgreSQL restarted, every PostgreSQL client backend killed
@@ -62,6 +64,8 @@ DOC = REPO_ROOT / "docs" / "RELIABILITY.md"
 BEGIN, END = "<!-- chaos:begin -->", "<!-- chaos:end -->"
 SETTLING = ("2207", "2304")  # the transactions that book a settlement
 RETRY_FOR_S = 60.0
+XINJIANG_3 = "H65010200001"  # 新疆医科大学第一附属医院, cross-province for Shaoxing (demo data)
+CHRONIC_FILER = "330600000000000006"  # demo person 6: long-term residence filing to 65, dialysis M07803
 SERVICES = ("eligibility", "filing", "settlement", "gateway")
 FAULTS = ("baseline", *(f"kill-{s}" for s in SERVICES), "redis-restart", "postgres-restart", "postgres-backends",
           "duplicate-storm", "near-cap-burst")
@@ -387,14 +391,45 @@ class Driver:
                 return False
         return True
 
+    async def chronic(self, p: sc.Person, rng: random.Random) -> bool:
+        """Out-of-province chronic dialysis (M07803) in Xinjiang for a Shaoxing long-term filer:
+        the filing service resolves the filing on this path (local visits never ask it)."""
+        mdtrt_id, total = await self.chronic_visit(p, rng)
+        if not mdtrt_id:
+            return False
+        return await self.transact(XINJIANG_3, "2207", sc.settle_input(p, mdtrt_id, total, p.cert, med_type="14"),
+                                   self.ref.insuplc(p)) is not None
+
+    async def chronic_visit(self, p: sc.Person, rng: random.Random) -> tuple[str, int]:
+        """2201 + 2203 (M07803) + 2204 at the Xinjiang hospital: (mdtrt_id, total fen), or ("", 0)."""
+        code, insuplc = XINJIANG_3, self.ref.insuplc(p)
+        reg = await self.transact(code, "2201", sc.register_input(p, p.cert, f"MZ{rng.randrange(10 ** 9)}",
+                                                                  med_type="14"), insuplc)
+        if reg is None:
+            return "", 0
+        mdtrt_id = reg["data"]["mdtrt_id"]
+        if await self.transact(code, "2203", sc.diagnosis_input(p, mdtrt_id, med_type="14", dise_codg="M07803"),
+                               insuplc) is None:
+            return "", 0
+        rows, total = sc.fee_rows(p, mdtrt_id, [(sc.DIAL, 45_000, rng.randint(1, 3))])
+        if await self.transact(code, "2204", {"feedetail": rows}, insuplc) is None:
+            return "", 0
+        return mdtrt_id, total
+
     async def worker(self, persons: list[sc.Person], rng: random.Random, stop: asyncio.Event,
-                     inpatient_share: float = 0.3) -> None:
+                     inpatient_share: float = 0.3, chronic: list[sc.Person] | None = None,
+                     chronic_share: float = 0.1) -> None:
         while not stop.is_set():
             p = rng.choice(persons)
             window = self.window
             self.flows[(window, "started")] += 1
+            draw = rng.random()
             try:
-                ok = await (self.inpatient(p, rng) if rng.random() < inpatient_share else self.outpatient(p, rng))
+                if chronic and draw < chronic_share:
+                    ok = await self.chronic(rng.choice(chronic), rng)
+                else:
+                    ok = await (self.inpatient(p, rng) if draw < chronic_share + inpatient_share
+                                else self.outpatient(p, rng))
             except Exception as e:  # noqa: BLE001 - a flow that broke off (a sign-in that never came back,
                 ok = False          # an answer without the expected field): its calls are recorded
                 self.flow_errors[f"{type(e).__name__}: {e}"[:160]] += 1
@@ -403,26 +438,38 @@ class Driver:
 
 # ----------------------------------------------------------------------------- the prober
 
-class Prober:
-    """A 2206 pre-settlement of one prepared visit every `every_s` (gateway, settlement,
-    eligibility, filing, PostgreSQL, Redis all on its path), one send each, recorded as (sent, ok)."""
+@dataclass(frozen=True)
+class Probe:
+    person: sc.Person
+    code: str
+    mdtrt_id: str
+    total: int
+    med_type: str = "11"
 
-    def __init__(self, driver: Driver, person: sc.Person, code: str, mdtrt_id: str, total: int,
-                 every_s: float = 0.2):
-        self.driver, self.person, self.code, self.mdtrt_id, self.total = driver, person, code, mdtrt_id, total
-        self.every_s = every_s
+
+class Prober:
+    """Every `every_s`, a 2206 pre-settlement of each prepared visit (a local one: gateway,
+    settlement, eligibility, PostgreSQL, Redis; an out-of-province chronic one: filing too), one
+    send each, recorded as (sent, done, all answered)."""
+
+    def __init__(self, driver: Driver, probes: list[Probe], every_s: float = 0.2):
+        self.driver, self.probes, self.every_s = driver, probes, every_s
         self.results: list[tuple[float, float, bool]] = []
         self._task: asyncio.Task | None = None
 
+    async def _one(self, pr: Probe) -> Attempt:
+        p = pr.person
+        his = await self.driver.client(pr.code)
+        env = his.envelope("2206", sc.settle_input(p, pr.mdtrt_id, pr.total, p.cert, med_type=pr.med_type),
+                           insuplc_admdvs=self.driver.ref.insuplc(p))
+        return await asyncio.wait_for(self.driver.send(his, env), 3)
+
     async def _run(self) -> None:
-        p = self.person
         while True:
-            with contextlib.suppress(RuntimeError, aiohttp.ClientError, asyncio.TimeoutError, OSError):
-                his = await self.driver.client(self.code)
-                env = his.envelope("2206", sc.settle_input(p, self.mdtrt_id, self.total, p.cert),
-                                   insuplc_admdvs=self.driver.ref.insuplc(p))
-                a = await asyncio.wait_for(self.driver.send(his, env), 3)
-                self.results.append((a.sent, a.sent + a.took, a.ok))
+            t = time.monotonic()
+            with contextlib.suppress(RuntimeError, aiohttp.ClientError, TimeoutError, OSError):
+                tries = await asyncio.gather(*(self._one(pr) for pr in self.probes))
+                self.results.append((t, max(a.sent + a.took for a in tries), all(a.ok for a in tries)))
             await asyncio.sleep(self.every_s)
 
     def start(self) -> None:
@@ -452,6 +499,7 @@ class Context:
     args: argparse.Namespace
     persons: list[sc.Person]
     fresh: Callable[[str, str, str], Awaitable[sc.Person]]
+    chronic: list[sc.Person] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
 
@@ -713,7 +761,8 @@ async def run_window(ctx: Context, name: str, prober: Prober) -> dict:
     d.window = name
     t0 = time.monotonic()
     stop = asyncio.Event()
-    workers = [asyncio.create_task(d.worker(ctx.persons, random.Random(f"{args.seed}:{name}:{i}"), stop))
+    workers = [asyncio.create_task(d.worker(ctx.persons, random.Random(f"{args.seed}:{name}:{i}"), stop,
+                                            chronic=ctx.chronic))
                for i in range(args.workers)]
     await asyncio.sleep(min(args.lead, args.duration / 3))
     fault = fault_of(name)
@@ -809,14 +858,18 @@ async def run_matrix(suite, profile: Profile | None, args, persons: list[sc.Pers
 
         if persons is None:
             persons = [await fresh("330600", "390", "resident") for _ in range(8)]
-        ctx = Context(suite, profile, driver, args, persons, fresh)
+        d6 = sc.demo_persons()[CHRONIC_FILER]
+        ctx = Context(suite, profile, driver, args, persons, fresh,
+                      chronic=[sc.Person(d6["psn_no"], d6["certno"], "330600", "390", "resident")])
         driver.window = "setup"
         probe_person = await fresh("330600", "390", "resident")
         code = ref.local_hospital(probe_person, random.Random(args.seed)).code
         mdtrt_id, total = await driver.register_with_fees(probe_person, random.Random(args.seed), code)
-        if not mdtrt_id:
-            raise SystemExit("could not prepare the prober's visit")
-        prober = Prober(driver, probe_person, code, mdtrt_id, total)
+        chronic_id, chronic_total = await driver.chronic_visit(ctx.chronic[0], random.Random(args.seed))
+        if not (mdtrt_id and chronic_id):
+            raise SystemExit("could not prepare the prober's visits")
+        prober = Prober(driver, [Probe(probe_person, code, mdtrt_id, total),
+                                 Probe(ctx.chronic[0], XINJIANG_3, chronic_id, chronic_total, "14")])
         prober.start()
         rows = []
         try:
@@ -853,7 +906,8 @@ def render(rows: list[dict], meta: dict) -> str:
     m = meta["machine"]
     lines = [
         f"Run {meta['at']} (Beijing time), `make chaos` seed {meta['seed']}, {meta['duration']:g} s per fault, "
-        f"{meta['workers']} concurrent HIS flows (30% inpatient), storm {meta['storm']}, burst {meta['burst']}; "
+        f"{meta['workers']} concurrent HIS flows (30% inpatient, 10% out-of-province chronic), storm {meta['storm']}, "
+        f"burst {meta['burst']}; "
         f"{m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, Python {m['python']}, Linux {m['kernel']}; load "
         f"average at start {m['loadavg_at_start']}. Whole run {meta['total_s']:.0f} s, exit {meta['exit']}.",
         "",
