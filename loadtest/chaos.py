@@ -63,6 +63,9 @@ CHAOS = Profile(REPO_ROOT / ".data" / "chaos", 6395, 54051, 54052, 54053, 48080)
 DOC = REPO_ROOT / "docs" / "RELIABILITY.md"
 BEGIN, END = "<!-- chaos:begin -->", "<!-- chaos:end -->"
 SETTLING = ("2207", "2304")  # the transactions that book a settlement
+# Journaled (once per msgid) calls of the flows: a resend must get the stored reply.
+MUTATING = ("2201", "2203", "2204", "2301", "2401", "2402", *SETTLING)
+REGISTERING = ("2201", "2401")
 RETRY_FOR_S = 60.0
 XINJIANG_3 = "H65010200001"  # 新疆医科大学第一附属医院, cross-province for Shaoxing (demo data)
 CHRONIC_FILER = "330600000000000006"  # demo person 6: long-term residence filing to 65, dialysis M07803
@@ -120,6 +123,15 @@ class Stored:
     cash_fen: int
 
 
+@dataclass(frozen=True)
+class VisitRow:
+    """A visit as the database holds it: who registered it, under which HIS number."""
+    code: str
+    psn_no: str
+    ipt_otp_no: str
+    mdtrt_id: str
+
+
 @dataclass
 class Verdict:
     acked: int = 0
@@ -132,6 +144,7 @@ class Verdict:
     retries: int = 0
     replays_identical: int = 0
     replay_mismatch: int = 0
+    registered_twice: int = 0
     first_answers: int = 0
     http_5xx: int = 0
     refused: Counter = field(default_factory=Counter)
@@ -139,7 +152,8 @@ class Verdict:
 
     @property
     def broken(self) -> bool:
-        return bool(self.lost or self.doubled or self.stored_differently or self.replay_mismatch)
+        return bool(self.lost or self.doubled or self.stored_differently or self.replay_mismatch
+                    or self.registered_twice)
 
     def note(self, text: str) -> None:
         if len(self.samples) < 8:
@@ -162,8 +176,10 @@ def _diff(a: Any, b: Any, path: str = "") -> str:
     return f"{path}: {str(a)[:60]!r} then {str(b)[:60]!r}"
 
 
-def judge(calls: Iterable[Call], stored: Iterable[Stored]) -> Verdict:
-    """The checker, pure: the client's records against the settlement rows of those visits."""
+def judge(calls: Iterable[Call], stored: Iterable[Stored], visits: Iterable[VisitRow] = ()) -> Verdict:
+    """The checker, pure: the client's records against the settlement rows of those visits and
+    the visits registered by the calls' (hospital, psn_no, ipt_otp_no)."""
+    calls = list(calls)
     v = Verdict()
     by_key: dict[tuple[str, str], list[Stored]] = defaultdict(list)
     by_visit: dict[str, list[Stored]] = defaultdict(list)
@@ -210,16 +226,32 @@ def judge(calls: Iterable[Call], stored: Iterable[Stored]) -> Verdict:
             if c.mdtrt_id not in doubled_visits:
                 v.note(f"DOUBLE visit {c.mdtrt_id}: {len(by_visit[c.mdtrt_id])} settlements")
             doubled_visits.add(c.mdtrt_id)
-        base = comparable(ans.output)
-        for a in [a for a in c.attempts if a is not ans and a.ok] + c.replays:
-            if a.ok and comparable(a.output) == base:
-                v.replays_identical += 1
-            else:
-                v.replay_mismatch += 1
-                v.note(f"RETRY {c.infno} {c.code}/{c.msgid} answered differently: "
-                       + (_diff(ans.output, a.output) if a.ok else f"[{a.outcome or a.http}] {a.error[:100]}"))
     v.doubled = len(doubled_visits)
+    for c in calls:
+        _compare_retries(c, v)
+    registered: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for vr in visits:
+        registered[(vr.code, vr.psn_no, vr.ipt_otp_no)].add(vr.mdtrt_id)
+    for key, ids in registered.items():
+        if len(ids) > 1:
+            v.registered_twice += 1
+            v.note(f"REGISTERED TWICE {key[0]} {key[1]} {key[2]}: visits {', '.join(sorted(ids))}")
     return v
+
+
+def _compare_retries(c: Call, v: Verdict) -> None:
+    """Every other answer of one msgid (a retry, the checker's resend) must be the first one."""
+    ans = c.answer
+    if ans is None:
+        return
+    base = comparable(ans.output)
+    for a in [a for a in c.attempts if a is not ans and a.ok] + c.replays:
+        if a.ok and comparable(a.output) == base:
+            v.replays_identical += 1
+        else:
+            v.replay_mismatch += 1
+            v.note(f"RETRY {c.infno} {c.code}/{c.msgid} answered differently: "
+                   + (_diff(ans.output, a.output) if a.ok else f"[{a.outcome or a.http}] {a.error[:100]}"))
 
 
 def judge_down_replays(pairs: Iterable[tuple[Call, Attempt]], v: Verdict) -> dict:
@@ -303,7 +335,8 @@ class Driver:
 
     def new_call(self, his: HisClient, infno: str, input: dict, insuplc: str = "") -> Call:
         env = his.envelope(infno, input, insuplc_admdvs=insuplc)
-        data = input.get("data") if isinstance(input.get("data"), dict) else {}
+        data = input.get("data")
+        data = data if isinstance(data, dict) else {}
         call = Call(infno, his.fixmedins_code, env["msgid"], self.window, env=env,
                     mdtrt_id=str(data.get("mdtrt_id", "")) if infno in SETTLING else "")
         self.calls.append(call)
@@ -502,6 +535,13 @@ class Context:
     chronic: list[sc.Person] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
+    @property
+    def own(self) -> Profile:
+        """The harness's own embedded servers (the Redis and PostgreSQL faults need them)."""
+        if self.profile is None:
+            raise RuntimeError("this fault restarts the embedded PostgreSQL or Redis: run it with a Profile")
+        return self.profile
+
 
 @dataclass
 class Fault:
@@ -552,7 +592,7 @@ async def _captured_request(ctx: Context) -> tuple[str, dict[str, str], dict]:
 async def redis_stop(ctx: Context) -> str:
     ctx.extra["captured"] = await _captured_request(ctx)
     await asyncio.sleep(1.1)  # past the append-only file's once-a-second fsync
-    pid = _redis_pid(ctx.profile.data_dir)
+    pid = _redis_pid(ctx.own.data_dir)
     os.kill(pid, signal.SIGTERM)
     await asyncio.to_thread(_wait_gone, pid, 20)
     return f"redis pid {pid} stopped (SIGTERM)"
@@ -563,7 +603,7 @@ async def redis_start(ctx: Context) -> str:
     it must be refused (NONCE_REUSED), not accepted."""
     from services.common import embedded
 
-    await asyncio.to_thread(embedded._redis_start, ctx.profile.data_dir, ctx.profile.redis_port)
+    await asyncio.to_thread(embedded._redis_start, ctx.own.data_dir, ctx.own.redis_port)
     code, headers, env = ctx.extra.pop("captured")
     his = await ctx.driver.client(code)
     outcome = ""
@@ -582,7 +622,7 @@ async def redis_start(ctx: Context) -> str:
 async def postgres_stop(ctx: Context) -> str:
     from services.common import embedded
 
-    await asyncio.to_thread(embedded._pg_ctl_stop, ctx.profile.data_dir / "pg",
+    await asyncio.to_thread(embedded._pg_ctl_stop, ctx.own.data_dir / "pg",
                             "pgserver" if os.geteuid() == 0 else None)
     return "pg_ctl stop -m fast"
 
@@ -597,7 +637,7 @@ def _pg_start(data_dir: Path) -> None:
 
 
 async def postgres_start(ctx: Context) -> str:
-    await asyncio.to_thread(_pg_start, ctx.profile.data_dir)
+    await asyncio.to_thread(_pg_start, ctx.own.data_dir)
     return "started again"
 
 
@@ -729,6 +769,34 @@ async def stored_settlements(dsn: str, calls: list[Call]) -> list[Stored]:
                    r["fund_pay_sumamt"], r["psn_cash_pay"]) for r in rows]
 
 
+def _registration(c: Call) -> tuple[str, str, str] | None:
+    """(hospital, psn_no, HIS number) of a 2201/2401 call."""
+    inp = c.env.get("input") or {}
+    node = inp.get("data") if c.infno == "2201" else inp.get("mdtrtinfo")
+    if not isinstance(node, dict):
+        return None
+    return c.code, str(node.get("psn_no", "")), str(node.get("ipt_otp_no") or node.get("ipt_no") or "")
+
+
+async def registered_visits(dsn: str, calls: list[Call]) -> list[VisitRow]:
+    """The visits of the persons the window's 2201/2401 calls registered, under those numbers."""
+    import asyncpg
+
+    keys = {k for c in calls if c.infno in REGISTERING and (k := _registration(c)) is not None}
+    if not keys:
+        return []
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT fixmedins_code, psn_no, ipt_otp_no, mdtrt_id FROM settlement.visits "
+            "WHERE psn_no = any($1::text[]) AND ipt_otp_no = any($2::text[])",
+            sorted({k[1] for k in keys}), sorted({k[2] for k in keys}))
+    finally:
+        await conn.close()
+    return [VisitRow(r["fixmedins_code"], r["psn_no"], r["ipt_otp_no"], r["mdtrt_id"]) for r in rows
+            if (r["fixmedins_code"], r["psn_no"], r["ipt_otp_no"]) in keys]
+
+
 async def audit_violations(dsn: str) -> list[str]:
     import asyncpg
 
@@ -743,7 +811,8 @@ async def audit_violations(dsn: str) -> list[str]:
 
 
 async def replay_answered(driver: Driver, calls: list[Call], concurrency: int = 8) -> None:
-    """Send every answered settlement once more, same envelope, fresh nonce: a HIS retry."""
+    """Send every answered settlement once more, same envelope, fresh nonce: a HIS retry; and
+    every other answered journaled call that needed a retry, and 40 of those that did not."""
     sem = asyncio.Semaphore(concurrency)
 
     async def one(c: Call) -> None:
@@ -751,7 +820,11 @@ async def replay_answered(driver: Driver, calls: list[Call], concurrency: int = 
             his = await driver.client(c.code)
             c.replays.append(await driver.send(his, c.env))
 
-    await asyncio.gather(*(one(c) for c in calls if c.infno in SETTLING and c.answer is not None))
+    answered = [c for c in calls if c.answer is not None and c.infno in MUTATING]
+    retried = [c for c in answered if c.infno not in SETTLING and len(c.attempts) > 1]
+    rest = [c for c in answered if c.infno not in SETTLING and len(c.attempts) == 1]
+    sample = random.Random(len(calls)).sample(rest, min(len(rest), 40))
+    await asyncio.gather(*(one(c) for c in [c for c in answered if c.infno in SETTLING] + retried + sample))
 
 
 # ----------------------------------------------------------------------------- one window
@@ -790,7 +863,8 @@ async def run_window(ctx: Context, name: str, prober: Prober) -> dict:
             what += f"; {pname} EXITED with {proc.returncode}"
     calls = [c for c in d.calls if c.window == name]
     await replay_answered(d, calls)
-    verdict = judge(calls, await stored_settlements(ctx.suite.database_url, calls))
+    verdict = judge(calls, await stored_settlements(ctx.suite.database_url, calls),
+                    await registered_visits(ctx.suite.database_url, calls))
     during = judge_down_replays(down_replays, verdict)
     nonce = ctx.extra.pop("nonce_replay", None)
     violations = await audit_violations(ctx.suite.database_url)
@@ -803,7 +877,8 @@ async def run_window(ctx: Context, name: str, prober: Prober) -> dict:
     row = {"fault": name, "what": what, "seconds": round(time.monotonic() - t0, 1),
            "flows_started": d.flows[(name, "started")], "flows_completed": d.flows[(name, "completed")],
            "calls": len(calls), "acked": verdict.acked, "stored_once": verdict.stored_once, "lost": verdict.lost,
-           "doubled": verdict.doubled, "stored_differently": verdict.stored_differently,
+           "doubled": verdict.doubled, "registered_twice": verdict.registered_twice,
+           "stored_differently": verdict.stored_differently,
            "unacked_stored": verdict.unacked_stored, "unanswered": verdict.unanswered, "retries": verdict.retries,
            "replays_identical": verdict.replays_identical, "replay_mismatch": verdict.replay_mismatch,
            "http_5xx": verdict.http_5xx, "refused": dict(verdict.refused), "cap_overshoot": overshoot,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
-from loadtest.chaos import Attempt, Call, Stored, judge
+from loadtest.chaos import Attempt, Call, Stored, VisitRow, judge
 
 
 def _output(setl_id: str, *, replayed: bool = False, medfee: str = "100.00", fund: str = "60.00",
@@ -107,3 +107,21 @@ def test_http_5xx_and_final_refusals_are_counted():
                                                  Attempt(1.0, http=200, infcode=-1, outcome="INVALID_INPUT")])
     v = judge([c], [])
     assert v.http_5xx == 1 and v.refused == {"2201 INVALID_INPUT": 1} and v.retries == 1
+
+
+def test_a_registration_booked_twice_under_one_his_number_is_flagged():
+    env = {"input": {"data": {"psn_no": "P1", "ipt_otp_no": "MZ7"}}}
+    c = Call("2201", "H1", "m-reg", "w", env=env,
+             attempts=[Attempt(0.0, error="reset"), Attempt(1.0, http=200, infcode=0, output={"data": {"mdtrt_id": "V2"}})])
+    once = judge([c], [], [VisitRow("H1", "P1", "MZ7", "V2")])
+    assert once.registered_twice == 0 and not once.broken
+    # the first send was booked too, and its retry was not recognised as the same msgid
+    twice = judge([c], [], [VisitRow("H1", "P1", "MZ7", "V1"), VisitRow("H1", "P1", "MZ7", "V2")])
+    assert twice.registered_twice == 1 and twice.broken
+
+
+def test_a_fee_upload_resent_with_another_reply_is_flagged():
+    c = Call("2204", "H1", "m-fee", "w", attempts=[Attempt(0.0, http=200, infcode=0, output={"result": [1, 2]})],
+             replays=[Attempt(1.0, http=200, infcode=0, output={"result": [1]})])
+    v = judge([c], [])
+    assert v.replay_mismatch == 1 and v.broken
