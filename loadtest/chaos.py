@@ -290,6 +290,9 @@ class Driver:
         self.flows: Counter = Counter()
         self.sign_ins_lost = 0
         self.flow_errors: Counter = Counter()
+        # In every HIS visit number: a seeded run draws the same numbers as the last one did, and
+        # the check for a visit registered twice looks visits up by number.
+        self.run_tag = secrets.token_hex(3)
 
     async def client(self, code: str) -> HisClient:
         his = self.clients.get(code)
@@ -392,7 +395,8 @@ class Driver:
                                  ) -> tuple[str, int]:
         """2201 + 2204: (mdtrt_id, total fen), or ("", 0)."""
         insuplc = self.ref.insuplc(p)
-        reg = await self.transact(code, "2201", sc.register_input(p, p.cert, f"MZ{rng.randrange(10 ** 9)}"), insuplc)
+        number = f"MZ{self.run_tag}{rng.randrange(10 ** 9)}"
+        reg = await self.transact(code, "2201", sc.register_input(p, p.cert, number), insuplc)
         if reg is None:
             return "", 0
         mdtrt_id = reg["data"]["mdtrt_id"]
@@ -404,7 +408,7 @@ class Driver:
     async def inpatient(self, p: sc.Person, rng: random.Random, days: int = 2) -> bool:
         code = self.ref.local_hospital(p, rng).code
         insuplc = self.ref.insuplc(p)
-        adm = await self.transact(code, "2401", sc.admission_input(p, p.cert, f"ZY{rng.randrange(10 ** 9)}",
+        adm = await self.transact(code, "2401", sc.admission_input(p, p.cert, f"ZY{self.run_tag}{rng.randrange(10 ** 9)}",
                                                                    days_ago=days + 1), insuplc)
         if adm is None:
             return False
@@ -436,7 +440,7 @@ class Driver:
     async def chronic_visit(self, p: sc.Person, rng: random.Random) -> tuple[str, int]:
         """2201 + 2203 (M07803) + 2204 at the Xinjiang hospital: (mdtrt_id, total fen), or ("", 0)."""
         code, insuplc = XINJIANG_3, self.ref.insuplc(p)
-        reg = await self.transact(code, "2201", sc.register_input(p, p.cert, f"MZ{rng.randrange(10 ** 9)}",
+        reg = await self.transact(code, "2201", sc.register_input(p, p.cert, f"MZ{self.run_tag}{rng.randrange(10 ** 9)}",
                                                                   med_type="14"), insuplc)
         if reg is None:
             return "", 0
@@ -964,6 +968,7 @@ async def run_matrix(suite, profile: Profile | None, args, persons: list[sc.Pers
 def summary_line(r: dict) -> str:
     again = "—" if r["answered_again_s"] is None else f"{r['answered_again_s']:.1f} s"
     return (f"{r['acked']} settled, {r['stored_once']} stored once, lost {r['lost']}, doubled {r['doubled']}, "
+            f"registered twice {r['registered_twice']}, "
             f"retries {r['retries']}, replays identical {r['replays_identical']}/"
             f"{r['replays_identical'] + r['replay_mismatch']}, 5xx {r['http_5xx']}, overshoot {r['cap_overshoot']}, "
             f"audit {r['audit_violations']}, during the fault {_during(r)}, answered again {again} -> "
@@ -986,16 +991,17 @@ def render(rows: list[dict], meta: dict) -> str:
         f"{m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, Python {m['python']}, Linux {m['kernel']}; load "
         f"average at start {m['loadavg_at_start']}. Whole run {meta['total_s']:.0f} s, exit {meta['exit']}.",
         "",
-        "| fault | flows done/started | settled (acked) | stored once | lost | doubled | unacked, stored | retries "
+        "| fault | flows done/started | settled (acked) | stored once | lost | doubled | registered twice "
+        "| unacked, stored | retries "
         "| retries = stored reply | resent during the fault = stored reply | 5xx | cap overshoot | audit "
         "| answered again |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         again = "—" if r["answered_again_s"] is None else f"{r['answered_again_s']:.1f} s"
         lines.append(
             f"| {r['fault']} | {r['flows_completed']}/{r['flows_started']} | {r['acked']} | {r['stored_once']} | "
-            f"{r['lost']} | {r['doubled']} | {r['unacked_stored']} | {r['retries']} | "
+            f"{r['lost']} | {r['doubled']} | {r['registered_twice']} | {r['unacked_stored']} | {r['retries']} | "
             f"{r['replays_identical']}/{r['replays_identical'] + r['replay_mismatch']} | {_during(r)} | {r['http_5xx']} | "
             f"{r['cap_overshoot']} | {'clean' if not r['audit_violations'] else r['audit_violations']} | {again} |")
     lines.append("")
@@ -1062,7 +1068,9 @@ def main(argv: list[str] | None = None) -> int:
     REPORTS.mkdir(parents=True, exist_ok=True)
     suite = prepare.start_suite(profile, {"RATE_LIMIT_PER_S": "0"}, log_dir=REPORTS / "chaos-logs")
     try:
-        csv_path = prepare.population(REPORTS / "chaos-population.csv", args.persons, 1700 + args.seed % 100)
+        # a population of another size gets another tag: psn_no and certno differ from the last one's
+        csv_path = prepare.population(REPORTS / "chaos-population.csv", args.persons,
+                                      1700 + (args.seed + args.persons // 100) % 100)
         if prepare.import_population(suite.database_url, suite.redis_url, csv_path)[0] == 1:
             raise SystemExit("the chaos population import failed")
         persons = sc.read_population(csv_path)
