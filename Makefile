@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration e2e e2e-faked faketime chromium protos check-protos clean-data venv bench loadtest audit clean
+.PHONY: run test lint typecheck unit integration e2e e2e-faked faketime chromium protos check-protos clean-data venv bench loadtest chaos audit clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -70,6 +70,11 @@ bench: $(STAMP)
 
 loadtest: $(STAMP)
 	$(BIN)/python -m loadtest.run
+
+# The fault matrix (issue #17) against a suite of its own (.data/chaos, gateway 48080); not part of
+# `make test`. Options: `make chaos CHAOS_ARGS="--seed 5 --faults kill-settlement,duplicate-storm"`.
+chaos: $(STAMP)
+	$(BIN)/python -m loadtest.chaos $(CHAOS_ARGS)
 
 audit: $(STAMP)
 	$(BIN)/medsettle audit

@@ -36,6 +36,8 @@ class Suite:
     database_url: str
     redis_url: str
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_dir: str | None = None
 
     @property
     def gateway_url(self) -> str:
@@ -67,16 +69,25 @@ class Suite:
 
     def start(self, extra_env: dict[str, str] | None = None, log_dir: str | None = None) -> None:
         self.check_ports()
-        env = self.env(extra_env)
+        self.extra_env, self.log_dir = dict(extra_env or {}), log_dir
         if log_dir:
             os.makedirs(log_dir, exist_ok=True)
-        for name, module in PROCESSES:
-            # Own session: a terminal's Ctrl-C reaches only the launcher, which forwards one SIGTERM
-            # to each process in order (a second signal would cut a graceful shutdown short).
-            # The log file is closed here once the child has its own copy of the descriptor.
-            with open(os.path.join(log_dir, f"{name}.log"), "ab") if log_dir else contextlib.nullcontext() as out:
-                self.procs[name] = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=out,
-                                                    start_new_session=True)
+        for name, _module in PROCESSES:
+            self.spawn(name)
+
+    def spawn(self, name: str) -> subprocess.Popen:
+        """Start (or start again, after it died) one process of the suite with the environment and
+        log directory `start` was given; the chaos harness restarts a killed process this way."""
+        module = dict(PROCESSES)[name]
+        env = self.env(self.extra_env)
+        # Own session: a terminal's Ctrl-C reaches only the launcher, which forwards one SIGTERM
+        # to each process in order (a second signal would cut a graceful shutdown short).
+        # The log file is closed here once the child has its own copy of the descriptor.
+        log_dir = self.log_dir
+        with open(os.path.join(log_dir, f"{name}.log"), "ab") if log_dir else contextlib.nullcontext() as out:
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=out,
+                                                start_new_session=True)
+        return self.procs[name]
 
     def wait_healthy(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -8,9 +8,12 @@ import logging
 import re
 from decimal import Decimal
 
+import grpc
+
 from gateway.his import envelope as f
 from gateway.his.convert import HOSP_LV, PAY_LOC, PSN_TYPE, code_of, number, proto_to_his
 from gateway.his.dispatch import Call, transaction
+from gateway.his.errors import from_rpc_error
 from gateway.his.jsonnum import yuan
 from medsettle.eligibility.v1 import eligibility_pb2 as epb
 from medsettle.filing.v1 import filing_pb2 as fpb
@@ -30,13 +33,19 @@ _ZERO_MONEY = ("acct_mulaid_pay", "hifdm_pay", "crt_dedc", "pref_fund_pay")
 
 async def person_of(call: Call, psn_no: str) -> epb.PersonInfo | None:
     """The person's 1101 record for the setlinfo's person fields (psn_cert_type, certno, gend,
-    naty, brdy, age, cvlserv_flag, emp_name), asked for beside the settlement call; None when the
-    eligibility service does not answer (then those fields are the spec's empty values: the
-    settlement itself is what the HIS must get)."""
+    naty, brdy, age, cvlserv_flag, emp_name), asked for beside the settlement call.
+
+    When the eligibility service cannot answer now (down, timed out: a retriable outcome) the
+    transaction fails as retriable — the settlement may be booked, and the same msgid again gets
+    the stored reply with these fields. Answering with them emptied would give one retry a reply
+    other than the stored one every other retry gets (issue #17, found by `make chaos`). A refusal
+    that does not pass (the person unknown to eligibility) leaves them empty, on every try alike."""
     try:
         return await call.stubs.eligibility.FindPerson(epb.FindPersonRequest(psn_no=psn_no), timeout=call.timeout_s)
-    except Exception:  # noqa: BLE001 — any failure only empties the person fields
-        log.warning("person lookup for setlinfo failed", extra={"infno": call.env.infno})
+    except grpc.RpcError as e:
+        if from_rpc_error(e).retriable:
+            raise
+        log.warning("person lookup for setlinfo refused", extra={"infno": call.env.infno})
         return None
 
 
