@@ -125,13 +125,24 @@ class JsonFormatter(logging.Formatter):
 
     _STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
+    _ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps(..., ensure_ascii=False) builds one a call
+
     def __init__(self, service: str):
         super().__init__()
         self._service = service
+        self._second = -1
+        self._second_text = ""
+
+    def _ts(self, created: float, msecs: float) -> str:
+        second = int(created)
+        if second != self._second:  # strftime once a second (a line per transaction and per gRPC call)
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": self._ts(record.created, record.msecs),
             "level": record.levelname.lower(),
             "service": self._service,
             "logger": record.name,
@@ -146,7 +157,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
+        return self._ENCODER.encode(out)
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:
