@@ -25,7 +25,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from services.common import metrics
-from services.common.grpcutil import is_database_outage, outcome_of, with_refusals
+from services.common.grpcutil import SERVER_OPTIONS, is_database_outage, outcome_of, with_refusals
 from services.common.outcomes import Refusal
 from services.common.telemetry import Behaviour, server_span
 
@@ -150,7 +150,7 @@ async def run_grpc_service(
 ) -> None:
     # SO_REUSEPORT only when asked (MEDSETTLE_REUSE_PORT=1): otherwise a second suite on the same
     # port must fail to start rather than silently share traffic.
-    server = aio.server(options=(("grpc.so_reuseport", 1 if reuse_port else 0),))
+    server = aio.server(options=(("grpc.so_reuseport", 1 if reuse_port else 0), *SERVER_OPTIONS))
     register(InstrumentedServer(server))
     health_servicer = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
