@@ -119,7 +119,7 @@ class _Txn:
     def __init__(self, infno: str):
         self.infno = infno
         self.hospital = self.msgid = self.paasid = self.field = self.error = ""
-        self.outcome = "OK"
+        self.outcome = metrics.OK
 
 
 async def call_service(request: web.Request, forced_infno: str | None = None) -> web.Response:
@@ -132,7 +132,7 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
     try:
         return await _call_service(request, forced_infno, txn)
     except BaseException as e:  # the middleware answers it (a bug, a cancelled request)
-        txn.outcome = "CANCELLED" if isinstance(e, asyncio.CancelledError) else "INTERNAL"
+        txn.outcome = metrics.CANCELLED if isinstance(e, asyncio.CancelledError) else "INTERNAL"
         raise
     finally:
         seconds = time.perf_counter() - t0
@@ -144,7 +144,7 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
                                         "outcome": txn.outcome, "duration_ms": round(seconds * 1000, 2)}
             if txn.field:
                 extra["field"] = txn.field[:64]
-            if txn.outcome != "OK" and not error:
+            if txn.outcome != metrics.OK and not error:
                 extra["paasid"] = txn.paasid or request.headers.get("x-tif-paasid", "")[:64]
                 extra["client"] = request.remote or ""
             if txn.error:

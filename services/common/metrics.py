@@ -36,16 +36,20 @@ log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+OK = "OK"  # what a transaction or call that was answered normally counts as (not a catalogued refusal)
+CANCELLED = "CANCELLED"  # the caller went away before the answer: no outcome was sent
+
+
 def result_of(outcome: str) -> str:
     """The class of an outcome: `ok`, `refused` (an answer: the caller's input or a rule) or `error`
     (retriable: a clash, an outage, a bug)."""
-    if outcome == "OK":
+    if outcome == OK:
         return "ok"
     return "error" if CATALOGUE.kind_of(outcome) in RETRIABLE_KINDS else "refused"
 
 
 def bounded_outcome(outcome: str) -> str:
-    return outcome if outcome == "OK" or outcome in CATALOGUE else "OTHER"
+    return outcome if outcome == OK or outcome in CATALOGUE else "OTHER"
 
 
 class _Children:

@@ -43,7 +43,7 @@ def _outcome_of(exc: BaseException) -> str:
         code = exc.code() if callable(getattr(exc, "code", None)) else None
         return outcome_of(exc)[0] or (code.name if code is not None else "INTERNAL")
     if isinstance(exc, asyncio.CancelledError):
-        return "CANCELLED"
+        return metrics.CANCELLED
     if isinstance(exc, Exception) and is_database_outage(exc):
         return "DATABASE_UNAVAILABLE"
     return "INTERNAL"
@@ -74,7 +74,7 @@ def observed(inner: Behaviour, method: str) -> Behaviour:
 
     async def call(request, context):
         t0 = time.perf_counter()
-        outcome = "OK"
+        outcome = metrics.OK
         try:
             return await inner(request, context)
         except BaseException as e:
