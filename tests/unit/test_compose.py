@@ -106,7 +106,9 @@ def test_ports_and_environment_agree_with_the_code(monkeypatch):
 def _hosts_reached(svc: dict) -> set[str]:
     """Compose services a process connects to, read from its environment (DSNs, URLs, *_ADDR)."""
     out = set()
-    for value in (svc.get("environment") or {}).values():
+    for var, value in (svc.get("environment") or {}).items():
+        if var not in ("DATABASE_URL", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT") and not var.endswith("_ADDR"):
+            continue  # not an address the process connects to (e.g. GATEWAY_PUBLIC_URL)
         value = str(value)
         m = re.match(r"^[a-z]+://(?:.*@)?([a-z][\w-]*)[:/]", value) or re.match(r"^([a-z][\w-]*):\d+$", value)
         if m:
