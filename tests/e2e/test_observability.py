@@ -202,3 +202,39 @@ async def test_a_his_flow_moves_every_process_metrics_and_logs_one_line_per_tran
         text = json.dumps(records, ensure_ascii=False)
         assert certno not in text, f"{proc_name} logged the certificate number"
         assert psn_name not in text, f"{proc_name} logged the name"
+
+
+async def test_a_bulk_import_moves_the_import_rows_on_the_eligibility_metrics(suite, tmp_path):
+    """The import is a process of its own; eligibility reports what it committed (rows ok and rejected)."""
+    import csv
+    import io
+    import random
+
+    from services.common.ids import make_certno
+    from services.eligibility.bulk_import import import_file
+    from services.eligibility.import_reader import COLUMNS
+    from tests.e2e.conftest import this_year
+
+    year = this_year()
+    rows = []
+    for i in range(4):
+        birth = f"{random.randrange(1950, 2000)}0{random.randrange(1, 10)}1{random.randrange(0, 10)}"
+        certno = make_certno(f"330602{birth}{random.randrange(100):02d}{random.choice('13579')}")
+        rows.append(["T" + "".join(random.choice("0123456789") for _ in range(17)), certno, "导入" + str(i), "1",
+                     f"{birth[:4]}-{birth[4:6]}-{birth[6:]}", "330600", "390", str(year), "resident",
+                     f"{year}-01-01", f"{year}-12-31", "active"])
+    rows[2][5] = "NOPOOL"  # rejected
+    path = tmp_path / "enrollments.csv"
+    text = io.StringIO()
+    w = csv.writer(text)
+    w.writerow(COLUMNS)
+    w.writerows(rows)
+    path.write_text(text.getvalue(), encoding="utf-8")
+    before = (await scrape(suite))["eligibility"]
+    assert await import_file(suite.database_url, path, redis_url=suite.redis_url, progress=False,
+                             errors_path=tmp_path / "errors.csv") == 2
+    after = (await scrape(suite))["eligibility"]
+    assert value(after, "medsettle_import_rows_total", result="ok") - value(before, "medsettle_import_rows_total",
+                                                                            result="ok") == 3
+    assert value(after, "medsettle_import_rows_total", result="rejected") \
+        - value(before, "medsettle_import_rows_total", result="rejected") == 1
