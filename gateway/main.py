@@ -31,7 +31,7 @@ async def compose(proc: bootstrap.Process) -> None:
     reference = await proc.reference_cache(pool)
     timeout_s = s.gateway_redis_timeout_s
     redis = proc.redis(lambda url: telemetry.traced_redis(url, **redis_client_options(timeout_s)))
-    channels = {name: proc.channel(addr) for name, addr in (
+    channels = {name: proc.channel(addr, name) for name, addr in (
         ("eligibility", s.eligibility_addr), ("filing", s.filing_addr), ("settlement", s.settlement_addr))}
     deps = Deps(cache=reference, redis=redis, db_pool=pool,
                 stubs=Stubs(eligibility=eligibility_pb2_grpc.EligibilityServiceStub(channels["eligibility"]),

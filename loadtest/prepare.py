@@ -37,6 +37,11 @@ class Profile:
                "ELIGIBILITY_PORT": str(self.eligibility_port), "FILING_PORT": str(self.filing_port),
                "SETTLEMENT_PORT": str(self.settlement_port), "GATEWAY_PORT": str(self.gateway_port),
                "GATEWAY_HOST": "127.0.0.1", "MEDSETTLE_ADMIN_TOKEN": ADMIN_TOKEN,
+               # metrics beside the gRPC ports (e.g. 52061..52064), never the defaults of `medsettle up`
+               "GATEWAY_METRICS_PORT": str(self.eligibility_port + 10),
+               "ELIGIBILITY_METRICS_PORT": str(self.eligibility_port + 11),
+               "FILING_METRICS_PORT": str(self.eligibility_port + 12),
+               "SETTLEMENT_METRICS_PORT": str(self.eligibility_port + 13),
                # the load test signs its patients up (/m/) from one address
                "PORTAL_CODES_PER_CLIENT": "0"}
         env.update(extra)

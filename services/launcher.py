@@ -56,7 +56,15 @@ class Suite:
         return [(s.grpc_host, s.eligibility_port, "eligibility", "ELIGIBILITY_PORT"),
                 (s.grpc_host, s.filing_port, "filing", "FILING_PORT"),
                 (s.grpc_host, s.settlement_port, "settlement", "SETTLEMENT_PORT"),
-                (s.gateway_host, s.gateway_port, "gateway", "GATEWAY_PORT")]
+                (s.gateway_host, s.gateway_port, "gateway", "GATEWAY_PORT")] + [
+                (s.metrics_host, s.metrics_port(name), name, f"{name.upper()}_METRICS_PORT")
+                for name, _module in PROCESSES if s.metrics_port(name)]
+
+    def metrics_urls(self) -> dict[str, str]:
+        """process -> the URL of its Prometheus metrics (processes with a metrics port)."""
+        s = self.settings
+        return {name: f"http://{s.metrics_host}:{s.metrics_port(name)}/metrics" for name, _module in PROCESSES
+                if s.metrics_port(name)}
 
     def check_ports(self) -> None:
         """Every port free before anything starts: the health check and the demo must only ever

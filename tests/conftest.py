@@ -110,7 +110,10 @@ def suite(endpoints, tmp_path_factory):
 
     base = int(os.environ.get("MEDSETTLE_TEST_PORT_BASE", "51050"))  # lets two checkouts test side by side
     ports = {"ELIGIBILITY_PORT": str(base + 1), "FILING_PORT": str(base + 2), "SETTLEMENT_PORT": str(base + 3),
-             "GATEWAY_PORT": os.environ.get("MEDSETTLE_TEST_GATEWAY_PORT", "18080")}
+             "GATEWAY_PORT": os.environ.get("MEDSETTLE_TEST_GATEWAY_PORT", "18080"),
+             # Prometheus metrics of each process, in the same range (tests/e2e/test_metrics.py scrapes them)
+             "GATEWAY_METRICS_PORT": str(base + 10), "ELIGIBILITY_METRICS_PORT": str(base + 11),
+             "FILING_METRICS_PORT": str(base + 12), "SETTLEMENT_METRICS_PORT": str(base + 13)}
     trace_file = tmp_path_factory.mktemp("traces") / "spans.jsonl"
     admin_token = secrets.token_urlsafe(32)  # a fresh one per run: no known token opens the admin API
     extra = dict(ports, MEDSETTLE_TRACE_FILE=str(trace_file), MEDSETTLE_ADMIN_TOKEN=admin_token,

@@ -13,8 +13,10 @@ runs before the handler, and handlers validate their whole input before they cal
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import time
 
 import grpc
 from aiohttp import web
@@ -29,13 +31,15 @@ from gateway.his.envelope import INFNO_RE, EnvelopeRules, FieldError, parse_enve
 from gateway.his.handlers import HANDLERS  # the infno table, listed there
 from gateway.his.response import envelope
 from gateway.his.security import Principal, SecurityRefusal, authenticate
+from services.common import metrics
 from services.common.clock import Clock
 from services.common.outcomes import CATALOGUE, Kind
 from services.common.telemetry import mask
 
 __all__ = ["ALIASES", "CALL_SERVICE_PATH", "call_service", "failure_response", "parse_json", "routes"]
 
-log = logging.getLogger("gateway.his")
+txn_log = logging.getLogger("gateway.his.transactions")  # one line per HIS transaction
+metrics.known_infnos(HANDLERS)  # any other infno is counted as "other"
 
 CALL_SERVICE_PATH = "/fsi/api/rsfComIfsService/callService"
 # Per-transaction paths some provinces publish, served by the same code.
@@ -107,7 +111,48 @@ def _force_infno(body, infno: str, where: str) -> None:
                                   f"the envelope's infno is {str(sent)[:8]!r})")
 
 
+class _Txn:
+    """What the transaction's log line and metrics say, filled in as the request is read."""
+
+    __slots__ = ("infno", "hospital", "msgid", "paasid", "outcome", "field", "error")
+
+    def __init__(self, infno: str):
+        self.infno = infno
+        self.hospital = self.msgid = self.paasid = self.field = self.error = ""
+        self.outcome = metrics.OK
+
+
 async def call_service(request: web.Request, forced_infno: str | None = None) -> web.Response:
+    """One HIS transaction; whatever its fate, one JSON log line (`his transaction`: infno,
+    hospital, msgid, outcome, duration_ms; the trace id is the formatter's; a refusal adds the
+    paasid and the client's address) and the transaction's metrics. INFO, WARNING when retriable
+    (an outage: the outcome is unknown to the hospital). No certificate number or name is logged."""
+    t0 = time.perf_counter()
+    txn = _Txn(forced_infno or "")
+    try:
+        return await _call_service(request, forced_infno, txn)
+    except BaseException as e:  # the middleware answers it (a bug, a cancelled request)
+        txn.outcome = metrics.CANCELLED if isinstance(e, asyncio.CancelledError) else "INTERNAL"
+        raise
+    finally:
+        seconds = time.perf_counter() - t0
+        metrics.his_transaction(txn.infno, txn.outcome, seconds)
+        error = metrics.result_of(txn.outcome) == "error"
+        level = logging.WARNING if error else logging.INFO
+        if txn_log.isEnabledFor(level):
+            extra: dict[str, object] = {"infno": txn.infno[:8], "hospital": txn.hospital, "msgid": txn.msgid,
+                                        "outcome": txn.outcome, "duration_ms": round(seconds * 1000, 2)}
+            if txn.field:
+                extra["field"] = txn.field[:64]
+            if txn.outcome != metrics.OK and not error:
+                extra["paasid"] = txn.paasid or request.headers.get("x-tif-paasid", "")[:64]
+                extra["client"] = request.remote or ""
+            if txn.error:
+                extra["error"] = txn.error
+            txn_log.log(level, "his transaction", extra=extra)
+
+
+async def _call_service(request: web.Request, forced_infno: str | None, txn: _Txn) -> web.Response:
     clock = request.app[RUNTIME].clock
     received_at = clock.naive_now()
     settings, deps, guard = runtime(request)
@@ -117,6 +162,7 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
     stage = "admit"  # until the handler runs, no request has left the gateway
     try:
         principal = authenticate(request.headers, deps.cache, window_s=settings.tif_window_s)
+        txn.paasid, txn.hospital = principal.paasid, principal.code
         admdvs = principal.admdvs
         span.set_attribute("his.fixmedins_code", principal.code)
         span.set_attribute("his.auth", principal.profile)
@@ -130,11 +176,15 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
         elif forced_infno:
             _force_infno(body, forced_infno, "this path")
         infno = peek_infno(body) or infno
+        txn.infno = infno
+        if isinstance(body, dict) and isinstance(body.get("msgid"), str):
+            txn.msgid = body["msgid"][:40]
         span.set_attribute("his.infno", infno)
         env = parse_envelope(body, known_infnos=HANDLERS, rules=_rules(principal))
         if isinstance(env.input, dict):
             _annotate(span, env.input, env.infno)
         span.set_attribute("his.msgid", env.msgid)
+        txn.msgid = env.msgid
         if env.fixmedins_code != principal.code:
             raise SecurityRefusal("HOSPITAL_MISMATCH", "fixmedins_code 与认证的机构不符: 一个 paasid 只能代表一家机构 "
                                                        "(fixmedins_code is not the hospital this paasid is bound to)",
@@ -149,21 +199,22 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
         return web.json_response(envelope(ok=True, output=output, admdvs=admdvs, received_at=received_at,
                                           responded_at=clock.naive_now()), dumps=_dumps)
     except SecurityRefusal as e:
-        log.info("refused", extra={"infno": infno, "outcome": e.outcome})
+        txn.outcome, txn.field = e.outcome, e.field or ""
         return _failure(_failure_of(e.outcome, e.message, e.field), admdvs, received_at, clock)
     except FieldError as e:
+        txn.outcome, txn.field = e.outcome, e.field or ""
         return _failure(_failure_of(e.outcome, e.message, e.field, retriable=False), admdvs, received_at, clock)
     except grpc.RpcError as e:
         f = errors.from_rpc_error(e)
+        txn.outcome, txn.field = f.outcome, f.field or ""
         if f.retriable:
-            log.warning("service call failed", extra={"infno": infno, "outcome": f.outcome,
-                                                      "grpc_code": str(getattr(e, "code", lambda: "")())})
+            txn.error = f"grpc {getattr(e, 'code', lambda: '')()}"
         return _failure(f, admdvs, received_at, clock)
     except RedisError as e:
         # Before the handler ran, nothing left the gateway: the transaction was not processed, and
-        # the reply says so (not RETRY_HINT's "outcome unknown"). One line, no traceback.
-        log.warning("redis unavailable", extra={"infno": infno, "error": f"{type(e).__name__}: {str(e)[:200]}",
-                                                "stage": stage})
+        # the reply says so (not RETRY_HINT's "outcome unknown"). One line (the transaction's), no traceback.
+        txn.outcome = "GATEWAY_UNAVAILABLE"
+        txn.error = f"redis ({stage}) {type(e).__name__}: {str(e)[:200]}"
         message = errors.NOT_PROCESSED_HINT if stage == "admit" else errors.RETRY_HINT
         return _failure(errors.Failure(outcome="GATEWAY_UNAVAILABLE", message=message, retriable=True),
                         admdvs, received_at, clock)

@@ -10,7 +10,8 @@
 
 `run` reads the Settings (the only reader of the environment, services/common/config.py), sets
 up telemetry (tracing, JSON logs), builds the process's one business Clock, and opens ONE
-contextlib.AsyncExitStack. Everything opened through `Process` (pools, Redis clients, channels,
+contextlib.AsyncExitStack; the process's Prometheus metrics (services/common/metrics.py) are
+served first, on its *_METRICS_PORT. Everything opened through `Process` (pools, Redis clients, channels,
 caches, listeners, background tasks) is pushed on that stack as it is opened, and closed in
 reverse order when serving ends, after in-flight calls have finished, or at once when building
 fails half-way. DATABASE_URL / REDIS_URL, when unset, resolve to the embedded servers (only the
@@ -33,7 +34,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
-from services.common import telemetry
+from services.common import metrics, telemetry
 from services.common.clock import Clock
 from services.common.config import Settings
 
@@ -91,6 +92,7 @@ class Process:
                                  min_size=self.settings.db_pool_min if min_size is None else min_size,
                                  max_size=self.settings.db_pool_max if max_size is None else max_size, reset=reset)
         self.stack.push_async_callback(pool.close)
+        self.stack.callback(metrics.watch_pool(self.name, pool))  # saturation, read when scraped
         return pool
 
     async def reference_cache(self, pool):
@@ -108,10 +110,12 @@ class Process:
         self.stack.push_async_callback(client.aclose)
         return client
 
-    def channel(self, addr: str) -> telemetry.TracedChannel:
-        """One long-lived traced gRPC channel to `addr`."""
+    def channel(self, addr: str, name: str | None = None) -> telemetry.TracedChannel:
+        """One long-lived traced gRPC channel to `addr`; its calls are reported in the metrics as
+        target `name` (the service's name; the address when not given)."""
         channel = telemetry.traced_channel(addr)
         self.stack.push_async_callback(channel.close)
+        self.stack.callback(metrics.watch_channel(name or addr, channel))
         return channel
 
     def background(self, coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task:
@@ -127,6 +131,14 @@ class Process:
         return task
 
     # ------------------------------------------------------------------ serving
+
+    async def serve_metrics(self) -> None:
+        """Prometheus metrics on METRICS_HOST and this process's *_METRICS_PORT (none when 0),
+        until the stack closes (last: a scrape during shutdown still answers)."""
+        port = self.settings.metrics_port(self.name)
+        if port:
+            runner = await metrics.serve(self.settings.metrics_host, port, self.name)
+            self.stack.push_async_callback(runner.cleanup)
 
     async def until_stopped(self) -> None:
         """Until SIGTERM or SIGINT (handlers installed now, by the server once it listens)."""
@@ -199,5 +211,6 @@ def run(name: str, compose: Callable[[Process], Awaitable[None]], settings: Sett
 
 async def _serve(name: str, settings: Settings, compose: Callable[[Process], Awaitable[None]]) -> None:
     async with opened(name, settings) as process:
+        await process.serve_metrics()
         await compose(process)
     log.info("stopped", extra={"service_name": name})

@@ -97,6 +97,15 @@ VARS: tuple[Var, ...] = (
         "interface the three gRPC services listen on (`0.0.0.0` in containers)"),
     Var("GATEWAY_HOST", "gateway_host", "127.0.0.1", _str, "interface the gateway's HTTP server listens on"),
     Var("GATEWAY_PORT", "gateway_port", 8080, _int, "HTTP port of the gateway (HIS interface, REST API)"),
+    Var("METRICS_HOST", "metrics_host", "127.0.0.1", _str,
+        "interface every process serves its Prometheus metrics on (`GET /metrics`; `0.0.0.0` in containers)"),
+    Var("GATEWAY_METRICS_PORT", "gateway_metrics_port", 9180, _int,
+        "Prometheus metrics port of the gateway (0: none; docs/OPERATIONS.md lists the metrics)"),
+    Var("ELIGIBILITY_METRICS_PORT", "eligibility_metrics_port", 9181, _int,
+        "Prometheus metrics port of the eligibility service (0: none)"),
+    Var("FILING_METRICS_PORT", "filing_metrics_port", 9182, _int, "Prometheus metrics port of the filing service (0: none)"),
+    Var("SETTLEMENT_METRICS_PORT", "settlement_metrics_port", 9183, _int,
+        "Prometheus metrics port of the settlement service (0: none)"),
     Var("MEDSETTLE_REUSE_PORT", "reuse_port", False, _flag,
         "`1`: SO_REUSEPORT, several processes of one service share its port; otherwise a busy port fails"),
     # Pools, deadlines, timeouts
@@ -198,6 +207,11 @@ class Settings:
     gateway_redis_timeout_s: float
     log_level: str
     trace_file: str | None
+    metrics_host: str
+    gateway_metrics_port: int
+    eligibility_metrics_port: int
+    filing_metrics_port: int
+    settlement_metrics_port: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -211,6 +225,11 @@ class Settings:
             else:
                 read[var.field] = var.parse(var.name, raw)
         return cls(**read)
+
+    def metrics_port(self, process: str) -> int:
+        """The metrics port of `process` (gateway, eligibility, filing, settlement); 0: none."""
+        port = getattr(self, f"{process}_metrics_port", 0)
+        return port if isinstance(port, int) else 0
 
 
 if {f.name for f in fields(Settings)} != {v.field for v in VARS} or len(VARS) != len(fields(Settings)):

@@ -226,10 +226,22 @@ def refusal_from_rpc_error(err: grpc.RpcError) -> Refusal:
 
 
 CHANNEL_OPTIONS = (
+    # Calls are balanced over every address the target resolves to — in Kubernetes a headless
+    # Service, one address per ready pod (infra/k8s) — not all sent to the first one.
+    ("grpc.lb_policy_name", "round_robin"),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+)
+
+
+# A server ends each client connection after about five minutes (GOAWAY; in-flight calls get the
+# grace to finish), so that clients resolve the target's name again and spread over pods added
+# since (a Deployment scaled out by its HPA).
+SERVER_OPTIONS = (
+    ("grpc.max_connection_age_ms", 300_000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
 )
 
 

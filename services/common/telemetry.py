@@ -125,13 +125,24 @@ class JsonFormatter(logging.Formatter):
 
     _STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
+    _ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps(..., ensure_ascii=False) builds one a call
+
     def __init__(self, service: str):
         super().__init__()
         self._service = service
+        self._second = -1
+        self._second_text = ""
+
+    def _ts(self, created: float, msecs: float) -> str:
+        second = int(created)
+        if second != self._second:  # strftime once a second (a line per transaction and per gRPC call)
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": self._ts(record.created, record.msecs),
             "level": record.levelname.lower(),
             "service": self._service,
             "logger": record.name,
@@ -146,7 +157,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False)
+        return self._ENCODER.encode(out)
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:
@@ -188,43 +199,88 @@ def _with_context(metadata) -> tuple:
     return tuple(metadata or ()) + tuple(carrier.items())
 
 
+class ChannelStats:
+    """Calls of one channel: in flight now, the most in flight at once since the last scrape, and
+    how they ended (services/common/metrics.py reads these when Prometheus scrapes)."""
+
+    __slots__ = ("in_flight", "peak", "ok", "refused", "error")
+
+    def __init__(self) -> None:
+        self.in_flight = self.peak = self.ok = self.refused = self.error = 0
+
+    def take_peak(self) -> int:
+        peak, self.peak = self.peak, self.in_flight
+        return peak
+
+
 class _TracedUnaryUnary:
-    """A stub method: carries the W3C context in the metadata; a CLIENT span when recording."""
+    """A stub method: carries the W3C context in the metadata; a CLIENT span when recording;
+    counts the call in its channel's ChannelStats."""
 
-    __slots__ = ("_inner", "_name", "_method")
+    __slots__ = ("_inner", "_name", "_method", "_stats")
 
-    def __init__(self, inner, method: str):
+    def __init__(self, inner, method: str, stats: ChannelStats):
         self._inner = inner
         self._method = method
         self._name = method.lstrip("/")
+        self._stats = stats
 
     def __call__(self, request, *, timeout=None, metadata=None, **kw):
         return self._call(request, timeout, metadata, kw)
 
     async def _call(self, request, timeout, metadata, kw):
-        if not _recording():
-            return await self._inner(request, timeout=timeout, metadata=_with_context(metadata), **kw)
-        with tracer().start_as_current_span(self._name, kind=SpanKind.CLIENT, record_exception=False,
-                                            set_status_on_exception=False,
-                                            attributes={"rpc.system": "grpc", "rpc.method": self._method}) as span:
-            try:
-                return await self._inner(request, timeout=timeout, metadata=_with_context(metadata), **kw)
-            except grpc.RpcError as e:
-                span.set_attribute("rpc.grpc.status_code", e.code().value[0])
-                if e.code() not in _REFUSAL_CODES:
-                    span.set_status(Status(StatusCode.ERROR, e.code().name))
-                raise
+        st = self._stats
+        st.in_flight += 1
+        if st.in_flight > st.peak:
+            st.peak = st.in_flight
+        try:
+            if not _recording():
+                reply = await self._inner(request, timeout=timeout, metadata=_with_context(metadata), **kw)
+            else:
+                with tracer().start_as_current_span(self._name, kind=SpanKind.CLIENT, record_exception=False,
+                                                    set_status_on_exception=False,
+                                                    attributes={"rpc.system": "grpc", "rpc.method": self._method}) as span:
+                    try:
+                        reply = await self._inner(request, timeout=timeout, metadata=_with_context(metadata), **kw)
+                    except grpc.RpcError as e:
+                        span.set_attribute("rpc.grpc.status_code", e.code().value[0])
+                        if e.code() not in _REFUSAL_CODES:
+                            span.set_status(Status(StatusCode.ERROR, e.code().name))
+                        raise
+        except grpc.RpcError as e:
+            if e.code() in _REFUSAL_CODES:
+                st.refused += 1
+            else:
+                st.error += 1
+            raise
+        except BaseException:
+            st.error += 1
+            raise
+        else:
+            st.ok += 1
+            return reply
+        finally:
+            st.in_flight -= 1
 
 
 class TracedChannel:
-    """An aio channel whose stubs propagate trace context (see _TracedUnaryUnary)."""
+    """An aio channel whose stubs propagate trace context (see _TracedUnaryUnary) and count their
+    calls (`stats`)."""
 
     def __init__(self, channel: aio.Channel):
         self._channel = channel
+        self.stats = ChannelStats()
 
     def unary_unary(self, method, *args, **kw):
         name = method.decode() if isinstance(method, bytes) else method
-        return _TracedUnaryUnary(self._channel.unary_unary(method, *args, **kw), name)
+        return _TracedUnaryUnary(self._channel.unary_unary(method, *args, **kw), name, self.stats)
+
+    def is_ready(self) -> bool:
+        """The connectivity state is READY (read without trying to connect)."""
+        try:
+            return self._channel.get_state(try_to_connect=False) == grpc.ChannelConnectivity.READY
+        except Exception:  # noqa: BLE001 - a closed channel is not ready
+            return False
 
     def __getattr__(self, name):
         return getattr(self._channel, name)

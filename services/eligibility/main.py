@@ -2,9 +2,11 @@
 
 Opens, on the process's one exit stack (services/common/bootstrap.py): the PostgreSQL pool,
 Redis (fail fast), the reference cache, the person cache and its change listener, the metrics
-reporter, the channel to the filing service (2001 asks it about a cross-region visit); builds
-the service with the process's one business clock and serves gRPC on ELIGIBILITY_PORT.
-Everything is closed in reverse order on shutdown. Nothing is built at import time.
+reporter (a log line a minute), the Prometheus sources (the cache's counters, the bulk import's
+totals, read when scraped), the channel to the filing service (2001 asks it about a cross-region
+visit); builds the service with the process's one business clock and serves gRPC on
+ELIGIBILITY_PORT. Everything is closed in reverse order on shutdown. Nothing is built at import
+time.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from services.common import bootstrap, config, telemetry
+from services.common import bootstrap, config, metrics, telemetry
 from services.common.config import Settings
 
 # Redis must fail fast: a slow cache is worse than none (the service answers from PostgreSQL).
@@ -81,10 +83,18 @@ async def build(settings: Settings):
     return service, stack.aclose
 
 
+async def read_import_totals(repo) -> None:
+    """The bulk import's totals for the metrics (the import is a process of its own that commits its
+    progress in eligibility's tables): one read per scrape."""
+    metrics.SOURCES.import_rows = await repo.import_totals()
+
+
 async def compose(proc: bootstrap.Process) -> None:
     from services.eligibility.server import SERVICE_FULL_NAME, register
 
     service = await open_service(proc)
+    proc.stack.callback(metrics.watch_cache("eligibility_person", service.cache))
+    proc.stack.callback(metrics.on_scrape(lambda: read_import_totals(service.repo)))
 
     async def report_metrics() -> None:
         while True:

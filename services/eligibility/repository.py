@@ -51,6 +51,12 @@ SELECT p.psn_no, p.certno, p.name, p.gender, p.birthdate, p.social_card, p.card_
 Q_PERSON_BY_PSN_NO = Q_PERSONS + " WHERE p.psn_no = $1"
 Q_PERSONS_BY_PSN_NOS = Q_PERSONS + " WHERE p.psn_no = any($1::text[])"
 Q_NOTIFY = "SELECT pg_notify($1, $2)"
+# The bulk import's totals over every file (the metrics; the import commits its progress per split).
+Q_IMPORT_TOTALS = """
+SELECT coalesce(sum(s.rows_ok), 0)::bigint AS ok, coalesce(sum(s.rows_rejected), 0)::bigint AS rejected,
+       (SELECT count(*) FROM eligibility.import_progress WHERE finished_at IS NULL) AS running
+  FROM eligibility.import_split_progress s
+"""
 Q_PSN_NO_BY_CERTNO = "SELECT psn_no FROM eligibility.persons WHERE certno = $1"
 Q_BY_SOCIAL_CARD = "SELECT psn_no, card_sn FROM eligibility.persons WHERE social_card = $1"
 Q_REAL_NAME = """
@@ -192,6 +198,11 @@ class EligibilityRepository:
     async def load_persons(self, psn_nos: Sequence[str]) -> dict[str, Person]:
         """The stored ones of these persons, by psn_no (one round trip)."""
         return {r["psn_no"]: person_from_row(r) for r in await self._db.fetch(Q_PERSONS_BY_PSN_NOS, list(psn_nos))}
+
+    async def import_totals(self) -> dict[str, int]:
+        """Rows the bulk import committed over every file (ok, rejected) and files not finished (running)."""
+        r = await self._db.fetchrow(Q_IMPORT_TOTALS)
+        return {"ok": int(r["ok"]), "rejected": int(r["rejected"]), "running": int(r["running"])}
 
     async def psn_no_by_certno(self, certno: str) -> str | None:
         psn_no: str | None = await self._db.fetchval(Q_PSN_NO_BY_CERTNO, certno)

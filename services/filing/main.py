@@ -20,7 +20,7 @@ async def compose(proc: bootstrap.Process) -> None:
     s = proc.settings
     pool = await proc.pool()
     reference = await proc.reference_cache(pool)
-    eligibility = EligibilityClient(eligibility_pb2_grpc.EligibilityServiceStub(proc.channel(s.eligibility_addr)),
+    eligibility = EligibilityClient(eligibility_pb2_grpc.EligibilityServiceStub(proc.channel(s.eligibility_addr, "eligibility")),
                                     deadline_s=s.grpc_deadline_s)
     service = FilingService(pool, reference, eligibility, clock=proc.clock.today)
     await proc.serve_grpc(SERVICE_FULL_NAME, s.filing_port, lambda server: register(server, service))

@@ -21,8 +21,8 @@ async def compose(proc: bootstrap.Process) -> None:
     s = proc.settings
     pool = await proc.pool(reset=keep_session)
     reference = await proc.reference_cache(pool)
-    eligibility = EligibilityClient(proc.channel(s.eligibility_addr), s.grpc_deadline_s)
-    filing = FilingClient(proc.channel(s.filing_addr), s.grpc_deadline_s)
+    eligibility = EligibilityClient(proc.channel(s.eligibility_addr, "eligibility"), s.grpc_deadline_s)
+    filing = FilingClient(proc.channel(s.filing_addr, "filing"), s.grpc_deadline_s)
     service = SettlementService(pool, reference, eligibility, filing, clock=proc.clock.now)
     await proc.serve_grpc(SERVICE_FULL_NAME, s.settlement_port, lambda server: register(server, service))
 

@@ -37,6 +37,7 @@ from services.settlement.domain import (
 )
 from services.settlement.ports import Now
 from services.settlement.repository import SettlementRepository
+from services.settlement.settle import count_booked
 
 
 class Reversals:
@@ -54,7 +55,10 @@ class Reversals:
             s = reply.settlement
             return reply, JournalNote(setl_id=s.setl_id, mdtrt_id=s.mdtrt_id, undo={"original": c.setl_id})
 
-        return await self.journal.run(request, Effect.CANCEL_SETTLEMENT, work)
+        out = await self.journal.run(request, Effect.CANCEL_SETTLEMENT, work)
+        if isinstance(out, SettlementReply):
+            count_booked("reversal", out)
+        return out
 
     async def reverse(self, request: JournalRequest, r: ReversalOrder) -> ReversalReply | Replayed:
         """2601: undo the transaction sent with omsgid, by what it did."""
@@ -85,7 +89,10 @@ class Reversals:
             return reply, JournalNote(mdtrt_id=orig.mdtrt_id,
                                       setl_id=settlement.settlement.setl_id if settlement is not None else "")
 
-        return await self.journal.run(request, Effect.REVERSE, work)
+        out = await self.journal.run(request, Effect.REVERSE, work)
+        if isinstance(out, ReversalReply) and out.settlement is not None:
+            count_booked("reversal", out.settlement)
+        return out
 
     async def reverse_settlement(self, repo: SettlementRepository, code: str, msgid: str, setl_id: str,
                                  mdtrt_id: str = "", psn_no: str = "") -> SettlementReply:

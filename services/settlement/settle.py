@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.common import metrics
 from services.common.grpcutil import Refusal, invalid, refused
 from services.common.journal import Journal, JournalRequest, Replayed, replay, require_key
 from services.engine import SettlementRefused
@@ -63,6 +64,14 @@ from services.settlement.ports import EligibilityService, FilingService, Now, Re
 from services.settlement.repository import Booking, Contended, SettlementRepository, connection
 
 log = logging.getLogger(__name__)
+
+def count_booked(kind: str, reply: SettlementReply) -> None:
+    """The metrics of a settlement booked now (kind `settle`) or of its reversal (`reversal`);
+    never of a replay (services/common/metrics.py)."""
+    s = reply.settlement
+    metrics.settlement_booked(kind, s.clr_type, ((f.fund_pay_type, f.fund_payamt_fen) for f in reply.funds),
+                              s.acct_pay, s.psn_cash_pay)
+
 
 OPTIMISTIC_ATTEMPTS = 3  # then lock the accumulator row (progress under contention)
 MAX_ATTEMPTS = 8
@@ -147,7 +156,10 @@ class Settlements:
                 log.info("settlement retry after a concurrent change", extra={"attempt": attempt + 1})
             else:
                 # None: the msgid was claimed first by another request; read its whole journal row.
-                return reply if reply is not None else await self.journal.replay_stored(request, Effect.SETTLE)
+                if reply is None:
+                    return await self.journal.replay_stored(request, Effect.SETTLE)
+                count_booked("settle", reply)
+                return reply
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise Refusal("CONCURRENT_UPDATE",
                       "该参保人正在进行其他结算，请稍后用同一 msgid 重试。 / Another settlement of this person is in "
