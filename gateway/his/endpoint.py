@@ -22,6 +22,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from redis.exceptions import RedisError
 
+from gateway.console import feed
 from gateway.deps import RUNTIME, runtime
 from gateway.his import errors, jsonnum
 from gateway.his.dispatch import Call
@@ -118,6 +119,7 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
     try:
         principal = authenticate(request.headers, deps.cache, window_s=settings.tif_window_s)
         admdvs = principal.admdvs
+        feed.note(request, hospital=principal.code)
         span.set_attribute("his.fixmedins_code", principal.code)
         span.set_attribute("his.auth", principal.profile)
         body = parse_json(await request.read())
@@ -135,6 +137,7 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
         if isinstance(env.input, dict):
             _annotate(span, env.input, env.infno)
         span.set_attribute("his.msgid", env.msgid)
+        feed.note(request, infno=env.infno, msgid=env.msgid[:60])
         if env.fixmedins_code != principal.code:
             raise SecurityRefusal("HOSPITAL_MISMATCH", "fixmedins_code 与认证的机构不符: 一个 paasid 只能代表一家机构 "
                                                        "(fixmedins_code is not the hospital this paasid is bound to)",
