@@ -204,7 +204,7 @@ class Console:
         if not await self.repo.set_password(name, await self._hash(password), self.clock.now()):
             raise ConsoleRefusal("NO_SUCH_OPERATOR", f"没有操作员 {name} (no operator {name})", "username", status=404)
         if self.limiter is not None:
-            await self.limiter.succeeded(name)
+            await self.limiter.unlock(name)
         await self.record(actor, "operator.reset_password", name)
         return password
 

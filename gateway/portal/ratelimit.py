@@ -83,3 +83,7 @@ class RateLimiter:
 
     async def succeeded(self, subject: str) -> None:
         await self._redis.delete(f"{self.prefix}:fail:{subject}")
+
+    async def unlock(self, subject: str) -> None:
+        """Lift a lock-out and forget the failures (an operator's password was reset)."""
+        await self._redis.delete(f"{self.prefix}:fail:{subject}", f"{self.prefix}:lock:{subject}")
