@@ -72,7 +72,7 @@ async def _operator(request: web.Request, permission: str) -> Actor:
         raise RestError(401, "UNAUTHORIZED", "需要操作员的 API 令牌 (send Authorization: Bearer <API token of an "
                         "operator account>; create one in the console, /console/account)")
     if not can(owner.role, permission):
-        if permission != "view":
+        if permission != "view" and console is not None:
             await console.record(Actor(owner.username, owner.role, "api", request.remote or ""), "forbidden",
                                  f"{request.method} {request.path[:100]}", outcome="refused",
                                  detail={"permission": permission})
@@ -139,7 +139,8 @@ def endpoint(admin: bool = False, body: bool = False, permission: str = "view"):
 
 async def _audit(request: web.Request, actor: Actor, action: str, body: dict, response: web.Response) -> None:
     """One audit row: who, what (the person, month or load named), the HTTP status and outcome."""
-    console = request.app[RUNTIME].deps.extra.get("console") if request.app[RUNTIME].deps else None
+    deps = request.app[RUNTIME].deps
+    console = deps.extra.get("console") if deps is not None else None
     if console is None:
         return
     target = str(body.get("psn_no") or body.get("setlym") or "")[:40] if isinstance(body, dict) else ""

@@ -97,7 +97,7 @@ def resolved(settings, *fields: str):
     an OPTIONAL one that is not configured stays None)."""
     import dataclasses
 
-    values = {}
+    values: dict[str, str | None] = {}
     for field in fields:
         name, env_name = SECRETS[field]
         configured = getattr(settings, field)

@@ -176,7 +176,7 @@ class EligibilityRepository:
     def __init__(self, db: asyncpg.Pool | asyncpg.Connection):
         self._db = db
 
-    async def imports(self, limit: int) -> list[tuple]:
+    async def imports(self, limit: int) -> list[tuple[Any, ...]]:
         """(file_sha256, path, splits, committed_through, rows_ok, rows_rejected, started_at,
         updated_at, finished_at) of the latest `limit` bulk imports, newest first."""
         return [tuple(r) for r in await self._db.fetch(Q_IMPORTS, limit)]

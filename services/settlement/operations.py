@@ -114,7 +114,7 @@ def _date(name: str, text: str, *, required: bool = False) -> dt.date | None:
 def _text(name: str, text: str, max_len: int) -> str:
     text = (text or "").strip()
     if len(text) > max_len:
-        raise invalid("FIELD_TOO_LONG", f"{name} 超过 {max_len} 位。 / {name} is longer than {max_len}.", name)
+        raise invalid("INVALID_INPUT", f"{name} 超过 {max_len} 位。 / {name} is longer than {max_len}.", name)
     return text
 
 
@@ -194,7 +194,7 @@ class Operations:
         if end < begin:
             raise invalid("BAD_DATE", "结束日期早于开始日期。 / date_to is before date_from.", "date_to")
         if (end - begin).days > DAYS_MAX:
-            raise invalid("RANGE_TOO_LONG", f"最多 {DAYS_MAX} 天。 / at most {DAYS_MAX} days.", "date_to")
+            raise invalid("INVALID_RANGE", f"最多 {DAYS_MAX} 天。 / at most {DAYS_MAX} days.", "date_to")
         code = _text("fixmedins_code", fixmedins_code, 30)
         days = [DailyTotal(*r) for r in await self.reads.daily(code, begin, end)]
         months = sorted({f"{begin.year + (begin.month - 1 + i) // 12}{(begin.month - 1 + i) % 12 + 1:02d}"
