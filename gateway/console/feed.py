@@ -34,6 +34,34 @@ def note(request: web.Request, **values: str) -> None:
     request.setdefault(_NOTE, {}).update(values)
 
 
+RECON_INFNOS = frozenset({"3201", "3202", "3203"})
+
+
+def result_of(infno: str, output: Any) -> dict[str, str]:
+    """What the feed keeps of a reconciliation reply (3201/3202/3203): `result` (agree | disagree)
+    and a short `message` with the differences; {} for any other transaction (nothing computed)."""
+    if infno not in RECON_INFNOS or not isinstance(output, dict):
+        return {}
+    try:
+        if infno == "3201":
+            st, plat = output.get("stmtinfo", {}), output.get("platform", {})
+            return {"result": "agree" if st.get("stmt_rslt") == "0" else "disagree",
+                    "message": f"platform: count {plat.get('setl_cnt')}, total {plat.get('medfee_sumamt')}, fund "
+                               f"{plat.get('fund_pay_sumamt')}, account {plat.get('acct_pay')} · "
+                               f"{st.get('stmt_rslt_dscr', '')}"[:400]}
+        if infno == "3202":
+            bad = [r for r in output.get("result", []) if r.get("stmt_rslt") != "0"]
+            return {"result": "disagree" if bad else "agree",
+                    "message": (f"agreed {output.get('agreed')}, disagreed {output.get('disagreed')}"
+                                + "".join(f"; {r.get('setl_id')}: {r.get('stmt_rslt')} {r.get('memo', '')}"
+                                          for r in bad[:5]))[:400]}
+        r = output.get("result", {})
+        return {"result": "agree" if r.get("status") == "accepted" else "disagree",
+                "message": f"{r.get('status', '')}: {r.get('memo', '')}"[:400]}
+    except (AttributeError, TypeError):
+        return {}
+
+
 def _outcome(resp: web.StreamResponse) -> tuple[str, str]:
     body = getattr(resp, "body", None)
     if not isinstance(body, (bytes, bytearray)):
@@ -68,7 +96,8 @@ async def middleware(request: web.Request, handler):
         now = rt.clock.naive_now()
         entry = {"at": now.strftime("%Y-%m-%d %H:%M:%S"), "date": now.strftime("%Y-%m-%d"),
                  "hospital": n.get("hospital", ""), "infno": n.get("infno", ""), "msgid": n.get("msgid", ""),
-                 "outcome": outcome, "message": message, "ms": f"{(time.perf_counter() - started) * 1000:.1f}",
+                 "outcome": outcome, "message": message or n.get("message", ""), "result": n.get("result", ""),
+                 "ms": f"{(time.perf_counter() - started) * 1000:.1f}",
                  "trace_id": format(ctx.trace_id, "032x") if ctx.is_valid else "",
                  "client": request.remote or ""}
         task = asyncio.get_running_loop().create_task(_append(rt.deps.redis, entry))

@@ -149,6 +149,8 @@ async def call_service(request: web.Request, forced_infno: str | None = None) ->
                                     timeout_s=settings.grpc_deadline_s, clock=clock, reference=deps.cache,
                                     mobilepay=deps.extra.get("mobilepay")))
         span.set_attribute("his.outcome", "OK")
+        if env.infno in feed.RECON_INFNOS:  # the console shows reconciliation results and differences
+            feed.note(request, **feed.result_of(env.infno, output))
         return web.json_response(envelope(ok=True, output=output, admdvs=admdvs, received_at=received_at,
                                           responded_at=clock.naive_now()), dumps=_dumps)
     except SecurityRefusal as e:

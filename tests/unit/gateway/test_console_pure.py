@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gateway.console import accounts as a
 from gateway.console.app import _position_bars, safe_next
-from gateway.console.feed import _outcome
+from gateway.console.feed import _outcome, result_of
 
 
 def test_roles_and_permissions():
@@ -74,3 +74,16 @@ def test_the_feed_reads_the_outcome_from_the_envelope():
                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
     assert _outcome(refused) == ("BAD_SIGNATURE", "签名错误")
     assert _outcome(web.Response(body=b"not json")) == ("FAILED", "")
+
+
+def test_the_feed_keeps_reconciliation_results_and_differences():
+    r = result_of("3201", {"stmtinfo": {"stmt_rslt": "1", "stmt_rslt_dscr": "总额不符"},
+                           "platform": {"setl_cnt": 3, "medfee_sumamt": "10.00", "fund_pay_sumamt": "5.00",
+                                        "acct_pay": "0.00"}})
+    assert r["result"] == "disagree" and "总额不符" in r["message"] and "count 3" in r["message"]
+    r = result_of("3202", {"result": [{"setl_id": "S1", "stmt_rslt": "0"}, {"setl_id": "S2", "stmt_rslt": "2",
+                                                                           "memo": "missing"}],
+                           "agreed": 1, "disagreed": 1})
+    assert r["result"] == "disagree" and "S2: 2 missing" in r["message"] and "S1" not in r["message"]
+    assert result_of("3203", {"result": {"status": "accepted", "memo": "ok"}})["result"] == "agree"
+    assert result_of("2207", {"setlinfo": {}}) == {} and result_of("3201", None) == {}
