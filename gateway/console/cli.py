@@ -6,8 +6,8 @@ bootstrap `admin` that `medsettle up` / `medsettle demo` create on a fresh insta
     medsettle operator reset-password NAME                                (prints a new password once)
     medsettle operator token NAME [--name LABEL]                          (prints a new API token once)
 
-Every change is recorded in the audit log (via `cli`, actor: the account itself for the
-bootstrap, else `cli`'s local user is not known: the actor is the account named).
+Every change is recorded in the audit log (via `cli`, actor `cli:<the local user name>`; the
+bootstrap admin's creation: actor `admin` via `start`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 
 from gateway.console.accounts import ADMIN, Actor, Console, ConsoleRefusal
 from gateway.console.repository import ConsoleRepository
-from services.common.clock import Clock
+from services.common.clock import BEIJING, Clock
 
 
 @asynccontextmanager
@@ -43,6 +43,15 @@ async def _console(dsn: str, redis_url: str | None = None):
         await pool.close()
 
 
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()[:20]
+    except (KeyError, OSError):
+        return "?"
+
+
 async def ensure_admin(dsn: str) -> str | None:
     """The bootstrap admin's generated password when it was created now, else None."""
     async with _console(dsn) as c:
@@ -61,12 +70,13 @@ def admin_hint(gateway_url: str, password: str | None) -> str:
 
 async def run(args, dsn: str, redis_url: str | None = None) -> int:
     async with _console(dsn, redis_url if args.op == "reset-password" else None) as c:
-        cli = Actor(getattr(args, "username", "") or ADMIN, "admin", "cli")
+        cli = Actor(f"cli:{_os_user()}", "", "cli")  # whoever runs the command on the database's host
         try:
             if args.op == "list":
                 for op in await c.repo.operators():
+                    last = op.last_login_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if op.last_login_at else "-"
                     print(f"{op.username:20} {op.role:9} {'disabled' if op.disabled else 'active':8} "
-                          f"last sign-in {op.last_login_at or '-'}")
+                          f"last sign-in {last} (Beijing)")
                 return 0
             if args.op == "add":
                 password = await c.create_operator(cli, args.username, args.role, args.display_name or "")
