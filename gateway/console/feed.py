@@ -1,8 +1,9 @@
 """The live feed of HIS transactions the console shows: one entry per call answered under /fsi
 (time, infno, hospital, msgid, outcome, duration, trace id; never a certificate number, a name or
 an amount), appended to the Redis stream `console:his` (capped at FEED_MAX entries, about the
-last FEED_MAX calls) after the reply has been built, in the background: the HIS's answer never
-waits for it, and a Redis outage only leaves a gap in the feed.
+last FEED_MAX calls) after the reply has been built, in the background and batched (every call of
+the last FLUSH_S in one pipelined round trip): the HIS's answer never waits for it, and a Redis
+outage only leaves a gap in the feed.
 
 `call_service` (gateway/his/endpoint.py) notes what it learnt on the request (`note`); the
 middleware here adds the outcome from the reply envelope.
@@ -88,7 +89,7 @@ async def middleware(request: web.Request, handler):
         from gateway.deps import RUNTIME
 
         rt = request.app[RUNTIME]
-        if rt.deps is None or len(_PENDING) >= PENDING_MAX:
+        if rt.deps is None or len(_PENDING) >= PENDING_MAX or len(_BUFFER) >= PENDING_MAX:
             return resp
         outcome, message = _outcome(resp)
         ctx = trace.get_current_span().get_span_context()
@@ -100,17 +101,34 @@ async def middleware(request: web.Request, handler):
                  "ms": f"{(time.perf_counter() - started) * 1000:.1f}",
                  "trace_id": format(ctx.trace_id, "032x") if ctx.is_valid else "",
                  "client": request.remote or ""}
-        task = asyncio.get_running_loop().create_task(_append(rt.deps.redis, entry))
-        _PENDING.add(task)
-        task.add_done_callback(_PENDING.discard)
+        _BUFFER.append(entry)
+        if len(_BUFFER) == 1:  # the first of a batch: flush shortly, in one pipeline
+            asyncio.get_running_loop().call_later(FLUSH_S, _flush_soon, rt.deps.redis)
     except Exception:  # noqa: BLE001 - the feed never changes the HIS's answer
         log.debug("console feed: not recorded", exc_info=True)
     return resp
 
 
-async def _append(redis: Any, entry: dict[str, str]) -> None:
+FLUSH_S = 0.05
+_BUFFER: list[dict[str, str]] = []
+
+
+def _flush_soon(redis: Any) -> None:
+    batch = _BUFFER[:PENDING_MAX]
+    _BUFFER.clear()
+    if batch:
+        task = asyncio.get_running_loop().create_task(_append(redis, batch))
+        _PENDING.add(task)
+        task.add_done_callback(_PENDING.discard)
+
+
+async def _append(redis: Any, batch: list[dict[str, str]]) -> None:
+    """One round trip for every call answered in the last FLUSH_S."""
     try:
-        await redis.xadd(STREAM, entry, maxlen=FEED_MAX, approximate=True)
+        pipe = redis.pipeline(transaction=False)
+        for entry in batch:
+            pipe.xadd(STREAM, entry, maxlen=FEED_MAX, approximate=True)
+        await pipe.execute()
     except Exception:  # noqa: BLE001 - a gap in the feed, not an error of the HIS call
         log.debug("console feed: Redis unavailable", exc_info=True)
 
