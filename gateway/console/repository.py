@@ -152,12 +152,15 @@ class ConsoleRepository:
         """The token `name` of `username` becomes the one with hash `sha256` (the bootstrap token):
         others of that name revoked, this one inserted unless it is already active. One transaction.
         True when something changed."""
-        async with self._db.acquire() as conn, conn.transaction():
-            revoked: str = await conn.execute(Q_TOKEN_REVOKE_NAMED, username, name, at, sha256)
-            if await conn.fetchval(Q_TOKEN_ACTIVE_HASH, sha256) is None:
-                await conn.execute(Q_TOKEN_INSERT, token_id, username, name, sha256, at)
-                return True
-            return not revoked.endswith(" 0")
+        try:
+            async with self._db.acquire() as conn, conn.transaction():
+                revoked: str = await conn.execute(Q_TOKEN_REVOKE_NAMED, username, name, at, sha256)
+                if await conn.fetchval(Q_TOKEN_ACTIVE_HASH, sha256) is None:
+                    await conn.execute(Q_TOKEN_INSERT, token_id, username, name, sha256, at)
+                    return True
+                return not revoked.endswith(" 0")
+        except asyncpg.UniqueViolationError:  # another gateway process registered it at the same moment
+            return False
 
     async def audit(self, *, at: dt.datetime, actor: str, role: str, via: str, action: str, target: str,
                     outcome: str, detail: dict[str, Any], client: str) -> None:
