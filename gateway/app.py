@@ -20,6 +20,8 @@ from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from gateway import rest
+from gateway.console import app as console
+from gateway.console import feed as console_feed
 from gateway.deps import RUNTIME, SERVICE_NAMES, SETTINGS, Deps, Runtime
 from gateway.his import endpoint
 from gateway.his.security import Guard
@@ -63,6 +65,11 @@ def _failure_for(request: web.Request, status: int, outcome: str, message: str, 
     """Under /fsi (the HIS paths) a failure envelope with HTTP 200, whatever `status` was: HIS
     HTTP libraries throw on a 4xx/5xx and lose the message. Elsewhere (REST) a REST error with
     `status`."""
+    if request.path.startswith("/console"):
+        return web.Response(status=status, content_type="text/html", charset="utf-8",
+                            text=f"<!doctype html><title>{status}</title><p>"
+                                 f"{'页面不存在 (no such page)' if status == 404 else '请求被拒绝 (refused)'}"
+                                 f" · <a href='/console/'>控制台 Console</a>")
     if request.path.startswith("/m/") and not request.path.startswith("/m/api/"):
         return web.Response(status=status, content_type="text/html", charset="utf-8",
                             text=f"<!doctype html><meta name=viewport content='width=device-width'><title>{status}"
@@ -147,7 +154,8 @@ async def healthz(request: web.Request) -> web.Response:
 def init_app(settings: Settings, deps: Deps | Callable[[], contextlib.AbstractAsyncContextManager[Deps]], *,
              clock: Clock | None = None) -> web.Application:
     """`clock`: the business clock (Beijing time); the composition root passes the process's one."""
-    app = web.Application(middlewares=[tracing_middleware, errors_middleware, limits_middleware], client_max_size=CLIENT_MAX_SIZE)
+    app = web.Application(middlewares=[tracing_middleware, errors_middleware, limits_middleware,
+                                       console_feed.middleware], client_max_size=CLIENT_MAX_SIZE)
     app[SETTINGS] = settings
     app[RUNTIME] = Runtime(clock=clock or system_clock())
 
@@ -176,4 +184,5 @@ def init_app(settings: Settings, deps: Deps | Callable[[], contextlib.AbstractAs
     app.router.add_routes(rest.routes())
     portal.setup(app, template_dirs=(mobilepay_pages.portal_api.TEMPLATES_DIR,))
     app.router.add_routes(mobilepay_pages.routes())  # /m/orders/<payOrdId>: the patient's pay page
+    console.setup(app)  # /console/: the operators' pages (gateway/console/, docs/CONSOLE.md)
     return app

@@ -7,7 +7,7 @@ from typing import Any
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
-def _resp(desc: str, schema: dict | None = None, errors: tuple[int, ...] = (400, 401, 404, 409, 503)) -> dict:
+def _resp(desc: str, schema: dict | None = None, errors: tuple[int, ...] = (400, 401, 403, 404, 409, 503)) -> dict:
     out: dict[str, Any] = {"200": {"description": desc,
                                    "content": {"application/json": {"schema": schema or {"type": "object"}}}}}
     for code in errors:
@@ -38,7 +38,10 @@ def document() -> dict[str, Any]:
                                 "they use POST /fsi/api/rsfComIfsService/callService (NHSA envelope)."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "MEDSETTLE_ADMIN_TOKEN"}},
+                                           "description": "an operator account's API token (the console's "
+                                                          "/console/account, or `medsettle operator token NAME`); "
+                                                          "reads: every role; /api/v1/admin/*: operator or admin "
+                                                          "(else 403 FORBIDDEN_ROLE); every change is audited"}},
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
                     "code": _S, "message": _S, "field": {"type": "string", "nullable": True}}}}},

@@ -2,21 +2,28 @@
 status (503 when a service is unavailable). Every amount is a yuan string with two decimals
 ("525.00"), never integer fen; counts and years are JSON integers (docs/REST_API.md).
 
-Everything here needs `Authorization: Bearer <MEDSETTLE_ADMIN_TOKEN>` (persons' data,
-settlements, reference data, clearing). What a patient does for themselves (e-vouchers, online
+Everything here needs `Authorization: Bearer <API token>`: a token of an operator account
+(gateway/console/, docs/CONSOLE.md; created in the console or with `medsettle operator token`),
+whose role is checked per endpoint — reading (persons, filings, accumulators, settlements) for
+every role, changing (reference loads, enrollments, identities, chronic qualifications,
+clearing runs) for `operator` and `admin` only. Every change is recorded in the audit log with
+the account, its outcome and what it named. MEDSETTLE_ADMIN_TOKEN, when set, is registered as a
+token of the `admin` account at start-up (a bootstrap for automation). What a patient does for themselves (e-vouchers, online
 filing) is behind the patient's session under /m/ (gateway/portal/, docs/PORTAL.md): there is no
 public endpoint that acts for a person named in the request.
 """
 
 from __future__ import annotations
 
-import hmac
+import json
+import logging
 import re
 
 import grpc
 from aiohttp import web
 
-from gateway.deps import runtime
+from gateway.console.accounts import PERMISSIONS, Actor, can
+from gateway.deps import RUNTIME, runtime
 from gateway.his import envelope as f
 from gateway.his.convert import fen_to_yuan, proto_to_his
 from gateway.his.endpoint import parse_json
@@ -27,6 +34,8 @@ from medsettle.settlement.v1 import settlement_pb2 as spb
 from services.common.grpcutil import STATUS_KIND, outcome_of
 from services.common.outcomes import CATALOGUE, RETRIABLE_KINDS, Kind
 from services.refdata.schema import IDENTITY_TYPES
+
+log = logging.getLogger("gateway.rest")
 
 PREFIX = "/api/v1"
 SETLYM_RE = re.compile(r"^20[0-9]{2}(0[1-9]|1[0-2])$")
@@ -44,8 +53,6 @@ def error(status: int, code: str, message: str, field: str | None = None, **extr
 
 
 def _dumps(obj) -> str:
-    import json
-
     return json.dumps(obj, ensure_ascii=False)
 
 
@@ -55,13 +62,29 @@ class RestError(Exception):
         self.response = error(status, code, message, field, **extra)
 
 
-def _admin(request: web.Request) -> None:
-    settings, _, _ = runtime(request)
+async def _operator(request: web.Request, permission: str) -> Actor:
+    """The operator whose API token the request carries, with `permission` (401 / 403 otherwise)."""
+    _, deps, _ = runtime(request)
     auth = request.headers.get("Authorization", "")
-    token = auth[7:] if auth.startswith("Bearer ") else ""
-    expected = settings.admin_token or ""  # filled at start-up (services/common/secrets.py); never a default
-    if not token or not expected or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise RestError(401, "UNAUTHORIZED", "需要管理令牌 (admin endpoint: send Authorization: Bearer <admin token>)")
+    token = auth[7:].strip() if auth.startswith("Bearer ") else ""
+    console = deps.extra.get("console")
+    owner = await console.token_owner(token) if console is not None and token else None
+    if owner is None:
+        raise RestError(401, "UNAUTHORIZED", "需要操作员的 API 令牌 (send Authorization: Bearer <API token of an "
+                        "operator account>; create one in the console, /console/account)")
+    if not can(owner.role, permission):
+        if permission != "view" and console is not None:
+            await console.record(Actor(owner.username, owner.role, "api", request.remote or ""), "forbidden",
+                                 f"{request.method} {request.path[:100]}", outcome="refused",
+                                 detail={"permission": permission})
+        raise RestError(403, "FORBIDDEN_ROLE", f"角色 {owner.role} 无权执行此操作 (role {owner.role} may not do this: "
+                        f"it needs one of {', '.join(sorted(PERMISSIONS[permission]))})")
+    return Actor(owner.username, owner.role, "api", request.remote or "")
+
+
+# The audit action of each changing endpoint (the handler's name).
+AUDITED = {"load_reference": "reference.load", "run_clearing": "clearing.run", "upsert_enrollment": "enrollment.upsert",
+           "set_identity": "identity.set", "grant_chronic": "chronic.grant"}
 
 
 async def _body(request: web.Request) -> dict:
@@ -76,33 +99,65 @@ async def _body(request: web.Request) -> dict:
     return data
 
 
-def endpoint(admin: bool = False, body: bool = False):
-    """Wraps a handler: admin check, JSON body, field errors and gRPC errors to REST errors."""
+def endpoint(admin: bool = False, body: bool = False, permission: str = "view"):
+    """Wraps a handler: the operator's token and role (`permission`, accounts.PERMISSIONS), JSON
+    body, field errors and gRPC errors to REST errors; a changing endpoint (AUDITED) is recorded in
+    the audit log with its outcome."""
     def wrap(fn):
+        audited = AUDITED.get(fn.__name__)
+
         async def handler(request: web.Request) -> web.Response:
+            actor: Actor | None = None
+            b: dict = {}
             try:
                 if admin:
-                    _admin(request)
-                args = [await _body(request)] if body else []
+                    actor = await _operator(request, permission)
+                args = [b := await _body(request)] if body else []
                 settings, deps, _ = runtime(request)
                 result = await fn(request, deps, settings.grpc_deadline_s, *args)
-                if isinstance(result, web.Response):
-                    return result
-                return web.json_response(result, dumps=_dumps, status=201 if request.method == "POST" else 200)
+                response = result if isinstance(result, web.Response) else web.json_response(
+                    result, dumps=_dumps, status=201 if request.method == "POST" else 200)
             except RestError as e:
-                return e.response
+                response = e.response
             except f.FieldError as e:
-                return error(400, e.outcome, e.message, e.field)
+                response = error(400, e.outcome, e.message, e.field)
             except grpc.RpcError as e:
                 outcome, field = outcome_of(e)
                 kind = CATALOGUE.kind_of(outcome or "", STATUS_KIND.get(e.code(), Kind.UNAVAILABLE))
                 if kind in RETRIABLE_KINDS:
-                    return error(503, "SERVICE_UNAVAILABLE" if kind is not Kind.RETRY else outcome or "BUSY",
-                                 RETRY_HINT if kind is not Kind.RETRY else e.details() or RETRY_HINT)
-                return error(KIND_HTTP_STATUS[kind], outcome or e.code().name, e.details() or e.code().name, field)
+                    response = error(503, "SERVICE_UNAVAILABLE" if kind is not Kind.RETRY else outcome or "BUSY",
+                                     RETRY_HINT if kind is not Kind.RETRY else e.details() or RETRY_HINT)
+                else:
+                    response = error(KIND_HTTP_STATUS[kind], outcome or e.code().name, e.details() or e.code().name,
+                                     field)
+            if audited and actor is not None:
+                await _audit(request, actor, audited, b, response)
+            return response
         handler.__name__ = fn.__name__
         return handler
     return wrap
+
+
+async def _audit(request: web.Request, actor: Actor, action: str, body: dict, response: web.Response) -> None:
+    """One audit row: who, what (the person, month or load named), the HTTP status and outcome."""
+    deps = request.app[RUNTIME].deps
+    console = deps.extra.get("console") if deps is not None else None
+    if console is None:
+        return
+    target = str(body.get("psn_no") or body.get("setlym") or "")[:40] if isinstance(body, dict) else ""
+    code = ""
+    if response.status >= 400 and isinstance(response.body, bytes):
+        try:
+            code = str(json.loads(response.body)["error"]["code"])
+        except (ValueError, KeyError, TypeError):
+            code = ""
+    detail: dict = {"status": response.status, **({"code": code} if code else {})}
+    if action == "reference.load" and response.status < 400 and isinstance(response.body, bytes):
+        detail["changed"] = json.loads(response.body).get("changed")
+    try:
+        await console.record(actor, action, target, outcome="ok" if response.status < 400 else "refused", detail=detail)
+    except Exception:  # noqa: BLE001 - the change is made; a missing audit row is logged loudly
+        log.exception("audit: not recorded", extra={"action": action, "actor": actor.username})
 
 
 # ----------------------------------------------------------------------------- admin
@@ -158,7 +213,7 @@ async def get_settlement(request, deps, timeout):
     return proto_to_his(reply)
 
 
-@endpoint(admin=True)
+@endpoint(admin=True, permission="act")
 async def load_reference(request, deps, timeout):
     """Load a reference document (docs/REFERENCE_DATA.md): all of it or, on any error, nothing."""
     from services.refdata.schema import ReferenceError, loads, parse_document
@@ -186,7 +241,7 @@ async def load_reference(request, deps, timeout):
     return web.json_response({"report": report.as_dict(), "changed": report.changed}, dumps=_dumps)
 
 
-@endpoint(admin=True, body=True)
+@endpoint(admin=True, body=True, permission="act")
 async def run_clearing(request, deps, timeout, b):
     setlym = f.text(b, "setlym", "", max_len=6, min_len=6, pattern=SETLYM_RE, what="yyyyMM")
     # A month's clearing reads every settlement of the month: give it more than a counter call.
@@ -194,7 +249,7 @@ async def run_clearing(request, deps, timeout, b):
     return proto_to_his(reply)
 
 
-@endpoint(admin=True, body=True)
+@endpoint(admin=True, body=True, permission="act")
 async def upsert_enrollment(request, deps, timeout, b):
     e = epb.Enrollment(psn_no=f.psn_no(b, ""), pool=f.text(b, "pool", "", max_len=20),
                        insutype=f.insutype(b, ""), year=f.integer(b, "year", "", lo=2000, hi=2100),
@@ -216,7 +271,7 @@ async def upsert_enrollment(request, deps, timeout, b):
     return proto_to_his(await deps.stubs.eligibility.UpsertEnrollment(req, timeout=timeout))
 
 
-@endpoint(admin=True, body=True)
+@endpoint(admin=True, body=True, permission="act")
 async def set_identity(request, deps, timeout, b):
     req = epb.SetIdentityRequest(psn_no=f.psn_no(b, ""), type=f.text(b, "type", "", max_len=30, choices=IDENTITY_TYPES),
                                  begin=f.date(b, "begin", "", required=False), end=f.date(b, "end", "", required=False),
@@ -224,7 +279,7 @@ async def set_identity(request, deps, timeout, b):
     return proto_to_his(await deps.stubs.eligibility.SetIdentity(req, timeout=timeout))
 
 
-@endpoint(admin=True, body=True)
+@endpoint(admin=True, body=True, permission="act")
 async def grant_chronic(request, deps, timeout, b):
     req = epb.GrantChronicRequest(psn_no=f.psn_no(b, ""), code=f.text(b, "code", "", max_len=6, min_len=6),
                                   begin=f.date(b, "begin", ""), end=f.date(b, "end", "", required=False),

@@ -9,6 +9,7 @@
     medsettle import-enrollments FILE.csv   streaming bulk enrollment import
     medsettle audit              recompute every settlement invariant from the database
     medsettle clearing --month YYYYMM       run the monthly clearing for all pools
+    medsettle operator ...       operator accounts: list, add, reset-password, token (docs/CONSOLE.md)
     medsettle env                print the DATABASE_URL / REDIS_URL in use
     medsettle clean-data         stop and wipe the embedded servers' data
 """
@@ -43,12 +44,14 @@ def cmd_up(args, settings: Settings) -> int:
         suite.check_ports()  # before the demo data goes anywhere
         if args.demo_data and _load(suite.database_url, DEMO, suite.redis_url) != 0:
             return 1
+        password = _ensure_admin(suite.database_url)
         suite.start()
         suite.wait_healthy()
     except PortTaken as e:
         print(f"medsettle up: {e}", file=sys.stderr, flush=True)
         suite_stop(locals().get("suite"))
         return 1
+    print(console_hint(suite.gateway_url, password), flush=True)
     print(f"medsettle is up: gateway {suite.gateway_url} (Ctrl-C stops everything)", flush=True)
     return launcher.run_until_signal(suite)
 
@@ -65,6 +68,7 @@ def cmd_demo(args, settings: Settings) -> int:
         return 1
     if _load(suite.database_url, DEMO, suite.redis_url) != 0:
         return 1
+    password = _ensure_admin(suite.database_url)
     try:
         suite.start()
         suite.wait_healthy()
@@ -77,6 +81,7 @@ def cmd_demo(args, settings: Settings) -> int:
         suite.stop()
         raise
     print(patient_hint(suite.gateway_url, settings), flush=True)
+    print(console_hint(suite.gateway_url, password), flush=True)
     print(f"\nmedsettle is up: gateway {suite.gateway_url}  — Ctrl-C stops everything.", flush=True)
     return launcher.run_until_signal(suite)
 
@@ -90,6 +95,28 @@ def patient_hint(gateway_url: str, settings: Settings) -> str:
             f"  sign up as a demo patient: 身份证号 330602196804120112, 姓名 王建国 (phone on file 13933060001)\n"
             f"  the one-time code (dev SMS sender, PORTAL_SMS_SENDER=dev; never logged) is appended to\n"
             f"    {outbox}   e.g.  tail -n1 {outbox}")
+
+
+def _ensure_admin(dsn: str) -> str | None:
+    """The console's bootstrap `admin` on a fresh installation: its generated password, else None."""
+    from gateway.console.cli import ensure_admin
+
+    return asyncio.run(ensure_admin(dsn))
+
+
+def console_hint(gateway_url: str, password: str | None) -> str:
+    from gateway.console.cli import admin_hint
+
+    return admin_hint(gateway_url, password)
+
+
+def cmd_operator(args, settings: Settings) -> int:
+    from gateway.console.cli import main as operator_main
+    from services.common import db
+
+    ep = _endpoints(settings)
+    asyncio.run(db.migrate(ep.database_url))
+    return operator_main(args, ep.database_url, ep.redis_url)
 
 
 def _load(dsn: str, path: str, redis_url: str | None = None) -> int:
@@ -197,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("clearing", help="run the monthly clearing for all pools")
     p.add_argument("--month", required=True, help="YYYYMM")
     p.set_defaults(func=cmd_clearing)
+    from gateway.console.cli import add_parser as add_operator_parser
+
+    add_operator_parser(sub)
+    sub.choices["operator"].set_defaults(func=cmd_operator)
     sub.add_parser("env", help="print the database and Redis URLs in use").set_defaults(func=cmd_env)
     sub.add_parser("clean-data", help="wipe the embedded servers' data").set_defaults(func=cmd_clean_data)
     args = parser.parse_args(argv)

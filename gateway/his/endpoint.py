@@ -24,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from redis.exceptions import RedisError
 
+from gateway.console import feed
 from gateway.deps import RUNTIME, runtime
 from gateway.his import errors, jsonnum
 from gateway.his.dispatch import Call
@@ -164,6 +165,7 @@ async def _call_service(request: web.Request, forced_infno: str | None, txn: _Tx
         principal = authenticate(request.headers, deps.cache, window_s=settings.tif_window_s)
         txn.paasid, txn.hospital = principal.paasid, principal.code
         admdvs = principal.admdvs
+        feed.note(request, hospital=principal.code)
         span.set_attribute("his.fixmedins_code", principal.code)
         span.set_attribute("his.auth", principal.profile)
         body = parse_json(await request.read())
@@ -185,6 +187,7 @@ async def _call_service(request: web.Request, forced_infno: str | None, txn: _Tx
             _annotate(span, env.input, env.infno)
         span.set_attribute("his.msgid", env.msgid)
         txn.msgid = env.msgid
+        feed.note(request, infno=env.infno, msgid=env.msgid[:60])
         if env.fixmedins_code != principal.code:
             raise SecurityRefusal("HOSPITAL_MISMATCH", "fixmedins_code 与认证的机构不符: 一个 paasid 只能代表一家机构 "
                                                        "(fixmedins_code is not the hospital this paasid is bound to)",
@@ -196,6 +199,8 @@ async def _call_service(request: web.Request, forced_infno: str | None, txn: _Tx
                                     timeout_s=settings.grpc_deadline_s, clock=clock, reference=deps.cache,
                                     mobilepay=deps.extra.get("mobilepay")))
         span.set_attribute("his.outcome", "OK")
+        if env.infno in feed.RECON_INFNOS:  # the console shows reconciliation results and differences
+            feed.note(request, **feed.result_of(env.infno, output))
         return web.json_response(envelope(ok=True, output=output, admdvs=admdvs, received_at=received_at,
                                           responded_at=clock.naive_now()), dumps=_dumps)
     except SecurityRefusal as e:

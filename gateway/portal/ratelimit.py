@@ -45,14 +45,16 @@ def lockout_after(failures: int, max_attempts: int) -> bool:
 
 
 class RateLimiter:
-    def __init__(self, redis, *, max_attempts: int, lockout_s: int) -> None:
+    def __init__(self, redis, *, max_attempts: int, lockout_s: int, prefix: str = "portal") -> None:
+        """`prefix`: the Redis key prefix (the console's lock-out uses `console`)."""
         self._redis = redis
         self.max_attempts = max_attempts
         self.lockout_s = lockout_s
+        self.prefix = prefix
 
     async def hit(self, limit: Limit, subject: str, now: float) -> int | None:
         """Count one event; None when allowed, else the seconds to wait."""
-        key = f"portal:rl:{limit.name}:{subject}:{limit.window(now)}"
+        key = f"{self.prefix}:rl:{limit.name}:{subject}:{limit.window(now)}"
         pipe = self._redis.pipeline(transaction=True)
         pipe.incr(key)
         pipe.expire(key, limit.window_s + 5)
@@ -61,23 +63,27 @@ class RateLimiter:
 
     async def locked(self, subject: str) -> int | None:
         """Seconds left of a lock-out of `subject`, None when not locked."""
-        ttl = await self._redis.ttl(f"portal:lock:{subject}")
+        ttl = await self._redis.ttl(f"{self.prefix}:lock:{subject}")
         return int(ttl) if ttl is not None and int(ttl) > 0 else None
 
     async def failed(self, subject: str) -> bool:
         """Count one wrong code or password; True when this one locked `subject` out."""
-        key = f"portal:fail:{subject}"
+        key = f"{self.prefix}:fail:{subject}"
         pipe = self._redis.pipeline(transaction=True)
         pipe.incr(key)
         pipe.expire(key, self.lockout_s)
         failures, _ = await pipe.execute()
         if lockout_after(int(failures), self.max_attempts):
             pipe = self._redis.pipeline(transaction=True)
-            pipe.set(f"portal:lock:{subject}", "1", ex=self.lockout_s)
+            pipe.set(f"{self.prefix}:lock:{subject}", "1", ex=self.lockout_s)
             pipe.delete(key)
             await pipe.execute()
             return True
         return False
 
     async def succeeded(self, subject: str) -> None:
-        await self._redis.delete(f"portal:fail:{subject}")
+        await self._redis.delete(f"{self.prefix}:fail:{subject}")
+
+    async def unlock(self, subject: str) -> None:
+        """Lift a lock-out and forget the failures (an operator's password was reset)."""
+        await self._redis.delete(f"{self.prefix}:fail:{subject}", f"{self.prefix}:lock:{subject}")

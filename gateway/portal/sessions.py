@@ -161,16 +161,17 @@ def csrf_token(request: web.Request) -> str:
     return csrf_for(_secret(request), sid(request))
 
 
-def check_csrf(request: web.Request, form: Mapping[str, Any] | None) -> None:
+def check_csrf(request: web.Request, form: Mapping[str, Any] | None, *, cookie: str = COOKIE) -> None:
     """Refuse (raise CsrfRefused, a 403) unless the request carries this session's CSRF token
     (form field `csrf`, or header X-CSRF-Token) and, when it says where it comes from (Origin,
-    Sec-Fetch-Site), comes from this site. Synchronous: call it first in every POST handler."""
+    Sec-Fetch-Site), comes from this site. Synchronous: call it first in every POST handler.
+    `cookie`: the session cookie's name (the console's is another)."""
     origin = request.headers.get("Origin")
     if origin and origin != "null" and urlsplit(origin).netloc != request.host:
         raise CsrfRefused("cross-site Origin")
     if origin == "null" or request.headers.get("Sec-Fetch-Site") == "cross-site":
         raise CsrfRefused("cross-site request")
-    found = verify_cookie(_secret(request), request.cookies.get(COOKIE))
+    found = verify_cookie(_secret(request), request.cookies.get(cookie))
     given = (form.get(CSRF_FIELD) if form is not None else None) or request.headers.get(CSRF_HEADER) or ""
     if found is None:
         raise CsrfRefused("no session cookie")
@@ -205,11 +206,11 @@ def safe_next(value: str | None) -> str:
     return "/m/"
 
 
-def _cookie(value: str, max_age: int, secure: bool) -> str:
+def _cookie(value: str, max_age: int, secure: bool, *, name: str = COOKIE, path: str = "/m/") -> str:
     jar: SimpleCookie = SimpleCookie()
-    jar[COOKIE] = value
-    m = jar[COOKIE]
-    m["path"] = "/m/"
+    jar[name] = value
+    m = jar[name]
+    m["path"] = path
     m["httponly"] = True
     m["samesite"] = "Lax"
     m["max-age"] = str(max_age)
@@ -229,6 +230,11 @@ async def on_response_prepare(request: web.Request, response: web.StreamResponse
     elif request.get(_SET_COOKIE) and settings.session_secret:
         response.headers.add("Set-Cookie", _cookie(sign_cookie(settings.session_secret, request[_SET_COOKIE]),
                                                    settings.portal_session_ttl_s, settings.portal_cookie_secure))
+    page_headers(response)
+
+
+def page_headers(response: web.StreamResponse) -> None:
+    """No caching, no framing, a strict CSP (scripts and styles only from this site)."""
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")

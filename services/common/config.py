@@ -122,8 +122,9 @@ VARS: tuple[Var, ...] = (
     Var("ELIGIBILITY_CACHE_TTL_S", "eligibility_cache_ttl_s", 300, _int, "lifetime of a cached insured status, seconds"),
     # Security
     Var("MEDSETTLE_ADMIN_TOKEN", "admin_token", None, _str,
-        "bearer token of the admin REST API; unset: generated per installation, "
-        "`$MEDSETTLE_DATA_DIR/secrets/admin-token` (0600)"),
+        "optional bootstrap token of the admin REST API: when set, the gateway registers it at start-up as an API "
+        "token of the `admin` operator (replacing the one set before; audited as any token). Unset (the default): "
+        "no shared token, each operator creates their own in the console (docs/CONSOLE.md)"),
     Var("EVOUCHER_TTL_S", "evoucher_ttl_s", 90, _int, "lifetime of an e-voucher (scan-to-pay code), seconds"),
     Var("EVOUCHER_SECRET", "evoucher_secret", None, _str,
         "HMAC key signing e-vouchers (eligibility); unset: generated per installation, "
@@ -139,7 +140,7 @@ VARS: tuple[Var, ...] = (
         "how the patient sign-up/login code is sent: `dev` (logged and appended to "
         "`$MEDSETTLE_DATA_DIR/sms-outbox.jsonl`) or `module:attribute` of an operator's sender (gateway/portal/sms.py)"),
     Var("PORTAL_COOKIE_SECURE", "portal_cookie_secure", False, _flag,
-        "`1`: the patient session cookie is `Secure` (the gateway is behind TLS)"),
+        "`1`: the session cookies of the patient pages and the console are `Secure` (the gateway is behind TLS)"),
     Var("PORTAL_SESSION_TTL_S", "portal_session_ttl_s", 1800, _int,
         "idle lifetime of a patient session (/m/), seconds"),
     Var("PORTAL_CODE_TTL_S", "portal_code_ttl_s", 300, _int, "lifetime of a one-time SMS code, seconds"),
@@ -150,6 +151,13 @@ VARS: tuple[Var, ...] = (
     Var("PORTAL_CODES_PER_CLIENT", "portal_codes_per_client", 30, _int,
         "one-time codes one client address may ask for per 10 minutes, and half the sign-in attempts (0: no "
         "per-address limits; the load test's and the e2e tests' suites sign many patients up from 127.0.0.1)"),
+    # The operator console (/console/, gateway/console/)
+    Var("CONSOLE_SESSION_TTL_S", "console_session_ttl_s", 1800, _int,
+        "idle lifetime of an operator's console session (/console/), seconds"),
+    Var("CONSOLE_MAX_ATTEMPTS", "console_max_attempts", 5, _int,
+        "wrong passwords for one operator name before it is locked out (0: never)"),
+    Var("CONSOLE_LOCKOUT_S", "console_lockout_s", 900, _int,
+        "how long an operator name stays locked out after too many wrong passwords, seconds"),
     # Mobile payment (docs/MOBILE_PAYMENT.md)
     Var("PAYMENT_PROVIDER", "payment_provider", "simulated", _str,
         "who takes the patient's cash part of a mobile-payment order; built in: `simulated` (by the order's "
@@ -196,6 +204,9 @@ class Settings:
     portal_max_attempts: int
     portal_lockout_s: int
     portal_codes_per_client: int
+    console_session_ttl_s: int
+    console_max_attempts: int
+    console_lockout_s: int
     tif_window_s: int
     payment_provider: str
     gateway_public_url: str

@@ -150,6 +150,7 @@ _DEFS: tuple[tuple[str, Kind, str, str], ...] = (
     ("FEE_NOT_FOUND", NOF, "查无费用明细", "no such fee detail"),
     ("SETTLEMENT_NOT_FOUND", NOF, "查无结算记录", "no such settlement"),
     ("ORIGINAL_NOT_FOUND", NOF, "查无原交易", "no such original transaction"),
+    ("MSGID_NOT_FOUND", NOF, "查无该报文的交易记录", "no recorded transaction with this msgid (the console)"),
     ("UNKNOWN_FILING", NOF, "查无备案", "no such filing"),
     ("NOT_FOUND_PATH", NOF, "无此接口地址", "no such path"),
     # --- who may -----------------------------------------------------------------------------

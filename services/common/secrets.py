@@ -1,4 +1,4 @@
-"""Per-installation secrets: the e-voucher signing key, the patient-session key, the admin token.
+"""Per-installation secrets: the e-voucher signing key, the session key, the optional admin bootstrap token.
 
 A secret is taken from the environment when one is given there (through Settings: EVOUCHER_SECRET,
 MEDSETTLE_ADMIN_TOKEN, SESSION_SECRET), else generated once per installation on first start and
@@ -87,13 +87,22 @@ SECRETS = {
 }
 
 
+# Secrets that are only checked when configured, never generated: MEDSETTLE_ADMIN_TOKEN is an
+# optional bootstrap token (the admin API takes per-account tokens, gateway/console/).
+OPTIONAL = frozenset({"admin_token"})
+
+
 def resolved(settings, *fields: str):
-    """`settings` with the named secrets filled in (configured and checked, or this installation's)."""
+    """`settings` with the named secrets filled in (configured and checked, or this installation's;
+    an OPTIONAL one that is not configured stays None)."""
     import dataclasses
 
-    values = {}
+    values: dict[str, str | None] = {}
     for field in fields:
         name, env_name = SECRETS[field]
-        values[field] = installation_secret(settings.data_dir, name, env_name, getattr(settings, field),
-                                            dev_mode=settings.dev_mode)
+        configured = getattr(settings, field)
+        if field in OPTIONAL and not configured:
+            values[field] = None
+            continue
+        values[field] = installation_secret(settings.data_dir, name, env_name, configured, dev_mode=settings.dev_mode)
     return dataclasses.replace(settings, **values)

@@ -62,6 +62,10 @@ Q_BY_SOCIAL_CARD = "SELECT psn_no, card_sn FROM eligibility.persons WHERE social
 Q_REAL_NAME = """
 SELECT p.psn_no, p.name, ph.phone FROM eligibility.persons p
 LEFT JOIN eligibility.person_phones ph ON ph.psn_no = p.psn_no WHERE p.certno = $1"""
+# The console: bulk imports and how far each is (the view of 0004), newest first.
+Q_IMPORTS = """
+SELECT file_sha256, path, splits, coalesce(committed_through, 0)::bigint, rows_ok, rows_rejected, started_at,
+       updated_at, finished_at FROM eligibility.import_status ORDER BY started_at DESC LIMIT $1"""
 Q_PHONES = "SELECT psn_no, phone FROM eligibility.person_phones WHERE psn_no = ANY($1::text[])"
 Q_STORE_PHONES = """
 INSERT INTO eligibility.person_phones (psn_no, phone)
@@ -177,6 +181,11 @@ class EligibilityRepository:
 
     def __init__(self, db: asyncpg.Pool | asyncpg.Connection):
         self._db = db
+
+    async def imports(self, limit: int) -> list[tuple[Any, ...]]:
+        """(file_sha256, path, splits, committed_through, rows_ok, rows_rejected, started_at,
+        updated_at, finished_at) of the latest `limit` bulk imports, newest first."""
+        return [tuple(r) for r in await self._db.fetch(Q_IMPORTS, limit)]
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:

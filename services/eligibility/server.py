@@ -70,6 +70,10 @@ def snapshot_pb(v: Snapshot) -> pb.Snapshot:
     )
 
 
+def _beijing(at: dt.datetime | None) -> str:
+    return "" if at is None else at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+
+
 REPLY_MEMO_MAX = 20_000  # replies of about 0.5-1 KB each
 
 
@@ -169,6 +173,13 @@ class EligibilityServicer(pb_grpc.EligibilityServiceServicer):
     async def Presented(self, request: pb.PresentedRequest, context) -> pb.PresentedResponse:
         return pb.PresentedResponse(presented=await self._svc.presented(psn_no=request.psn_no,
                                                                          hospital=request.hospital))
+    async def ListImports(self, request: pb.ListImportsRequest, context) -> pb.ListImportsResponse:
+        """The console: the bulk enrollment imports and their progress (eligibility.import_status)."""
+        rows = await self._svc.repo.imports(min(max(request.limit, 0) or 50, 500))
+        return pb.ListImportsResponse(imports=[pb.ImportStatus(
+            file_sha256=r[0], path=r[1], splits=r[2], committed_through=r[3], rows_ok=r[4], rows_rejected=r[5],
+            started_at=_beijing(r[6]), updated_at=_beijing(r[7]), finished_at=_beijing(r[8])) for r in rows])
+
     async def VerifyRealName(self, request: pb.VerifyRealNameRequest, context) -> pb.VerifyRealNameResponse:
         found = await self._svc.verify_real_name(certno=request.certno, name=request.name)
         if found is None:

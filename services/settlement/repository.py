@@ -704,3 +704,86 @@ class SettlementRepository:
             Q_INSERT_APPLICATION, evt_id, hospital, msgid, a.setlym, a.clr_type, a.clr_way, a.psntime,
             a.medfee_sumamt_fen, a.fund_appy_sum_fen, a.cash_payamt_fen, a.acct_pay_fen, a.begndate, a.enddate,
             platform.psntime, platform.medfee, platform.fund, status, memo)
+
+
+# ----------------------------------------------------------------------------- operators (the console)
+# Read-only questions across hospitals (services/settlement/operations.py). Each is one statement.
+
+Q_OP_SETTLEMENTS = _SETTLEMENT_SELECT + """
+WHERE ($1 = '' OR fixmedins_code = $1) AND ($2 = '' OR insured_pool = $2) AND ($3 = '' OR status = $3)
+  AND ($4::date IS NULL OR setl_date >= $4) AND ($5::date IS NULL OR setl_date <= $5) AND ($6 = '' OR msgid = $6)
+ORDER BY setl_time DESC, setl_id DESC LIMIT $7
+"""
+Q_OP_REVERSAL_OF = _SETTLEMENT_SELECT + " WHERE reverses_setl_id = $1"
+Q_OP_JOURNAL_OF_VISIT = f"""
+SELECT {', '.join(TRANSACTION_COLUMNS)}, created_at FROM settlement.transactions
+WHERE fixmedins_code = $1 AND mdtrt_id = $2 ORDER BY created_at, msgid
+"""
+Q_OP_JOURNAL_ENTRY = f"""
+SELECT {', '.join(TRANSACTION_COLUMNS)}, created_at FROM settlement.transactions
+WHERE fixmedins_code = $1 AND msgid = $2
+"""
+Q_OP_LEDGER = """
+SELECT setl_id, entry_no, transfer_no, leg, account, fund_pay_type, amount_fen FROM settlement.ledger_entries
+WHERE setl_id = any($1::text[]) ORDER BY setl_id, entry_no
+"""
+Q_OP_FEES = "SELECT " + ", ".join(_columns(FeeLine)) + " FROM settlement.fee_details WHERE mdtrt_id = $1 ORDER BY seq"
+Q_OP_DAILY = """
+SELECT fixmedins_code, setl_date, insutype, clr_type,
+       (count(*) FILTER (WHERE reverses_setl_id IS NULL) - count(*) FILTER (WHERE reverses_setl_id IS NOT NULL))::bigint,
+       count(*) FILTER (WHERE reverses_setl_id IS NOT NULL)::bigint,
+       coalesce(sum(medfee_sumamt), 0)::bigint, coalesce(sum(fund_pay_sumamt), 0)::bigint,
+       coalesce(sum(acct_pay), 0)::bigint, coalesce(sum(psn_cash_pay), 0)::bigint
+FROM settlement.settlements
+WHERE ($1 = '' OR fixmedins_code = $1) AND setl_date BETWEEN $2 AND $3
+GROUP BY fixmedins_code, setl_date, insutype, clr_type
+ORDER BY setl_date DESC, fixmedins_code, insutype, clr_type
+"""
+Q_OP_APPLICATIONS = """
+SELECT clr_appy_evt_id, fixmedins_code, setlym, status, memo, psntime, medfee_sumamt_fen, fund_appy_sum_fen,
+       platform_psntime, platform_medfee_fen, platform_fund_fen, created_at
+FROM settlement.clearing_applications
+WHERE ($1 = '' OR fixmedins_code = $1) AND setlym = any($2::text[])
+ORDER BY created_at DESC LIMIT 200
+"""
+Q_OP_RUN_MONTHS = "SELECT setlym FROM settlement.clearing_runs ORDER BY setlym DESC LIMIT $1"
+
+
+class OperatorReads:
+    """The SQL of the operators' questions (services/settlement/operations.py), on the pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._db = pool
+        self.repo = SettlementRepository(pool)
+
+    async def settlements(self, hospital: str, pool: str, status: str, begin: dt.date | None, end: dt.date | None,
+                          msgid: str, limit: int) -> list[Settlement]:
+        rows = await self._db.fetch(Q_OP_SETTLEMENTS, hospital, pool, status, begin, end, msgid, limit)
+        return [_settlement(r) for r in rows]
+
+    async def reversal_of(self, setl_id: str) -> Settlement | None:
+        r = await self._db.fetchrow(Q_OP_REVERSAL_OF, setl_id)
+        return None if r is None else _settlement(r)
+
+    async def journal_entry(self, hospital: str, msgid: str) -> tuple[Transaction, dt.datetime] | None:
+        r = await self._db.fetchrow(Q_OP_JOURNAL_ENTRY, hospital, msgid)
+        return None if r is None else (_transaction(r), r["created_at"])
+
+    async def journal_of_visit(self, hospital: str, mdtrt_id: str) -> list[tuple[Transaction, dt.datetime]]:
+        return [(_transaction(r), r["created_at"]) for r in await self._db.fetch(Q_OP_JOURNAL_OF_VISIT, hospital,
+                                                                                  mdtrt_id)]
+
+    async def ledger(self, setl_ids: list[str]) -> list[tuple[str, int, int, str, str, str, int]]:
+        return [tuple(r) for r in await self._db.fetch(Q_OP_LEDGER, setl_ids)]
+
+    async def fees(self, mdtrt_id: str) -> list[FeeLine]:
+        return [_fee(r) for r in await self._db.fetch(Q_OP_FEES, mdtrt_id)]
+
+    async def daily(self, hospital: str, begin: dt.date, end: dt.date) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self._db.fetch(Q_OP_DAILY, hospital, begin, end)]
+
+    async def applications(self, hospital: str, months: list[str]) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self._db.fetch(Q_OP_APPLICATIONS, hospital, months)]
+
+    async def run_months(self, limit: int) -> list[str]:
+        return [r["setlym"] for r in await self._db.fetch(Q_OP_RUN_MONTHS, limit)]

@@ -48,6 +48,7 @@ from services.settlement.domain import (
     VisitRef,
     fmt_time,
 )
+from services.settlement.operations import SettlementFilter, beijing
 from services.settlement.service import SettlementService
 
 SERVICE_FULL_NAME = pb.DESCRIPTOR.services_by_name["SettlementService"].full_name
@@ -267,6 +268,39 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
 
     async def RunClearing(self, request, context):
         return clearing_run_pb(await self.s.clearing.run_clearing(request.setlym))
+
+
+    # ------------------------------------------------------------------------- operators (the console)
+
+    async def ListSettlements(self, request, context):
+        rows = await self.s.operations.settlements(_from(SettlementFilter, request))
+        return pb.ListSettlementsResponse(settlements=[settlement_pb(SettlementReply(r, ())).setlinfo for r in rows])
+
+    async def GetSettlementStory(self, request, context):
+        story = await self.s.operations.story(request.fixmedins_code, request.msgid, request.setl_id)
+        out = pb.SettlementStory(settlement=settlement_pb(story.settlement), found_by=story.found_by,
+                                 fees=fees_pb(story.fees).result,
+                                 ledger=[_to(pb.LedgerLine, x) for x in story.ledger],
+                                 journal=[pb.JournalLine(msgid=j.msgid, infno=j.infno, effect=j.effect,
+                                                         setl_id=j.setl_id, created_at=beijing(j.created_at),
+                                                         reversed_by=j.reversed_by) for j in story.journal])
+        if story.reply:
+            out.reply.ParseFromString(story.reply)
+        if story.visit is not None:
+            out.visit.CopyFrom(visit_pb(story.visit))
+        if story.reversal is not None:
+            out.reversal.CopyFrom(settlement_pb(story.reversal))
+        return out
+
+    async def DailyTotals(self, request, context):
+        days, apps = await self.s.operations.daily_totals(request.fixmedins_code, request.date_from, request.date_to)
+        return pb.DailyTotalsResponse(
+            days=[_to(pb.DailyTotal, d, setl_date=d.setl_date.isoformat()) for d in days],
+            applications=[_to(pb.ClearingApplicationRow, a, created_at=beijing(a.created_at)) for a in apps])
+
+    async def ListClearingRuns(self, request, context):
+        return pb.ListClearingRunsResponse(runs=[clearing_run_pb(r) for r in
+                                                 await self.s.operations.clearing_runs(request.limit)])
 
 
 def register(server: aio.Server, service: SettlementService) -> None:

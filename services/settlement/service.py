@@ -28,6 +28,7 @@ from services.common.journal import Journal
 from services.settlement import repository
 from services.settlement.clearing import Clearing
 from services.settlement.fees import Fees
+from services.settlement.operations import Operations
 from services.settlement.ports import EligibilityService, FilingService, Now, Reference
 from services.settlement.queries import Queries
 from services.settlement.reconciliation import Reconciliation
@@ -52,3 +53,4 @@ class SettlementService:
         self.queries = Queries(pool, eligibility, clock)
         self.reconciliation = Reconciliation(pool, refs)
         self.clearing = Clearing(pool, journal, refs, clock)
+        self.operations = Operations(pool)

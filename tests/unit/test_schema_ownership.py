@@ -18,11 +18,12 @@ from pathlib import Path
 
 from services.common.config import REPO_ROOT
 
-SCHEMAS = ("reference", "eligibility", "filing", "settlement", "portal")
+SCHEMAS = ("reference", "eligibility", "filing", "settlement", "portal", "console")
 # The folder under services/ that owns each schema.
 OWNER = {"refdata": "reference", "eligibility": "eligibility", "filing": "filing", "settlement": "settlement"}
 # The folder under gateway/ that owns each gateway schema (the patient pages' accounts).
-GATEWAY_OWNER = {"portal": "portal", "mobilepay": "portal"}  # the gateway's own schema: accounts, pay orders
+GATEWAY_OWNER = {"portal": "portal", "mobilepay": "portal",  # the gateway's own schemas: patient accounts, pay orders,
+                 "console": "console"}  # operator accounts, API tokens, the audit log
 # Modules allowed to name every schema, and why.
 EXEMPT = {
     "services/common/db.py": "applies the migrations of every schema (infra/migrations/<schema>/)",

@@ -55,6 +55,16 @@ def test_a_configured_strong_value_is_used_as_given(tmp_path):
 
 def test_resolved_fills_only_the_named_fields(tmp_path):
     s = Settings.from_env({"MEDSETTLE_DATA_DIR": str(tmp_path)})
-    r = secrets.resolved(s, "admin_token")
-    assert r.admin_token and r.evoucher_secret is None and r.session_secret is None
-    assert r.admin_token == (tmp_path / "secrets" / "admin-token").read_text().strip()
+    r = secrets.resolved(s, "session_secret")
+    assert r.session_secret and r.evoucher_secret is None and r.admin_token is None
+    assert r.session_secret == (tmp_path / "secrets" / "session-key").read_text().strip()
+
+
+def test_the_admin_token_is_never_generated_only_checked_when_set(tmp_path):
+    # No shared admin secret by default: the admin API takes per-account tokens (gateway/console/).
+    s = Settings.from_env({"MEDSETTLE_DATA_DIR": str(tmp_path)})
+    assert secrets.resolved(s, "admin_token").admin_token is None
+    assert not (tmp_path / "secrets" / "admin-token").exists()
+    with pytest.raises(secrets.SecretRefused, match="MEDSETTLE_ADMIN_TOKEN"):
+        secrets.resolved(Settings.from_env({"MEDSETTLE_DATA_DIR": str(tmp_path), "MEDSETTLE_ADMIN_TOKEN": "short"}),
+                         "admin_token")

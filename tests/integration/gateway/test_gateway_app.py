@@ -5,6 +5,7 @@ envelope, errors, health) and how it reports a service outage."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 from dataclasses import replace
 
@@ -60,9 +61,15 @@ async def _start(settings, db_pool, redis_url):
     return f"http://{server.host}:{server.port}", stop
 
 
+ADMIN_TOKEN = secrets.token_urlsafe(32)
+
+
 @pytest_asyncio.fixture(scope="module")
 async def gw(db_pool, redis_url, demo_loaded):
-    settings = replace(Settings.from_env(), grpc_deadline_s=1.0, rate_limit_per_s=1000, admin_token="t-admin")
+    # The bootstrap token (MEDSETTLE_ADMIN_TOKEN) is registered as an API token of the console's
+    # `admin` when the app starts (gateway/console/); the console needs the session key.
+    settings = replace(Settings.from_env(), grpc_deadline_s=1.0, rate_limit_per_s=1000, admin_token=ADMIN_TOKEN,
+                       session_secret=secrets.token_urlsafe(32))
     url, stop = await _start(settings, db_pool, redis_url)
     yield url
     await stop()
@@ -201,7 +208,7 @@ async def test_rest_admin_needs_the_token_and_openapi_is_served(gw, his):
         doc = await r.json()
         assert r.status == 200 and "/api/v1/admin/reference" in doc["paths"]
     async with s.post(gw + "/api/v1/admin/reference", json={"format": "medsettle.reference/v1", "pools": [{}]},
-                      headers={"Authorization": "Bearer t-admin"}) as r:
+                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as r:
         body = await r.json()
         assert r.status == 400 and body["error"]["code"] == "INVALID_REFERENCE"
         assert any(e.startswith("pools[0]") for e in body["error"]["errors"])

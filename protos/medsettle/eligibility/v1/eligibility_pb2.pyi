@@ -378,3 +378,37 @@ class VerifyRealNameResponse(_message.Message):
     psn_no: str
     phone: str
     def __init__(self, matched: _Optional[bool] = ..., psn_no: _Optional[str] = ..., phone: _Optional[str] = ...) -> None: ...
+
+class ListImportsRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class ImportStatus(_message.Message):
+    __slots__ = ("file_sha256", "path", "splits", "committed_through", "rows_ok", "rows_rejected", "started_at", "updated_at", "finished_at")
+    FILE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SPLITS_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_THROUGH_FIELD_NUMBER: _ClassVar[int]
+    ROWS_OK_FIELD_NUMBER: _ClassVar[int]
+    ROWS_REJECTED_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    file_sha256: str
+    path: str
+    splits: int
+    committed_through: int
+    rows_ok: int
+    rows_rejected: int
+    started_at: str
+    updated_at: str
+    finished_at: str
+    def __init__(self, file_sha256: _Optional[str] = ..., path: _Optional[str] = ..., splits: _Optional[int] = ..., committed_through: _Optional[int] = ..., rows_ok: _Optional[int] = ..., rows_rejected: _Optional[int] = ..., started_at: _Optional[str] = ..., updated_at: _Optional[str] = ..., finished_at: _Optional[str] = ...) -> None: ...
+
+class ListImportsResponse(_message.Message):
+    __slots__ = ("imports",)
+    IMPORTS_FIELD_NUMBER: _ClassVar[int]
+    imports: _containers.RepeatedCompositeFieldContainer[ImportStatus]
+    def __init__(self, imports: _Optional[_Iterable[_Union[ImportStatus, _Mapping]]] = ...) -> None: ...

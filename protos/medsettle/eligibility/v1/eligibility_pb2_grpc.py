@@ -100,6 +100,11 @@ class EligibilityServiceStub:
                 request_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameRequest.SerializeToString,
                 response_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameResponse.FromString,
                 _registered_method=True)
+        self.ListImports = channel.unary_unary(
+                '/medsettle.eligibility.v1.EligibilityService/ListImports',
+                request_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.ListImportsRequest.SerializeToString,
+                response_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.ListImportsResponse.FromString,
+                _registered_method=True)
 
 
 class EligibilityServiceServicer:
@@ -192,6 +197,13 @@ class EligibilityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListImports(self, request, context):
+        """Operators (the console): the bulk enrollment imports and how far each is.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EligibilityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -259,6 +271,11 @@ def add_EligibilityServiceServicer_to_server(servicer, server):
                     servicer.VerifyRealName,
                     request_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameRequest.FromString,
                     response_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameResponse.SerializeToString,
+            ),
+            'ListImports': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListImports,
+                    request_deserializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.ListImportsRequest.FromString,
+                    response_serializer=medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.ListImportsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -612,6 +629,33 @@ class EligibilityService:
             '/medsettle.eligibility.v1.EligibilityService/VerifyRealName',
             medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameRequest.SerializeToString,
             medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.VerifyRealNameResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListImports(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.eligibility.v1.EligibilityService/ListImports',
+            medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.ListImportsRequest.SerializeToString,
+            medsettle_dot_eligibility_dot_v1_dot_eligibility__pb2.ListImportsResponse.FromString,
             options,
             channel_credentials,
             insecure,

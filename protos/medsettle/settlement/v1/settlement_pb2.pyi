@@ -660,3 +660,173 @@ class ClearingRun(_message.Message):
     replayed: bool
     created_at: str
     def __init__(self, run_id: _Optional[str] = ..., setlym: _Optional[str] = ..., statements: _Optional[_Iterable[_Union[ClearingStatement, _Mapping]]] = ..., positions: _Optional[_Iterable[_Union[NetPosition, _Mapping]]] = ..., replayed: _Optional[bool] = ..., created_at: _Optional[str] = ...) -> None: ...
+
+class ListSettlementsRequest(_message.Message):
+    __slots__ = ("fixmedins_code", "insured_pool", "status", "date_from", "date_to", "msgid", "limit")
+    FIXMEDINS_CODE_FIELD_NUMBER: _ClassVar[int]
+    INSURED_POOL_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DATE_FROM_FIELD_NUMBER: _ClassVar[int]
+    DATE_TO_FIELD_NUMBER: _ClassVar[int]
+    MSGID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    fixmedins_code: str
+    insured_pool: str
+    status: str
+    date_from: str
+    date_to: str
+    msgid: str
+    limit: int
+    def __init__(self, fixmedins_code: _Optional[str] = ..., insured_pool: _Optional[str] = ..., status: _Optional[str] = ..., date_from: _Optional[str] = ..., date_to: _Optional[str] = ..., msgid: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListSettlementsResponse(_message.Message):
+    __slots__ = ("settlements",)
+    SETTLEMENTS_FIELD_NUMBER: _ClassVar[int]
+    settlements: _containers.RepeatedCompositeFieldContainer[SetlInfo]
+    def __init__(self, settlements: _Optional[_Iterable[_Union[SetlInfo, _Mapping]]] = ...) -> None: ...
+
+class GetSettlementStoryRequest(_message.Message):
+    __slots__ = ("fixmedins_code", "msgid", "setl_id")
+    FIXMEDINS_CODE_FIELD_NUMBER: _ClassVar[int]
+    MSGID_FIELD_NUMBER: _ClassVar[int]
+    SETL_ID_FIELD_NUMBER: _ClassVar[int]
+    fixmedins_code: str
+    msgid: str
+    setl_id: str
+    def __init__(self, fixmedins_code: _Optional[str] = ..., msgid: _Optional[str] = ..., setl_id: _Optional[str] = ...) -> None: ...
+
+class LedgerLine(_message.Message):
+    __slots__ = ("entry_no", "transfer_no", "leg", "account", "fund_pay_type", "amount_fen", "setl_id")
+    ENTRY_NO_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_NO_FIELD_NUMBER: _ClassVar[int]
+    LEG_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    FUND_PAY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
+    SETL_ID_FIELD_NUMBER: _ClassVar[int]
+    entry_no: int
+    transfer_no: int
+    leg: str
+    account: str
+    fund_pay_type: str
+    amount_fen: int
+    setl_id: str
+    def __init__(self, entry_no: _Optional[int] = ..., transfer_no: _Optional[int] = ..., leg: _Optional[str] = ..., account: _Optional[str] = ..., fund_pay_type: _Optional[str] = ..., amount_fen: _Optional[int] = ..., setl_id: _Optional[str] = ...) -> None: ...
+
+class JournalLine(_message.Message):
+    __slots__ = ("msgid", "infno", "effect", "setl_id", "created_at", "reversed_by")
+    MSGID_FIELD_NUMBER: _ClassVar[int]
+    INFNO_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    SETL_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVERSED_BY_FIELD_NUMBER: _ClassVar[int]
+    msgid: str
+    infno: str
+    effect: str
+    setl_id: str
+    created_at: str
+    reversed_by: str
+    def __init__(self, msgid: _Optional[str] = ..., infno: _Optional[str] = ..., effect: _Optional[str] = ..., setl_id: _Optional[str] = ..., created_at: _Optional[str] = ..., reversed_by: _Optional[str] = ...) -> None: ...
+
+class SettlementStory(_message.Message):
+    __slots__ = ("settlement", "reply", "visit", "fees", "ledger", "journal", "reversal", "found_by")
+    SETTLEMENT_FIELD_NUMBER: _ClassVar[int]
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    VISIT_FIELD_NUMBER: _ClassVar[int]
+    FEES_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_FIELD_NUMBER: _ClassVar[int]
+    JOURNAL_FIELD_NUMBER: _ClassVar[int]
+    REVERSAL_FIELD_NUMBER: _ClassVar[int]
+    FOUND_BY_FIELD_NUMBER: _ClassVar[int]
+    settlement: SettleResponse
+    reply: SettleResponse
+    visit: Visit
+    fees: _containers.RepeatedCompositeFieldContainer[FeeResult]
+    ledger: _containers.RepeatedCompositeFieldContainer[LedgerLine]
+    journal: _containers.RepeatedCompositeFieldContainer[JournalLine]
+    reversal: SettleResponse
+    found_by: str
+    def __init__(self, settlement: _Optional[_Union[SettleResponse, _Mapping]] = ..., reply: _Optional[_Union[SettleResponse, _Mapping]] = ..., visit: _Optional[_Union[Visit, _Mapping]] = ..., fees: _Optional[_Iterable[_Union[FeeResult, _Mapping]]] = ..., ledger: _Optional[_Iterable[_Union[LedgerLine, _Mapping]]] = ..., journal: _Optional[_Iterable[_Union[JournalLine, _Mapping]]] = ..., reversal: _Optional[_Union[SettleResponse, _Mapping]] = ..., found_by: _Optional[str] = ...) -> None: ...
+
+class DailyTotalsRequest(_message.Message):
+    __slots__ = ("fixmedins_code", "date_from", "date_to")
+    FIXMEDINS_CODE_FIELD_NUMBER: _ClassVar[int]
+    DATE_FROM_FIELD_NUMBER: _ClassVar[int]
+    DATE_TO_FIELD_NUMBER: _ClassVar[int]
+    fixmedins_code: str
+    date_from: str
+    date_to: str
+    def __init__(self, fixmedins_code: _Optional[str] = ..., date_from: _Optional[str] = ..., date_to: _Optional[str] = ...) -> None: ...
+
+class DailyTotal(_message.Message):
+    __slots__ = ("fixmedins_code", "setl_date", "insutype", "clr_type", "setl_cnt", "reversed_cnt", "medfee_sumamt_fen", "fund_pay_sumamt_fen", "acct_pay_fen", "psn_cash_pay_fen")
+    FIXMEDINS_CODE_FIELD_NUMBER: _ClassVar[int]
+    SETL_DATE_FIELD_NUMBER: _ClassVar[int]
+    INSUTYPE_FIELD_NUMBER: _ClassVar[int]
+    CLR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SETL_CNT_FIELD_NUMBER: _ClassVar[int]
+    REVERSED_CNT_FIELD_NUMBER: _ClassVar[int]
+    MEDFEE_SUMAMT_FEN_FIELD_NUMBER: _ClassVar[int]
+    FUND_PAY_SUMAMT_FEN_FIELD_NUMBER: _ClassVar[int]
+    ACCT_PAY_FEN_FIELD_NUMBER: _ClassVar[int]
+    PSN_CASH_PAY_FEN_FIELD_NUMBER: _ClassVar[int]
+    fixmedins_code: str
+    setl_date: str
+    insutype: str
+    clr_type: str
+    setl_cnt: int
+    reversed_cnt: int
+    medfee_sumamt_fen: int
+    fund_pay_sumamt_fen: int
+    acct_pay_fen: int
+    psn_cash_pay_fen: int
+    def __init__(self, fixmedins_code: _Optional[str] = ..., setl_date: _Optional[str] = ..., insutype: _Optional[str] = ..., clr_type: _Optional[str] = ..., setl_cnt: _Optional[int] = ..., reversed_cnt: _Optional[int] = ..., medfee_sumamt_fen: _Optional[int] = ..., fund_pay_sumamt_fen: _Optional[int] = ..., acct_pay_fen: _Optional[int] = ..., psn_cash_pay_fen: _Optional[int] = ...) -> None: ...
+
+class ClearingApplicationRow(_message.Message):
+    __slots__ = ("clr_appy_evt_id", "fixmedins_code", "setlym", "status", "memo", "psntime", "medfee_sumamt_fen", "fund_appy_sum_fen", "platform_psntime", "platform_medfee_fen", "platform_fund_fen", "created_at")
+    CLR_APPY_EVT_ID_FIELD_NUMBER: _ClassVar[int]
+    FIXMEDINS_CODE_FIELD_NUMBER: _ClassVar[int]
+    SETLYM_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MEMO_FIELD_NUMBER: _ClassVar[int]
+    PSNTIME_FIELD_NUMBER: _ClassVar[int]
+    MEDFEE_SUMAMT_FEN_FIELD_NUMBER: _ClassVar[int]
+    FUND_APPY_SUM_FEN_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_PSNTIME_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_MEDFEE_FEN_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FUND_FEN_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    clr_appy_evt_id: str
+    fixmedins_code: str
+    setlym: str
+    status: str
+    memo: str
+    psntime: int
+    medfee_sumamt_fen: int
+    fund_appy_sum_fen: int
+    platform_psntime: int
+    platform_medfee_fen: int
+    platform_fund_fen: int
+    created_at: str
+    def __init__(self, clr_appy_evt_id: _Optional[str] = ..., fixmedins_code: _Optional[str] = ..., setlym: _Optional[str] = ..., status: _Optional[str] = ..., memo: _Optional[str] = ..., psntime: _Optional[int] = ..., medfee_sumamt_fen: _Optional[int] = ..., fund_appy_sum_fen: _Optional[int] = ..., platform_psntime: _Optional[int] = ..., platform_medfee_fen: _Optional[int] = ..., platform_fund_fen: _Optional[int] = ..., created_at: _Optional[str] = ...) -> None: ...
+
+class DailyTotalsResponse(_message.Message):
+    __slots__ = ("days", "applications")
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    APPLICATIONS_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedCompositeFieldContainer[DailyTotal]
+    applications: _containers.RepeatedCompositeFieldContainer[ClearingApplicationRow]
+    def __init__(self, days: _Optional[_Iterable[_Union[DailyTotal, _Mapping]]] = ..., applications: _Optional[_Iterable[_Union[ClearingApplicationRow, _Mapping]]] = ...) -> None: ...
+
+class ListClearingRunsRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class ListClearingRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[ClearingRun]
+    def __init__(self, runs: _Optional[_Iterable[_Union[ClearingRun, _Mapping]]] = ...) -> None: ...

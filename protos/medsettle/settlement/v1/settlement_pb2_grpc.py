@@ -124,6 +124,26 @@ class SettlementServiceStub:
                 request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.RunClearingRequest.SerializeToString,
                 response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ClearingRun.FromString,
                 _registered_method=True)
+        self.ListSettlements = channel.unary_unary(
+                '/medsettle.settlement.v1.SettlementService/ListSettlements',
+                request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListSettlementsRequest.SerializeToString,
+                response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListSettlementsResponse.FromString,
+                _registered_method=True)
+        self.GetSettlementStory = channel.unary_unary(
+                '/medsettle.settlement.v1.SettlementService/GetSettlementStory',
+                request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.GetSettlementStoryRequest.SerializeToString,
+                response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.SettlementStory.FromString,
+                _registered_method=True)
+        self.DailyTotals = channel.unary_unary(
+                '/medsettle.settlement.v1.SettlementService/DailyTotals',
+                request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsRequest.SerializeToString,
+                response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsResponse.FromString,
+                _registered_method=True)
+        self.ListClearingRuns = channel.unary_unary(
+                '/medsettle.settlement.v1.SettlementService/ListClearingRuns',
+                request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsRequest.SerializeToString,
+                response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsResponse.FromString,
+                _registered_method=True)
 
 
 class SettlementServiceServicer:
@@ -255,6 +275,31 @@ class SettlementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSettlements(self, request, context):
+        """Operators (the console, docs/CONSOLE.md): read-only questions across hospitals.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSettlementStory(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DailyTotals(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListClearingRuns(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -347,6 +392,26 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.RunClearing,
                     request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.RunClearingRequest.FromString,
                     response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ClearingRun.SerializeToString,
+            ),
+            'ListSettlements': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSettlements,
+                    request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListSettlementsRequest.FromString,
+                    response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListSettlementsResponse.SerializeToString,
+            ),
+            'GetSettlementStory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSettlementStory,
+                    request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.GetSettlementStoryRequest.FromString,
+                    response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.SettlementStory.SerializeToString,
+            ),
+            'DailyTotals': grpc.unary_unary_rpc_method_handler(
+                    servicer.DailyTotals,
+                    request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsRequest.FromString,
+                    response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsResponse.SerializeToString,
+            ),
+            'ListClearingRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClearingRuns,
+                    request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsRequest.FromString,
+                    response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -835,6 +900,114 @@ class SettlementService:
             '/medsettle.settlement.v1.SettlementService/RunClearing',
             medsettle_dot_settlement_dot_v1_dot_settlement__pb2.RunClearingRequest.SerializeToString,
             medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ClearingRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSettlements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.settlement.v1.SettlementService/ListSettlements',
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListSettlementsRequest.SerializeToString,
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListSettlementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSettlementStory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.settlement.v1.SettlementService/GetSettlementStory',
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.GetSettlementStoryRequest.SerializeToString,
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.SettlementStory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DailyTotals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.settlement.v1.SettlementService/DailyTotals',
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsRequest.SerializeToString,
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.DailyTotalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClearingRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.settlement.v1.SettlementService/ListClearingRuns',
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsRequest.SerializeToString,
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,1 @@
+"""The operator console `/console/` and the operator accounts behind the admin REST API (docs/CONSOLE.md)."""
