@@ -661,7 +661,8 @@ def _parse_policy(ctx: _Ctx, path: str, v: Any, version: int = 0) -> Policy | No
 
 def _parse_person(ctx: _Ctx, path: str, v: Any) -> PersonRecord | None:
     o = ctx.obj(path, v, ("psn_no", "certno", "name", "gender", "birthdate", "enrollments"),
-                ("identities", "chronic", "filings", "account_balance", "social_card", "cvlserv", "phone"))
+                ("identities", "chronic", "filings", "account_balance", "social_card", "cvlserv", "phone",
+                 "death_date"))
     if o is None:
         return None
     psn_no = ctx.string(_join(path, "psn_no"), o.get("psn_no"), _PSN_NO_RE, "a psn_no of letters and digits")
@@ -773,13 +774,16 @@ def _parse_person(ctx: _Ctx, path: str, v: Any) -> PersonRecord | None:
     phone = o.get("phone")
     if phone is not None:
         phone = ctx.string(_join(path, "phone"), phone, _PHONE_RE, "a mainland mobile number of 11 digits (1xxxxxxxxxx)")
+    death = ctx.date_or_null(_join(path, "death_date"), o.get("death_date"))
+    if isinstance(death, dt.date) and isinstance(birthdate, dt.date) and death < birthdate:
+        death = ctx.err(_join(path, "death_date"), f"death_date {death.isoformat()} is before birthdate")
     return PersonRecord(
         psn_no=psn_no, certno=certno or "",  # None only beside an error: the document is then refused
         name=name, gender=gender, birthdate=birthdate,
         enrollments=tuple(enrollments), identities=tuple(identities), chronic=tuple(chronic),
         filings=tuple(filings),
         account_balance_fen=ctx.money(_join(path, "account_balance"), o.get("account_balance", "0.00")),
-        social_card=social, cvlserv=cvlserv, phone=phone,
+        social_card=social, cvlserv=cvlserv, phone=phone, death_date=death,
     )
 
 

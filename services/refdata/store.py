@@ -139,6 +139,7 @@ async def load_document(pool: asyncpg.Pool, doc: ReferenceDocument, *, replace_c
                 total = sum(len(p.filings) for p in doc.persons)
                 report.counts["filings"].updated = int(n or 0)
                 report.counts["filings"].unchanged = max(0, total - int(n or 0))
+                await _store_deaths(conn, doc.persons)
             if report.changed:
                 await conn.execute("INSERT INTO reference.loads (report) VALUES ($1::text::jsonb)",
                                    json.dumps(report.as_dict(), ensure_ascii=False))
@@ -276,6 +277,13 @@ async def _load_policies(conn: asyncpg.Connection, doc: ReferenceDocument, repor
         else:
             count.updated += 1
         report.new_policy_versions.append((p.pool, p.insutype, p.year, version))
+
+
+async def _store_deaths(conn: asyncpg.Connection, persons: Sequence[PersonRecord]) -> None:
+    """A person's death_date is kept by settlement's supervision store (the only reader)."""
+    from services.settlement.supervision_repository import store_deaths
+
+    await store_deaths(conn, [(p.psn_no, p.death_date) for p in persons])
 
 
 async def _load_supervision(conn: asyncpg.Connection, doc: ReferenceDocument, report: LoadReport) -> None:

@@ -114,7 +114,7 @@ SELECT {', '.join(f't.{c} AS t_{c}' for c in TRANSACTION_COLUMNS)},
        a.data AS acc_data, a.caps AS acc_caps, a.version AS acc_version,
        (SELECT json_agg(json_build_object(
                  'sn', f.feedetl_sn, 'code', f.med_list_codg, 'cnt', f.cnt::text, 'pric', f.pric_fen,
-                 'amt', f.det_item_fee_sumamt_fen, 'name', f.name) ORDER BY f.seq, f.feedetl_sn)
+                 'amt', f.det_item_fee_sumamt_fen, 'name', f.name, 't', f.fee_ocur_time) ORDER BY f.seq, f.feedetl_sn)
         FROM settlement.fee_details f WHERE f.mdtrt_id = v.mdtrt_id AND f.setl_id IS NULL) AS fees
 FROM (SELECT 1) AS one
 LEFT JOIN settlement.transactions t ON t.fixmedins_code = $2 AND t.msgid = $3
@@ -476,7 +476,7 @@ class SettlementRepository:
         return SettleState(
             journal=None if r["t_msgid"] is None else _transaction(r, _T_KEYS),
             visit=None if r["mdtrt_id"] is None else _visit(r),
-            fees=fees,
+            fees=fees, fee_times=tuple(f.get("t") or "" for f in r["fees"] or ()),
             accumulators=AccumulatorRow(dict(r["acc_data"] or {}), dict(r["acc_caps"] or {}), r["acc_version"] or 0))
 
     async def book_settlement(self, request: JournalRequest, reply: bytes, b: Booking) -> bool:
