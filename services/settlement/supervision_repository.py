@@ -43,7 +43,7 @@ INSERT INTO supervision.findings (setl_id, mdtrt_id, psn_no, fixmedins_code, ins
                                   kind, severity, action, feedetl_sn, amount_fen, message, evidence)
 SELECT $1, $2, $3, $4, $5, f->>'rule_code', f->>'rule_name', f->>'kind', f->>'severity', f->>'action',
        f->>'feedetl_sn', (f->>'amount_fen')::bigint, f->>'message', f->'evidence'
-FROM jsonb_array_elements($6::jsonb) AS f
+FROM jsonb_array_elements($6::text::jsonb) AS f
 ON CONFLICT DO NOTHING
 """
 
@@ -54,7 +54,7 @@ _ALERT_SELECT = f"SELECT {', '.join(ALERT_COLUMNS)} FROM supervision.alerts"
 Q_INSERT_ALERT = """
 INSERT INTO supervision.alerts (alert_id, pattern, rule_code, severity, psn_no, fixmedins_code, insured_pool, setl_ids,
                                 summary, evidence, amount_fen, dedup_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9, $10::jsonb, $11, $12)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9, $10::text::jsonb, $11, $12)
 ON CONFLICT (dedup_key) DO NOTHING
 RETURNING alert_id
 """

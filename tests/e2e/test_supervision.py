@@ -158,3 +158,70 @@ async def test_a_settlement_after_the_registered_death_is_refused_with_the_rules
     assert reply["infcode"] != 0 and "330600-DEATH-01" in reply["err_msg"] and "死亡" in reply["err_msg"]
     q = await his.call("5203", {"data": {"psn_no": psn_no, "mdtrt_id": mdtrt_id, "setl_id": ""}})
     assert q["infcode"] != 0  # nothing was booked
+
+
+PARA = "XN02BEA001A001010100678"
+
+
+async def test_after_the_event_alerts_and_their_review(his_factory, admin, db_pool):
+    from services.refdata.cache import ReferenceCache
+    from services.settlement.supervise import supervise
+
+    his = await his_factory(SX3)
+    psn_no, certno = await new_person(admin, "1")
+    mdtrt_id = await register(his, psn_no, certno)
+    ok(await his.call("2204", {"feedetail": [fee("F1", mdtrt_id, psn_no, CONSULT, "20.00"),
+                                             fee("F2", mdtrt_id, psn_no, PARA, "0.50", "40")]}, **KW))
+    setl = ok(await his.call("2207", settle_data(psn_no, certno, mdtrt_id, "40.00"), **KW))
+    assert [(r["rule_id"], r["action"]) for r in setl["supervision"]] == [("330600-QTY-02", "flagged")]
+    assert setl["setlinfo"]["fulamt_ownpay_amt"] == Decimal("0.00")  # a warning changes no money
+    # the death is registered with the bureau after the settlement (a day before the visit)
+    visit_day = dt.date.fromisoformat(now_text(-1)[:10])
+    async with admin.get(f"/api/v1/persons/{psn_no}") as r:
+        base = (await r.json())["baseinfo"]
+    year = this_year()
+    doc = {"format": "medsettle.reference/v1", "pools": [p for p in document()["pools"] if p["code"] == "330600"],
+           "persons": [{"psn_no": psn_no, "certno": certno, "name": base["psn_name"], "gender": "1",
+                        "birthdate": base["brdy"], "death_date": (visit_day - dt.timedelta(days=1)).isoformat(),
+                        "enrollments": [{"pool": "330600", "insutype": "390", "year": y, "psn_type": "resident",
+                                         "benefit_start": f"{y}-01-01", "benefit_end": f"{y}-12-31",
+                                         "status": "active"} for y in (year - 1, year)]}]}
+    async with admin.post("/api/v1/admin/reference", json=doc) as r:
+        assert r.status == 200, await r.text()
+    refs = await ReferenceCache.load(db_pool)
+    since = visit_day - dt.timedelta(days=1)
+    first = await supervise(db_pool, refs, since, visit_day + dt.timedelta(days=1))
+    mine = sorted(a.pattern for a in first.alerts if a.psn_no == psn_no)
+    assert mine == ["after_death", "finding:quantity"]
+    again = await supervise(db_pool, refs, since, visit_day + dt.timedelta(days=1))
+    assert again.new == 0  # dedup keys: a re-run adds nothing
+
+    async with admin.get("/api/v1/admin/alerts", params={"psn_no": psn_no, "status": "open"}) as r:
+        assert r.status == 200
+        alerts = {a["pattern"]: a for a in (await r.json())["alerts"]}
+    assert set(alerts) == {"after_death", "finding:quantity"}
+    death = alerts["after_death"]
+    assert death["rule_code"] == "330600-DEATH-01" and death["setl_ids"] == [setl["setlinfo"]["setl_id"]]
+    assert death["evidence"]["death_date"] == (visit_day - dt.timedelta(days=1)).isoformat()
+    assert death["amount"] == str(setl["setlinfo"]["fund_pay_sumamt"])
+    url = f"/api/v1/admin/alerts/{death['alert_id']}/review"
+    async with admin.post(url, json={"status": "confirmed", "reviewer": "稽核员甲"}) as r:
+        assert r.status == 400 and (await r.json())["error"]["field"] == "note"
+    async with admin.post(url, json={"status": "closed", "reviewer": "稽核员甲", "note": "x"}) as r:
+        assert r.status == 400 and (await r.json())["error"]["field"] == "status"
+    async with admin.post(url, json={"status": "confirmed", "reviewer": "稽核员甲", "note": "死亡后冒用，追回基金"}) as r:
+        assert r.status == 200, await r.text()
+        done = await r.json()
+    assert (done["status"], done["reviewer"], done["note"]) == ("confirmed", "稽核员甲", "死亡后冒用，追回基金")
+    assert done["reviewed_at"]
+    async with admin.post(url, json={"status": "dismissed", "reviewer": "稽核员乙", "note": "改判"}) as r:
+        assert r.status == 409 and (await r.json())["error"]["code"] == "ALERT_ALREADY_REVIEWED"
+    async with admin.get(f"/api/v1/admin/alerts/{death['alert_id']}") as r:
+        assert (await r.json())["status"] == "confirmed"
+    async with admin.get("/api/v1/admin/alerts/ALNOSUCH") as r:
+        assert r.status == 404 and (await r.json())["error"]["code"] == "ALERT_NOT_FOUND"
+    async with admin.get("/api/v1/admin/alerts", headers={"Authorization": "Bearer wrong"}) as r:
+        assert r.status == 401
+    rows = await db_pool.fetch("SELECT who, from_status, to_status FROM supervision.alert_events WHERE alert_id = $1",
+                               death["alert_id"])
+    assert [tuple(r) for r in rows] == [("稽核员甲", "open", "confirmed")]
