@@ -1,6 +1,7 @@
 """After the event (事后, DOMAIN.md §10): patterns over committed settlements, and hospital
-outliers against their peers. Pure: plain data in (settlements with their visits, the rules per
-pool and year, the findings recorded at settlement), alerts out; the caller reads and stores.
+outliers against their peers (same pool, level and kind of visit). Pure: plain data in (settlements
+with their visits, the rules per pool and year, the findings recorded at settlement), alerts out;
+the caller reads and stores.
 
 Per person (with the parameters of the insured pool's rules of that year):
 - `many_hospitals` — settlements at more than `max_hospitals` hospitals in one day (hospitals_per_day);
@@ -215,11 +216,12 @@ def _metric(rule: Rule, rows: Sequence[Settled]) -> Decimal:
 
 def _peers(settled: Sequence[Settled], rules_for: RulesFor, since: dt.date) -> list[Alert]:
     out: list[Alert] = []
-    groups: dict[tuple[str, int, int], dict[str, list[Settled]]] = defaultdict(lambda: defaultdict(list))
+    # Peers: the same pool, level and kind of visit (an outpatient bill is not compared with a stay).
+    groups: dict[tuple[str, int, int, str], dict[str, list[Settled]]] = defaultdict(lambda: defaultdict(list))
     for s in settled:
         if s.setl_date >= since:
-            groups[(s.treatment_pool, s.level, s.setl_date.year)][s.hospital].append(s)
-    for (pool, level, year), by_hospital in groups.items():
+            groups[(s.treatment_pool, s.level, s.setl_date.year, s.kind)][s.hospital].append(s)
+    for (pool, level, year, kind), by_hospital in groups.items():
         rules = [r for r in rules_for(pool, year).rules if r.kind == "peer_outlier"]
         for rule in rules:
             least = rule.min_visits or 1
@@ -235,10 +237,10 @@ def _peers(settled: Sequence[Settled], rules_for: RulesFor, since: dt.date) -> l
                     peer = _y(int(mid)) + " 元" if rule.metric == "cost_per_visit" else f"{mid:.1%}"
                     rows = by_hospital[h]
                     out.append(Alert("peer_outlier", rule.code, rule.severity,
-                                     f"{h}（{level} 级，{pool}）{rule.metric} {shown}，同级同统筹区中位数 {peer}："
-                                     f"{rule.message}", f"peer:{rule.code}:{h}:{since.isoformat()}", "", h, pool,
+                                     f"{h}（{level} 级，{pool}，{kind}）{rule.metric} {shown}，同级同统筹区中位数 {peer}："
+                                     f"{rule.message}", f"peer:{rule.code}:{h}:{kind}:{since.isoformat()}", "", h, pool,
                                      tuple(s.setl_id for s in rows[:50]), sum(s.fund_fen for s in rows),
                                      {"metric": rule.metric, "value": str(v.quantize(Decimal("0.0001"))),
                                       "peer_median": str(mid.quantize(Decimal("0.0001"))), "factor": str(factor),
-                                      "visits": len(rows), "peers": len(peers), "level": level}))
+                                      "visits": len(rows), "peers": len(peers), "level": level, "kind": kind}))
     return out
