@@ -264,7 +264,9 @@ async def traffic(args, suite_url: str, hospitals: dict[str, dict], today: dt.da
         clean_setl.append(out["setlinfo"]["setl_id"])
 
     async def padded(p: Person, r: random.Random):
-        items = clean_items(r, p) + [(MRI, 1), (CT, 1), (BLOOD, 1)]
+        items = clean_items(r, p)
+        have = {c for c, _ in items}
+        items += [(c, 1) for c in (MRI, CT, BLOOD) if c not in have]  # padded, but charged once each
         await his.outpatient(padder, p, items)
 
     async def case(pat: str, p: Person, r: random.Random):
