@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from services.common.ids import make_certno
 
@@ -136,7 +137,7 @@ OTHER_ITEMS = [
 # Fund-supervision rules (DOMAIN.md §10, docs/REFERENCE_DATA.md §10), the same in every pool and
 # year; each rule's code is prefixed with its pool. Items named here are used by no other demo
 # flow, so the blocks change only the bills that break them (tests/e2e/test_supervision.py).
-SUPERVISION_RULES = [
+SUPERVISION_RULES: list[dict[str, Any]] = [
     {"code": "QTY-01", "kind": "quantity", "severity": "block", "name": "硝苯地平缓释片超量",
      "items": ["XC08CAA015A001010104563"], "per_day": "4", "supply_days": 84, "daily_dose": "2",
      "message": "超量开药：每日不超过 4 片、长期处方不超过 12 周用量，请核减数量后重新上传，否则超量部分自费"},
