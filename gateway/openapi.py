@@ -95,6 +95,25 @@ def document() -> dict[str, Any]:
                 "summary": "run the monthly clearing for all pools (idempotent per month)", "security": _ADMIN,
                 "requestBody": _body({"setlym": {"type": "string", "example": "202606"}}, ["setlym"]),
                 "responses": _resp("clearing run: statements per pool pair and net positions")}},
+            "/api/v1/admin/alerts": {"get": {
+                "summary": "fund-supervision alerts, newest first (docs/SUPERVISION.md)", "security": _ADMIN,
+                "parameters": [{"name": k, "in": "query", "schema": _S}
+                               for k in ("status", "pattern", "psn_no", "fixmedins_code")]
+                + [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+                "responses": _resp("alerts: pattern, rule_code, severity, status, psn_no, fixmedins_code, setl_ids, "
+                                   "summary, evidence, amount, reviewer, note")}},
+            "/api/v1/admin/alerts/{alert_id}": {"get": {
+                "summary": "one alert with its evidence", "security": _ADMIN,
+                "parameters": [{"name": "alert_id", "in": "path", "required": True, "schema": _S}],
+                "responses": _resp("alert")}},
+            "/api/v1/admin/alerts/{alert_id}/review": {"post": {
+                "summary": "review an open alert: confirmed or dismissed, with the reviewer and a note (once)",
+                "security": _ADMIN,
+                "parameters": [{"name": "alert_id", "in": "path", "required": True, "schema": _S}],
+                "requestBody": _body({"status": {"type": "string", "enum": ["confirmed", "dismissed"]},
+                                      "reviewer": _S, "note": _S}, ["status", "reviewer", "note"]),
+                "responses": _resp("the alert after the review (409 ALERT_ALREADY_REVIEWED if not open)",
+                                   errors=(400, 401, 404, 409, 503))}},
             "/api/v1/admin/enrollments": {"post": {
                 "summary": "create or update an enrollment (a new person when psn_no is unknown and certno, name, "
                            "gender, birthdate are given)", "security": _ADMIN,

@@ -287,6 +287,48 @@ async def grant_chronic(request, deps, timeout, b):
     return proto_to_his(await deps.stubs.eligibility.GrantChronic(req, timeout=timeout))
 
 
+# ----------------------------------------------------------------------------- supervision alerts (console)
+
+
+
+
+def _alert(a: spb.Alert) -> dict:
+    out = proto_to_his(a)
+    out["evidence"] = json.loads(out.pop("evidence_json") or "{}")
+    return out
+
+
+@endpoint(admin=True)
+async def list_alerts(request, deps, timeout):
+    q = dict(request.query)
+    req = spb.ListAlertsRequest(
+        status=f.text(q, "status", "", required=False, max_len=10, choices=("open", "confirmed", "dismissed")),
+        pattern=f.text(q, "pattern", "", required=False, max_len=40),
+        psn_no=f.psn_no(q, "", required=False),
+        fixmedins_code=f.text(q, "fixmedins_code", "", required=False, max_len=12),
+        limit=f.integer(q, "limit", "", required=False, lo=1, hi=1000) if q.get("limit") else 0)
+    reply = await deps.stubs.settlement.ListAlerts(req, timeout=timeout)
+    return web.json_response({"alerts": [_alert(a) for a in reply.alerts]}, dumps=_dumps)
+
+
+@endpoint(admin=True)
+async def get_alert(request, deps, timeout):
+    alert_id = f.ident({"alert_id": request.match_info["alert_id"]}, "alert_id", "", max_len=40)
+    reply = await deps.stubs.settlement.GetAlert(spb.GetAlertRequest(alert_id=alert_id), timeout=timeout)
+    return web.json_response(_alert(reply), dumps=_dumps)
+
+
+@endpoint(admin=True, body=True)
+async def review_alert(request, deps, timeout, b):
+    """open -> confirmed | dismissed, with who reviewed it and why (both required)."""
+    alert_id = f.ident({"alert_id": request.match_info["alert_id"]}, "alert_id", "", max_len=40)
+    req = spb.ReviewAlertRequest(
+        alert_id=alert_id, status=f.text(b, "status", "", max_len=10, choices=("confirmed", "dismissed")),
+        reviewer=f.text(b, "reviewer", "", max_len=100), note=f.text(b, "note", "", max_len=2000))
+    reply = await deps.stubs.settlement.ReviewAlert(req, timeout=timeout)
+    return web.json_response(_alert(reply), dumps=_dumps)
+
+
 async def openapi_json(request: web.Request) -> web.Response:
     from gateway.openapi import document
 
@@ -305,4 +347,7 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{PREFIX}/admin/enrollments", upsert_enrollment),
         web.post(f"{PREFIX}/admin/identities", set_identity),
         web.post(f"{PREFIX}/admin/chronic", grant_chronic),
+        web.get(f"{PREFIX}/admin/alerts", list_alerts),
+        web.get(f"{PREFIX}/admin/alerts/{{alert_id}}", get_alert),
+        web.post(f"{PREFIX}/admin/alerts/{{alert_id}}/review", review_alert),
     ]

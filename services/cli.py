@@ -10,6 +10,7 @@
     medsettle audit              recompute every settlement invariant from the database
     medsettle clearing --month YYYYMM       run the monthly clearing for all pools
     medsettle operator ...       operator accounts: list, add, reset-password, token (docs/CONSOLE.md)
+    medsettle supervise --since YYYY-MM-DD  fund-supervision alerts over committed settlements
     medsettle env                print the DATABASE_URL / REDIS_URL in use
     medsettle clean-data         stop and wipe the embedded servers' data
 """
@@ -179,6 +180,12 @@ def cmd_clearing(args, settings: Settings) -> int:
     return asyncio.run(run_clearing_cli(_endpoints(settings).database_url, args.month))
 
 
+def cmd_supervise(args, settings: Settings) -> int:
+    from services.settlement.supervise import run_supervise_cli
+
+    return asyncio.run(run_supervise_cli(_endpoints(settings).database_url, args.since, args.until, args.every))
+
+
 def cmd_env(args, settings: Settings) -> int:
     e = _endpoints(settings)
     print(f"DATABASE_URL={e.database_url}\nREDIS_URL={e.redis_url}")
@@ -228,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
 
     add_operator_parser(sub)
     sub.choices["operator"].set_defaults(func=cmd_operator)
+    p = sub.add_parser("supervise", help="fund supervision after the event: alerts over committed settlements")
+    p.add_argument("--since", required=True, help="first settlement day (YYYY-MM-DD, Beijing)")
+    p.add_argument("--until", help="last settlement day (default: today in Beijing)")
+    p.add_argument("--every", type=float, default=0, help="repeat every N seconds (a periodic task); 0: once")
+    p.set_defaults(func=cmd_supervise)
     sub.add_parser("env", help="print the database and Redis URLs in use").set_defaults(func=cmd_env)
     sub.add_parser("clean-data", help="wipe the embedded servers' data").set_defaults(func=cmd_clean_data)
     args = parser.parse_args(argv)

@@ -157,12 +157,14 @@ def proto_to_his(msg: Message, *, exact: bool = False) -> dict[str, Any]:
             out[out_name] = [proto_to_his(v, exact=exact) for v in value]
         elif kind == _FENS:
             out[out_name] = [money(v) for v in value]
+        elif kind == _MAP:
+            out[out_name] = dict(sorted(value.items()))
         else:  # _SCALARS
             out[out_name] = list(value)
     return out
 
 
-_SCALAR, _FEN, _MESSAGE, _SCALARS, _FENS, _MESSAGES = range(6)
+_SCALAR, _FEN, _MESSAGE, _SCALARS, _FENS, _MESSAGES, _MAP = range(7)
 _PLANS: dict[Any, tuple[tuple[str, str, int], ...]] = {}
 
 
@@ -177,7 +179,9 @@ def _plan(descriptor) -> tuple[tuple[str, str, int], ...]:
             is_fen = fd.name.endswith("_fen")
             out_name = fd.name[:-4] if is_fen else fd.name
             repeated = _is_repeated(fd)
-            if fd.message_type is not None:
+            if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+                kind = _MAP  # map<string, string> (a supervision finding's evidence)
+            elif fd.message_type is not None:
                 kind = _MESSAGES if repeated else _MESSAGE
             elif repeated:
                 kind = _FENS if is_fen else _SCALARS

@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from services.common.ids import make_certno
 
@@ -128,6 +129,50 @@ OTHER_ITEMS = [
     {"code": "C03010101001001000003", "name": "国产冠脉支架（集采）", "kind": "material", "class": "02",
      "selfpay_prop": "0.10", "price_cap": "800.00"},
     {"code": "C14010101001001000004", "name": "人工晶状体（进口）", "kind": "material", "class": "03"},
+    # restricted by gender (supervision rules below)
+    {"code": "002503000010000", "name": "前列腺特异性抗原测定（PSA）", "kind": "service", "class": "01"},
+    {"code": "002504000010000", "name": "宫颈液基细胞学检查（TCT）", "kind": "service", "class": "01"},
+]
+
+# Fund-supervision rules (DOMAIN.md §10, docs/REFERENCE_DATA.md §10), the same in every pool and
+# year; each rule's code is prefixed with its pool. Items named here are used by no other demo
+# flow, so the blocks change only the bills that break them (tests/e2e/test_supervision.py).
+SUPERVISION_RULES: list[dict[str, Any]] = [
+    {"code": "QTY-01", "kind": "quantity", "severity": "block", "name": "硝苯地平缓释片超量",
+     "items": ["XC08CAA015A001010104563"], "per_day": "4", "supply_days": 84, "daily_dose": "2",
+     "message": "超量开药：每日不超过 4 片、长期处方不超过 12 周用量，请核减数量后重新上传，否则超量部分自费"},
+    {"code": "QTY-02", "kind": "quantity", "severity": "warn", "name": "对乙酰氨基酚单次超量",
+     "items": ["XN02BEA001A001010100678"], "per_visit": "30",
+     "message": "单次就诊开药超过 30 片，请医生确认用量"},
+    {"code": "SEX-01", "kind": "gender", "severity": "block", "name": "限男性项目", "items": ["002503000010000"],
+     "gender": "1", "message": "该项目限男性，请核对患者性别或项目编码；不改则按自费结算"},
+    {"code": "SEX-02", "kind": "gender", "severity": "block", "name": "限女性项目", "items": ["002504000010000"],
+     "gender": "2", "message": "该项目限女性，请核对患者性别或项目编码；不改则按自费结算"},
+    {"code": "AGE-01", "kind": "age", "severity": "warn", "name": "人工晶状体年龄", "items": ["C14010101001001000004"],
+     "min_age": 40, "message": "40 岁以下使用人工晶状体，请在病历中说明指征"},
+    {"code": "DX-01", "kind": "diagnosis", "severity": "block", "name": "胰岛素限糖尿病",
+     "items": ["XA10AEA010B002010100123"], "diagnoses": ["E10", "E11", "E13", "E14", "O24"],
+     "message": "限糖尿病诊断支付：请用 2203 补录诊断，否则该项目自费"},
+    {"code": "DX-02", "kind": "diagnosis", "severity": "block", "name": "促红素限肾性贫血",
+     "items": ["XB03XAA001B002010100345"], "diagnoses": ["N18", "D63"],
+     "message": "限慢性肾病/肾性贫血诊断支付：请用 2203 补录诊断，否则该项目自费"},
+    {"code": "DUP-01", "kind": "duplicate", "severity": "warn", "name": "同日重复收费",
+     "items": ["001102000010000", "001102000020000", "002501000010000", "002703000010000", "002703000070000",
+               "002503000010000", "002504000010000"],
+     "message": "同一项目同日在本院重复收费，请核对是否重复录入并撤销多余明细 (2205)"},
+    {"code": "OVL-01", "kind": "overlap", "severity": "warn", "name": "住院期间他院就诊",
+     "message": "参保人住院期间在其他机构就诊，请核实身份（是否冒名就医）"},
+    {"code": "READM-01", "kind": "readmission", "severity": "warn", "name": "分解住院", "days": 15,
+     "same_hospital": True, "message": "出院 15 天内在本院再次入院，请在病历中说明是否分解住院"},
+    {"code": "HOSP-01", "kind": "hospitals_per_day", "severity": "warn", "name": "一日多院", "max_hospitals": 3,
+     "message": "参保人当日在多家机构就诊，请核验就诊凭证与本人是否一致"},
+    {"code": "DEATH-01", "kind": "after_death", "severity": "block", "name": "死亡后结算",
+     "message": "参保人已登记死亡，不能结算，请核实身份后联系医保经办机构"},
+    {"code": "PEER-01", "kind": "peer_outlier", "severity": "warn", "name": "次均费用异常", "metric": "cost_per_visit",
+     "factor": "2.0", "min_visits": 20, "message": "次均费用超过同级同统筹区机构的 2 倍"},
+    {"code": "PEER-02", "kind": "peer_outlier", "severity": "warn", "name": "磁共振占比异常", "metric": "item_share",
+     "item": "002703000070000", "factor": "3.0", "min_visits": 20,
+     "message": "磁共振检查次数占比超过同级同统筹区机构的 3 倍"},
 ]
 
 CHRONIC_FIVE = ("M03900", "M01600", "M00503", "M07803", "M07804", "M08300")
@@ -469,6 +514,9 @@ def build() -> dict:
         "catalogues": catalogues,
         "policies": [dict(p, year=f"{{Y{y:+d}}}" if y else "{Y}") for y in YEARS for p in POLICIES],
         "persons": [p["doc"] for p in PERSONS],
+        "supervision": [{"pool": p["code"], "year": f"{{Y{y:+d}}}" if y else "{Y}", "on_error": "settle",
+                         "rules": [dict(r, code=f"{p['code']}-{r['code']}") for r in SUPERVISION_RULES]}
+                        for y in YEARS for p in POOLS],
     }
 
 

@@ -18,7 +18,7 @@ from services.common.config import REPO_ROOT
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = REPO_ROOT / "infra" / "migrations"
-SCHEMAS = ("reference", "eligibility", "filing", "settlement", "gateway", "portal", "console")
+SCHEMAS = ("reference", "eligibility", "filing", "settlement", "supervision", "gateway", "portal", "console")
 _MIGRATION_LOCK = 0x6D656473  # "meds"
 
 

@@ -24,15 +24,19 @@ def split_items(items: tuple[FeeItem, ...], catalogue: Catalogue) -> tuple[ItemR
     return split_with_totals(items, catalogue)[0]
 
 
-def split_with_totals(items: tuple[FeeItem, ...], catalogue: Catalogue
+def split_with_totals(items: tuple[FeeItem, ...], catalogue: Catalogue, own_pay: Mapping[str, str] | None = None
                       ) -> tuple[tuple[ItemResult, ...], int, int, int, int]:
     """split_items, plus the visit totals of the four parts (fulamt_ownpay, overlmt_selfpay,
-    preselfpay, inscp_scp), summed in the same pass."""
+    preselfpay, inscp_scp), summed in the same pass. Items named in `own_pay` (blocked by a
+    fund-supervision rule) are the patient's entirely, like an item outside the catalogue."""
     entries = catalogue.items
     results = []
     fulamt = overlmt = preselfpay = inscp = 0
     for index, item in enumerate(items):
         result = _split_one(index, item, entries)
+        if own_pay and item.feedetl_sn in own_pay:
+            result = _ItemResult(item.feedetl_sn, item.list_code, item.amount_fen, item.cnt, item.pric_fen,
+                                 result.price_cap_fen, _ZERO, item.amount_fen, 0, 0, 0, CLASS_C, result.in_catalogue)
         results.append(result)
         fulamt += result.fulamt_ownpay_fen
         overlmt += result.overlmt_fen

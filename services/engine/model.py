@@ -236,6 +236,9 @@ class Bill:
     disease_code: str | None = None  # required for med_type 14 (the chronic disease)
     emergency: bool = False
     acct_used_flag: bool = False
+    # feedetl_sn -> why: items a fund-supervision rule blocked (services/supervision): the patient
+    # pays all of each (全自费), whatever the catalogue says; the explanation names the reason.
+    own_pay: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

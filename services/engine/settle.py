@@ -112,7 +112,7 @@ def settle(bill: Bill, ctx: SettlementContext) -> SettlementResult:
             "feedetail",
         )
     _check_enrollment(bill, ctx)
-    items, fulamt, overlmt, preselfpay, inscp = split_with_totals(bill.items, ctx.catalogue)
+    items, fulamt, overlmt, preselfpay, inscp = split_with_totals(bill.items, ctx.catalogue, bill.own_pay)
     medfee = fulamt + overlmt + preselfpay + inscp
 
     benefit = benefit_for(bill, ctx)
@@ -120,6 +120,10 @@ def settle(bill: Bill, ctx: SettlementContext) -> SettlementResult:
     r = ratio.value
 
     run = _Run(ctx.accumulators)
+    if bill.own_pay:
+        run.say("supervision", "Items made self-pay by fund-supervision rules", _own_pay_text,
+                tuple((it.feedetl_sn, it.amount_fen, bill.own_pay[it.feedetl_sn]) for it in bill.items
+                      if it.feedetl_sn in bill.own_pay))
     run.say("items", "Items by the treatment place's catalogue", _items_text,
             medfee, fulamt, overlmt, preselfpay, inscp)
     run.say("line", "Benefit line and region", _line_text, line_name, region, group)
@@ -436,6 +440,12 @@ def _account(run: _Run, ctx: SettlementContext, bill: Bill, psn_part: int) -> in
 #
 # Each step of the explanation records its numbers during the settlement; these functions turn
 # them into the Chinese text when (and if) someone reads ExplainStep.text.
+
+
+def _own_pay_text(blocked: tuple[tuple[str, int, str], ...]) -> str:
+    lines = "；".join(f"明细 {sn} {yuan(fen)} 元：{why}" for sn, fen, why in blocked)
+    return (f"基金监管规则将 {len(blocked)} 项费用转为全自费，合计 {yuan(sum(f for _, f, _ in blocked))} 元："
+            f"{lines} (supervision)")
 
 
 def _items_text(medfee: int, fulamt: int, overlmt: int, preselfpay: int, inscp: int) -> str:

@@ -17,8 +17,9 @@ import asyncpg
 
 from services.engine.model import Catalogue, CatalogueItem, Hospital, Policy, Pool
 from services.refdata.records import DEFAULT_INTERFACE, HospitalCredentials, HospitalInterface
-from services.refdata.schema import loads, parse_policy
+from services.refdata.schema import loads, parse_policy, parse_supervision
 from services.refdata.store import NOTIFY_CHANNEL
+from services.supervision.model import EMPTY_RULES, RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class _Snapshot:
     policies: Mapping[tuple[str, str, int, int], Policy] = field(default_factory=dict)  # + version
     policy_effective: Mapping[tuple[str, str, int, int], dt.datetime] = field(default_factory=dict)
     latest: Mapping[tuple[str, str, int], Policy] = field(default_factory=dict)
+    supervision: Mapping[tuple[str, int], RuleSet] = field(default_factory=dict)  # latest version per (pool, year)
 
 
 async def _read_snapshot(conn: asyncpg.Connection) -> _Snapshot:
@@ -48,6 +50,8 @@ async def _read_snapshot(conn: asyncpg.Connection) -> _Snapshot:
         policy_rows = await conn.fetch(
             "SELECT pool, insutype, year, version, effective_from, body_text FROM reference.policies "
             "ORDER BY pool, insutype, year, version")
+        supervision_rows = await conn.fetch(
+            "SELECT pool, year, version, body_text FROM reference.supervision_rules ORDER BY pool, year, version")
 
     admdvs: dict[str, set[str]] = {}
     for r in admdvs_rows:
@@ -79,9 +83,12 @@ async def _read_snapshot(conn: asyncpg.Connection) -> _Snapshot:
         policies[(*key, r["version"])] = policy
         effective[(*key, r["version"])] = r["effective_from"]
         latest[key] = policy  # rows come in version order: the last one wins
+    supervision = {(r["pool"], r["year"]): parse_supervision(
+        loads(r["body_text"]), version=r["version"],
+        path=f"reference.supervision_rules[{r['pool']}/{r['year']} v{r['version']}]") for r in supervision_rows}
     return _Snapshot(pools=pools, pool_by_admdvs=pool_by_admdvs, hospitals=hospitals, credentials=credentials,
                      by_paasid=by_paasid, catalogues=catalogues, policies=policies, policy_effective=effective,
-                     latest=latest)
+                     latest=latest, supervision=supervision)
 
 
 def _interface(r: asyncpg.Record) -> HospitalInterface:
@@ -211,6 +218,10 @@ class ReferenceCache:
                 found = snap.policies[key]
             version += 1
         return found
+
+    def supervision(self, pool: str, year: int) -> RuleSet:
+        """The latest fund-supervision rules of the pool and year (none configured: no rules)."""
+        return self._snap.supervision.get((pool, year), EMPTY_RULES)
 
     def province_of(self) -> Mapping[str, str]:
         """Pool code -> 2-digit province code (from its admdvs), for SettlementContext."""

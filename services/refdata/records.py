@@ -101,3 +101,4 @@ class PersonRecord:
     social_card: str | None
     cvlserv: bool
     phone: str | None = None  # the phone on file for real-name verification (patient sign-up code)
+    death_date: dt.date | None = None  # a registered death: no settlement after it (supervision, after_death)

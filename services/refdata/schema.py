@@ -70,6 +70,7 @@ from services.refdata.records import (
     HospitalInterface,
     PersonRecord,
 )
+from services.supervision import model as sup
 
 FORMAT = "medsettle.reference/v1"
 
@@ -148,6 +149,7 @@ class ReferenceDocument:
     catalogues: tuple[Catalogue, ...] = ()
     policies: tuple[Policy, ...] = ()  # version 0: assigned by the store
     persons: tuple[PersonRecord, ...] = ()
+    supervision: tuple[sup.RuleSet, ...] = ()  # version 0: assigned by the store
     warnings: tuple[str, ...] = field(default=(), compare=False)
     # what the document names but does not define, left for check_against_stored (parse_document
     # with stored=None); empty when the document was checked against a StoredReference already
@@ -693,7 +695,8 @@ def _parse_policy(ctx: _Ctx, path: str, v: Any, version: int = 0) -> Policy | No
 
 def _parse_person(ctx: _Ctx, path: str, v: Any) -> PersonRecord | None:
     o = ctx.obj(path, v, ("psn_no", "certno", "name", "gender", "birthdate", "enrollments"),
-                ("identities", "chronic", "filings", "account_balance", "social_card", "cvlserv", "phone"))
+                ("identities", "chronic", "filings", "account_balance", "social_card", "cvlserv", "phone",
+                 "death_date"))
     if o is None:
         return None
     psn_no = ctx.string(_join(path, "psn_no"), o.get("psn_no"), _PSN_NO_RE, "a psn_no of letters and digits")
@@ -805,13 +808,16 @@ def _parse_person(ctx: _Ctx, path: str, v: Any) -> PersonRecord | None:
     phone = o.get("phone")
     if phone is not None:
         phone = ctx.string(_join(path, "phone"), phone, _PHONE_RE, "a mainland mobile number of 11 digits (1xxxxxxxxxx)")
+    death = ctx.date_or_null(_join(path, "death_date"), o.get("death_date"))
+    if isinstance(death, dt.date) and isinstance(birthdate, dt.date) and death < birthdate:
+        death = ctx.err(_join(path, "death_date"), f"death_date {death.isoformat()} is before birthdate")
     return PersonRecord(
         psn_no=psn_no, certno=certno or "",  # None only beside an error: the document is then refused
         name=name, gender=gender, birthdate=birthdate,
         enrollments=tuple(enrollments), identities=tuple(identities), chronic=tuple(chronic),
         filings=tuple(filings),
         account_balance_fen=ctx.money(_join(path, "account_balance"), o.get("account_balance", "0.00")),
-        social_card=social, cvlserv=cvlserv, phone=phone,
+        social_card=social, cvlserv=cvlserv, phone=phone, death_date=death,
     )
 
 
@@ -836,7 +842,7 @@ def parse_document(data: Any, *, stored: StoredReference | None = NOTHING_STORED
     document must then be self-contained); `stored=None` leaves those it does not resolve itself
     in `references`, for the loader to check against the database in its transaction."""
     ctx = _Ctx()
-    o = ctx.obj("", data, ("format",), ("pools", "hospitals", "catalogues", "policies", "persons"))
+    o = ctx.obj("", data, ("format",), ("pools", "hospitals", "catalogues", "policies", "persons", "supervision"))
     if o is None:
         raise ReferenceError(ctx.errors)
     if "format" in o and o["format"] != FORMAT:
@@ -847,6 +853,7 @@ def parse_document(data: Any, *, stored: StoredReference | None = NOTHING_STORED
     catalogues = _each(ctx, o, "catalogues", _parse_catalogue)
     policies = _each(ctx, o, "policies", _parse_policy)
     persons = _each(ctx, o, "persons", _parse_person)
+    supervision = _each(ctx, o, "supervision", _parse_supervision)
 
     # -- uniqueness
     _unique(ctx, "pools", [(i, p.code) for i, p in pools], "pool code")
@@ -856,6 +863,8 @@ def parse_document(data: Any, *, stored: StoredReference | None = NOTHING_STORED
     _unique(ctx, "policies", [(i, (p.pool, p.insutype, p.year)) if _ok(p.pool, p.insutype, p.year) else (i, None)
                               for i, p in policies], "policy (pool, insutype, year)")
     _unique(ctx, "persons", [(i, p.psn_no) for i, p in persons], "psn_no")
+    _unique(ctx, "supervision", [(i, (r.pool, r.year)) if _ok(r.pool, r.year) else (i, None) for i, r in supervision],
+            "supervision entry (pool, year)")
     _unique(ctx, "persons", [(i, p.certno) for i, p in persons], "certno")
 
     # -- an admdvs belongs to at most one pool per insurance type
@@ -895,6 +904,8 @@ def parse_document(data: Any, *, stored: StoredReference | None = NOTHING_STORED
         pool_ref(f"catalogues[{i}]", c.pool, None)
     for i, p in policies:
         pool_ref(f"policies[{i}]", p.pool, p.insutype)
+    for i, rs in supervision:
+        pool_ref(f"supervision[{i}]", rs.pool, None)
     for i, person in persons:
         for j, e in enumerate(person.enrollments):
             pool_ref(f"persons[{i}].enrollments[{j}]", e.pool, e.insutype)
@@ -911,6 +922,7 @@ def parse_document(data: Any, *, stored: StoredReference | None = NOTHING_STORED
         catalogues=tuple(c for _, c in catalogues),
         policies=tuple(p for _, p in policies),
         persons=tuple(p for _, p in persons),
+        supervision=tuple(r for _, r in supervision),
         warnings=tuple(ctx.warnings),
         references=tuple(refs),
     )
@@ -1086,3 +1098,165 @@ def policy_to_json(p: Policy) -> dict:
 def policy_body_text(p: Policy) -> str:
     """The canonical policy JSON as text (stable key order, assistance order preserved)."""
     return json.dumps(policy_to_json(p), ensure_ascii=False, separators=(",", ":"))
+
+
+# ----------------------------------------------------------------------------- supervision (DOMAIN.md §10)
+
+_RULE_CODE_RE = re.compile(r"^[0-9A-Za-z_-]{1,30}$")
+_DIAG_PREFIX_RE = re.compile(r"^[A-Z][0-9A-Z.]{0,9}$")
+_RULE_COMMON = ("code", "kind", "severity", "message")
+_RULE_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # kind -> (required parameters, optional parameters)
+    "quantity": (("items",), ("per_day", "per_visit", "supply_days", "daily_dose")),
+    "gender": (("items", "gender"), ()),
+    "age": (("items",), ("min_age", "max_age")),
+    "diagnosis": (("items", "diagnoses"), ()),
+    "duplicate": ((), ("items",)),
+    "overlap": ((), ()),
+    "readmission": (("days",), ("same_hospital",)),
+    "hospitals_per_day": (("max_hospitals",), ()),
+    "after_death": ((), ()),
+    "peer_outlier": (("metric", "factor"), ("min_visits", "item", "diagnosis")),
+}
+
+
+def _quantity_str(ctx: _Ctx, path: str, v: Any) -> Any:
+    if not isinstance(v, str) or not _DECIMAL_RE.match(v) or v.startswith("-"):
+        return ctx.err(path, f'expected a positive decimal string like "3" or "0.5", got {_show(v)}')
+    d = Decimal(v)
+    if d <= 0:
+        return ctx.err(path, f"expected a quantity above 0, got {_show(v)}")
+    return d
+
+
+def _parse_rule(ctx: _Ctx, path: str, v: Any) -> Any:
+    if not isinstance(v, dict):
+        ctx.err(path, f"expected an object, got {_show(v)}")
+        return None
+    kind = ctx.enum(_join(path, "kind"), v.get("kind"), sup.RULE_KINDS) if "kind" in v else BAD  # obj() says missing
+    required, optional = _RULE_PARAMS.get(kind, ((), ())) if isinstance(kind, str) else ((), ())
+    o = ctx.obj(path, v, _RULE_COMMON + required, ("name",) + optional if kind is not BAD else
+                tuple({k for r, op in _RULE_PARAMS.values() for k in r + op}) + ("name",))
+    if o is None:
+        return None
+    code = ctx.string(_join(path, "code"), o.get("code"), _RULE_CODE_RE, "a rule code of letters, digits, '-', '_' (≤ 30)")
+    severity = ctx.enum(_join(path, "severity"), o.get("severity"), sup.SEVERITIES)
+    message = ctx.string(_join(path, "message"), o.get("message"), what="the message a clerk can act on")
+    if isinstance(message, str) and len(message) > 200:
+        message = ctx.err(_join(path, "message"), "at most 200 characters")
+    name = ctx.string(_join(path, "name"), o["name"]) if "name" in o else ""
+    kw: dict[str, Any] = {}
+    if "items" in o:
+        p = _join(path, "items")
+        codes = ctx.lst(p, o["items"])
+        if "items" in required and isinstance(o["items"], list) and not codes:
+            ctx.err(p, "expected at least one catalogue item code")
+        kw["items"] = frozenset(ctx.string(f"{p}[{i}]", c, _CODE_RE, "an item code") for i, c in enumerate(codes))
+    for k in ("per_day", "per_visit", "daily_dose"):
+        if k in o:
+            kw[k] = _quantity_str(ctx, _join(path, k), o[k])
+    for k, lo, hi in (("supply_days", 1, 366), ("min_age", 0, 150), ("max_age", 0, 150), ("days", 1, 366),
+                      ("max_hospitals", 1, 50), ("min_visits", 1, 1_000_000)):
+        if k in o:
+            kw[k] = ctx.integer(_join(path, k), o[k], lo, hi)
+    if "gender" in o:
+        kw["gender"] = ctx.enum(_join(path, "gender"), o["gender"], ("1", "2"))
+    if "same_hospital" in o:
+        kw["same_hospital"] = ctx.boolean(_join(path, "same_hospital"), o["same_hospital"])
+    if "diagnoses" in o:
+        p = _join(path, "diagnoses")
+        ds = ctx.lst(p, o["diagnoses"])
+        if isinstance(o["diagnoses"], list) and not ds:
+            ctx.err(p, "expected at least one diagnosis code prefix")
+        kw["diagnoses"] = tuple(ctx.string(f"{p}[{i}]", d, _DIAG_PREFIX_RE, 'an ICD-10 code prefix like "E11" or "N18.5"')
+                                for i, d in enumerate(ds))
+    if "metric" in o:
+        kw["metric"] = ctx.enum(_join(path, "metric"), o["metric"], sup.PEER_METRICS)
+    if "factor" in o:
+        f = ctx.ratio(_join(path, "factor"), o["factor"], 1, 100)
+        kw["factor"] = f
+    if "item" in o:
+        kw["item"] = ctx.string(_join(path, "item"), o["item"], _CODE_RE, "an item code")
+    if "diagnosis" in o:
+        kw["diagnosis"] = ctx.string(_join(path, "diagnosis"), o["diagnosis"], _DIAG_PREFIX_RE, "an ICD-10 code prefix")
+    # what each kind needs to mean something
+    if kind == "quantity" and not ({"per_day", "per_visit", "supply_days"} & set(o)):
+        ctx.err(path, "a quantity rule needs per_day, per_visit or supply_days + daily_dose")
+    if kind == "quantity" and ("supply_days" in o) != ("daily_dose" in o):
+        ctx.err(_join(path, "supply_days" if "daily_dose" in o else "daily_dose"),
+                "supply_days and daily_dose go together (days of supply = quantity / daily_dose)")
+    if kind == "age" and not ({"min_age", "max_age"} & set(o)):
+        ctx.err(path, "an age rule needs min_age or max_age")
+    if isinstance(kw.get("min_age"), int) and isinstance(kw.get("max_age"), int) and kw["min_age"] > kw["max_age"]:
+        ctx.err(_join(path, "max_age"), f"max_age {kw['max_age']} is below min_age {kw['min_age']}")
+    if kind == "peer_outlier":
+        metric = kw.get("metric")
+        if metric == "item_share" and "item" not in o:
+            ctx.err(_join(path, "item"), "metric item_share needs the item")
+        if metric == "diagnosis_rate" and "diagnosis" not in o:
+            ctx.err(_join(path, "diagnosis"), "metric diagnosis_rate needs the diagnosis")
+        if severity == "block":
+            ctx.err(_join(path, "severity"), "a peer_outlier rule is evaluated after the event only: use warn")
+    return sup.Rule(code=code, kind=kind, severity=severity, message=message, name=name, **kw)
+
+
+def _parse_supervision(ctx: _Ctx, path: str, v: Any, version: int = 0) -> Any:
+    o = ctx.obj(path, v, ("pool", "year", "rules"), ("on_error",))
+    if o is None:
+        return None
+    pool = ctx.string(_join(path, "pool"), o.get("pool"), _POOL_CODE_RE, "a pool code")
+    year = ctx.integer(_join(path, "year"), o.get("year"), 2000, 2100)
+    on_error = ctx.enum(_join(path, "on_error"), o.get("on_error", "settle"), sup.ON_ERROR)
+    rules = []
+    rpath = _join(path, "rules")
+    for i, r in enumerate(ctx.lst(rpath, o.get("rules", []))):
+        rule = _parse_rule(ctx, f"{rpath}[{i}]", r)
+        if rule is not None:
+            rules.append((i, rule))
+    _unique(ctx, rpath, [(i, r.code) for i, r in rules], "rule code")
+    return sup.RuleSet.of(pool, year, tuple(r for _, r in rules), on_error, version)
+
+
+def parse_supervision(data: Any, version: int = 0, path: str = "supervision") -> sup.RuleSet:
+    """Parse one supervision entry (as stored in reference.supervision_rules.body_text)."""
+    ctx = _Ctx()
+    rs = _parse_supervision(ctx, path, data, version)
+    if ctx.errors or rs is None:
+        raise ReferenceError(ctx.errors or [f"{path}: not a supervision entry"])
+    return rs
+
+
+def _decimal_str(d: Decimal) -> str:
+    return format(d.normalize(), "f")
+
+
+def supervision_to_json(rs: sup.RuleSet) -> dict:
+    """The canonical JSON of a rule set (without version): rule order kept, keys sorted."""
+    rules = []
+    for r in rs.rules:
+        out: dict[str, Any] = {"code": r.code, "kind": r.kind, "severity": r.severity, "message": r.message}
+        if r.name:
+            out["name"] = r.name
+        if r.items:
+            out["items"] = sorted(r.items)
+        for k in ("per_day", "per_visit", "daily_dose"):
+            val = getattr(r, k)
+            if val is not None:
+                out[k] = _decimal_str(val)
+        for k in ("supply_days", "min_age", "max_age", "days", "max_hospitals", "min_visits", "gender", "metric",
+                  "item", "diagnosis"):
+            val = getattr(r, k)
+            if val is not None:
+                out[k] = val
+        if r.diagnoses:
+            out["diagnoses"] = list(r.diagnoses)
+        if r.kind == "readmission":
+            out["same_hospital"] = r.same_hospital
+        if r.factor is not None:
+            out["factor"] = ratio_str(r.factor)
+        rules.append(dict(sorted(out.items())))
+    return {"pool": rs.pool, "year": rs.year, "on_error": rs.on_error, "rules": rules}
+
+
+def supervision_body_text(rs: sup.RuleSet) -> str:
+    return json.dumps(supervision_to_json(rs), ensure_ascii=False, separators=(",", ":"))

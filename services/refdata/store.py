@@ -27,12 +27,18 @@ from typing import Any
 import asyncpg
 
 from services.refdata.records import PersonRecord, RowCounts
-from services.refdata.schema import ReferenceDocument, StoredReference, check_against_stored, policy_body_text
+from services.refdata.schema import (
+    ReferenceDocument,
+    StoredReference,
+    check_against_stored,
+    policy_body_text,
+    supervision_body_text,
+)
 
 NOTIFY_CHANNEL = "reference_changed"
 _LOAD_LOCK = 0x72656664  # "refd": one load at a time
 
-KINDS = ("pools", "hospitals", "catalogue_items", "policies", "persons", "filings")
+KINDS = ("pools", "hospitals", "catalogue_items", "policies", "supervision", "persons", "filings")
 
 
 class PersonsStoreUnavailable(RuntimeError):
@@ -55,6 +61,7 @@ class KindCount:
 class LoadReport:
     counts: dict[str, KindCount] = field(default_factory=lambda: {k: KindCount() for k in KINDS})
     new_policy_versions: list[tuple[str, str, int, int]] = field(default_factory=list)  # pool, insutype, year, version
+    new_supervision_versions: list[tuple[str, int, int]] = field(default_factory=list)  # pool, year, version
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -63,7 +70,7 @@ class LoadReport:
 
     @property
     def reference_changed(self) -> int:
-        return sum(self.counts[k].changed for k in ("pools", "hospitals", "catalogue_items", "policies"))
+        return sum(self.counts[k].changed for k in ("pools", "hospitals", "catalogue_items", "policies", "supervision"))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +78,7 @@ class LoadReport:
             "counts": {k: {"inserted": c.inserted, "updated": c.updated, "unchanged": c.unchanged, "deleted": c.deleted}
                        for k, c in self.counts.items()},
             "new_policy_versions": [list(v) for v in self.new_policy_versions],
+            "new_supervision_versions": [list(v) for v in self.new_supervision_versions],
             "warnings": list(self.warnings),
         }
 
@@ -80,6 +88,8 @@ class LoadReport:
             lines.append(f"{k:<16}{c.inserted:>9}{c.updated:>9}{c.unchanged:>10}{c.deleted:>9}")
         for pool, insutype, year, version in self.new_policy_versions:
             lines.append(f"policy {pool}/{insutype}/{year}: now version {version}")
+        for pool, year, version in self.new_supervision_versions:
+            lines.append(f"supervision rules {pool}/{year}: now version {version}")
         for w in self.warnings:
             lines.append(f"warning: {w}")
         lines.append(f"{self.changed} changed" if self.changed else "0 changed: already up to date")
@@ -130,12 +140,14 @@ async def load_document(pool: asyncpg.Pool, doc: ReferenceDocument, *, replace_c
             await _load_hospitals(conn, doc, report.counts["hospitals"])
             await _load_catalogues(conn, doc, report.counts["catalogue_items"], replace_catalogues)
             await _load_policies(conn, doc, report)
+            await _load_supervision(conn, doc, report)
             if writers is not None:
                 upsert_persons, upsert_filings = writers
                 for kind, writer in (("persons", upsert_persons), ("filings", upsert_filings)):
                     done = await writer(conn, doc.persons)
                     c = report.counts[kind]
                     c.inserted, c.updated, c.unchanged = done.inserted, done.updated, done.unchanged
+                await _store_deaths(conn, doc.persons)
             if report.changed:
                 await conn.execute("INSERT INTO reference.loads (report) VALUES ($1::text::jsonb)",
                                    json.dumps(report.as_dict(), ensure_ascii=False))
@@ -287,6 +299,33 @@ async def _load_policies(conn: asyncpg.Connection, doc: ReferenceDocument, repor
         else:
             count.updated += 1
         report.new_policy_versions.append((p.pool, p.insutype, p.year, version))
+
+
+async def _store_deaths(conn: asyncpg.Connection, persons: Sequence[PersonRecord]) -> None:
+    """A person's death_date is kept by settlement's supervision store (the only reader)."""
+    from services.settlement.supervision_repository import store_deaths
+
+    await store_deaths(conn, [(p.psn_no, p.death_date) for p in persons])
+
+
+async def _load_supervision(conn: asyncpg.Connection, doc: ReferenceDocument, report: LoadReport) -> None:
+    count = report.counts["supervision"]
+    for rs in doc.supervision:
+        body = supervision_body_text(rs)
+        latest = await conn.fetchrow(
+            "SELECT version, body_text FROM reference.supervision_rules WHERE pool = $1 AND year = $2 "
+            "ORDER BY version DESC LIMIT 1", rs.pool, rs.year)
+        if latest is not None and latest["body_text"] == body:
+            count.unchanged += 1
+            continue
+        version = 1 if latest is None else latest["version"] + 1
+        await conn.execute("INSERT INTO reference.supervision_rules (pool, year, version, effective_from, body_text) "
+                           "VALUES ($1, $2, $3, now(), $4)", rs.pool, rs.year, version, body)
+        if version == 1:
+            count.inserted += 1
+        else:
+            count.updated += 1
+        report.new_supervision_versions.append((rs.pool, rs.year, version))
 
 
 async def invalidate_loaded_persons(redis, doc: ReferenceDocument) -> int:

@@ -24,6 +24,7 @@ from services.common.clock import BEIJING
 from services.common.outcomes import Refusal
 from services.engine import InvariantViolated
 from services.engine.model import NO_EARLIER_SETTLEMENT, AdmissionSoFar, FeeItem, PersonSnapshot, SettlementResult
+from services.supervision.model import Finding
 
 # China Standard Time: setl_time, the settlement date and the clearing month are national
 # business time, whatever the server's zone.
@@ -389,10 +390,12 @@ class SettlementReply:
 
     settlement: Settlement
     funds: tuple[FundPayment, ...]
+    # 3102: what the fund-supervision rules found, each with what it did (flagged | self_pay)
+    findings: tuple[tuple[Finding, str], ...] = ()
 
     @classmethod
-    def of(cls, s: Settlement) -> SettlementReply:
-        return cls(s, funds_of(s.result))
+    def of(cls, s: Settlement, findings: tuple[tuple[Finding, str], ...] = ()) -> SettlementReply:
+        return cls(s, funds_of(s.result), findings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,6 +409,7 @@ class SettleState:
     fees: tuple[FeeItem, ...]
     accumulators: AccumulatorRow
     admission: AdmissionSoFar = NO_EARLIER_SETTLEMENT  # an admission's settlements in force so far
+    fee_times: tuple[str, ...] = ()  # fee_ocur_time of each fee (the supervision rules' day of an item)
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,6 +420,8 @@ class Eligibility:
     person: PersonSnapshot
     ineligible_outcome: str = ""
     ineligible_message: str = ""
+    gender: str = ""  # "1" | "2" | "" (the supervision rules' gender and age checks)
+    birthdate: dt.date | None = None
 
     @property
     def insured_pool(self) -> str:

@@ -42,7 +42,7 @@ def person_from_snapshot(s: eligibility_pb2.Snapshot) -> PersonSnapshot:
 
 def eligibility_from_snapshot(s: eligibility_pb2.Snapshot) -> Eligibility:
     return Eligibility(eligible=s.eligible, person=person_from_snapshot(s), ineligible_outcome=s.ineligible_outcome,
-                       ineligible_message=s.ineligible_message)
+                       ineligible_message=s.ineligible_message, gender=s.gend, birthdate=_date(s.brdy))
 
 
 class EligibilityClient:

@@ -4,6 +4,7 @@ lines an upload replaced and the lines a cancellation removed, for 2601 to put b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from services.common.grpcutil import invalid, not_found, refused
@@ -11,18 +12,38 @@ from services.common.journal import Journal, JournalRequest, Replayed
 from services.engine import SettlementRefused, split_items
 from services.engine.model import FeeItem
 from services.settlement import checks
+from services.settlement.audits import Audits
 from services.settlement.domain import Effect, FeeCancellation, FeeLine, FeeUpload, JournalNote
 from services.settlement.ports import Reference
 from services.settlement.repository import SettlementRepository
+from services.supervision.model import Finding
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFees:
+    """An upload's lines and what the 3101 item rules found on the visit's unsettled fees."""
+
+    lines: tuple[FeeLine, ...]
+    findings: tuple[tuple[Finding, str], ...] = ()
 
 
 class Fees:
-    def __init__(self, journal: Journal[SettlementRepository], refs: Reference) -> None:
+    def __init__(self, journal: Journal[SettlementRepository], refs: Reference, audits: Audits | None = None) -> None:
         self.journal = journal
         self.refs = refs
+        self.audits = audits
 
-    async def upload_fees(self, request: JournalRequest, up: FeeUpload) -> tuple[FeeLine, ...] | Replayed:
-        """The lines as stored, with their catalogue split, in the order sent."""
+    async def upload_fees(self, request: JournalRequest, up: FeeUpload) -> tuple[FeeLine, ...] | UploadedFees | Replayed:
+        """The lines as stored, with their catalogue split, in the order sent, and (3101) the
+        findings of the item rules on the visit's unsettled fees, checked after the upload
+        committed (a replayed upload answers the stored lines only: 3101 gives the findings any time)."""
+        out = await self._upload(request, up)
+        if isinstance(out, Replayed) or self.audits is None:
+            return out
+        findings = await self.audits.check_upload(up.mdtrt_id)
+        return UploadedFees(out, findings) if findings else out
+
+    async def _upload(self, request: JournalRequest, up: FeeUpload) -> tuple[FeeLine, ...] | Replayed:
         if not up.feedetail:
             raise invalid("FIELD_REQUIRED", "费用明细 feedetail 为空。 / feedetail is empty.", "feedetail")
         items, seen = [], set()

@@ -124,7 +124,7 @@ SELECT {', '.join(f't.{c} AS t_{c}' for c in TRANSACTION_COLUMNS)},
             (SELECT ARRAY[so.n, so.dedc] FROM ({_ADMISSION_SO_FAR.format(visit="v.mdtrt_id")}) so) END AS admission,
        (SELECT json_agg(json_build_object(
                  'sn', f.feedetl_sn, 'code', f.med_list_codg, 'cnt', f.cnt::text, 'pric', f.pric_fen,
-                 'amt', f.det_item_fee_sumamt_fen, 'name', f.name) ORDER BY f.seq, f.feedetl_sn)
+                 'amt', f.det_item_fee_sumamt_fen, 'name', f.name, 't', f.fee_ocur_time) ORDER BY f.seq, f.feedetl_sn)
         FROM settlement.fee_details f WHERE f.mdtrt_id = v.mdtrt_id AND f.setl_id IS NULL) AS fees
 FROM (SELECT 1) AS one
 LEFT JOIN settlement.transactions t ON t.fixmedins_code = $2 AND t.msgid = $3
@@ -498,7 +498,7 @@ class SettlementRepository:
         return SettleState(
             journal=None if r["t_msgid"] is None else _transaction(r, _T_KEYS),
             visit=None if r["mdtrt_id"] is None else _visit(r),
-            fees=fees,
+            fees=fees, fee_times=tuple(f.get("t") or "" for f in r["fees"] or ()),
             accumulators=AccumulatorRow(dict(r["acc_data"] or {}), dict(r["acc_caps"] or {}), r["acc_version"] or 0),
             admission=NO_EARLIER_SETTLEMENT if r["admission"] is None else AdmissionSoFar(*r["admission"]))
 

@@ -21,6 +21,8 @@ from grpc import aio
 from medsettle.settlement.v1 import settlement_pb2 as pb
 from medsettle.settlement.v1 import settlement_pb2_grpc
 from services.common.journal import JournalRequest, Replayed
+from services.settlement.alerts import AlertView
+from services.settlement.audits import AuditItem, AuditOrder
 from services.settlement.domain import (
     CST,
     AccumulatorReport,
@@ -48,6 +50,7 @@ from services.settlement.domain import (
     VisitRef,
     fmt_time,
 )
+from services.settlement.fees import UploadedFees
 from services.settlement.operations import SettlementFilter, beijing
 from services.settlement.service import SettlementService
 
@@ -97,7 +100,18 @@ def visit_pb(v: Visit) -> pb.Visit:
         insured_pool=v.insured_pool)
 
 
-def fees_pb(lines: tuple[FeeLine, ...]) -> pb.UploadFeesResponse:
+def findings_pb(findings) -> list[pb.Finding]:
+    return [pb.Finding(rule_code=f.rule_code, rule_name=f.rule_name, kind=f.kind, severity=f.severity, message=f.message,
+                       feedetl_sn=f.feedetl_sn, amount_fen=f.amount_fen, evidence=dict(f.evidence), action=action)
+            for f, action in findings]
+
+
+def fees_pb(out: tuple[FeeLine, ...] | UploadedFees) -> pb.UploadFeesResponse:
+    if isinstance(out, UploadedFees):
+        reply = fees_pb(out.lines)
+        reply.findings.extend(findings_pb(out.findings))
+        return reply
+    lines = out
     return pb.UploadFeesResponse(result=[pb.FeeResult(
         feedetl_sn=f.feedetl_sn, det_item_fee_sumamt_fen=f.det_item_fee_sumamt_fen, cnt=str(f.cnt),
         pric_fen=f.pric_fen, pric_uplmt_amt_fen=f.pric_uplmt_amt_fen or 0, selfpay_prop=str(f.selfpay_prop),
@@ -127,7 +141,18 @@ def settlement_pb(reply: SettlementReply) -> pb.SettleResponse:
                            fund_payamt_fen=f.fund_payamt_fen, setl_proc_info=f.setl_proc_info)
     for e in s.result.explanation:
         out.explanation.add(code=e.code, label=e.label, text=e.text)
+    if reply.findings:
+        out.findings.extend(findings_pb(reply.findings))
     return out
+
+
+def alert_pb(a: AlertView) -> pb.Alert:
+    return pb.Alert(alert_id=a.alert_id, pattern=a.pattern, rule_code=a.rule_code, severity=a.severity,
+                    status=a.status, psn_no=a.psn_no, fixmedins_code=a.fixmedins_code, setl_ids=list(a.setl_ids),
+                    summary=a.summary, evidence_json=a.evidence_json, reviewer=a.reviewer, note=a.note,
+                    created_at=fmt_time(a.created_at.astimezone(CST)),
+                    reviewed_at=fmt_time(a.reviewed_at.astimezone(CST)) if a.reviewed_at else "",
+                    amount_fen=a.amount_fen)
 
 
 def reversal_pb(r: ReversalReply) -> pb.ReverseResponse:
@@ -268,6 +293,28 @@ class SettlementServicer(settlement_pb2_grpc.SettlementServiceServicer):
 
     async def RunClearing(self, request, context):
         return clearing_run_pb(await self.s.clearing.run_clearing(request.setlym))
+
+    async def Audit(self, request, context):
+        order = AuditOrder(stage=request.stage.strip(), psn_no=request.psn_no.strip(), mdtrt_id=request.mdtrt_id.strip(),
+                           items=tuple(AuditItem(i.rx_id, i.med_list_codg, i.cnt, i.amount_fen, i.day)
+                                       for i in request.items),
+                           diagnoses=tuple(request.diagnoses), gend=request.gend, brdy=request.brdy,
+                           insutype=request.insutype, begin=request.begin, kind=request.kind)
+        r = await self.s.audits.audit(request.caller.fixmedins_code.strip(), order)
+        return pb.AuditResponse(findings=findings_pb(r.findings), rules_evaluated=r.rules_evaluated,
+                                failed_rules=list(r.failed_rules))
+
+    async def ListAlerts(self, request, context):
+        alerts = await self.s.alerts.list(status=request.status, pattern=request.pattern, psn_no=request.psn_no,
+                                          hospital=request.fixmedins_code, limit=request.limit)
+        return pb.ListAlertsResponse(alerts=[alert_pb(a) for a in alerts])
+
+    async def GetAlert(self, request, context):
+        return alert_pb(await self.s.alerts.get(request.alert_id.strip()))
+
+    async def ReviewAlert(self, request, context):
+        return alert_pb(await self.s.alerts.review(request.alert_id.strip(), request.status.strip(), request.reviewer,
+                                                   request.note))
 
 
     # ------------------------------------------------------------------------- operators (the console)

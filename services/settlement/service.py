@@ -11,6 +11,8 @@ main.py; the servicer in server.py calls them).
 | queries | queries.py | 5203 settlement, 5206 accumulators |
 | reconciliation | reconciliation.py | 3201 totals, 3202 detail |
 | clearing | clearing.py | 3203 clearing application, the monthly clearing run |
+| audits | audits.py, supervision.py | 3101/3102 on request, 3101 on every upload, 3102 inside settle.py |
+| alerts | alerts.py (raised by supervise.py) | the reviewers' console (REST /api/v1/admin/alerts) |
 
 Types in domain.py, SQL in repository.py, the exactly-once journal in services/common/journal.py, double entry
 in ledger.py, the rules in services.engine.
@@ -26,6 +28,8 @@ import asyncpg
 from services.common.clock import Clock
 from services.common.journal import Journal
 from services.settlement import repository
+from services.settlement.alerts import Alerts
+from services.settlement.audits import Audits
 from services.settlement.clearing import Clearing
 from services.settlement.fees import Fees
 from services.settlement.operations import Operations
@@ -34,6 +38,7 @@ from services.settlement.queries import Queries
 from services.settlement.reconciliation import Reconciliation
 from services.settlement.reversal import Reversals
 from services.settlement.settle import Settlements
+from services.settlement.supervision import Supervisor
 from services.settlement.visits import Visits
 
 
@@ -46,9 +51,12 @@ class SettlementService:
     def __init__(self, pool: asyncpg.Pool, refs: Reference, eligibility: EligibilityService, filing: FilingService,
                  clock: Now = utcnow) -> None:
         journal = Journal(partial(repository.connection, pool))
+        self.supervisor = Supervisor(refs)
+        self.audits = Audits(pool, refs, eligibility, self.supervisor, clock)
+        self.alerts = Alerts(pool)
         self.visits = Visits(journal, refs, eligibility, clock)
-        self.fees = Fees(journal, refs)
-        self.settlements = Settlements(pool, journal, refs, eligibility, filing, clock)
+        self.fees = Fees(journal, refs, self.audits)
+        self.settlements = Settlements(pool, journal, refs, eligibility, filing, clock, self.supervisor)
         self.reversals = Reversals(journal, clock)
         self.queries = Queries(pool, eligibility, clock)
         self.reconciliation = Reconciliation(pool, refs)

@@ -62,6 +62,9 @@ from services.settlement.domain import (
 from services.settlement.ledger import entries_for
 from services.settlement.ports import EligibilityService, FilingService, Now, Reference
 from services.settlement.repository import Booking, Contended, SettlementRepository, connection
+from services.settlement.supervision import Supervisor, action_of, bill_items, encounter_of
+from services.settlement.supervision_repository import record_findings
+from services.supervision.model import Finding, Patient
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +113,15 @@ class Prepared:
     year: int
     med_type: str
     mid_settle: bool = False  # 中途结算: the admission stays open
+    findings: tuple[tuple[Finding, str], ...] = ()  # 3102: the supervision rules' findings and what each did
 
 
 class Settlements:
     def __init__(self, pool: asyncpg.Pool, journal: Journal[SettlementRepository], refs: Reference,
-                 eligibility: EligibilityService, filing: FilingService, clock: Now) -> None:
+                 eligibility: EligibilityService, filing: FilingService, clock: Now,
+                 supervisor: Supervisor | None = None) -> None:
         self.pool = pool
+        self.supervisor = supervisor or Supervisor(refs)
         self.autocommit = SettlementRepository(pool)  # each call one round trip on a connection of its own
         self.journal = journal
         self.refs = refs
@@ -131,7 +137,7 @@ class Settlements:
         prep = await self._prepare(order, state, hospital, presettle=True)
         result = self._compute(prep, state.accumulators.data, state.admission)
         return SettlementReply.of(self._settlement(prep, result, setl_id="", now=self.clock(), msgid=msgid,
-                                                   code=hospital, accumulators=state.accumulators))
+                                                   code=hospital, accumulators=state.accumulators), prep.findings)
 
     async def settle(self, request: JournalRequest, order: SettleOrder) -> SettlementReply | Replayed:
         require_key(request)
@@ -159,11 +165,23 @@ class Settlements:
                 if reply is None:
                     return await self.journal.replay_stored(request, Effect.SETTLE)
                 count_booked("settle", reply)
+                if prep.findings:
+                    await self._record_findings(reply, prep)
                 return reply
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise Refusal("CONCURRENT_UPDATE",
                       "该参保人正在进行其他结算，请稍后用同一 msgid 重试。 / Another settlement of this person is in "
                       "progress; retry with the same msgid.")
+
+    async def _record_findings(self, reply: SettlementReply, prep: Prepared) -> None:
+        """After the booking: what the rules found on this settlement, for the reviewers (the
+        after-the-fact batch turns them into alerts). A failure here loses no money: logged."""
+        s = reply.settlement
+        try:
+            await record_findings(self.pool, setl_id=s.setl_id, mdtrt_id=s.mdtrt_id, psn_no=s.psn_no,
+                                  hospital=s.fixmedins_code, insured_pool=s.insured_pool, findings=prep.findings)
+        except (asyncpg.PostgresError, OSError):
+            log.exception("supervision findings not recorded", extra={"setl_id": s.setl_id})
 
     # ------------------------------------------------------------------------- booking
 
@@ -177,7 +195,7 @@ class Settlements:
         after = acc.after(result)
         s = self._settlement(prep, result, setl_id=new_id("S", now), now=now, msgid=request.msgid,
                              code=request.hospital, accumulators=after)
-        reply = SettlementReply.of(s)
+        reply = SettlementReply.of(s, prep.findings)
         v = prep.visit
         booking = Booking(
             settlement=s, funds=reply.funds,
@@ -246,12 +264,17 @@ class Settlements:
         insured = self.refs.pool(v.insured_pool)
         local = insured is not None and insured.holds(hospital.admdvs)
         snap_call = self.eligibility.snapshot(v.psn_no, v.insutype, visit_date, certificate_of(order, v, code))
+        # The supervision rules' history (DOMAIN §10): read beside the eligibility call, before BEGIN.
+        sup = self.supervisor
+        rules = sup.rules_for(v.insured_pool, visit_date.year)
+        history_call = sup.history(self.pool, rules, v.psn_no, v.mdtrt_id, visit_date, [f.list_code for f in fees])
         if local:
-            snap, group = await snap_call, None
+            snap, (history, death) = await asyncio.gather(snap_call, history_call)
+            group = None
         else:
-            snap, group = await asyncio.gather(snap_call, self.filing.filing_group(
+            snap, group, (history, death) = await asyncio.gather(snap_call, self.filing.filing_group(
                 psn_no=v.psn_no, insutype=v.insutype, insured_pool=v.insured_pool,
-                hospital_admdvs=hospital.admdvs, visit_date=visit_date, emergency=v.emergency))
+                hospital_admdvs=hospital.admdvs, visit_date=visit_date, emergency=v.emergency), history_call)
         checks.require_eligible(snap)
         if snap.insured_pool != v.insured_pool:
             # The enrollment used changed since registration: settle with today's truth.
@@ -268,13 +291,20 @@ class Settlements:
             raise refused("NO_POLICY", f"参保地 {insured.code} 没有 {visit_date.year} 年险种 {v.insutype} 的待遇政策。"
                           f" / No {visit_date.year} policy for pool {insured.code}, insutype {v.insutype}.",
                           "insutype")
+        if insured.code != v.insured_pool:
+            rules = sup.rules_for(insured.code, visit_date.year)
+        checked = sup.check(rules, Patient(v.psn_no, snap.gender, snap.birthdate, death), encounter_of(v),
+                            bill_items(fees, state.fee_times, visit_date), history, stage="3102")
+        sup.refuse_if_blocked(checked)
         bill = Bill(med_type=med_type, visit_date=visit_date, hospital=hospital, items=fees,
-                    disease_code=v.dise_codg or None, emergency=v.emergency, acct_used_flag=order.acct_used_flag)
+                    disease_code=v.dise_codg or None, emergency=v.emergency, acct_used_flag=order.acct_used_flag,
+                    own_pay=checked.own_pay)
         prep = Prepared(visit=v, bill=bill, person=snap.person, insured_pool=insured, treatment_pool=tpool,
                         policy=policy, catalogue=catalogue, filing_group=group, province_of=self.refs.province_of(),
                         fee_sns=tuple(f.feedetl_sn for f in fees), year=visit_date.year, med_type=med_type,
                         # mid_setl_flag on a discharged admission settles the stay: it is final.
-                        mid_settle=v.kind == "inpatient" and order.mid_setl_flag and v.status != "discharged")
+                        mid_settle=v.kind == "inpatient" and order.mid_setl_flag and v.status != "discharged",
+                        findings=tuple((f, action_of(f)) for f in checked.findings))
         if order.declared is not None:
             self._check_declared(order, self._compute(prep, state.accumulators.data, state.admission))
         return prep

@@ -184,6 +184,19 @@ async def test_reconciliation_and_queries_walk(his_factory):
     rows = walk("1312", ok(await his.call("1312", {"data": {"updt_time": "2000-01-01", "page_num": 1, "page_size": 100,
                                                             "hilist_code": DRUG}})))
     assert rows
+    # 3101/3102 (fund supervision): a woman of the demo charged the male-only PSA test
+    audit = {"data": {"trig_scen": "1", "patient_dtos": [{
+        "patn_id": "330600000000000002", "patn_name": "李秀英", "gend": "2", "brdy": "1961-09-03", "poolarea": "330600",
+        "curr_mdtrt_id": "AUDIT-1", "fsi_encounter_dtos": [{
+            "mdtrt_id": "AUDIT-1", "medins_id": "H33060200003", "adm_date": now_text(), "insutype": "390",
+            "med_type": "11", "fsi_diagnose_dtos": [{"dise_id": "1", "inout_dise_type": "1", "maindise_flag": "1",
+                                                     "dias_srt_no": "1", "dise_codg": "I10", "dise_name": "高血压",
+                                                     "dise_date": now_text()}],
+            "fsi_order_dtos": [{"rx_id": "RX1", "hilist_code": "002503000010000", "cnt": "1", "sumamt": "80.00",
+                                "drord_begn_date": now_text()}]}]}]}}
+    for infno in ("3101", "3102"):
+        found = walk(infno, ok(await his.call(infno, audit)))["result"]
+        assert [r["rule_id"] for r in found] == ["330600-SEX-01"]
 
 
 def test_every_served_transaction_with_an_output_spec_was_walked():

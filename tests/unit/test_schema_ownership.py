@@ -18,12 +18,14 @@ from pathlib import Path
 
 from services.common.config import REPO_ROOT
 
-SCHEMAS = ("reference", "eligibility", "filing", "settlement", "portal", "console")
-# The folder under services/ that owns each schema.
-OWNER = {"refdata": "reference", "eligibility": "eligibility", "filing": "filing", "settlement": "settlement"}
-# The folder under gateway/ that owns each gateway schema (the patient pages' accounts).
-GATEWAY_OWNER = {"portal": "portal", "mobilepay": "portal",  # the gateway's own schemas: patient accounts, pay orders,
-                 "console": "console"}  # operator accounts, API tokens, the audit log
+SCHEMAS = ("reference", "eligibility", "filing", "settlement", "supervision", "portal", "console")
+# The folder under services/ that owns each schema (settlement also owns fund supervision's:
+# its findings, alerts and death registry sit beside the settlements they are about).
+OWNER = {"refdata": ("reference",), "eligibility": ("eligibility",), "filing": ("filing",),
+         "settlement": ("settlement", "supervision")}
+# The folder under gateway/ that owns each gateway schema.
+GATEWAY_OWNER = {"portal": ("portal",), "mobilepay": ("portal",),  # patient accounts, pay orders
+                 "console": ("console",)}  # operator accounts, API tokens, the audit log
 # Modules allowed to name every schema, and why.
 EXEMPT = {
     "services/common/db.py": "applies the migrations of every schema (infra/migrations/<schema>/)",
@@ -74,11 +76,11 @@ def _rel(path: Path) -> str:
     return path.relative_to(REPO_ROOT).as_posix()
 
 
-def _own_schema(rel: str) -> str | None:
+def _own_schemas(rel: str) -> tuple[str, ...]:
     parts = rel.split("/")
     if parts[0] == "gateway" and len(parts) > 2:
-        return GATEWAY_OWNER.get(parts[1])
-    return OWNER.get(parts[1]) if parts[0] == "services" and len(parts) > 2 else None
+        return GATEWAY_OWNER.get(parts[1], ())
+    return OWNER.get(parts[1], ()) if parts[0] == "services" and len(parts) > 2 else ()
 
 
 def test_the_scan_sees_every_schema_and_its_owners_queries():
@@ -92,6 +94,7 @@ def test_the_scan_sees_every_schema_and_its_owners_queries():
     assert "reference" in named["services/refdata/store.py"]
     assert "portal" in named["gateway/portal/repository.py"]
     assert "portal" in named["gateway/mobilepay/repository.py"]
+    assert "supervision" in named["services/settlement/supervision_repository.py"]
 
 
 def test_no_module_touches_another_services_schema():
@@ -100,7 +103,7 @@ def test_no_module_touches_another_services_schema():
         rel = _rel(path)
         if rel in EXEMPT:
             continue
-        allowed = {"reference", _own_schema(rel)}
+        allowed = {"reference", *_own_schemas(rel)}
         for schema, where in sorted(_schemas_named(path).items()):
             if schema not in allowed and (rel, schema) not in EXCEPTIONS:
                 wrong.append(f"{rel} names {schema}.* ({', '.join(where)})")
@@ -108,7 +111,7 @@ def test_no_module_touches_another_services_schema():
 
 
 def test_only_refdata_writes_the_reference_schema():
-    wrong = [f"{_rel(p)}:{line}" for p in SOURCES if _own_schema(_rel(p)) != "reference" and _rel(p) not in EXEMPT
+    wrong = [f"{_rel(p)}:{line}" for p in SOURCES if "reference" not in _own_schemas(_rel(p)) and _rel(p) not in EXEMPT
              for line, text in _strings(ast.parse(p.read_text(encoding="utf-8"))) if _WRITE.search(text)]
     assert not wrong, "writes to reference.* outside services/refdata: " + ", ".join(wrong)
 

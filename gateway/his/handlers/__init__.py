@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from gateway.his.dispatch import Handler, LabelledHandler
-from gateway.his.handlers import fees, filing, mobile, person, queries, recon, session, settle, visits
+from gateway.his.handlers import fees, filing, mobile, person, queries, recon, session, settle, supervision, visits
 
 _TABLE: dict[str, LabelledHandler] = {
     # the HIS terminal's session
@@ -51,6 +51,9 @@ _TABLE: dict[str, LabelledHandler] = {
     # dictionaries and the catalogue (reference data)
     "1901": queries.dictionary_query,
     "1312": queries.catalogue_query,
+    # fund supervision (docs/SUPERVISION.md): rule audit before and during the event
+    "3101": supervision.audit_before,
+    "3102": supervision.audit_during,
     # reconciliation and clearing
     "3201": recon.reconcile_totals,
     "3202": recon.reconcile_detail,

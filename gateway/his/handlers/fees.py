@@ -7,6 +7,7 @@ from gateway.his.convert import number, proto_to_his
 from gateway.his.dispatch import Call, transaction
 from gateway.his.handlers.queries import _med_chrgitm_type as med_chrgitm_type
 from gateway.his.handlers.queries import treatment_pools
+from gateway.his.handlers.supervision import judge_rows
 from medsettle.settlement.v1 import settlement_pb2 as pb
 
 
@@ -73,7 +74,12 @@ def _fees_output(reply: pb.UploadFeesResponse, call: Call) -> dict:
     flags the reference data does not hold "0"."""
     out = proto_to_his(reply, exact=True)
     del out["replayed"]  # the fee outputs carry no replayed flag (only the settlement outputs do)
+    del out["findings"]  # written as the 3101 rows under `supervision`, and per item in memo
     items = _catalogue_items(call)
+    said: dict[str, list[str]] = {}
+    for x in reply.findings:
+        if x.feedetl_sn:
+            said.setdefault(x.feedetl_sn, []).append(f"[{x.rule_code} {x.severity}] {x.message}")
     for row in out["result"]:
         row["cnt"] = number(row["cnt"])
         row["selfpay_prop"] = number(row["selfpay_prop"])
@@ -81,9 +87,24 @@ def _fees_output(reply: pb.UploadFeesResponse, call: Call) -> dict:
         row["med_chrgitm_type"] = med_chrgitm_type(item) if item is not None else _type_by_code(row["med_list_codg"])
         for k in _NO_FLAGS:
             row[k] = "0"
-        row["memo"] = ""
+        row["memo"] = "；".join(said.get(row["feedetl_sn"], ()))[:500]
         row["exp_content"] = ""
+    if reply.findings:
+        out["supervision"] = judge_rows(reply.findings, _psn_of(call), _mdtrt_of(call))
     return out
+
+
+def _first_row(call: Call) -> dict:
+    rows = call.input.get("feedetail") if isinstance(call.input, dict) else None
+    return rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], dict) else {}
+
+
+def _psn_of(call: Call) -> str:
+    return str(_first_row(call).get("psn_no") or "")
+
+
+def _mdtrt_of(call: Call) -> str:
+    return str(_first_row(call).get("mdtrt_id") or "")
 
 
 def _catalogue_items(call: Call) -> list:

@@ -14,6 +14,7 @@ from gateway.his import envelope as f
 from gateway.his.convert import HOSP_LV, PAY_LOC, PSN_TYPE, code_of, number, proto_to_his
 from gateway.his.dispatch import Call, transaction
 from gateway.his.errors import from_rpc_error
+from gateway.his.handlers.supervision import judge_rows
 from gateway.his.jsonnum import yuan
 from medsettle.eligibility.v1 import eligibility_pb2 as epb
 from medsettle.filing.v1 import filing_pb2 as fpb
@@ -60,8 +61,11 @@ def settlement_output(reply: pb.SettleResponse, call: Call | None = None, person
     if info:
         info = _setlinfo(info, raw, call, person, mdtrt_cert_type=mdtrt_cert_type, mdtrt_cert_no=mdtrt_cert_no,
                          invono=invono)
-    return {"setlinfo": info, "setldetail": out["setldetail"], "explanation": out["explanation"],
-            "replayed": out["replayed"]}
+    result = {"setlinfo": info, "setldetail": out["setldetail"], "explanation": out["explanation"],
+              "replayed": out["replayed"]}
+    if reply.findings:  # 3102: what the fund-supervision rules found (docs/SUPERVISION.md)
+        result["supervision"] = judge_rows(reply.findings, raw.psn_no, raw.mdtrt_id)
+    return result
 
 
 def _setlinfo(info: dict, raw: pb.SetlInfo, call: Call | None, person: epb.PersonInfo | None, *,

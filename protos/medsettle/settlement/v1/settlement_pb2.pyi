@@ -7,6 +7,157 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Finding(_message.Message):
+    __slots__ = ("rule_code", "rule_name", "kind", "severity", "message", "feedetl_sn", "amount_fen", "evidence", "action")
+    class EvidenceEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    RULE_CODE_FIELD_NUMBER: _ClassVar[int]
+    RULE_NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FEEDETL_SN_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    rule_code: str
+    rule_name: str
+    kind: str
+    severity: str
+    message: str
+    feedetl_sn: str
+    amount_fen: int
+    evidence: _containers.ScalarMap[str, str]
+    action: str
+    def __init__(self, rule_code: _Optional[str] = ..., rule_name: _Optional[str] = ..., kind: _Optional[str] = ..., severity: _Optional[str] = ..., message: _Optional[str] = ..., feedetl_sn: _Optional[str] = ..., amount_fen: _Optional[int] = ..., evidence: _Optional[_Mapping[str, str]] = ..., action: _Optional[str] = ...) -> None: ...
+
+class AuditItem(_message.Message):
+    __slots__ = ("rx_id", "med_list_codg", "cnt", "amount_fen", "day")
+    RX_ID_FIELD_NUMBER: _ClassVar[int]
+    MED_LIST_CODG_FIELD_NUMBER: _ClassVar[int]
+    CNT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    rx_id: str
+    med_list_codg: str
+    cnt: str
+    amount_fen: int
+    day: str
+    def __init__(self, rx_id: _Optional[str] = ..., med_list_codg: _Optional[str] = ..., cnt: _Optional[str] = ..., amount_fen: _Optional[int] = ..., day: _Optional[str] = ...) -> None: ...
+
+class AuditRequest(_message.Message):
+    __slots__ = ("caller", "stage", "psn_no", "mdtrt_id", "items", "diagnoses", "gend", "brdy", "insutype", "begin", "kind")
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    PSN_NO_FIELD_NUMBER: _ClassVar[int]
+    MDTRT_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSES_FIELD_NUMBER: _ClassVar[int]
+    GEND_FIELD_NUMBER: _ClassVar[int]
+    BRDY_FIELD_NUMBER: _ClassVar[int]
+    INSUTYPE_FIELD_NUMBER: _ClassVar[int]
+    BEGIN_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    caller: _common_pb2.Caller
+    stage: str
+    psn_no: str
+    mdtrt_id: str
+    items: _containers.RepeatedCompositeFieldContainer[AuditItem]
+    diagnoses: _containers.RepeatedScalarFieldContainer[str]
+    gend: str
+    brdy: str
+    insutype: str
+    begin: str
+    kind: str
+    def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., stage: _Optional[str] = ..., psn_no: _Optional[str] = ..., mdtrt_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[AuditItem, _Mapping]]] = ..., diagnoses: _Optional[_Iterable[str]] = ..., gend: _Optional[str] = ..., brdy: _Optional[str] = ..., insutype: _Optional[str] = ..., begin: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+
+class AuditResponse(_message.Message):
+    __slots__ = ("findings", "rules_evaluated", "failed_rules")
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    RULES_EVALUATED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_RULES_FIELD_NUMBER: _ClassVar[int]
+    findings: _containers.RepeatedCompositeFieldContainer[Finding]
+    rules_evaluated: int
+    failed_rules: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ..., rules_evaluated: _Optional[int] = ..., failed_rules: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("alert_id", "pattern", "rule_code", "severity", "status", "psn_no", "fixmedins_code", "setl_ids", "summary", "evidence_json", "reviewer", "note", "created_at", "reviewed_at", "amount_fen")
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    RULE_CODE_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PSN_NO_FIELD_NUMBER: _ClassVar[int]
+    FIXMEDINS_CODE_FIELD_NUMBER: _ClassVar[int]
+    SETL_IDS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_JSON_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVIEWED_AT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FEN_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    pattern: str
+    rule_code: str
+    severity: str
+    status: str
+    psn_no: str
+    fixmedins_code: str
+    setl_ids: _containers.RepeatedScalarFieldContainer[str]
+    summary: str
+    evidence_json: str
+    reviewer: str
+    note: str
+    created_at: str
+    reviewed_at: str
+    amount_fen: int
+    def __init__(self, alert_id: _Optional[str] = ..., pattern: _Optional[str] = ..., rule_code: _Optional[str] = ..., severity: _Optional[str] = ..., status: _Optional[str] = ..., psn_no: _Optional[str] = ..., fixmedins_code: _Optional[str] = ..., setl_ids: _Optional[_Iterable[str]] = ..., summary: _Optional[str] = ..., evidence_json: _Optional[str] = ..., reviewer: _Optional[str] = ..., note: _Optional[str] = ..., created_at: _Optional[str] = ..., reviewed_at: _Optional[str] = ..., amount_fen: _Optional[int] = ...) -> None: ...
+
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("status", "pattern", "psn_no", "fixmedins_code", "limit")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    PSN_NO_FIELD_NUMBER: _ClassVar[int]
+    FIXMEDINS_CODE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    pattern: str
+    psn_no: str
+    fixmedins_code: str
+    limit: int
+    def __init__(self, status: _Optional[str] = ..., pattern: _Optional[str] = ..., psn_no: _Optional[str] = ..., fixmedins_code: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListAlertsResponse(_message.Message):
+    __slots__ = ("alerts",)
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ...) -> None: ...
+
+class GetAlertRequest(_message.Message):
+    __slots__ = ("alert_id",)
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    def __init__(self, alert_id: _Optional[str] = ...) -> None: ...
+
+class ReviewAlertRequest(_message.Message):
+    __slots__ = ("alert_id", "status", "reviewer", "note")
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    status: str
+    reviewer: str
+    note: str
+    def __init__(self, alert_id: _Optional[str] = ..., status: _Optional[str] = ..., reviewer: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+
 class Visit(_message.Message):
     __slots__ = ("mdtrt_id", "psn_no", "insutype", "fixmedins_code", "kind", "med_type", "begntime", "endtime", "status", "ipt_otp_no", "dise_codg", "dise_name", "emergency", "insured_pool", "replayed")
     MDTRT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -188,12 +339,14 @@ class UploadFeesRequest(_message.Message):
     def __init__(self, caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., mdtrt_id: _Optional[str] = ..., psn_no: _Optional[str] = ..., feedetail: _Optional[_Iterable[_Union[FeeDetail, _Mapping]]] = ...) -> None: ...
 
 class UploadFeesResponse(_message.Message):
-    __slots__ = ("result", "replayed")
+    __slots__ = ("result", "replayed", "findings")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
     result: _containers.RepeatedCompositeFieldContainer[FeeResult]
     replayed: bool
-    def __init__(self, result: _Optional[_Iterable[_Union[FeeResult, _Mapping]]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+    findings: _containers.RepeatedCompositeFieldContainer[Finding]
+    def __init__(self, result: _Optional[_Iterable[_Union[FeeResult, _Mapping]]] = ..., replayed: _Optional[bool] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ...) -> None: ...
 
 class CancelFeesRequest(_message.Message):
     __slots__ = ("caller", "mdtrt_id", "psn_no", "feedetl_sn", "chrg_bchno")
@@ -356,16 +509,18 @@ class ExplainStep(_message.Message):
     def __init__(self, code: _Optional[str] = ..., label: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class SettleResponse(_message.Message):
-    __slots__ = ("setlinfo", "setldetail", "explanation", "replayed")
+    __slots__ = ("setlinfo", "setldetail", "explanation", "replayed", "findings")
     SETLINFO_FIELD_NUMBER: _ClassVar[int]
     SETLDETAIL_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
     setlinfo: SetlInfo
     setldetail: _containers.RepeatedCompositeFieldContainer[SetlDetail]
     explanation: _containers.RepeatedCompositeFieldContainer[ExplainStep]
     replayed: bool
-    def __init__(self, setlinfo: _Optional[_Union[SetlInfo, _Mapping]] = ..., setldetail: _Optional[_Iterable[_Union[SetlDetail, _Mapping]]] = ..., explanation: _Optional[_Iterable[_Union[ExplainStep, _Mapping]]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+    findings: _containers.RepeatedCompositeFieldContainer[Finding]
+    def __init__(self, setlinfo: _Optional[_Union[SetlInfo, _Mapping]] = ..., setldetail: _Optional[_Iterable[_Union[SetlDetail, _Mapping]]] = ..., explanation: _Optional[_Iterable[_Union[ExplainStep, _Mapping]]] = ..., replayed: _Optional[bool] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ...) -> None: ...
 
 class CancelSettlementRequest(_message.Message):
     __slots__ = ("caller", "setl_id", "mdtrt_id", "psn_no")

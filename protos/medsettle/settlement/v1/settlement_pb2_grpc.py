@@ -144,6 +144,26 @@ class SettlementServiceStub:
                 request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsRequest.SerializeToString,
                 response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsResponse.FromString,
                 _registered_method=True)
+        self.Audit = channel.unary_unary(
+                '/medsettle.settlement.v1.SettlementService/Audit',
+                request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.AuditRequest.SerializeToString,
+                response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.AuditResponse.FromString,
+                _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/medsettle.settlement.v1.SettlementService/ListAlerts',
+                request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.GetAlert = channel.unary_unary(
+                '/medsettle.settlement.v1.SettlementService/GetAlert',
+                request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.GetAlertRequest.SerializeToString,
+                response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.Alert.FromString,
+                _registered_method=True)
+        self.ReviewAlert = channel.unary_unary(
+                '/medsettle.settlement.v1.SettlementService/ReviewAlert',
+                request_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ReviewAlertRequest.SerializeToString,
+                response_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.Alert.FromString,
+                _registered_method=True)
 
 
 class SettlementServiceServicer:
@@ -300,6 +320,35 @@ class SettlementServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Audit(self, request, context):
+        """Fund supervision (docs/SUPERVISION.md): 3101 before / 3102 during on request, and the
+        reviewers' alerts of the after-the-fact analysis.
+        3101, 3102
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlerts(self, request, context):
+        """the console
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAlert(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviewAlert(self, request, context):
+        """open -> confirmed | dismissed
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SettlementServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -412,6 +461,26 @@ def add_SettlementServiceServicer_to_server(servicer, server):
                     servicer.ListClearingRuns,
                     request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsRequest.FromString,
                     response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsResponse.SerializeToString,
+            ),
+            'Audit': grpc.unary_unary_rpc_method_handler(
+                    servicer.Audit,
+                    request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.AuditRequest.FromString,
+                    response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.AuditResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListAlertsRequest.FromString,
+                    response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'GetAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlert,
+                    request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.GetAlertRequest.FromString,
+                    response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.Alert.SerializeToString,
+            ),
+            'ReviewAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviewAlert,
+                    request_deserializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ReviewAlertRequest.FromString,
+                    response_serializer=medsettle_dot_settlement_dot_v1_dot_settlement__pb2.Alert.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1008,6 +1077,114 @@ class SettlementService:
             '/medsettle.settlement.v1.SettlementService/ListClearingRuns',
             medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsRequest.SerializeToString,
             medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListClearingRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Audit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.settlement.v1.SettlementService/Audit',
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.AuditRequest.SerializeToString,
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.AuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.settlement.v1.SettlementService/ListAlerts',
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListAlertsRequest.SerializeToString,
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.settlement.v1.SettlementService/GetAlert',
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.GetAlertRequest.SerializeToString,
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviewAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/medsettle.settlement.v1.SettlementService/ReviewAlert',
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.ReviewAlertRequest.SerializeToString,
+            medsettle_dot_settlement_dot_v1_dot_settlement__pb2.Alert.FromString,
             options,
             channel_credentials,
             insecure,
