@@ -107,13 +107,14 @@ def document() -> dict[str, Any]:
                 "parameters": [{"name": "alert_id", "in": "path", "required": True, "schema": _S}],
                 "responses": _resp("alert")}},
             "/api/v1/admin/alerts/{alert_id}/review": {"post": {
-                "summary": "review an open alert: confirmed or dismissed, with the reviewer and a note (once)",
+                "summary": "review an open alert: confirmed or dismissed, with a note (once); role reviewer or "
+                           "admin (else 403 FORBIDDEN_ROLE); the reviewer is the token's account; audited",
                 "security": _ADMIN,
                 "parameters": [{"name": "alert_id", "in": "path", "required": True, "schema": _S}],
                 "requestBody": _body({"status": {"type": "string", "enum": ["confirmed", "dismissed"]},
-                                      "reviewer": _S, "note": _S}, ["status", "reviewer", "note"]),
+                                      "note": _S}, ["status", "note"]),
                 "responses": _resp("the alert after the review (409 ALERT_ALREADY_REVIEWED if not open)",
-                                   errors=(400, 401, 404, 409, 503))}},
+                                   errors=(400, 401, 403, 404, 409, 503))}},
             "/api/v1/admin/enrollments": {"post": {
                 "summary": "create or update an enrollment (a new person when psn_no is unknown and certno, name, "
                            "gender, birthdate are given)", "security": _ADMIN,

@@ -84,7 +84,8 @@ async def _operator(request: web.Request, permission: str) -> Actor:
 
 # The audit action of each changing endpoint (the handler's name).
 AUDITED = {"load_reference": "reference.load", "run_clearing": "clearing.run", "upsert_enrollment": "enrollment.upsert",
-           "set_identity": "identity.set", "grant_chronic": "chronic.grant"}
+           "set_identity": "identity.set", "grant_chronic": "chronic.grant", "review_alert": "alert.review"}
+OPERATOR = "medsettle.operator"  # request key: the Actor whose token the request carries
 
 
 async def _body(request: web.Request) -> dict:
@@ -112,6 +113,7 @@ def endpoint(admin: bool = False, body: bool = False, permission: str = "view"):
             try:
                 if admin:
                     actor = await _operator(request, permission)
+                    request[OPERATOR] = actor
                 args = [b := await _body(request)] if body else []
                 settings, deps, _ = runtime(request)
                 result = await fn(request, deps, settings.grpc_deadline_s, *args)
@@ -145,6 +147,8 @@ async def _audit(request: web.Request, actor: Actor, action: str, body: dict, re
     if console is None:
         return
     target = str(body.get("psn_no") or body.get("setlym") or "")[:40] if isinstance(body, dict) else ""
+    if action == "alert.review":
+        target = request.match_info.get("alert_id", "")[:40]
     code = ""
     if response.status >= 400 and isinstance(response.body, bytes):
         try:
@@ -154,6 +158,8 @@ async def _audit(request: web.Request, actor: Actor, action: str, body: dict, re
     detail: dict = {"status": response.status, **({"code": code} if code else {})}
     if action == "reference.load" and response.status < 400 and isinstance(response.body, bytes):
         detail["changed"] = json.loads(response.body).get("changed")
+    if action == "alert.review" and isinstance(body, dict):  # the decision asked for and its reason
+        detail.update(decision=str(body.get("status") or "")[:10], note=str(body.get("note") or "")[:200])
     try:
         await console.record(actor, action, target, outcome="ok" if response.status < 400 else "refused", detail=detail)
     except Exception:  # noqa: BLE001 - the change is made; a missing audit row is logged loudly
@@ -288,8 +294,9 @@ async def grant_chronic(request, deps, timeout, b):
 
 
 # ----------------------------------------------------------------------------- supervision alerts (console)
-
-
+# Reading: every role. A decision (confirm/dismiss) needs the `review` permission (reviewer or
+# admin); the reviewer recorded is the account whose token made it, and every decision asked for,
+# made or refused, is in the console's audit log (action alert.review).
 
 
 def _alert(a: spb.Alert) -> dict:
@@ -318,13 +325,13 @@ async def get_alert(request, deps, timeout):
     return web.json_response(_alert(reply), dumps=_dumps)
 
 
-@endpoint(admin=True, body=True)
+@endpoint(admin=True, body=True, permission="review")
 async def review_alert(request, deps, timeout, b):
-    """open -> confirmed | dismissed, with who reviewed it and why (both required)."""
+    """open -> confirmed | dismissed, by the reviewer whose token this is, with why (required)."""
     alert_id = f.ident({"alert_id": request.match_info["alert_id"]}, "alert_id", "", max_len=40)
     req = spb.ReviewAlertRequest(
         alert_id=alert_id, status=f.text(b, "status", "", max_len=10, choices=("confirmed", "dismissed")),
-        reviewer=f.text(b, "reviewer", "", max_len=100), note=f.text(b, "note", "", max_len=2000))
+        reviewer=request[OPERATOR].username, note=f.text(b, "note", "", max_len=2000))
     reply = await deps.stubs.settlement.ReviewAlert(req, timeout=timeout)
     return web.json_response(_alert(reply), dumps=_dumps)
 

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import secrets
 from decimal import Decimal
 
 import pytest
 
+from gateway.console.accounts import Actor, Console
+from gateway.console.repository import ConsoleRepository
 from gateway.his.contract import load_spec, problems
+from services.common.clock import Clock
 from services.common.ids import make_certno
 from tests.e2e.conftest import now_text, this_year
 from tests.e2e.demo import document
@@ -163,7 +167,7 @@ async def test_a_settlement_after_the_registered_death_is_refused_with_the_rules
 PARA = "XN02BEA001A001010100678"
 
 
-async def test_after_the_event_alerts_and_their_review(his_factory, admin, db_pool):
+async def test_after_the_event_alerts_and_their_review(his_factory, admin, db_pool, suite):
     from services.refdata.cache import ReferenceCache
     from services.settlement.supervise import supervise
 
@@ -205,17 +209,39 @@ async def test_after_the_event_alerts_and_their_review(his_factory, admin, db_po
     assert death["evidence"]["death_date"] == (visit_day - dt.timedelta(days=1)).isoformat()
     assert death["amount"] == str(setl["setlinfo"]["fund_pay_sumamt"])
     url = f"/api/v1/admin/alerts/{death['alert_id']}/review"
-    async with admin.post(url, json={"status": "confirmed", "reviewer": "稽核员甲"}) as r:
-        assert r.status == 400 and (await r.json())["error"]["field"] == "note"
-    async with admin.post(url, json={"status": "closed", "reviewer": "稽核员甲", "note": "x"}) as r:
-        assert r.status == 400 and (await r.json())["error"]["field"] == "status"
-    async with admin.post(url, json={"status": "confirmed", "reviewer": "稽核员甲", "note": "死亡后冒用，追回基金"}) as r:
-        assert r.status == 200, await r.text()
-        done = await r.json()
-    assert (done["status"], done["reviewer"], done["note"]) == ("confirmed", "稽核员甲", "死亡后冒用，追回基金")
-    assert done["reviewed_at"]
-    async with admin.post(url, json={"status": "dismissed", "reviewer": "稽核员乙", "note": "改判"}) as r:
-        assert r.status == 409 and (await r.json())["error"]["code"] == "ALERT_ALREADY_REVIEWED"
+    console = Console(repo=ConsoleRepository(db_pool), clock=Clock())
+    auditor, auditor_name = await _api(suite, console, "auditor")
+    reviewer, who = await _api(suite, console, "reviewer")
+    second, second_name = await _api(suite, console, "reviewer")
+    try:
+        async with auditor.get("/api/v1/admin/alerts", params={"psn_no": psn_no}) as r:
+            assert r.status == 200 and len((await r.json())["alerts"]) == 2  # reading: every role
+        async with auditor.post(url, json={"status": "confirmed", "note": "x"}) as r:
+            assert r.status == 403 and (await r.json())["error"]["code"] == "FORBIDDEN_ROLE"  # deciding: reviewer
+        async with reviewer.post(url, json={"status": "confirmed"}) as r:
+            assert r.status == 400 and (await r.json())["error"]["field"] == "note"
+        async with reviewer.post(url, json={"status": "closed", "note": "x"}) as r:
+            assert r.status == 400 and (await r.json())["error"]["field"] == "status"
+        # the reviewer is the token's account, whatever the body says
+        async with reviewer.post(url, json={"status": "confirmed", "reviewer": "someone else",
+                                            "note": "死亡后冒用，追回基金"}) as r:
+            assert r.status == 200, await r.text()
+            done = await r.json()
+        assert (done["status"], done["reviewer"], done["note"]) == ("confirmed", who, "死亡后冒用，追回基金")
+        assert done["reviewed_at"]
+        async with second.post(url, json={"status": "dismissed", "note": "改判"}) as r:
+            assert r.status == 409 and (await r.json())["error"]["code"] == "ALERT_ALREADY_REVIEWED"
+    finally:
+        for s in (auditor, reviewer, second):
+            await s.close()
+    # every decision asked for is in the console's audit log, refused ones too
+    log = await console.repo.audit_log(action="alert.review")
+    mine = [(e.actor, e.outcome, e.detail.get("decision"), e.detail.get("status")) for e in log
+            if e.target == death["alert_id"]]
+    assert sorted(mine) == sorted([(who, "refused", "confirmed", 400), (who, "refused", "closed", 400),
+                                   (who, "ok", "confirmed", 200),
+                                   (second_name, "refused", "dismissed", 409)])
+    assert "forbidden" in {e.action for e in await console.repo.audit_log(actor=auditor_name)}
     async with admin.get(f"/api/v1/admin/alerts/{death['alert_id']}") as r:
         assert (await r.json())["status"] == "confirmed"
     async with admin.get("/api/v1/admin/alerts/ALNOSUCH") as r:
@@ -224,4 +250,15 @@ async def test_after_the_event_alerts_and_their_review(his_factory, admin, db_po
         assert r.status == 401
     rows = await db_pool.fetch("SELECT who, from_status, to_status FROM supervision.alert_events WHERE alert_id = $1",
                                death["alert_id"])
-    assert [tuple(r) for r in rows] == [("稽核员甲", "open", "confirmed")]
+    assert [tuple(r) for r in rows] == [(who, "open", "confirmed")]
+
+
+async def _api(suite, console, role: str):
+    """An aiohttp session carrying the API token of a new operator account of `role`, and its name."""
+    import aiohttp
+
+    name = f"{role[:3]}{secrets.token_hex(4)}"
+    await console.create_operator(Actor("admin", "admin", "cli"), name, role, f"Test {role}",
+                                  "pw-" + secrets.token_urlsafe(12))
+    token = await console.create_token(Actor(name, role, "cli"), "test")
+    return aiohttp.ClientSession(base_url=suite.gateway_url, headers={"Authorization": f"Bearer {token}"}), name
