@@ -455,6 +455,85 @@ async def _clearing_again(request: web.Request, setlym: str, message: str, statu
     return await render(request, "clearing.html", ctx, status=status)
 
 
+# ----------------------------------------------------------------------------- supervision alerts
+
+ALERT_STATUSES = ("open", "confirmed", "dismissed")
+ALERT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def _alert_row(a: spb.Alert) -> dict[str, Any]:
+    out = proto_to_his(a)
+    try:
+        out["evidence"] = json.loads(a.evidence_json or "{}")
+    except ValueError:
+        out["evidence"] = {}
+    out["amount"] = _yuan(a.amount_fen)
+    return out
+
+
+async def _alerts_page(request: web.Request, *, status: int = 200, **extra: Any) -> web.Response:
+    q = request.query
+    form = {"status": q.get("status", "open") if q.get("status", "open") in (*ALERT_STATUSES, "") else "open",
+            "pattern": q.get("pattern", "").strip()[:40], "psn_no": q.get("psn_no", "").strip()[:30]}
+    ctx: dict[str, Any] = {"alerts": [], "form": form, "statuses": ALERT_STATUSES, **extra}
+    try:
+        reply = await stubs(request).settlement.ListAlerts(
+            spb.ListAlertsRequest(status=form["status"], pattern=form["pattern"], psn_no=form["psn_no"], limit=200),
+            timeout=deadline(request))
+    except grpc.RpcError as e:
+        code, message, _ = grpc_failure(e)
+        return await render(request, "alerts.html", {**ctx, "error": ctx.get("error") or message},
+                            status=max(status, code))
+    ctx["alerts"] = [_alert_row(a) for a in reply.alerts]
+    return await render(request, "alerts.html", ctx, status=status)
+
+
+@page()
+async def alerts(request: web.Request) -> web.Response:
+    """Fund-supervision alerts (docs/SUPERVISION.md) with their evidence; open ones can be decided
+    by a reviewer (or admin) here."""
+    done = request.query.get("done", "")
+    notice = {"confirmed": "已确认违规 (the alert is confirmed)", "dismissed": "已排除 (the alert is dismissed)"}.get(done)
+    return await _alerts_page(request, notice=notice)
+
+
+@action("review")
+async def alert_review(request: web.Request, form) -> web.StreamResponse:
+    """open -> confirmed | dismissed, with a note; the reviewer is the signed-in account (audited
+    as alert.review, like the REST decision)."""
+    alert_id = request.match_info["alert_id"]
+    decision = str(form.get("decision", "")).strip()
+    note = str(form.get("note", "")).strip()
+    c = console_of(request)
+    target = alert_id[:40]
+    detail = {"decision": decision[:10], "note": note[:200]}
+    if not ALERT_ID_RE.match(alert_id):
+        problem: tuple[str, str | None] | None = ("预警编号无效 (not an alert id)", "alert_id")
+    elif decision not in ("confirmed", "dismissed"):
+        problem = ("请选择确认或排除 (choose confirm or dismiss)", "decision")
+    elif not note:
+        problem = ("复核须填写意见 (a decision needs a note)", "note")
+    elif len(note) > 2000:
+        problem = ("意见至多 2000 字 (a note has at most 2000 characters)", "note")
+    else:
+        problem = None
+    if problem is not None:
+        await c.record(me(request), "alert.review", target, outcome="refused", detail={**detail, "status": 400})
+        return await _alerts_page(request, status=400, error=problem[0], error_field=problem[1], failed=alert_id,
+                                  note=note)
+    try:
+        await stubs(request).settlement.ReviewAlert(
+            spb.ReviewAlertRequest(alert_id=alert_id, status=decision, reviewer=me(request).username, note=note),
+            timeout=deadline(request))
+    except grpc.RpcError as e:
+        status, message, field = grpc_failure(e)
+        await c.record(me(request), "alert.review", target, outcome="refused", detail={**detail, "status": status})
+        return await _alerts_page(request, status=status, error=message, error_field=field, failed=alert_id, note=note)
+    await c.record(me(request), "alert.review", target, detail={**detail, "status": 200})
+    kept = {k: request.query[k] for k in ("pattern", "psn_no") if request.query.get(k)}
+    raise web.HTTPSeeOther(f"/console/alerts?{urlencode({'status': 'open', **kept, 'done': decision})}")
+
+
 # ----------------------------------------------------------------------------- imports, reference, audit
 
 @page()
@@ -645,6 +724,8 @@ def routes() -> list[web.RouteDef]:
         web.get("/console/reference", reference),
         web.post("/console/reference", reference_post),
         web.get("/console/audit", audit),
+        web.get("/console/alerts", alerts),
+        web.post("/console/alerts/{alert_id}", alert_review),
         web.get("/console/operators", operators),
         web.post("/console/operators", operator_create),
         web.post("/console/operators/{username}", operator_update),

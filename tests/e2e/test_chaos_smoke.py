@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import socket
 from pathlib import Path
 
@@ -28,13 +27,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def own_suite(endpoints, tmp_path_factory):
+def own_suite(endpoints, suite, tmp_path_factory):
     from services import launcher
     from services.common.config import Settings
     from services.refdata.cli import DEMO, load_file
 
     tmp_path = tmp_path_factory.mktemp("chaos-smoke")
-    token = secrets.token_urlsafe(32)
+    # The shared suite's token: MEDSETTLE_ADMIN_TOKEN is registered at start as the admin's bootstrap
+    # token, replacing the one before, so a token of its own would lock the shared suite's tests out
+    # of the admin API (401) in the same database once the console's token cache expires.
+    token = suite.admin_token
     extra = {"ELIGIBILITY_PORT": str(_free_port()), "FILING_PORT": str(_free_port()),
              "SETTLEMENT_PORT": str(_free_port()), "GATEWAY_PORT": str(_free_port()), "GATEWAY_HOST": "127.0.0.1",
              "MEDSETTLE_ADMIN_TOKEN": token, "RATE_LIMIT_PER_S": "0", "PORTAL_CODES_PER_CLIENT": "0"}

@@ -322,3 +322,64 @@ async def test_an_operators_api_change_is_audited(console, suite, admin):
     rows = await console.repo.audit_log(actor=name, action="enrollment.upsert")
     assert rows and rows[0].target == psn_no and rows[0].via == "api" and rows[0].outcome == "ok"
     assert "certno" not in repr(rows[0].detail)
+
+
+# ----------------------------------------------------------------------------- supervision alerts
+
+
+async def test_alerts_page_lists_alerts_and_a_reviewer_decides_them(browser, suite, console, his_factory, admin,
+                                                                     db_pool, tmp_path):
+    import datetime as dt
+
+    from services.refdata.cache import ReferenceCache
+    from services.settlement.supervise import supervise
+    from tests.e2e import test_supervision as sv
+
+    # a settlement with a quantity finding (40 units of a drug capped lower), then the batch makes it an alert
+    his = await his_factory(sv.SX3)
+    psn_no, certno = await sv.new_person(admin, "1")
+    mdtrt_id = await sv.register(his, psn_no, certno)
+    ok(await his.call("2204", {"feedetail": [sv.fee("F1", mdtrt_id, psn_no, sv.CONSULT, "20.00"),
+                                             sv.fee("F2", mdtrt_id, psn_no, sv.PARA, "0.50", "40")]}, **sv.KW))
+    ok(await his.call("2207", sv.settle_data(psn_no, certno, mdtrt_id, "40.00"), **sv.KW))
+    day = dt.date.fromisoformat(now_text(-1)[:10])
+    await supervise(db_pool, await ReferenceCache.load(db_pool), day - dt.timedelta(days=1), day + dt.timedelta(days=1))
+
+    ctx = await browser.new_context(viewport=DESKTOP, base_url=suite.gateway_url, locale="zh-CN")
+    try:
+        # an auditor reads the alerts but has no decision to make
+        auditor, pw = await operator(console, "auditor")
+        page = await ctx.new_page()
+        await sign_in(page, auditor, pw, then=f"/console/alerts?psn_no={psn_no}")
+        await page.wait_for_url("**/console/alerts**")
+        row = page.locator("#alerts tbody tr[data-status=open]")
+        assert await row.count() == 1 and "finding:quantity" in await row.inner_text()
+        assert await page.locator("#alerts .review-form").count() == 0
+        await ctx.clear_cookies()
+
+        # a reviewer: a decision without a note is refused naming the note; with one it is made
+        reviewer, pw = await operator(console, "reviewer")
+        await sign_in(page, reviewer, pw, then=f"/console/alerts?psn_no={psn_no}")
+        await page.wait_for_url("**/console/alerts**")
+        alert_id = await row.get_attribute("data-alert")
+        await shot(page, "alerts", tmp_path)
+        await row.locator("button.confirm").click()
+        await page.wait_for_load_state()
+        err = page.locator("p.error")
+        assert await err.get_attribute("data-field") == "note"
+        assert await page.locator("#alerts tbody tr").count() == 1  # the list keeps its filter
+        await page.locator(f"#alerts tr[data-alert='{alert_id}'] textarea[name=note]").fill("超量开药，约谈医院")
+        await page.locator(f"#alerts tr[data-alert='{alert_id}'] button.confirm").click()
+        await page.wait_for_url(f"**/console/alerts?status=open&psn_no={psn_no}&done=confirmed")
+        assert await page.locator("p.notice").count() == 1
+        await page.goto(f"/console/alerts?status=&psn_no={psn_no}")
+        done = page.locator(f"#alerts tr[data-alert='{alert_id}']")
+        assert await done.get_attribute("data-status") == "confirmed"
+        assert await done.locator(".reviewer").inner_text() == reviewer
+        assert await done.locator(".note").inner_text() == "超量开药，约谈医院"
+        assert await done.locator(".review-form").count() == 0  # decided once
+    finally:
+        await ctx.close()
+    rows = [(e.actor, e.outcome, e.detail.get("decision"), e.detail.get("status"))
+            for e in await console.repo.audit_log(action="alert.review") if e.target == alert_id]
+    assert sorted(rows) == sorted([(reviewer, "refused", "confirmed", 400), (reviewer, "ok", "confirmed", 200)])
