@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import socket
 from pathlib import Path
 
@@ -28,13 +27,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def own_suite(endpoints, tmp_path_factory):
+def own_suite(endpoints, tmp_path_factory, suite_admin_token):
     from services import launcher
     from services.common.config import Settings
     from services.refdata.cli import DEMO, load_file
 
     tmp_path = tmp_path_factory.mktemp("chaos-smoke")
-    token = secrets.token_urlsafe(32)
+    token = suite_admin_token  # the same as the main suite's: a different one would replace it
     extra = {"ELIGIBILITY_PORT": str(_free_port()), "FILING_PORT": str(_free_port()),
              "SETTLEMENT_PORT": str(_free_port()), "GATEWAY_PORT": str(_free_port()), "GATEWAY_HOST": "127.0.0.1",
              "MEDSETTLE_ADMIN_TOKEN": token, "RATE_LIMIT_PER_S": "0", "PORTAL_CODES_PER_CLIENT": "0"}
