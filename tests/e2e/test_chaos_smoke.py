@@ -36,6 +36,8 @@ def own_suite(endpoints, tmp_path_factory, suite_admin_token):
     token = suite_admin_token  # the same as the main suite's: a different one would replace it
     extra = {"ELIGIBILITY_PORT": str(_free_port()), "FILING_PORT": str(_free_port()),
              "SETTLEMENT_PORT": str(_free_port()), "GATEWAY_PORT": str(_free_port()), "GATEWAY_HOST": "127.0.0.1",
+             # metrics on free ports too: the defaults (9180..9183) are `medsettle up`'s
+             **{f"{p}_METRICS_PORT": str(_free_port()) for p in ("GATEWAY", "ELIGIBILITY", "FILING", "SETTLEMENT")},
              "MEDSETTLE_ADMIN_TOKEN": token, "RATE_LIMIT_PER_S": "0", "PORTAL_CODES_PER_CLIENT": "0"}
     with open(os.devnull, "w") as quiet:
         assert asyncio.run(load_file(endpoints.database_url, DEMO, redis_url=endpoints.redis_url, out=quiet)) == 0
