@@ -183,7 +183,8 @@ def _contended() -> Iterator[None]:
         raise
 
 
-Q_FEES_RELEASE = "UPDATE settlement.fee_details SET setl_id = NULL WHERE setl_id = $1"
+# By the primary key's visit prefix: no index on setl_id (migration 0021).
+Q_FEES_RELEASE = "UPDATE settlement.fee_details SET setl_id = NULL WHERE mdtrt_id = $2 AND setl_id = $1"
 
 Q_VISIT_UNSETTLE = """
 UPDATE settlement.visits
@@ -577,8 +578,8 @@ class SettlementRepository:
         status: str = await self._db.execute(Q_CANCEL_ORIGINAL, setl_id)
         return status == "UPDATE 1"
 
-    async def release_fees(self, setl_id: str) -> None:
-        await self._db.execute(Q_FEES_RELEASE, setl_id)
+    async def release_fees(self, setl_id: str, mdtrt_id: str) -> None:
+        await self._db.execute(Q_FEES_RELEASE, setl_id, mdtrt_id)
 
     async def unsettle_visit(self, mdtrt_id: str) -> None:
         await self._db.execute(Q_VISIT_UNSETTLE, mdtrt_id)

@@ -135,7 +135,7 @@ class Reversals:
         reply = SettlementReply.of(s)
         await repo.insert_settlement(s, reply.funds, entries_for(rev.fund_lines, insured_pool=s.insured_pool,
                                                                  treatment_pool=s.treatment_pool, hospital=code))
-        await repo.release_fees(setl_id)
+        await repo.release_fees(setl_id, orig.mdtrt_id)
         await repo.unsettle_visit(orig.mdtrt_id)
         return reply
 
