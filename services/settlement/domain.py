@@ -85,6 +85,15 @@ def yuan(fen: int) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
+def age_on(birthdate: str, day: dt.date) -> int:
+    """Whole years on `day` of a YYYY-MM-DD birthdate (0 when none is known)."""
+    try:
+        b = dt.date.fromisoformat(birthdate[:10])
+    except ValueError:
+        return 0
+    return max(0, day.year - b.year - ((day.month, day.day) < (b.month, b.day)))
+
+
 def new_id(prefix: str, now: dt.datetime) -> str:
     """M… visit, S… settlement, R… reversal: the Beijing time of `now` and 10 random hex digits."""
     return f"{prefix}{now.astimezone(CST):%Y%m%d%H%M%S}{secrets.token_hex(5)}"
@@ -118,6 +127,9 @@ class Visit:
     emergency: bool = False
     dscg_way: str = ""
     fees_version: int = 0  # bumped by every fee upload/cancel: a settlement computed on older fees must not book
+    # The eligibility snapshot taken at registration, as codec.snapshot_to_json wrote it (None:
+    # registered before migration 0020). 2207/2304 settle on it; the booking checks its status version.
+    snapshot: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,15 +396,28 @@ def funds_of(r: SettlementResult) -> tuple[FundPayment, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyPerson:
+    """The setlinfo's person fields, from the snapshot a settlement used (the gateway then need not
+    ask eligibility for them)."""
+
+    certno: str
+    gend: str
+    brdy: str  # YYYY-MM-DD
+    age: int  # on the settlement's day (Beijing)
+    cvlserv: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SettlementReply:
     """A settlement (or reversal, or pre-settlement: setl_id '') with its fund lines."""
 
     settlement: Settlement
     funds: tuple[FundPayment, ...]
+    person: ReplyPerson | None = None
 
     @classmethod
-    def of(cls, s: Settlement) -> SettlementReply:
-        return cls(s, funds_of(s.result))
+    def of(cls, s: Settlement, person: ReplyPerson | None = None) -> SettlementReply:
+        return cls(s, funds_of(s.result), person)
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,6 +441,13 @@ class Eligibility:
     person: PersonSnapshot
     ineligible_outcome: str = ""
     ineligible_message: str = ""
+    status_version: int = 0  # eligibility.status_versions when read: the booking checks it
+    certno: str = ""
+    gender: str = ""
+    birthdate: str = ""  # YYYY-MM-DD
+
+    def reply_person(self, day: dt.date) -> ReplyPerson:
+        return ReplyPerson(self.certno, self.gender, self.birthdate, age_on(self.birthdate, day), self.person.cvlserv)
 
     @property
     def insured_pool(self) -> str:
