@@ -310,6 +310,28 @@ def cpu_by_process(suite) -> dict[str, float]:
     return out
 
 
+def postgres_by_role() -> dict[str, float]:
+    """CPU seconds so far of the bench's PostgreSQL processes by role: "backends" (client
+    connections) and each background process by its title (walwriter, checkpointer, autovacuum
+    worker ...), to tell the queries' cost from the server's own housekeeping."""
+    out: dict[str, float] = {}
+    try:
+        postmaster = int((BENCH.data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return out
+    for pid in _children(postmaster):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                title = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        rest = title.removeprefix("postgres: ")
+        role = "backends" if rest.startswith("postgres ") else rest.split(" ", 2)[0] + (
+            " " + rest.split(" ", 2)[1] if rest.startswith("autovacuum") and " " in rest else "")
+        out[role] = out.get(role, 0.0) + _proc_cpu(pid)
+    return out
+
+
 def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
     """CPU milliseconds per request of each process across a phase."""
     n = max(requests, 1)
@@ -503,16 +525,19 @@ def main(argv: list[str] | None = None) -> int:
             headers, body, _ = s.request("2207", sc.settle_input(p, mdtrt_id, total, p.cert), insuplc=ref.insuplc(p))
             reqs.append(raw_request(sc.PATH, headers, body))
         before = asyncio.run(count_settlements(suite.database_url))
-        cpu0 = cpu_by_process(suite)
+        cpu0, pg0 = cpu_by_process(suite), postgres_by_role()
         results["settle_2207"] = generate(reqs, suite.settings.gateway_port, seconds=120,
                                           concurrency=args.concurrency, expect='"infcode":0')
         results["settle_2207"]["cpu_ms"] = cpu_per_request(cpu0, cpu_by_process(suite),
                                                            results["settle_2207"]["completed"])
+        pg_roles = cpu_per_request(pg0, postgres_by_role(), results["settle_2207"]["completed"])
         results["settlements_written"] = asyncio.run(count_settlements(suite.database_url)) - before
         r = results["settle_2207"]
         print(f"        2207 settlement   {fmt(r)}  errors {r['errors']}  (generator CPU "
               f"{r['generator_cpu_share']:.0%})", flush=True)
         print(f"        {fmt_cpu(r['cpu_ms'])}", flush=True)
+        print(f"        postgres by process: {fmt_cpu(pg_roles)} (processes that ended during the phase "
+              "are not counted)", flush=True)
         if r["errors"]:
             print(f"        e.g. {r['sample_error'][:300]}", flush=True)
 

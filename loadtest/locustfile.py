@@ -318,7 +318,15 @@ class EnrollmentUser(FastHttpUser):
     fixed_count = _i("LOADTEST_ENROLLMENT_USERS", 1)
     wait_time = constant_throughput(FLOWS_PER_USER_S)
 
-    on_start = HisUser.on_start
+    def on_start(self) -> None:
+        # HisUser's, without the patient sign-in (this user needs no patient session; reusing
+        # HisUser.on_start made every EnrollmentUser fail at start, so no check ever ran).
+        self.w = world()
+        self.rng = random.Random(SEED + next(_user_numbers))
+        self.sessions: dict[str, sc.HisSession] = {}
+        self.patient: sc.Person | None = None
+        self.csrf = self.portal_cookie = ""
+
     session = HisUser.session
     his = HisUser.his
     admin_post = HisUser.admin_post

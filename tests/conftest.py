@@ -99,10 +99,19 @@ def uid() -> str:
 
 
 @pytest.fixture(scope="session")
-def suite(endpoints, tmp_path_factory):
+def suite_admin_token():
+    """The admin API token of this test run: a fresh one per run (no known token opens the admin API).
+    Every suite a test starts on the shared test database registers this same one: the gateway makes
+    MEDSETTLE_ADMIN_TOKEN the admin's bootstrap token and a different one would replace it."""
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="session")
+def suite(endpoints, tmp_path_factory, suite_admin_token):
     """The whole suite as real processes on test ports, demo data loaded; yields the Suite."""
     import asyncio
-    import secrets
 
     from services import launcher
     from services.common.config import Settings
@@ -115,7 +124,7 @@ def suite(endpoints, tmp_path_factory):
              "GATEWAY_METRICS_PORT": str(base + 10), "ELIGIBILITY_METRICS_PORT": str(base + 11),
              "FILING_METRICS_PORT": str(base + 12), "SETTLEMENT_METRICS_PORT": str(base + 13)}
     trace_file = tmp_path_factory.mktemp("traces") / "spans.jsonl"
-    admin_token = secrets.token_urlsafe(32)  # a fresh one per run: no known token opens the admin API
+    admin_token = suite_admin_token
     extra = dict(ports, MEDSETTLE_TRACE_FILE=str(trace_file), MEDSETTLE_ADMIN_TOKEN=admin_token,
                  RATE_LIMIT_PER_S=os.environ.get("RATE_LIMIT_PER_S", "2000"), TZ=HOST_TZ,
                  # many sign-ups from 127.0.0.1 (tests/e2e/test_portal.py); the per-number limits stay

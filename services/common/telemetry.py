@@ -92,11 +92,12 @@ def build_provider(service_name: str, env: Mapping[str, str] = os.environ,
 
 def setup(service_name: str, settings: Settings | None = None) -> TracerProvider:
     """Tracing + JSON logs for this process. Called once, by services/common/bootstrap.py."""
-    global _provider
+    global _provider, _records_nothing
     settings = settings if settings is not None else Settings.from_env()
     provider = build_provider(service_name, settings=settings)
     trace.set_tracer_provider(provider)
     _provider = provider
+    _records_nothing = provider.sampler is ALWAYS_OFF
     setup_logging(service_name, settings.log_level)
     return provider
 
@@ -111,6 +112,12 @@ def tracer(name: str = "medsettle") -> trace.Tracer:
     # Once per name: get_tracer builds a Tracer and passes the warnings filter on every call. The
     # cached ProxyTracer still resolves to the real provider once setup() has run.
     return trace.get_tracer(name)
+
+
+# True once setup() installed a provider that records nothing (no exporter, no trace file): a
+# server hop then only attaches the caller's W3C context (its trace id is what the logs carry and
+# what goes on to the next hop) instead of also starting a non-recording span of its own.
+_records_nothing = False
 
 
 def _recording() -> bool:
@@ -309,6 +316,11 @@ def server_span(inner: Behaviour, method: str) -> Behaviour:
     async def traced(request, context):
         carrier = {k: v for k, v in (context.invocation_metadata() or ()) if k in _TRACE_KEYS}
         token = otel_context.attach(propagate.extract(carrier)) if carrier else None
+        if token is not None and _records_nothing:
+            try:
+                return await inner(request, context)
+            finally:
+                otel_context.detach(token)
         try:
             with tracer().start_as_current_span(name, kind=SpanKind.SERVER, attributes=attributes,
                                                 record_exception=False, set_status_on_exception=False):

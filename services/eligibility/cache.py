@@ -203,6 +203,7 @@ def person_to_json(p: Person) -> dict[str, Any]:
                          e.status, d(e.status_from)] for e in p.enrollments],
         "identities": [[i.type, d(i.begin), d(i.end), i.level, i.source] for i in p.identities],
         "chronic": [[c.id, c.code, d(c.begin), d(c.end), c.hospital, c.source] for c in p.chronic],
+        "sv": p.status_version,
     }
 
 
@@ -217,6 +218,7 @@ def person_from_json(o: dict[str, Any]) -> Person:
                          for i in o.get("identities") or ()),
         chronic=tuple(ChronicQualification(int(c[0]), c[1], _day(c[2]), _date(c[3]), c[4], c[5])
                       for c in o.get("chronic") or ()),
+        status_version=int(o["sv"]),
     )
 
 
@@ -414,6 +416,8 @@ class PersonCache:
             _, e, v, data = memo
         else:
             o = json.loads(raw)
+            if "sv" not in o["d"]:
+                return None  # written before the status version existed (migration 0020): a miss
             e, v = o.get("e"), o.get("v")
             data = person_from_json(o["d"])
             self._memo[psn_no] = (raw, e, v, data)

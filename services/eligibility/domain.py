@@ -71,6 +71,9 @@ class Person:
     enrollments: tuple[Enrollment, ...] = ()
     identities: tuple[Identity, ...] = ()
     chronic: tuple[ChronicQualification, ...] = ()
+    # eligibility.status_versions at the moment these rows were read (same statement): bumped by
+    # every committed change of the person (migration 0020); the settlement booking checks it.
+    status_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)

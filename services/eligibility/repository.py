@@ -45,7 +45,9 @@ SELECT p.psn_no, p.certno, p.name, p.gender, p.birthdate, p.social_card, p.card_
           FROM eligibility.identities i WHERE i.psn_no = p.psn_no) AS identities,
        (SELECT coalesce(json_agg(json_build_array(c.id, c.code, c.begin_date, c.end_date, c.hospital, c.source)
                                  ORDER BY c.begin_date, c.id), '[]'::json)
-          FROM eligibility.chronic_qualifications c WHERE c.psn_no = p.psn_no) AS chronic
+          FROM eligibility.chronic_qualifications c WHERE c.psn_no = p.psn_no) AS chronic,
+       coalesce((SELECT sv.version FROM eligibility.status_versions sv WHERE sv.psn_no = p.psn_no), 0)
+         AS status_version
   FROM eligibility.persons p
 """
 Q_PERSON_BY_PSN_NO = Q_PERSONS + " WHERE p.psn_no = $1"
@@ -157,6 +159,7 @@ def person_from_row(r: asyncpg.Record) -> Person:
         identities=tuple(Identity(i[0], _day(i[1]), _d(i[2]), i[3] or "", i[4]) for i in _json(r["identities"])),
         chronic=tuple(ChronicQualification(int(c[0]), c[1], _day(c[2]), _d(c[3]), c[4], c[5])
                       for c in _json(r["chronic"])),
+        status_version=r["status_version"],
     )
 
 

@@ -66,7 +66,7 @@ def snapshot_pb(v: Snapshot) -> pb.Snapshot:
         identities=[identity_pb(p.psn_no, i) for i in v.identities],
         chronic=[chronic_pb(p.psn_no, q) for q in v.chronic],
         account_balance_fen=p.account_balance_fen, cvlserv=p.cvlserv, duplicate_enrollment=c.duplicate,
-        certno=p.certno, gend=p.gender, brdy=_d(p.birthdate),
+        certno=p.certno, gend=p.gender, brdy=_d(p.birthdate), status_version=p.status_version,
     )
 
 

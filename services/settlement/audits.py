@@ -137,7 +137,7 @@ class Audits:
         rules = self.supervisor.rules_for(insured_pool, day.year)
         history, death = await self.supervisor.history(self.pool, rules, order.psn_no, encounter.mdtrt_id, day,
                                                        [b.code for b in bill], visit_rules=order.stage == "3102")
-        patient = Patient(order.psn_no, snap.gender or order.gend, snap.birthdate or _date(order.brdy, "brdy"), death)
+        patient = Patient(order.psn_no, snap.gender or order.gend, snap.birth_date or _date(order.brdy, "brdy"), death)
         checked = self.supervisor.check(rules, patient, encounter, bill, history, visit_rules=order.stage == "3102",
                                         stage=order.stage)
         return AuditResult(tuple((f, action_of(f)) for f in checked.findings), len(rules.rules),
@@ -159,7 +159,7 @@ class Audits:
         gender, birthdate = "", None
         if _needs_person(rules, codes, "3101"):
             snap = await self.eligibility.snapshot(v.psn_no, v.insutype, day)
-            gender, birthdate = snap.gender, snap.birthdate
+            gender, birthdate = snap.gender, snap.birth_date
         history, death = await self.supervisor.history(self.pool, rules, v.psn_no, v.mdtrt_id, day, codes,
                                                        visit_rules=False)
         checked = self.supervisor.check(rules, Patient(v.psn_no, gender, birthdate, death), encounter_of(v), bill,

@@ -1,4 +1,5 @@
-"""The engine's SettlementResult as JSON (stored in settlements.result) and back.
+"""The engine's SettlementResult as JSON (stored in settlements.result) and back; the eligibility
+snapshot a visit keeps from its registration (settlement.visits.snapshot) and back.
 
 A reversal is computed by `services.engine.reverse` on the original's stored result, so the
 round trip must be exact: Decimals travel as strings, money as integers.
@@ -6,10 +7,20 @@ round trip must be exact: Decimals travel as strings, money as integers.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from services.engine.model import ExplainStep, FundLine, ItemResult, SettlementResult
+from services.engine.model import (
+    ChronicQualification,
+    ExplainStep,
+    FundLine,
+    Identity,
+    ItemResult,
+    PersonSnapshot,
+    SettlementResult,
+)
+from services.settlement.domain import Eligibility
 
 _SCALARS = (
     "line", "region_class", "filing_group", "medfee_sumamt", "fulamt_ownpay_amt",
@@ -57,3 +68,37 @@ def result_from_json(d: dict[str, Any]) -> SettlementResult:
         caps={k: int(v) for k, v in d["caps"].items()},
         explanation=tuple(ExplainStep(e["code"], e["label"], e["text"]) for e in d["explanation"]),
     )
+
+
+# ----------------------------------------------------------------------------- the visit's snapshot
+
+def snapshot_to_json(e: Eligibility, on_date: dt.date, certificate: tuple[str, str, str] | None) -> dict[str, Any]:
+    """The eligibility answer a registration got, as settlement.visits.snapshot keeps it: with
+    the day it is for, the certificate eligibility checked on that call (type, number, card_sn;
+    None: none) and the status version it was read at (migration 0020)."""
+    p = e.person
+    return {
+        "d": on_date.isoformat(), "sv": e.status_version, "cert": list(certificate) if certificate else None,
+        "eligible": e.eligible, "outcome": e.ineligible_outcome, "message": e.ineligible_message,
+        "certno": e.certno, "gend": e.gender, "brdy": e.birthdate,
+        "psn_no": p.psn_no, "name": p.name, "insutype": p.insutype, "psn_type": p.psn_type,
+        "insured_pool": p.insured_pool, "balance": p.account_balance_fen, "cvlserv": p.cvlserv,
+        "identities": [[i.type, i.begin.isoformat(), i.end.isoformat() if i.end else None] for i in p.identities],
+        "chronic": [[c.code, c.begin.isoformat(), c.end.isoformat() if c.end else None, c.hospital]
+                    for c in p.chronic],
+    }
+
+
+def _day(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+def snapshot_from_json(d: dict[str, Any]) -> Eligibility:
+    person = PersonSnapshot(
+        psn_no=d["psn_no"], name=d["name"], insutype=d["insutype"], psn_type=d["psn_type"],
+        insured_pool=d["insured_pool"], account_balance_fen=int(d["balance"]), cvlserv=bool(d["cvlserv"]),
+        identities=tuple(Identity(i[0], dt.date.fromisoformat(i[1]), _day(i[2])) for i in d["identities"]),
+        chronic=tuple(ChronicQualification(c[0], dt.date.fromisoformat(c[1]), _day(c[2]), c[3]) for c in d["chronic"]))
+    return Eligibility(eligible=bool(d["eligible"]), person=person, ineligible_outcome=d["outcome"],
+                       ineligible_message=d["message"], status_version=int(d["sv"]), certno=d["certno"],
+                       gender=d["gend"], birthdate=d["brdy"])

@@ -86,6 +86,15 @@ def yuan(fen: int) -> str:
     return f"{sign}{whole}.{cents:02d}"
 
 
+def age_on(birthdate: str, day: dt.date) -> int:
+    """Whole years on `day` of a YYYY-MM-DD birthdate (0 when none is known)."""
+    try:
+        b = dt.date.fromisoformat(birthdate[:10])
+    except ValueError:
+        return 0
+    return max(0, day.year - b.year - ((day.month, day.day) < (b.month, b.day)))
+
+
 def new_id(prefix: str, now: dt.datetime) -> str:
     """M… visit, S… settlement, R… reversal: the Beijing time of `now` and 10 random hex digits."""
     return f"{prefix}{now.astimezone(CST):%Y%m%d%H%M%S}{secrets.token_hex(5)}"
@@ -119,6 +128,9 @@ class Visit:
     emergency: bool = False
     dscg_way: str = ""
     fees_version: int = 0  # bumped by every fee upload/cancel: a settlement computed on older fees must not book
+    # The eligibility snapshot taken at registration, as codec.snapshot_to_json wrote it (None:
+    # registered before migration 0020). 2207/2304 settle on it; the booking checks its status version.
+    snapshot: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,17 +397,31 @@ def funds_of(r: SettlementResult) -> tuple[FundPayment, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyPerson:
+    """The setlinfo's person fields, from the snapshot a settlement used (the gateway then need not
+    ask eligibility for them)."""
+
+    certno: str
+    gend: str
+    brdy: str  # YYYY-MM-DD
+    age: int  # on the settlement's day (Beijing)
+    cvlserv: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SettlementReply:
     """A settlement (or reversal, or pre-settlement: setl_id '') with its fund lines."""
 
     settlement: Settlement
     funds: tuple[FundPayment, ...]
+    person: ReplyPerson | None = None
     # 3102: what the fund-supervision rules found, each with what it did (flagged | self_pay)
     findings: tuple[tuple[Finding, str], ...] = ()
 
     @classmethod
-    def of(cls, s: Settlement, findings: tuple[tuple[Finding, str], ...] = ()) -> SettlementReply:
-        return cls(s, funds_of(s.result), findings)
+    def of(cls, s: Settlement, person: ReplyPerson | None = None,
+           findings: tuple[tuple[Finding, str], ...] = ()) -> SettlementReply:
+        return cls(s, funds_of(s.result), person, findings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,8 +446,21 @@ class Eligibility:
     person: PersonSnapshot
     ineligible_outcome: str = ""
     ineligible_message: str = ""
-    gender: str = ""  # "1" | "2" | "" (the supervision rules' gender and age checks)
-    birthdate: dt.date | None = None
+    status_version: int = 0  # eligibility.status_versions when read: the booking checks it
+    certno: str = ""
+    gender: str = ""  # "1" | "2" | "" (the supervision rules' gender and age checks too)
+    birthdate: str = ""  # YYYY-MM-DD
+
+    def reply_person(self, day: dt.date) -> ReplyPerson:
+        return ReplyPerson(self.certno, self.gender, self.birthdate, age_on(self.birthdate, day), self.person.cvlserv)
+
+    @property
+    def birth_date(self) -> dt.date | None:
+        """The birthdate as a date (None when none is known or it is not YYYY-MM-DD)."""
+        try:
+            return dt.date.fromisoformat(self.birthdate[:10])
+        except ValueError:
+            return None
 
     @property
     def insured_pool(self) -> str:

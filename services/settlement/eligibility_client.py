@@ -42,7 +42,8 @@ def person_from_snapshot(s: eligibility_pb2.Snapshot) -> PersonSnapshot:
 
 def eligibility_from_snapshot(s: eligibility_pb2.Snapshot) -> Eligibility:
     return Eligibility(eligible=s.eligible, person=person_from_snapshot(s), ineligible_outcome=s.ineligible_outcome,
-                       ineligible_message=s.ineligible_message, gender=s.gend, birthdate=_date(s.brdy))
+                       ineligible_message=s.ineligible_message, status_version=s.status_version, certno=s.certno,
+                       gender=s.gend, birthdate=s.brdy)
 
 
 class EligibilityClient:

@@ -65,6 +65,11 @@ class StaleVisit(Contended):
     """The visit or its fee list changed since it was read."""
 
 
+class StaleStatus(Contended):
+    """The person's eligibility status changed since the snapshot the settlement computed on
+    (its status version is no longer the current one): ask eligibility again."""
+
+
 class Deadlocked(Contended):
     """PostgreSQL broke a lock cycle by aborting this booking: the pessimistic fallback locks the
     accumulator row before book_settlement claims the msgid, the optimistic path claims first, so
@@ -160,9 +165,13 @@ RETURNING a.version
 # version-checked accumulators, visit, settlement, fund lines, ledger, fees. In autocommit the call
 # is one implicit transaction; inside the fallback's transaction it is part of it. SQLSTATEs that
 # mean "recompute and retry" (_contended):
-Q_BOOK_SETTLEMENT = "SELECT r_booked FROM settlement.book_settlement(" + ", ".join(f"${i}" for i in range(1, 20)) + ")"
+# The call goes through book_settlement_checked (migration 0020): the person's eligibility status
+# version ($20) is checked FOR SHARE in the same transaction first (MS003: stale snapshot).
+Q_BOOK_SETTLEMENT = ("SELECT r_booked FROM settlement.book_settlement_checked("
+                     + ", ".join(f"${i}" for i in range(1, 21)) + ")")
 SQLSTATE_STALE_ACCUMULATORS = "MS001"
 SQLSTATE_STALE_VISIT = "MS002"
+SQLSTATE_STALE_STATUS = "MS003"
 SQLSTATE_DEADLOCK = "40P01"
 
 
@@ -177,12 +186,15 @@ def _contended() -> Iterator[None]:
             raise StaleAccumulators() from None
         if state == SQLSTATE_STALE_VISIT:
             raise StaleVisit() from None
+        if state == SQLSTATE_STALE_STATUS:
+            raise StaleStatus() from None
         if state == SQLSTATE_DEADLOCK:
             raise Deadlocked() from None
         raise
 
 
-Q_FEES_RELEASE = "UPDATE settlement.fee_details SET setl_id = NULL WHERE setl_id = $1"
+# By the primary key's visit prefix: no index on setl_id (migration 0021).
+Q_FEES_RELEASE = "UPDATE settlement.fee_details SET setl_id = NULL WHERE mdtrt_id = $2 AND setl_id = $1"
 
 Q_VISIT_UNSETTLE = """
 UPDATE settlement.visits
@@ -253,8 +265,8 @@ Q_VISIT_FOR_UPDATE = _VISIT_SELECT + " FOR UPDATE"
 Q_INSERT_VISIT = f"""
 INSERT INTO settlement.visits (mdtrt_id, fixmedins_code, psn_no, insutype, insured_pool, kind, med_type, begntime,
     status, ipt_otp_no, dise_codg, dise_name, dept_code, dept_name, atddr_no, dr_name, mdtrt_cert_type,
-    mdtrt_cert_no, emergency)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+    mdtrt_cert_no, emergency, snapshot)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 RETURNING {', '.join(VISIT_COLUMNS)}
 """
 
@@ -455,6 +467,7 @@ class Booking:
     visit_status: str
     fees_version: int
     fee_sns: tuple[str, ...]
+    status_version: int = 0  # of the eligibility snapshot computed on (checked inside the booking)
 
 
 class SettlementRepository:
@@ -518,7 +531,8 @@ class SettlementRepository:
                 Q_BOOK_SETTLEMENT, request.hospital, request.msgid, request.infno_for(Effect.SETTLE), request.digest,
                 reply, s.psn_no, s.mdtrt_id, s.setl_id, s.insutype, s.year, b.accumulators.data, b.accumulators.caps,
                 b.accumulators.version, b.visit_status, b.fees_version, list(b.fee_sns), _settlement_json(s),
-                [_fund_json(i, f) for i, f in enumerate(b.funds)], [_entry_json(e) for e in b.entries])
+                [_fund_json(i, f) for i, f in enumerate(b.funds)], [_entry_json(e) for e in b.entries],
+                b.status_version)
             return booked
 
     async def read_accumulators(self, psn_no: str, insutype: str, year: int) -> AccumulatorRow:
@@ -596,8 +610,8 @@ class SettlementRepository:
         status: str = await self._db.execute(Q_CANCEL_ORIGINAL, setl_id)
         return status == "UPDATE 1"
 
-    async def release_fees(self, setl_id: str) -> None:
-        await self._db.execute(Q_FEES_RELEASE, setl_id)
+    async def release_fees(self, setl_id: str, mdtrt_id: str) -> None:
+        await self._db.execute(Q_FEES_RELEASE, setl_id, mdtrt_id)
 
     async def unsettle_visit(self, mdtrt_id: str) -> None:
         await self._db.execute(Q_VISIT_UNSETTLE, mdtrt_id)
@@ -617,7 +631,7 @@ class SettlementRepository:
         return _visit(await self._db.fetchrow(
             Q_INSERT_VISIT, v.mdtrt_id, v.fixmedins_code, v.psn_no, v.insutype, v.insured_pool, v.kind, v.med_type,
             v.begntime, v.ipt_otp_no, v.dise_codg, v.dise_name, v.dept_code, v.dept_name, v.atddr_no, v.dr_name,
-            v.mdtrt_cert_type, v.mdtrt_cert_no, v.emergency))
+            v.mdtrt_cert_type, v.mdtrt_cert_no, v.emergency, v.snapshot))
 
     async def update_visit(self, v: Visit) -> Visit:
         """Write what a visit's calls change (status, med_type, times, diagnosis, emergency, discharge way)."""

@@ -138,7 +138,7 @@ class Reversals:
         # summing to zero.
         entries = [dataclasses.replace(e, amount_fen=-e.amount_fen) for e in await repo.ledger_of(setl_id)]
         await repo.insert_settlement(s, reply.funds, entries)
-        await repo.release_fees(setl_id)
+        await repo.release_fees(setl_id, orig.mdtrt_id)
         await repo.unsettle_visit(orig.mdtrt_id)
         return reply
 

@@ -135,6 +135,8 @@ def settlement_pb(reply: SettlementReply) -> pb.SettleResponse:
         filing_group=s.filing_group, fixmedins_code=s.fixmedins_code, status=s.status,
         reverses_setl_id=s.reverses_setl_id or "", msgid=s.msgid)
     out = pb.SettleResponse(setlinfo=info)
+    if (p := reply.person) is not None:
+        out.person.CopyFrom(pb.SettlePerson(certno=p.certno, gend=p.gend, brdy=p.brdy, age=p.age, cvlserv=p.cvlserv))
     for f in reply.funds:
         out.setldetail.add(fund_pay_type=f.fund_pay_type, fund_pay_type_name=f.fund_pay_type_name,
                            inscp_scp_amt_fen=f.inscp_scp_amt_fen, crt_payb_lmt_amt_fen=f.crt_payb_lmt_amt_fen or 0,

@@ -10,11 +10,21 @@ unchanged; otherwise nothing is booked, and the service re-reads and recomputes.
 conflicts it falls back to locking the row for the transaction and booking on it, so a busy
 person still makes progress.
 
-Round trips of a 2207: one read (SettlementRepository.settle_state), the eligibility (and,
-cross-region, filing) call, and ONE booking call (settlement.book_settlement, migration 0002:
-claim, version-checked accumulators, visit, settlement, fund lines, ledger, fees in one implicit
-transaction). No pooled connection is held across the gRPC hops. The fallback calls the same
-function, inside a transaction that first locks the accumulator row.
+Round trips of a 2207: one read (SettlementRepository.settle_state), the filing call
+(cross-region only), and ONE booking call (settlement.book_settlement_checked, migrations 0002
+and 0020: status version, claim, version-checked accumulators, visit, settlement, fund lines,
+ledger, fees in one implicit transaction). No pooled connection is held across the gRPC hops.
+The fallback calls the same function, inside a transaction that first locks the accumulator row.
+
+No eligibility call at 2207/2304 (issue #18): the settlement computes on the eligibility snapshot
+the registration took (2201/2401; settlement.visits.snapshot), and the booking checks, inside
+its transaction, that the person's status version is still the one that snapshot was read at
+(FOR SHARE on the person's row of eligibility's status_versions table, which eligibility bumps
+in the same transaction as every change). A stale one (MS003 → StaleStatus) makes the service ask eligibility for a fresh
+snapshot and recompute. Eligibility is asked at once when the visit has no usable snapshot: none
+kept, its day is no longer the visit's (2203 moved begntime), or the settlement names a
+certificate other than the one checked at registration (DOMAIN.md §6a). 2206/2303 (nothing
+booked, so nothing to check a version against) still ask eligibility every time.
 """
 
 from __future__ import annotations
@@ -45,11 +55,14 @@ from services.engine.model import (
     SettlementResult,
 )
 from services.settlement import checks
+from services.settlement.codec import snapshot_from_json
 from services.settlement.domain import (
     CST,
     AccumulatorRow,
     CertificateClaim,
     Effect,
+    Eligibility,
+    ReplyPerson,
     Settlement,
     SettlementReply,
     SettleOrder,
@@ -61,7 +74,7 @@ from services.settlement.domain import (
 )
 from services.settlement.ledger import entries_for
 from services.settlement.ports import EligibilityService, FilingService, Now, Reference
-from services.settlement.repository import Booking, Contended, SettlementRepository, connection
+from services.settlement.repository import Booking, Contended, SettlementRepository, StaleStatus, connection
 from services.settlement.supervision import Supervisor, action_of, bill_items, encounter_of
 from services.settlement.supervision_repository import record_findings
 from services.supervision.model import Finding, Patient
@@ -82,9 +95,10 @@ MAX_ATTEMPTS = 8
 
 def certificate_of(order: SettleOrder, v: Visit, hospital: str) -> CertificateClaim | None:
     """The certificate a settlement names, for eligibility to check against the person (DOMAIN.md
-    §6a) on the snapshot call every settlement makes (never a snapshot kept from registration):
-    None when it names none, or when it is the e-voucher the visit was registered with (that
-    token was bound to this visit then: the visit row says so)."""
+    §6a) on a snapshot call (a settlement naming the certificate the registration named computes
+    on the registration's snapshot: `Settlements._kept_snapshot`): None when it names none, or
+    when it is the e-voucher the visit was registered with (that token was bound to this visit
+    then: the visit row says so)."""
     if not order.mdtrt_cert_type:
         return None
     if order.mdtrt_cert_type == "01" and v.mdtrt_cert_type == "01" and v.mdtrt_cert_no == order.mdtrt_cert_no:
@@ -114,6 +128,7 @@ class Prepared:
     med_type: str
     mid_settle: bool = False  # 中途结算: the admission stays open
     findings: tuple[tuple[Finding, str], ...] = ()  # 3102: the supervision rules' findings and what each did
+    snapshot: Eligibility | None = None  # the eligibility answer computed on (its status version is checked)
 
 
 class Settlements:
@@ -136,28 +151,41 @@ class Settlements:
         state = await self.autocommit.settle_state(order.mdtrt_id, hospital, "")
         prep = await self._prepare(order, state, hospital, presettle=True)
         result = self._compute(prep, state.accumulators.data, state.admission)
-        return SettlementReply.of(self._settlement(prep, result, setl_id="", now=self.clock(), msgid=msgid,
-                                                   code=hospital, accumulators=state.accumulators), prep.findings)
+        now = self.clock()
+        return SettlementReply.of(self._settlement(prep, result, setl_id="", now=now, msgid=msgid,
+                                                   code=hospital, accumulators=state.accumulators),
+                                  self._reply_person(prep, now), prep.findings)
 
     async def settle(self, request: JournalRequest, order: SettleOrder) -> SettlementReply | Replayed:
         require_key(request)
         code = request.hospital
         prep: Prepared | None = None
+        fresh = False  # True after a stale status version: ask eligibility, not the visit's snapshot
         for attempt in range(MAX_ATTEMPTS):
             # No connection is held across the eligibility/filing hops in _prepare: the read and
             # the booking each take one from the pool for one round trip.
             state = await self.autocommit.settle_state(order.mdtrt_id, code, request.msgid)
             if state.journal is not None:
                 return replay(state.journal, request, Effect.SETTLE)
-            if prep is None or state.visit is None or state.visit.fees_version != prep.visit.fees_version:
-                prep = await self._prepare(order, state, code)
-            else:
-                self._check_visit_state(state.visit, order)
             try:
+                if prep is None or state.visit is None or state.visit.fees_version != prep.visit.fees_version:
+                    prep = await self._prepare(order, state, code, fresh=fresh)
+                else:
+                    self._check_visit_state(state.visit, order)
                 if attempt < OPTIMISTIC_ATTEMPTS:
                     reply = await self._book(self.autocommit, prep, state.accumulators, state.admission, request)
                 else:
                     reply = await self._book_locked(prep, request)
+            except Refusal:
+                # A refusal computed on the registration's snapshot may be a stale one (a chronic
+                # qualification granted, an enrollment renewed since): it is only given on a fresh one.
+                if fresh or state.visit is None or not state.visit.snapshot:
+                    raise
+                fresh, prep = True, None
+                continue
+            except StaleStatus:
+                log.info("settlement retry after an eligibility change", extra={"attempt": attempt + 1})
+                fresh, prep = True, None
             except Contended:
                 log.info("settlement retry after a concurrent change", extra={"attempt": attempt + 1})
             else:
@@ -195,14 +223,14 @@ class Settlements:
         after = acc.after(result)
         s = self._settlement(prep, result, setl_id=new_id("S", now), now=now, msgid=request.msgid,
                              code=request.hospital, accumulators=after)
-        reply = SettlementReply.of(s, prep.findings)
+        reply = SettlementReply.of(s, self._reply_person(prep, now), prep.findings)
         v = prep.visit
         booking = Booking(
             settlement=s, funds=reply.funds,
             entries=tuple(entries_for(result.fund_lines, insured_pool=s.insured_pool, treatment_pool=s.treatment_pool,
                                       hospital=s.fixmedins_code)),
             accumulators=after, visit_status=v.status if prep.mid_settle else "settled", fees_version=v.fees_version,
-            fee_sns=prep.fee_sns)
+            fee_sns=prep.fee_sns, status_version=prep.snapshot.status_version if prep.snapshot else 0)
         booked = await repo.book_settlement(request, request.encode(reply), booking)
         return reply if booked else None
 
@@ -239,7 +267,23 @@ class Settlements:
                           " / The admission is not discharged (2402); set mid_setl_flag for an interim settlement.",
                           "mdtrt_id")
 
-    async def _prepare(self, order: SettleOrder, state: SettleState, code: str, presettle: bool = False) -> Prepared:
+    @staticmethod
+    def _reply_person(prep: Prepared, now: dt.datetime) -> ReplyPerson | None:
+        return prep.snapshot.reply_person(now.astimezone(CST).date()) if prep.snapshot is not None else None
+
+    @staticmethod
+    def _kept_snapshot(v: Visit, order: SettleOrder, code: str, visit_date: dt.date) -> Eligibility | None:
+        """The registration's snapshot, if this settlement may compute on it (module doc)."""
+        kept = v.snapshot
+        if not kept or kept.get("d") != visit_date.isoformat():
+            return None
+        claim = certificate_of(order, v, code)
+        if claim is not None and [claim.cert_type, claim.cert_no, claim.card_sn] != kept.get("cert"):
+            return None  # another certificate than the one eligibility checked: eligibility checks it
+        return snapshot_from_json(kept)
+
+    async def _prepare(self, order: SettleOrder, state: SettleState, code: str, presettle: bool = False,
+                       fresh: bool = False) -> Prepared:
         """Every check and lookup that does not depend on the accumulators, before BEGIN."""
         checks.settlement_way(order.psn_setlway)
         v = checks.own_visit(state.visit, code, order.mdtrt_id, order.psn_no)
@@ -263,18 +307,29 @@ class Settlements:
         tpool, catalogue = checks.catalogue_for(self.refs, hospital, v.insutype)
         insured = self.refs.pool(v.insured_pool)
         local = insured is not None and insured.holds(hospital.admdvs)
-        snap_call = self.eligibility.snapshot(v.psn_no, v.insutype, visit_date, certificate_of(order, v, code))
-        # The supervision rules' history (DOMAIN §10): read beside the eligibility call, before BEGIN.
+        # The supervision rules' history (DOMAIN §10): read beside the eligibility call (or, on the
+        # registration's kept snapshot, beside the filing call), before BEGIN.
         sup = self.supervisor
         rules = sup.rules_for(v.insured_pool, visit_date.year)
         history_call = sup.history(self.pool, rules, v.psn_no, v.mdtrt_id, visit_date, [f.list_code for f in fees])
-        if local:
-            snap, (history, death) = await asyncio.gather(snap_call, history_call)
-            group = None
+        kept = None if presettle or fresh else self._kept_snapshot(v, order, code, visit_date)
+        if kept is not None:
+            snap = kept
+            if local:
+                group, (history, death) = None, await history_call
+            else:
+                group, (history, death) = await asyncio.gather(self.filing.filing_group(
+                    psn_no=v.psn_no, insutype=v.insutype, insured_pool=v.insured_pool,
+                    hospital_admdvs=hospital.admdvs, visit_date=visit_date, emergency=v.emergency), history_call)
         else:
-            snap, group, (history, death) = await asyncio.gather(snap_call, self.filing.filing_group(
-                psn_no=v.psn_no, insutype=v.insutype, insured_pool=v.insured_pool,
-                hospital_admdvs=hospital.admdvs, visit_date=visit_date, emergency=v.emergency), history_call)
+            snap_call = self.eligibility.snapshot(v.psn_no, v.insutype, visit_date, certificate_of(order, v, code))
+            if local:
+                snap, (history, death) = await asyncio.gather(snap_call, history_call)
+                group = None
+            else:
+                snap, group, (history, death) = await asyncio.gather(snap_call, self.filing.filing_group(
+                    psn_no=v.psn_no, insutype=v.insutype, insured_pool=v.insured_pool,
+                    hospital_admdvs=hospital.admdvs, visit_date=visit_date, emergency=v.emergency), history_call)
         checks.require_eligible(snap)
         if snap.insured_pool != v.insured_pool:
             # The enrollment used changed since registration: settle with today's truth.
@@ -293,7 +348,7 @@ class Settlements:
                           "insutype")
         if insured.code != v.insured_pool:
             rules = sup.rules_for(insured.code, visit_date.year)
-        checked = sup.check(rules, Patient(v.psn_no, snap.gender, snap.birthdate, death), encounter_of(v),
+        checked = sup.check(rules, Patient(v.psn_no, snap.gender, snap.birth_date, death), encounter_of(v),
                             bill_items(fees, state.fee_times, visit_date), history, stage="3102")
         sup.refuse_if_blocked(checked)
         bill = Bill(med_type=med_type, visit_date=visit_date, hospital=hospital, items=fees,
@@ -304,7 +359,8 @@ class Settlements:
                         fee_sns=tuple(f.feedetl_sn for f in fees), year=visit_date.year, med_type=med_type,
                         # mid_setl_flag on a discharged admission settles the stay: it is final.
                         mid_settle=v.kind == "inpatient" and order.mid_setl_flag and v.status != "discharged",
-                        findings=tuple((f, action_of(f)) for f in checked.findings))
+                        findings=tuple((f, action_of(f)) for f in checked.findings),
+                        snapshot=snap)
         if order.declared is not None:
             self._check_declared(order, self._compute(prep, state.accumulators.data, state.admission))
         return prep

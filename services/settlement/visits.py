@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from services.common.grpcutil import invalid, refused
 from services.common.journal import Journal, JournalRequest, Replayed, require_key
 from services.settlement import checks
+from services.settlement.codec import snapshot_to_json
 from services.settlement.domain import (
     INPATIENT_MED_TYPES,
     CertificateClaim,
@@ -58,6 +59,9 @@ class Visits:
                                 f"reg:{request.hospital}:{request.msgid}") if r.mdtrt_cert_type else None
         snap = await self.eligibility.snapshot(r.psn_no, r.insutype, begntime.date(), cert)
         checks.require_eligible(snap)
+        # Kept with the visit: 2207/2304 settle on it (settle.py), the booking checks its version.
+        kept = snapshot_to_json(snap, begntime.date(),
+                                (r.mdtrt_cert_type, r.mdtrt_cert_no, r.card_sn) if r.mdtrt_cert_type else None)
 
         async def work(repo: SettlementRepository):
             v = await repo.insert_visit(Visit(
@@ -66,7 +70,7 @@ class Visits:
                 begntime=begntime, endtime=None, status="open", ipt_otp_no=r.ipt_otp_no, dise_codg=r.dise_codg,
                 dise_name=r.dise_name, dept_code=r.dept_code, dept_name=r.dept_name, atddr_no=r.atddr_no,
                 dr_name=r.dr_name, mdtrt_cert_type=r.mdtrt_cert_type, mdtrt_cert_no=r.mdtrt_cert_no,
-                emergency=r.emergency))
+                emergency=r.emergency, snapshot=kept))
             return v, JournalNote(mdtrt_id=v.mdtrt_id)
 
         return await self.journal.run(request, Effect.REGISTER, work)

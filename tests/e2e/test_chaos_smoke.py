@@ -27,18 +27,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def own_suite(endpoints, suite, tmp_path_factory):
+def own_suite(endpoints, tmp_path_factory, suite_admin_token):
     from services import launcher
     from services.common.config import Settings
     from services.refdata.cli import DEMO, load_file
 
     tmp_path = tmp_path_factory.mktemp("chaos-smoke")
-    # The shared suite's token: MEDSETTLE_ADMIN_TOKEN is registered at start as the admin's bootstrap
-    # token, replacing the one before, so a token of its own would lock the shared suite's tests out
-    # of the admin API (401) in the same database once the console's token cache expires.
-    token = suite.admin_token
+    token = suite_admin_token  # the same as the main suite's: a different one would replace it
     extra = {"ELIGIBILITY_PORT": str(_free_port()), "FILING_PORT": str(_free_port()),
              "SETTLEMENT_PORT": str(_free_port()), "GATEWAY_PORT": str(_free_port()), "GATEWAY_HOST": "127.0.0.1",
+             # metrics on free ports too: the defaults (9180..9183) are `medsettle up`'s
+             **{f"{p}_METRICS_PORT": str(_free_port()) for p in ("GATEWAY", "ELIGIBILITY", "FILING", "SETTLEMENT")},
              "MEDSETTLE_ADMIN_TOKEN": token, "RATE_LIMIT_PER_S": "0", "PORTAL_CODES_PER_CLIENT": "0"}
     with open(os.devnull, "w") as quiet:
         assert asyncio.run(load_file(endpoints.database_url, DEMO, redis_url=endpoints.redis_url, out=quiet)) == 0
@@ -84,6 +83,9 @@ async def test_a_settlement_retried_while_eligibility_is_down_gets_the_stored_re
             during = await d.send(his, call.env)
         finally:
             own_suite.spawn("eligibility")
+        # a replay needs no eligibility (#18: the stored reply carries the person): wait for it to
+        # be back before the next test enrolls through it
+        await asyncio.to_thread(own_suite.wait_healthy, 60)
         assert not during.ok or chaos.comparable(during.output) == chaos.comparable(first.output), \
             f"answered differently while eligibility was down: {chaos._diff(first.output, during.output)}"
         assert during.ok or during.retriable, during

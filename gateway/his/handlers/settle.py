@@ -50,16 +50,34 @@ async def person_of(call: Call, psn_no: str) -> epb.PersonInfo | None:
         return None
 
 
+def _person_fields(person: epb.PersonInfo | None, insutype: str) -> dict:
+    """The setlinfo's person fields from the person's 1101 record (the spec's empty values without one)."""
+    base = person.baseinfo if person is not None and person.HasField("baseinfo") else None
+    insu = next((i for i in person.insuinfo if i.insutype == insutype), None) if person is not None else None
+    return {"psn_cert_type": base.psn_cert_type if base else "", "certno": base.certno if base else "",
+            "gend": base.gend if base else "", "naty": base.naty if base else "", "brdy": base.brdy if base else "",
+            "age": base.age if base else 0, "cvlserv_flag": insu.cvlserv_flag if insu else "0",
+            "emp_name": insu.emp_name if insu else ""}
+
+
+def _reply_person_fields(p: pb.SettlePerson) -> dict:
+    """The same fields from the snapshot the settlement computed on (SettleResponse.person): what
+    eligibility's 1101 record says of them (psn_cert_type 01 ID card; naty and emp_name unknown)."""
+    return {"psn_cert_type": "01", "certno": p.certno, "gend": p.gend, "naty": "", "brdy": p.brdy, "age": p.age,
+            "cvlserv_flag": "1" if p.cvlserv else "0", "emp_name": ""}
+
+
 def settlement_output(reply: pb.SettleResponse, call: Call | None = None, person: epb.PersonInfo | None = None,
                       *, mdtrt_cert_type: str = "", mdtrt_cert_no: str = "", invono: str = "") -> dict:
     """setlinfo / setldetail as the spec writes them: money as exact Decimal yuan, codes from the
     national dictionaries; our explanation and `replayed` under their own keys, our words under
-    setlinfo.medsettle."""
+    setlinfo.medsettle. The person fields: from the reply when it carries them, else `person`."""
     out = proto_to_his(reply, exact=True)
     info = out["setlinfo"] or {}
     raw = reply.setlinfo
     if info:
-        info = _setlinfo(info, raw, call, person, mdtrt_cert_type=mdtrt_cert_type, mdtrt_cert_no=mdtrt_cert_no,
+        who: epb.PersonInfo | None | dict = _reply_person_fields(reply.person) if reply.HasField("person") else person
+        info = _setlinfo(info, raw, call, who, mdtrt_cert_type=mdtrt_cert_type, mdtrt_cert_no=mdtrt_cert_no,
                          invono=invono)
     result = {"setlinfo": info, "setldetail": out["setldetail"], "explanation": out["explanation"],
               "replayed": out["replayed"]}
@@ -68,7 +86,7 @@ def settlement_output(reply: pb.SettleResponse, call: Call | None = None, person
     return result
 
 
-def _setlinfo(info: dict, raw: pb.SetlInfo, call: Call | None, person: epb.PersonInfo | None, *,
+def _setlinfo(info: dict, raw: pb.SetlInfo, call: Call | None, person: epb.PersonInfo | None | dict, *,
               mdtrt_cert_type: str, mdtrt_cert_no: str, invono: str) -> dict:
     ratio = info.pop("pool_prop_selfpay")
     word = info["psn_type"]
@@ -77,13 +95,9 @@ def _setlinfo(info: dict, raw: pb.SetlInfo, call: Call | None, person: epb.Perso
     info["setl_time"] = setl_time
     # 统筹比例自付: the in-policy amount above the deductible that the pool fund did not pay.
     info["pool_prop_selfpay"] = yuan(raw.inscp_scp_amt_fen - raw.act_pay_dedc_fen - raw.hifp_pay_fen)
-    base = person.baseinfo if person is not None and person.HasField("baseinfo") else None
-    insu = next((i for i in person.insuinfo if i.insutype == raw.insutype), None) if person is not None else None
+    info.update(person if isinstance(person, dict) else _person_fields(person, raw.insutype))
     info.update(
-        psn_cert_type=base.psn_cert_type if base else "", certno=base.certno if base else "",
-        gend=base.gend if base else "", naty=base.naty if base else "", brdy=base.brdy if base else "",
-        age=base.age if base else 0, cvlserv_flag=insu.cvlserv_flag if insu else "0",
-        emp_name=insu.emp_name if insu else "", mdtrt_cert_type=mdtrt_cert_type, mdtrt_cert_no=mdtrt_cert_no,
+        mdtrt_cert_type=mdtrt_cert_type, mdtrt_cert_no=mdtrt_cert_no,
         medins_setl_id=raw.msgid or (call.env.msgid if call else ""), exp_content="",
         psn_pay=info["psn_part_amt"], cash_payamt=info["psn_cash_pay"],
         refd_setl_flag="1" if raw.medfee_sumamt_fen < 0 or raw.status in ("cancelled", "reversal") else "0",
@@ -164,7 +178,10 @@ async def inpatient_settle(call: Call) -> dict:
 async def _settle(call: Call, *, inpatient: bool, final: bool) -> dict:
     req = _settle_request(call, inpatient=inpatient, final=final)
     rpc = (call.stubs.settlement.Settle if final else call.stubs.settlement.PreSettle)(req, timeout=call.timeout_s)
-    reply, person = await _with_person(call, req.psn_no, rpc)
+    reply = await rpc
+    # The settlement service answers the person fields from its snapshot; only a reply without
+    # them (stored by an earlier version, replayed) needs the 1101 record.
+    person = None if reply.HasField("person") else await person_of(call, req.psn_no)
     return settlement_output(reply, call, person, mdtrt_cert_type=req.mdtrt_cert_type,
                              mdtrt_cert_no=req.mdtrt_cert_no, invono=req.invono)
 

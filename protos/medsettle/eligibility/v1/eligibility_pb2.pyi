@@ -154,7 +154,7 @@ class ChronicQualification(_message.Message):
     def __init__(self, psn_no: _Optional[str] = ..., code: _Optional[str] = ..., begin: _Optional[str] = ..., end: _Optional[str] = ..., hospital: _Optional[str] = ..., qualification_id: _Optional[str] = ...) -> None: ...
 
 class Snapshot(_message.Message):
-    __slots__ = ("psn_no", "name", "insutype", "eligible", "ineligible_outcome", "ineligible_message", "psn_type", "insured_pool", "insuplc_admdvs", "benefit_start", "benefit_end", "identities", "chronic", "account_balance_fen", "cvlserv", "duplicate_enrollment", "certno", "gend", "brdy")
+    __slots__ = ("psn_no", "name", "insutype", "eligible", "ineligible_outcome", "ineligible_message", "psn_type", "insured_pool", "insuplc_admdvs", "benefit_start", "benefit_end", "identities", "chronic", "account_balance_fen", "cvlserv", "duplicate_enrollment", "certno", "gend", "brdy", "status_version")
     PSN_NO_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     INSUTYPE_FIELD_NUMBER: _ClassVar[int]
@@ -174,6 +174,7 @@ class Snapshot(_message.Message):
     CERTNO_FIELD_NUMBER: _ClassVar[int]
     GEND_FIELD_NUMBER: _ClassVar[int]
     BRDY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_VERSION_FIELD_NUMBER: _ClassVar[int]
     psn_no: str
     name: str
     insutype: str
@@ -193,7 +194,8 @@ class Snapshot(_message.Message):
     certno: str
     gend: str
     brdy: str
-    def __init__(self, psn_no: _Optional[str] = ..., name: _Optional[str] = ..., insutype: _Optional[str] = ..., eligible: _Optional[bool] = ..., ineligible_outcome: _Optional[str] = ..., ineligible_message: _Optional[str] = ..., psn_type: _Optional[str] = ..., insured_pool: _Optional[str] = ..., insuplc_admdvs: _Optional[str] = ..., benefit_start: _Optional[str] = ..., benefit_end: _Optional[str] = ..., identities: _Optional[_Iterable[_Union[IdentityInfo, _Mapping]]] = ..., chronic: _Optional[_Iterable[_Union[ChronicQualification, _Mapping]]] = ..., account_balance_fen: _Optional[int] = ..., cvlserv: _Optional[bool] = ..., duplicate_enrollment: _Optional[bool] = ..., certno: _Optional[str] = ..., gend: _Optional[str] = ..., brdy: _Optional[str] = ...) -> None: ...
+    status_version: int
+    def __init__(self, psn_no: _Optional[str] = ..., name: _Optional[str] = ..., insutype: _Optional[str] = ..., eligible: _Optional[bool] = ..., ineligible_outcome: _Optional[str] = ..., ineligible_message: _Optional[str] = ..., psn_type: _Optional[str] = ..., insured_pool: _Optional[str] = ..., insuplc_admdvs: _Optional[str] = ..., benefit_start: _Optional[str] = ..., benefit_end: _Optional[str] = ..., identities: _Optional[_Iterable[_Union[IdentityInfo, _Mapping]]] = ..., chronic: _Optional[_Iterable[_Union[ChronicQualification, _Mapping]]] = ..., account_balance_fen: _Optional[int] = ..., cvlserv: _Optional[bool] = ..., duplicate_enrollment: _Optional[bool] = ..., certno: _Optional[str] = ..., gend: _Optional[str] = ..., brdy: _Optional[str] = ..., status_version: _Optional[int] = ...) -> None: ...
 
 class CheckBenefitRequest(_message.Message):
     __slots__ = ("psn_no", "insutype", "fixmedins_code", "med_type", "begntime", "endtime", "dise_codg")

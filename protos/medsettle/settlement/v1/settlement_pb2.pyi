@@ -508,19 +508,35 @@ class ExplainStep(_message.Message):
     text: str
     def __init__(self, code: _Optional[str] = ..., label: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
+class SettlePerson(_message.Message):
+    __slots__ = ("certno", "gend", "brdy", "age", "cvlserv")
+    CERTNO_FIELD_NUMBER: _ClassVar[int]
+    GEND_FIELD_NUMBER: _ClassVar[int]
+    BRDY_FIELD_NUMBER: _ClassVar[int]
+    AGE_FIELD_NUMBER: _ClassVar[int]
+    CVLSERV_FIELD_NUMBER: _ClassVar[int]
+    certno: str
+    gend: str
+    brdy: str
+    age: int
+    cvlserv: bool
+    def __init__(self, certno: _Optional[str] = ..., gend: _Optional[str] = ..., brdy: _Optional[str] = ..., age: _Optional[int] = ..., cvlserv: _Optional[bool] = ...) -> None: ...
+
 class SettleResponse(_message.Message):
-    __slots__ = ("setlinfo", "setldetail", "explanation", "replayed", "findings")
+    __slots__ = ("setlinfo", "setldetail", "explanation", "replayed", "person", "findings")
     SETLINFO_FIELD_NUMBER: _ClassVar[int]
     SETLDETAIL_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    PERSON_FIELD_NUMBER: _ClassVar[int]
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
     setlinfo: SetlInfo
     setldetail: _containers.RepeatedCompositeFieldContainer[SetlDetail]
     explanation: _containers.RepeatedCompositeFieldContainer[ExplainStep]
     replayed: bool
+    person: SettlePerson
     findings: _containers.RepeatedCompositeFieldContainer[Finding]
-    def __init__(self, setlinfo: _Optional[_Union[SetlInfo, _Mapping]] = ..., setldetail: _Optional[_Iterable[_Union[SetlDetail, _Mapping]]] = ..., explanation: _Optional[_Iterable[_Union[ExplainStep, _Mapping]]] = ..., replayed: _Optional[bool] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ...) -> None: ...
+    def __init__(self, setlinfo: _Optional[_Union[SetlInfo, _Mapping]] = ..., setldetail: _Optional[_Iterable[_Union[SetlDetail, _Mapping]]] = ..., explanation: _Optional[_Iterable[_Union[ExplainStep, _Mapping]]] = ..., replayed: _Optional[bool] = ..., person: _Optional[_Union[SettlePerson, _Mapping]] = ..., findings: _Optional[_Iterable[_Union[Finding, _Mapping]]] = ...) -> None: ...
 
 class CancelSettlementRequest(_message.Message):
     __slots__ = ("caller", "setl_id", "mdtrt_id", "psn_no")
