@@ -85,7 +85,7 @@ async def _operator(request: web.Request, permission: str) -> Actor:
 # The audit action of each changing endpoint (the handler's name).
 AUDITED = {"load_reference": "reference.load", "run_clearing": "clearing.run", "upsert_enrollment": "enrollment.upsert",
            "set_identity": "identity.set", "grant_chronic": "chronic.grant", "review_alert": "alert.review"}
-OPERATOR = "medsettle.operator"  # request key: the Actor whose token the request carries
+OPERATOR = web.RequestKey("operator", Actor)  # the Actor whose token the request carries
 
 
 async def _body(request: web.Request) -> dict:
