@@ -102,3 +102,14 @@ def snapshot_from_json(d: dict[str, Any]) -> Eligibility:
     return Eligibility(eligible=bool(d["eligible"]), person=person, ineligible_outcome=d["outcome"],
                        ineligible_message=d["message"], status_version=int(d["sv"]), certno=d["certno"],
                        gender=d["gend"], birthdate=d["brdy"])
+
+
+def kept_snapshot(kept: dict[str, Any] | None, claim: Any, visit_date: dt.date) -> Eligibility | None:
+    """The registration's snapshot, if a settlement of `visit_date` presenting `claim` (a
+    CertificateClaim, or None when it names none) may compute on it (services/settlement/settle.py's
+    module doc): taken on the visit's day, for the same certificate eligibility checked then."""
+    if not kept or kept.get("d") != visit_date.isoformat():
+        return None
+    if claim is not None and [claim.cert_type, claim.cert_no, claim.card_sn] != kept.get("cert"):
+        return None  # another certificate than the one eligibility checked: eligibility checks it
+    return snapshot_from_json(kept)

@@ -55,7 +55,7 @@ from services.engine.model import (
     SettlementResult,
 )
 from services.settlement import checks
-from services.settlement.codec import snapshot_from_json
+from services.settlement.codec import kept_snapshot
 from services.settlement.domain import (
     CST,
     AccumulatorRow,
@@ -93,10 +93,14 @@ OPTIMISTIC_ATTEMPTS = 3  # then lock the accumulator row (progress under content
 MAX_ATTEMPTS = 8
 
 
+async def _ready(value):
+    return value  # an awaitable of a value at hand, gathered beside the calls that are made
+
+
 def certificate_of(order: SettleOrder, v: Visit, hospital: str) -> CertificateClaim | None:
     """The certificate a settlement names, for eligibility to check against the person (DOMAIN.md
     §6a) on a snapshot call (a settlement naming the certificate the registration named computes
-    on the registration's snapshot: `Settlements._kept_snapshot`): None when it names none, or
+    on the registration's snapshot: `kept_snapshot`): None when it names none, or
     when it is the e-voucher the visit was registered with (that token was bound to this visit
     then: the visit row says so)."""
     if not order.mdtrt_cert_type:
@@ -271,17 +275,6 @@ class Settlements:
     def _reply_person(prep: Prepared, now: dt.datetime) -> ReplyPerson | None:
         return prep.snapshot.reply_person(now.astimezone(CST).date()) if prep.snapshot is not None else None
 
-    @staticmethod
-    def _kept_snapshot(v: Visit, order: SettleOrder, code: str, visit_date: dt.date) -> Eligibility | None:
-        """The registration's snapshot, if this settlement may compute on it (module doc)."""
-        kept = v.snapshot
-        if not kept or kept.get("d") != visit_date.isoformat():
-            return None
-        claim = certificate_of(order, v, code)
-        if claim is not None and [claim.cert_type, claim.cert_no, claim.card_sn] != kept.get("cert"):
-            return None  # another certificate than the one eligibility checked: eligibility checks it
-        return snapshot_from_json(kept)
-
     async def _prepare(self, order: SettleOrder, state: SettleState, code: str, presettle: bool = False,
                        fresh: bool = False) -> Prepared:
         """Every check and lookup that does not depend on the accumulators, before BEGIN."""
@@ -312,24 +305,13 @@ class Settlements:
         sup = self.supervisor
         rules = sup.rules_for(v.insured_pool, visit_date.year)
         history_call = sup.history(self.pool, rules, v.psn_no, v.mdtrt_id, visit_date, [f.list_code for f in fees])
-        kept = None if presettle or fresh else self._kept_snapshot(v, order, code, visit_date)
-        if kept is not None:
-            snap = kept
-            if local:
-                group, (history, death) = None, await history_call
-            else:
-                group, (history, death) = await asyncio.gather(self.filing.filing_group(
-                    psn_no=v.psn_no, insutype=v.insutype, insured_pool=v.insured_pool,
-                    hospital_admdvs=hospital.admdvs, visit_date=visit_date, emergency=v.emergency), history_call)
-        else:
-            snap_call = self.eligibility.snapshot(v.psn_no, v.insutype, visit_date, certificate_of(order, v, code))
-            if local:
-                snap, (history, death) = await asyncio.gather(snap_call, history_call)
-                group = None
-            else:
-                snap, group, (history, death) = await asyncio.gather(snap_call, self.filing.filing_group(
-                    psn_no=v.psn_no, insutype=v.insutype, insured_pool=v.insured_pool,
-                    hospital_admdvs=hospital.admdvs, visit_date=visit_date, emergency=v.emergency), history_call)
+        kept = None if presettle or fresh else kept_snapshot(v.snapshot, certificate_of(order, v, code), visit_date)
+        snap_call = _ready(kept) if kept is not None else \
+            self.eligibility.snapshot(v.psn_no, v.insutype, visit_date, certificate_of(order, v, code))
+        group_call = _ready(None) if local else self.filing.filing_group(
+            psn_no=v.psn_no, insutype=v.insutype, insured_pool=v.insured_pool,
+            hospital_admdvs=hospital.admdvs, visit_date=visit_date, emergency=v.emergency)
+        snap, group, (history, death) = await asyncio.gather(snap_call, group_call, history_call)
         checks.require_eligible(snap)
         if snap.insured_pool != v.insured_pool:
             # The enrollment used changed since registration: settle with today's truth.
