@@ -27,8 +27,14 @@ def _faked_clock_tag() -> str:
     A test database that has lived at a later date cannot go back: a month cleared there stays
     frozen for good (later bookings of it go into the next open month). So each faked date gets servers of its own, and the
     real-date database never sees a faked future."""
-    faked = os.environ.get("FAKETIME", "")
-    return "".join(c for c in faked if c.isalnum())[:24]
+    if not os.environ.get("FAKETIME"):
+        return ""
+    # The faked UTC date and hour as read from the faked clock: faketime's FAKETIME is an offset
+    # from the real time ("+2717076"), different at every run, which gave each run new servers
+    # (and a Redis port that could collide with an earlier run's still listening).
+    import time
+
+    return time.strftime("%Y%m%d%H", time.gmtime())
 
 
 _FAKED = _faked_clock_tag()
