@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -28,6 +29,23 @@ PROCESSES = (
     ("settlement", "services.settlement.main"),
     ("gateway", "gateway.main"),
 )
+
+
+def die_with_parent():
+    """A preexec hook that makes a child get SIGTERM when the process that started it dies (Linux
+    PR_SET_PDEATHSIG), so a launcher killed with -9, or a test run cut off by a timeout, leaves no
+    orphan holding the suite's ports. Only from the main thread: the signal follows the forking
+    *thread*, and a worker thread's end would stop a healthy child. None elsewhere."""
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def hook() -> None:
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+    return hook
 
 
 @dataclass
@@ -94,7 +112,7 @@ class Suite:
         log_dir = self.log_dir
         with open(os.path.join(log_dir, f"{name}.log"), "ab") if log_dir else contextlib.nullcontext() as out:
             self.procs[name] = subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=out,
-                                                start_new_session=True)
+                                                start_new_session=True, preexec_fn=die_with_parent())
         return self.procs[name]
 
     def wait_healthy(self, timeout_s: float = 60.0) -> None:
