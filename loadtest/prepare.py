@@ -49,7 +49,11 @@ class Profile:
 
 
 LOADTEST = Profile(REPO_ROOT / ".data" / "loadtest", 6393, 52051, 52052, 52053, 28080)
-BENCH = Profile(REPO_ROOT / ".data" / "bench", 6394, 53051, 53052, 53053, 38080)
+# MEDSETTLE_BENCH_PORT_OFFSET moves the bench's ports (e.g. 1000: Redis 7394, gRPC 54051-3, gateway
+# 39080) so two clones can benchmark on one machine without taking each other's ports.
+_BENCH_OFFSET = int(os.environ.get("MEDSETTLE_BENCH_PORT_OFFSET", "0") or 0)
+BENCH = Profile(REPO_ROOT / ".data" / "bench", 6394 + _BENCH_OFFSET, 53051 + _BENCH_OFFSET, 53052 + _BENCH_OFFSET,
+                53053 + _BENCH_OFFSET, 38080 + _BENCH_OFFSET)
 
 
 def start_suite(profile: Profile, extra_env: dict[str, str] | None = None, *, log_dir: Path):
